@@ -1,0 +1,92 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/source_location.hpp"
+
+namespace pigeon::config {
+
+struct window_config {
+  std::vector<std::string> days;  // mon..sun; empty = every day
+  std::string between;            // "10:30-11:00", may cross midnight; empty = all day
+  source_location where;
+};
+
+// One wording of a step. A step without `variants` has exactly one, named "A", weight 100.
+struct variant_config {
+  std::string name;
+  int weight = 100;
+  std::string text;     // the template text
+  std::string subject;  // MMS only
+  std::vector<std::string> media;  // MMS only: local paths or URLs
+  source_location where;  // of the text, for template errors
+};
+
+struct step_config {
+  std::string id;
+  std::string at;  // "-7d 10:30", "0d 15:00", an absolute ISO time, or "now"
+  source_location at_where;
+  std::string kind;  // "sms" | "mms"
+  std::optional<window_config> window;
+  std::vector<variant_config> variants;
+  source_location where;
+};
+
+struct keyword_config {
+  std::string keyword;
+  std::string tag;
+  std::string action;  // e.g. "frequency"
+  std::string respond;
+  source_location where;
+};
+
+struct audience_config {
+  std::vector<std::string> all_tags;
+  std::vector<std::string> any_tags;
+  std::vector<std::string> none_tags;
+  std::vector<std::string> where;  // expressions, e.g. "last_purchase_days <= 180"
+  std::vector<source_location> where_locations;  // parallel to `where`
+  source_location location;
+};
+
+struct ab_test_config {
+  std::string metric;
+  std::string decide_after;
+  std::string then;
+  source_location where;
+};
+
+struct campaign_config {
+  std::string path;  // the file it was loaded from
+  std::string name;  // `campaign:`
+  std::string sender;
+  std::string category = "marketing";  // marketing | transactional
+  int priority = 0;
+  std::string anchor;  // ISO date (YYYY-MM-DD); empty when every step is absolute or "now"
+  std::vector<std::string> stop_on;
+  audience_config audience;
+  std::optional<window_config> window;
+  std::vector<step_config> steps;
+  std::string replies_valid_for;  // e.g. "7d"
+  std::vector<keyword_config> keywords;
+  std::optional<ab_test_config> ab_test;
+  std::string source_text;  // the file's text, stored with each version
+  source_location where;
+};
+
+// Loads and checks a campaign file. Throws config_error listing every issue with file:line:col:
+// unknown keys, wrong types, missing keys, bad `at`/`anchor`/`window` syntax, variant weights,
+// duplicate step ids. Cross-checks against the engine config (the sender exists) happen in
+// validate_campaign.
+campaign_config load_campaign(const std::string& path);
+campaign_config parse_campaign(const std::string& yaml_text, const std::string& name);
+
+// Checks what needs the engine config: the sender is defined. Returns the issues found.
+std::vector<config_issue> check_campaign_against(const campaign_config& campaign,
+                                                 const struct engine_config& engine);
+
+}  // namespace pigeon::config

@@ -1,0 +1,84 @@
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/source_location.hpp"
+
+namespace pigeon::config {
+
+// A provider-specific setting, kept as text with its location: each provider declares and
+// validates its own keys (unknown keys are errors naming the place), so this layer does not
+// need to know them. `${ENV}` references are already substituted in `value`.
+struct setting {
+  std::string value;
+  source_location where;
+};
+
+struct provider_config {
+  std::string name;  // the key under `providers:`
+  std::string kind;  // twilio | kannel | generic-http | simulator
+  double rate_per_second = 0;  // segments per second; 0 = unlimited
+  int concurrency = 16;        // requests in flight at once
+  source_location where;
+  std::map<std::string, setting> settings;  // every other key of the provider's map
+};
+
+struct sender_config {
+  std::string name;
+  std::string signature;     // prefixed to every message, counted in the length
+  std::string opt_out_hint;  // appended to marketing SMS, counted in the length
+  int sms_max_segments = 1;
+  long mms_max_bytes = 512000;
+  std::string help_text;
+  std::vector<std::string> route;  // provider names, failover order
+  source_location where;
+};
+
+struct frequency_rule {
+  std::string tier;      // set for tier rules
+  std::string calendar;  // set for calendar rules
+  int max = 0;
+  std::chrono::seconds per{0};
+  source_location where;
+};
+
+struct policy_config {
+  std::string quiet_hours;                         // "21:00-08:00" or empty
+  std::map<std::string, std::string> tiers;        // name -> expression
+  std::vector<frequency_rule> frequency;
+  std::map<std::string, std::vector<std::string>> calendars;  // name -> ISO dates
+  std::vector<std::string> opt_out_keywords{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
+                                            "QUIT", "REVOKE", "OPT OUT", "T", "TD", "R",
+                                            "退订"};
+  std::vector<std::string> opt_in_keywords{"START", "UNSTOP", "YES"};
+  std::vector<std::string> help_keywords{"HELP", "INFO"};
+};
+
+struct engine_config {
+  std::string path;  // the file it was loaded from
+  std::string database = "var/pigeon.db";
+  std::string listen_webhooks = "127.0.0.1:8080";
+  std::string listen_admin = "127.0.0.1:9090";
+  std::string public_url;
+  std::string default_timezone = "UTC";
+  // ISO 3166 region used to read national-format phone numbers ("CN", "US"); empty means
+  // numbers must be in international (+...) format.
+  std::string default_region;
+  policy_config policy;
+  std::map<std::string, sender_config> senders;
+  std::map<std::string, provider_config> providers;
+};
+
+// Loads and checks an engine config file. Throws config_error listing every issue
+// (unknown keys, wrong types, missing required keys, unset ${ENV} references, senders routing
+// to undefined providers), each with file:line:col.
+engine_config load_engine_config(const std::string& path);
+
+// The same from YAML text; `name` stands for the file in locations.
+engine_config parse_engine_config(const std::string& yaml_text, const std::string& name);
+
+}  // namespace pigeon::config

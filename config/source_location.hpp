@@ -1,0 +1,39 @@
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pigeon::config {
+
+// Where a value came from in a YAML file, for error messages a person can jump to.
+// Lines and columns are 1-based; an empty file means "not from a file" (defaults).
+struct source_location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+
+  // "file:line:col", or "<default>" when the value was not read from a file.
+  std::string to_string() const;
+};
+
+// One problem found while loading or validating configuration.
+struct config_issue {
+  source_location where;
+  std::string message;
+
+  // "file:line:col: message"
+  std::string to_string() const;
+};
+
+// Thrown by the loaders (startup/config time only) with every issue found, not just the first.
+class config_error : public std::runtime_error {
+ public:
+  explicit config_error(std::vector<config_issue> issues);
+  const std::vector<config_issue>& issues() const { return issues_; }
+
+ private:
+  std::vector<config_issue> issues_;
+};
+
+}  // namespace pigeon::config

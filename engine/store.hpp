@@ -1,0 +1,93 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/model.hpp"
+
+namespace pigeon::engine {
+
+// A failure of the storage layer (I/O, corruption, a schema newer than this binary, a busy
+// database past its timeout). Carries a message meant for a person.
+class store_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The durable state of pigeon: contacts, campaigns (versioned), the message queue and the send
+// ledger. Nothing outside a store implementation writes SQL, so a PostgreSQL store can follow.
+//
+// Threading: a store object is used by one thread at a time (the CLI's, or async_store's writer
+// thread). Every method is atomic: it commits completely or not at all, and throws store_error
+// on failure, leaving what was already stored intact. Calls made inside transaction() join that
+// transaction (group commit).
+class store {
+ public:
+  virtual ~store() = default;
+  store() = default;
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // Runs `body` in one transaction; the store's own methods called inside join it. If `body`
+  // throws, the transaction is rolled back and the exception propagates.
+  virtual void transaction(const std::function<void()>& body) = 0;
+
+  // --- contacts -------------------------------------------------------------------------------
+  // Inserts or updates by phone (E.164). Returns the contacts' ids, parallel to the input.
+  virtual std::vector<std::int64_t> upsert_contacts(const std::vector<contact>& contacts) = 0;
+  // Calls `fn` for every contact, in id order.
+  virtual void for_each_contact(const std::function<void(const contact&)>& fn) = 0;
+  virtual std::optional<contact> find_contact(const std::string& phone) = 0;
+
+  // --- campaigns ------------------------------------------------------------------------------
+  // Stores a campaign. If the newest stored version has the same content_hash, nothing changes
+  // and that version is returned; otherwise a new version (previous + 1) becomes current.
+  virtual int save_campaign(const stored_campaign& campaign) = 0;
+  // The current version of every campaign (templates omitted), by name.
+  virtual std::vector<stored_campaign> list_campaigns() = 0;
+  // The current version with templates, or nullopt.
+  virtual std::optional<stored_campaign> find_campaign(const std::string& name) = 0;
+  // active | paused | cancelled. Cancel also suppresses every unfinished message of the
+  // campaign (reason "campaign cancelled"). Returns false when there is no such campaign.
+  virtual bool set_campaign_state(const std::string& name, const std::string& state,
+                                  time_point now) = 0;
+
+  // --- queue ----------------------------------------------------------------------------------
+  // Enqueues messages; an existing (campaign, step, contact) is left untouched. Returns how many
+  // were new.
+  virtual std::size_t enqueue(const std::vector<new_message>& messages) = 0;
+
+  // Claims up to `limit` messages that are due at `now` (scheduled, retry or deferred with
+  // due <= now, or leased with an expired lease) for `owner` until `lease_until`, oldest due
+  // first, skipping paused and cancelled campaigns. They become `leased`.
+  virtual std::vector<claimed_message> claim_due(time_point now, int limit,
+                                                 time_point lease_until,
+                                                 const std::string& owner) = 0;
+
+  // Records that each message is about to be submitted: state `submitting`, attempts + 1, and a
+  // ledger row. Durable when this returns; only then may the request leave.
+  virtual void mark_submitting(const std::vector<submit_intent>& intents) = 0;
+
+  // Applies outcomes. A message already in a final state is never changed.
+  virtual void record_outcomes(const std::vector<send_outcome>& outcomes) = 0;
+
+  // After a crash of the previous owner (the caller holds the engine lock): leased messages
+  // become claimable at once; messages left `submitting` (outcome unknown) become `retry` due at
+  // `now`, counted as possible duplicates. Returns {leased released, submitting reconciled}.
+  virtual std::pair<std::size_t, std::size_t> recover_after_crash(time_point now) = 0;
+
+  // The earliest due time among unfinished, unclaimed messages of active campaigns.
+  virtual std::optional<time_point> next_due() = 0;
+  // Messages not in a final state and not `submitted` (i.e. still the engine's business).
+  virtual std::int64_t count_pending() = 0;
+
+  // --- observation ----------------------------------------------------------------------------
+  virtual void heartbeat(const std::string& owner, time_point now) = 0;
+  virtual status_snapshot status(time_point now) = 0;
+  virtual std::vector<message_row> messages(const message_filter& filter) = 0;
+};
+
+}  // namespace pigeon::engine
