@@ -64,6 +64,7 @@ struct campaign_config {
   std::string path;  // the file it was loaded from
   std::string name;  // `campaign:`
   std::string sender;
+  source_location sender_where;  // of the `sender:` value, for check_campaign_against
   std::string category = "marketing";  // marketing | transactional
   int priority = 0;
   std::string anchor;  // ISO date (YYYY-MM-DD); empty when every step is absolute or "now"

@@ -1,0 +1,354 @@
+#include "config/campaign.hpp"
+
+#include <algorithm>
+#include <array>
+#include <set>
+
+#include "config/engine_config.hpp"
+#include "config/values.hpp"
+#include "config/yaml_reader.hpp"
+
+namespace pigeon::config {
+
+namespace {
+
+using detail::join_path;
+using detail::yaml_reader;
+
+constexpr std::array<std::string_view, 7> week_days{"mon", "tue", "wed", "thu",
+                                                    "fri", "sat", "sun"};
+
+std::string indexed(std::string_view path, std::size_t i) {
+  return std::string(path) + "[" + std::to_string(i) + "]";
+}
+
+// `opt_out`, `reply:X` or `event:NAME`.
+bool valid_trigger(const std::string& text) {
+  if (text == "opt_out") return true;
+  for (std::string_view prefix : {"reply:", "event:"}) {
+    if (text.starts_with(prefix) && text.size() > prefix.size()) return true;
+  }
+  return false;
+}
+
+void read_duration(yaml_reader& reader, const YAML::Node& map, const std::string& path,
+                   const char* key, std::string& out) {
+  if (reader.read(map, path, key, out) && !parse_duration(out)) {
+    reader.issue(map[key], join_path(path, key) +
+                               ": expected a duration like 7d, 12h or 30m, got '" + out + "'");
+  }
+}
+
+std::optional<window_config> read_window(yaml_reader& reader, const YAML::Node& node,
+                                         const std::string& path) {
+  window_config window;
+  window.where = reader.location(node);
+  if (!reader.expect_map(node, path)) return std::nullopt;
+  reader.check_keys(node, path, {"days", "between"});
+  if (reader.read(node, path, "days", window.days)) {
+    std::set<std::string> seen;
+    for (std::size_t i = 0; i < window.days.size(); ++i) {
+      const std::string& day = window.days[i];
+      if (std::find(week_days.begin(), week_days.end(), day) == week_days.end()) {
+        reader.issue(node["days"][i], path +
+                                          ".days: expected one of mon, tue, wed, thu, fri, "
+                                          "sat, sun, got '" +
+                                          day + "'");
+      } else if (!seen.insert(day).second) {
+        reader.issue(node["days"][i], path + ".days: '" + day + "' is listed twice");
+      }
+    }
+  }
+  if (reader.read(node, path, "between", window.between) && !parse_clock_range(window.between)) {
+    reader.issue(node["between"],
+                 path + ".between: expected HH:MM-HH:MM, got '" + window.between + "'");
+  }
+  return window;
+}
+
+// The parts of a message shared by a step's single wording and by each variant.
+void read_wording(yaml_reader& reader, const YAML::Node& node, const std::string& path,
+                  const std::string& kind, variant_config& variant, bool with_text = true) {
+  variant.where = reader.location(node);
+  if (const YAML::Node text = node["text"]; with_text && text.IsDefined()) {
+    variant.where = reader.location(text);
+    reader.read(node, path, "text", variant.text);
+  }
+  if (kind == "mms") {
+    reader.read(node, path, "subject", variant.subject);
+    reader.read(node, path, "media", variant.media);
+  }
+}
+
+void check_wording(yaml_reader& reader, const YAML::Node& node, const std::string& path,
+                   const std::string& kind, const variant_config& variant) {
+  if (kind == "sms" && !node["text"].IsDefined()) {
+    reader.require(node, path, "text");
+  } else if (kind == "mms" && !node["text"].IsDefined() && variant.media.empty()) {
+    reader.issue(node, path + ": an MMS needs 'text' or 'media'");
+  }
+}
+
+void read_message(yaml_reader& reader, const YAML::Node& node, const std::string& path,
+                  const std::string& kind, step_config& step) {
+  if (!reader.expect_map(node, path)) return;
+  if (kind == "sms") {
+    reader.check_keys(node, path, {"text", "variants"});
+  } else {
+    reader.check_keys(node, path, {"subject", "text", "media", "variants"});
+  }
+  const YAML::Node variants = node["variants"];
+  if (!variants.IsDefined()) {
+    variant_config variant;
+    variant.name = "A";
+    read_wording(reader, node, path, kind, variant);
+    check_wording(reader, node, path, kind, variant);
+    step.variants.push_back(std::move(variant));
+    return;
+  }
+  if (node["text"].IsDefined()) {
+    reader.issue(node["text"], path + ": give 'text' in each variant, not next to 'variants'");
+  }
+  // An MMS subject and media next to `variants` are shared by variants that do not set them.
+  variant_config shared;
+  if (kind == "mms") read_wording(reader, node, path, kind, shared, false);
+  const std::string variants_path = path + ".variants";
+  if (!reader.expect_map(variants, variants_path)) return;
+  if (variants.size() == 0) reader.issue(variants, variants_path + ": expected one or more");
+  reader.check_duplicate_keys(variants, variants_path);
+  int total_weight = 0;
+  for (const auto& entry : variants) {
+    if (!entry.first.IsScalar()) continue;
+    const std::string variant_path = join_path(variants_path, entry.first.Scalar());
+    variant_config variant = shared;
+    variant.name = entry.first.Scalar();
+    if (!reader.expect_map(entry.second, variant_path)) continue;
+    if (kind == "sms") {
+      reader.check_keys(entry.second, variant_path, {"weight", "text"});
+    } else {
+      reader.check_keys(entry.second, variant_path, {"weight", "subject", "text", "media"});
+    }
+    if (reader.read(entry.second, variant_path, "weight", variant.weight) && variant.weight < 0) {
+      reader.issue(entry.second["weight"], variant_path + ".weight: expected zero or more, got " +
+                                               std::to_string(variant.weight));
+      variant.weight = 0;
+    }
+    total_weight += variant.weight;
+    read_wording(reader, entry.second, variant_path, kind, variant);
+    check_wording(reader, entry.second, variant_path, kind, variant);
+    step.variants.push_back(std::move(variant));
+  }
+  if (variants.size() > 0 && total_weight <= 0) {
+    reader.issue(variants, variants_path + ": at least one variant needs a positive weight");
+  }
+}
+
+// Returns whether `at` is relative to the anchor.
+bool read_step(yaml_reader& reader, const YAML::Node& node, const std::string& path,
+               step_config& step) {
+  step.where = reader.location(node);
+  if (!reader.expect_map(node, path)) return false;
+  reader.check_keys(node, path, {"id", "at", "window", "sms", "mms"});
+  if (reader.require(node, path, "id") && reader.read(node, path, "id", step.id) &&
+      step.id.empty()) {
+    reader.issue(node["id"], path + ".id: expected a name, got an empty string");
+  }
+  bool relative = false;
+  if (reader.require(node, path, "at")) {
+    step.at_where = reader.location(node["at"]);
+    if (reader.read(node, path, "at", step.at)) {
+      auto at = parse_step_at(step.at);
+      if (!at) {
+        reader.issue(node["at"], path +
+                                     ".at: expected \"now\", an offset from the anchor like "
+                                     "\"-7d 10:30\", or a time like 2026-11-11T10:30:00+08:00, "
+                                     "got '" +
+                                     step.at + "'");
+      }
+      relative = at && at->kind == step_time_kind::relative;
+    }
+  }
+  if (const YAML::Node window = node["window"]; window.IsDefined()) {
+    step.window = read_window(reader, window, path + ".window");
+  }
+  const bool sms = node["sms"].IsDefined();
+  const bool mms = node["mms"].IsDefined();
+  if (sms && mms) {
+    reader.issue(node["mms"], path + ": expected exactly one of 'sms' or 'mms', got both");
+  } else if (!sms && !mms) {
+    reader.issue(node, "missing required key 'sms' or 'mms' in " + path);
+  } else {
+    step.kind = sms ? "sms" : "mms";
+    read_message(reader, node[step.kind], path + "." + step.kind, step.kind, step);
+  }
+  return relative;
+}
+
+void read_steps(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
+  if (!reader.expect_list(node, "steps")) return;
+  if (node.size() == 0) reader.issue(node, "steps: expected at least one step");
+  std::map<std::string, source_location> ids;
+  std::optional<std::size_t> first_relative;
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    step_config step;
+    const std::string path = indexed("steps", i);
+    if (read_step(reader, node[i], path, step) && !first_relative) first_relative = i;
+    if (!step.id.empty()) {
+      auto [it, inserted] = ids.emplace(step.id, reader.location(node[i]["id"]));
+      if (!inserted) {
+        reader.issue(node[i]["id"], path + ".id: duplicate step id '" + step.id + "' (first at " +
+                                        it->second.to_string() + ")");
+      }
+    }
+    campaign.steps.push_back(std::move(step));
+  }
+  if (first_relative && campaign.anchor.empty()) {
+    const step_config& step = campaign.steps[*first_relative];
+    reader.issue(step.at_where, indexed("steps", *first_relative) + ".at: '" + step.at +
+                                    "' is relative, so the campaign needs an 'anchor' date");
+  }
+}
+
+void read_audience(yaml_reader& reader, const YAML::Node& node, audience_config& audience) {
+  audience.location = reader.location(node);
+  if (!reader.expect_map(node, "audience")) return;
+  reader.check_keys(node, "audience", {"all_tags", "any_tags", "none_tags", "where"});
+  reader.read(node, "audience", "all_tags", audience.all_tags);
+  reader.read(node, "audience", "any_tags", audience.any_tags);
+  reader.read(node, "audience", "none_tags", audience.none_tags);
+  const YAML::Node where = node["where"];
+  if (!where.IsDefined() || !reader.expect_list(where, "audience.where")) return;
+  // Expressions are parsed later, by the audience filter; keep each with its place.
+  for (std::size_t i = 0; i < where.size(); ++i) {
+    if (auto text = reader.text(where[i], indexed("audience.where", i))) {
+      audience.where.push_back(*text);
+      audience.where_locations.push_back(reader.location(where[i]));
+    }
+  }
+}
+
+void read_replies(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
+  if (!reader.expect_map(node, "replies")) return;
+  reader.check_keys(node, "replies", {"valid_for", "keywords"});
+  read_duration(reader, node, "replies", "valid_for", campaign.replies_valid_for);
+  const YAML::Node keywords = node["keywords"];
+  if (!keywords.IsDefined() || !reader.expect_map(keywords, "replies.keywords")) return;
+  reader.check_duplicate_keys(keywords, "replies.keywords");
+  for (const auto& entry : keywords) {
+    if (!entry.first.IsScalar()) continue;
+    keyword_config keyword;
+    keyword.keyword = entry.first.Scalar();
+    keyword.where = reader.location(entry.first);
+    const std::string path = "replies.keywords." + keyword.keyword;
+    if (keyword.keyword.empty()) reader.issue(entry.first, path + ": the keyword is empty");
+    if (!reader.expect_map(entry.second, path)) continue;
+    reader.check_keys(entry.second, path, {"tag", "respond", "action"});
+    reader.read(entry.second, path, "tag", keyword.tag);
+    reader.read(entry.second, path, "respond", keyword.respond);
+    reader.read(entry.second, path, "action", keyword.action);
+    if (entry.second.size() == 0) {
+      reader.issue(entry.second, path + ": expected at least one of tag, respond, action");
+    }
+    campaign.keywords.push_back(std::move(keyword));
+  }
+}
+
+void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
+  ab_test_config test;
+  test.where = reader.location(node);
+  if (!reader.expect_map(node, "ab_test")) return;
+  reader.check_keys(node, "ab_test", {"metric", "decide_after", "then"});
+  if (reader.require(node, "ab_test", "metric") &&
+      reader.read(node, "ab_test", "metric", test.metric) && !valid_trigger(test.metric)) {
+    reader.issue(node["metric"],
+                 "ab_test.metric: expected reply:X or event:NAME, got '" + test.metric + "'");
+  }
+  if (reader.require(node, "ab_test", "decide_after")) {
+    read_duration(reader, node, "ab_test", "decide_after", test.decide_after);
+  }
+  reader.read(node, "ab_test", "then", test.then);
+  bool has_variants = std::any_of(campaign.steps.begin(), campaign.steps.end(),
+                                  [](const step_config& s) { return s.variants.size() > 1; });
+  if (!has_variants && !campaign.steps.empty()) {
+    reader.issue(node, "ab_test: no step has two or more variants to compare");
+  }
+  campaign.ab_test = std::move(test);
+}
+
+void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config& campaign) {
+  campaign.where = reader.location(root);
+  if (!reader.expect_map(root, "")) return;
+  reader.check_keys(root, "",
+                    {"campaign", "sender", "category", "priority", "anchor", "stop_on", "audience",
+                     "window", "steps", "replies", "ab_test"});
+  for (const char* key : {"campaign", "sender"}) {
+    std::string& out = key == std::string_view("campaign") ? campaign.name : campaign.sender;
+    if (reader.require(root, "", key) && reader.read(root, "", key, out) && out.empty()) {
+      reader.issue(root[key], std::string(key) + ": expected a name, got an empty string");
+    }
+  }
+  if (root["sender"].IsDefined()) campaign.sender_where = reader.location(root["sender"]);
+  if (reader.read(root, "", "category", campaign.category) && campaign.category != "marketing" &&
+      campaign.category != "transactional") {
+    reader.issue(root["category"],
+                 "category: expected marketing or transactional, got '" + campaign.category + "'");
+  }
+  reader.read(root, "", "priority", campaign.priority);
+  if (reader.read(root, "", "anchor", campaign.anchor) && !parse_iso_date(campaign.anchor)) {
+    reader.issue(root["anchor"],
+                 "anchor: expected a date YYYY-MM-DD, got '" + campaign.anchor + "'");
+  }
+  if (reader.read(root, "", "stop_on", campaign.stop_on)) {
+    for (std::size_t i = 0; i < campaign.stop_on.size(); ++i) {
+      if (!valid_trigger(campaign.stop_on[i])) {
+        reader.issue(root["stop_on"][i], "stop_on: expected opt_out, reply:X or event:NAME, got '" +
+                                             campaign.stop_on[i] + "'");
+      }
+    }
+  }
+  if (const YAML::Node audience = root["audience"]; audience.IsDefined()) {
+    read_audience(reader, audience, campaign.audience);
+  }
+  if (const YAML::Node window = root["window"]; window.IsDefined()) {
+    campaign.window = read_window(reader, window, "window");
+  }
+  if (reader.require(root, "", "steps")) read_steps(reader, root["steps"], campaign);
+  if (const YAML::Node replies = root["replies"]; replies.IsDefined()) {
+    read_replies(reader, replies, campaign);
+  }
+  if (const YAML::Node ab_test = root["ab_test"]; ab_test.IsDefined()) {
+    read_ab_test(reader, ab_test, campaign);
+  }
+}
+
+}  // namespace
+
+campaign_config parse_campaign(const std::string& yaml_text, const std::string& name) {
+  yaml_reader reader(name);
+  campaign_config campaign;
+  campaign.path = name;
+  campaign.source_text = yaml_text;
+  if (auto root = reader.parse(yaml_text)) read_campaign(reader, *root, campaign);
+  reader.throw_if_issues();
+  return campaign;
+}
+
+campaign_config load_campaign(const std::string& path) {
+  return parse_campaign(detail::read_file(path), path);
+}
+
+std::vector<config_issue> check_campaign_against(const campaign_config& campaign,
+                                                 const engine_config& engine) {
+  std::vector<config_issue> issues;
+  if (!engine.senders.contains(campaign.sender)) {
+    std::string known;
+    for (const auto& [name, sender] : engine.senders) known += (known.empty() ? "" : ", ") + name;
+    issues.push_back(
+        {campaign.sender_where,
+         "sender: '" + campaign.sender + "' is not defined in the engine config " +
+             (known.empty() ? "(it defines no senders)" : "(senders: " + known + ")")});
+  }
+  return issues;
+}
+
+}  // namespace pigeon::config

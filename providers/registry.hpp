@@ -1,0 +1,31 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/engine_config.hpp"
+#include "engine/carrier.hpp"
+
+namespace pigeon::providers {
+
+// What `main`/`serve` knows at wiring time and a codec may need besides its own config.
+struct codec_context {
+  // Base URL of the simulator `pigeon serve` embedded, for `simulator` providers without `url`.
+  std::string simulator_url;
+  // The public base URL carriers call back ("{public_url}/webhooks/{provider}/status" is where
+  // delivery reports go). Unused by generic-http and simulator; reserved for twilio and kannel.
+  std::string status_callback_base;
+};
+
+// Makes the codec for one configured provider, by `cfg.kind`. The name -> factory map is built
+// inside the call (no static registration). Throws config::config_error, located in the config
+// file, when the provider's settings are wrong or its kind is not available in this build.
+// The caller owns the result; it is immutable and usable from any thread.
+std::unique_ptr<engine::carrier_codec> make_codec(const config::provider_config& cfg,
+                                                  const codec_context& ctx);
+
+// The kinds make_codec can make, sorted: {"generic-http", "simulator"}.
+std::vector<std::string> available_kinds();
+
+}  // namespace pigeon::providers
