@@ -1,0 +1,38 @@
+#include "engine/cli/context.hpp"
+
+#include <filesystem>
+#include <iostream>
+
+#include "config/source_location.hpp"
+#include "engine/store/sqlite_store.hpp"
+
+namespace pigeon::cli {
+
+config::engine_config context::engine_config(bool required) const {
+  if (!config_given && !required && !std::filesystem::exists(config_path))
+    return config::engine_config{};
+  if (!std::filesystem::exists(config_path))
+    throw config::config_error({{{config_path, 0, 0},
+                                 "engine config not found (pass --config FILE or set "
+                                 "PIGEON_CONFIG)"}});
+  return config::load_engine_config(config_path);
+}
+
+std::string context::database(const config::engine_config& cfg) const {
+  return db_path.empty() ? cfg.database : db_path;
+}
+
+std::unique_ptr<engine::store> context::open_store(const config::engine_config& cfg) const {
+  return engine::sqlite_store::open(database(cfg));
+}
+
+void print_issues(const std::exception& e) {
+  if (auto* ce = dynamic_cast<const config::config_error*>(&e)) {
+    for (const auto& issue : ce->issues()) std::cerr << issue.to_string() << "\n";
+    std::cerr << ce->issues().size() << (ce->issues().size() == 1 ? " error" : " errors") << "\n";
+  } else {
+    std::cerr << e.what() << "\n";
+  }
+}
+
+}  // namespace pigeon::cli

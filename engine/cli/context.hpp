@@ -1,0 +1,30 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/engine_config.hpp"
+#include "engine/store.hpp"
+
+namespace pigeon::cli {
+
+// Options every subcommand takes, and the shared ways to turn them into config and a store.
+struct context {
+  std::string config_path = "pigeon.yaml";
+  bool config_given = false;  // --config was passed explicitly
+  std::string db_path;        // --db; overrides the config's `database`
+  bool json = false;
+
+  // The engine config. With `required`, a missing file is an error; otherwise defaults are
+  // used when the default path does not exist. Throws config_error.
+  config::engine_config engine_config(bool required) const;
+  // Opens the store at --db, else the config's `database`. Throws store_error.
+  std::unique_ptr<engine::store> open_store(const config::engine_config& cfg) const;
+  std::string database(const config::engine_config& cfg) const;
+};
+
+// Prints config issues one per line (file:line:col: message) to stderr.
+void print_issues(const std::exception& e);
+
+}  // namespace pigeon::cli

@@ -1,0 +1,47 @@
+// pigeon: the one binary. Wires the SQLite store, the HTTP client and the concrete carrier
+// codecs into the engine; every subcommand lives in a file of its own beside this one.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "config/source_location.hpp"
+#include "engine/cli/commands.hpp"
+#include "engine/store.hpp"
+
+int main(int argc, char** argv) {
+  pigeon::cli::context ctx;
+  int exit_code = 0;
+  CLI::App app{"pigeon: SMS/MMS campaign dispatch engine"};
+  app.require_subcommand(1);
+  app.option_defaults()->always_capture_default();
+  auto* cfg = app.add_option("--config", ctx.config_path, "engine config YAML")
+                  ->envname("PIGEON_CONFIG");
+  app.add_option("--db", ctx.db_path, "database file (overrides the config's `database`)")
+      ->envname("PIGEON_DB");
+  app.add_flag("--json", ctx.json, "machine-readable output");
+  spdlog::set_level(spdlog::level::info);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+
+  pigeon::cli::register_contacts(app, ctx, exit_code);
+  pigeon::cli::register_campaign(app, ctx, exit_code);
+  pigeon::cli::register_serve(app, ctx, exit_code);
+  pigeon::cli::register_status(app, ctx, exit_code);
+  pigeon::cli::register_tools(app, ctx, exit_code);
+
+  try {
+    app.parse_complete_callback([&] { ctx.config_given = cfg->count() > 0 || std::getenv("PIGEON_CONFIG"); });
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const pigeon::config::config_error& e) {
+    pigeon::cli::print_issues(e);
+    return 1;
+  } catch (const pigeon::engine::store_error& e) {
+    std::cerr << "pigeon: database: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "pigeon: " << e.what() << "\n";
+    return 2;
+  }
+  return exit_code;
+}

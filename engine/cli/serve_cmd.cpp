@@ -1,0 +1,135 @@
+// pigeon serve: the engine. Wires the SQLite store, the curl HTTP client, the carrier codecs and
+// (for `kind: simulator` providers without a url) an embedded carrier simulator.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <iostream>
+#include <set>
+
+#include "engine/async_store.hpp"
+#include "engine/cli/commands.hpp"
+#include "engine/clock.hpp"
+#include "engine/dispatcher.hpp"
+#include "engine/engine_lock.hpp"
+#include "engine/net/carrier_simulator.hpp"
+#include "engine/net/curl_multi_client.hpp"
+#include "providers/registry.hpp"
+
+namespace pigeon::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+
+struct serve_options {
+  bool until_idle = false;
+  std::string clock;  // "" or "sim:T"
+};
+
+std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
+  if (spec.empty() || spec == "system") return std::make_unique<engine::system_clock>();
+  if (spec.rfind("sim:", 0) == 0) {
+    auto start = engine::parse_iso(spec.substr(4));
+    if (!start) throw std::runtime_error("--clock sim:T needs an ISO time, got `" + spec + "`");
+    return std::make_unique<engine::simulated_clock>(*start);
+  }
+  throw std::runtime_error("--clock takes `system` or `sim:T`, got `" + spec + "`");
+}
+
+int serve(const context& ctx, const serve_options& opts) {
+  auto cfg = ctx.engine_config(true);
+  auto clk = make_clock(opts.clock);
+  auto db_path = ctx.database(cfg);
+  auto db = ctx.open_store(cfg);
+  engine::engine_lock lock(db_path);  // a second engine on the same database is refused here
+
+  // We hold the lock, so anything leased or submitting belongs to a run that died.
+  auto [released, unknown] = db->recover_after_crash(clk->now());
+  if (released + unknown > 0)
+    spdlog::warn("recovered a previous run: {} leased messages released, {} with unknown "
+                 "outcome scheduled for resend (counted as possible duplicates)",
+                 released, unknown);
+
+  asio::io_context ioc(1);
+  int connections = 0;
+  for (const auto& [name, p] : cfg.providers) connections += p.concurrency;
+  net::curl_multi_client http(ioc.get_executor(), std::max(4, connections));
+
+  // Providers used by some sender route become lanes.
+  std::set<std::string> used;
+  for (const auto& [name, s] : cfg.senders) used.insert(s.route.begin(), s.route.end());
+  std::unique_ptr<net::carrier_simulator> simulator;
+  std::vector<engine::lane_config> lanes;
+  for (const auto& name : used) {
+    const auto& p = cfg.providers.at(name);
+    providers::codec_context cctx;
+    if (p.kind == "simulator" && !p.settings.count("url")) {
+      if (!simulator) {
+        simulator = std::make_unique<net::carrier_simulator>(ioc.get_executor(),
+                                                             net::simulator_options{});
+        auto port = simulator->start({asio::ip::make_address("127.0.0.1"), 0});
+        spdlog::info("embedded carrier simulator on 127.0.0.1:{}", port);
+        cctx.simulator_url = "http://127.0.0.1:" + std::to_string(port);
+      }
+    }
+    cctx.status_callback_base = cfg.public_url;
+    lanes.push_back({name, std::shared_ptr<const engine::carrier_codec>(providers::make_codec(p, cctx)),
+                     p.rate_per_second, p.concurrency});
+  }
+  std::map<std::string, engine::sender_profile> senders;
+  for (const auto& [name, s] : cfg.senders)
+    senders[name] = {s.signature, s.opt_out_hint, s.sms_max_segments, s.route};
+
+  engine::async_store store(std::move(db));
+  engine::dispatcher_options dopts;
+  dopts.owner = "pid-" + std::to_string(::getpid());
+  dopts.until_idle = opts.until_idle;
+  dopts.public_url = cfg.public_url;
+  engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
+                                std::move(senders), dopts);
+
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping claims, draining in-flight sends", sig);
+    dispatcher.stop();
+  });
+  int rc = 0;
+  spdlog::info("engine {} serving {} ({} lanes){}", dopts.owner, db_path, used.size(),
+               opts.until_idle ? ", until idle" : "");
+  asio::co_spawn(ioc, dispatcher.run(), [&](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("engine stopped: {}", ex.what());
+        rc = 2;
+      }
+    }
+    signals.cancel();
+    if (simulator) simulator->stop();
+    http.shutdown();
+  });
+  ioc.run();
+  const auto& st = dispatcher.stats();
+  spdlog::info("engine stopped: {} claimed, {} submitted, {} retried, {} failed, {} expired",
+               st.claimed, st.submitted, st.retried, st.failed, st.expired);
+  return rc;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app, context& ctx, int& exit_code) {
+  static serve_options opts;
+  auto* serve_cmd = app.add_subcommand("serve", "run the engine");
+  serve_cmd->add_flag("--until-idle", opts.until_idle,
+                      "exit 0 once nothing is due or in flight (batch runs, tests)");
+  serve_cmd->add_option("--clock", opts.clock,
+                        "sim:T runs on a simulated clock from T that jumps to the next due time");
+  serve_cmd->callback([&] { exit_code = serve(ctx, opts); });
+}
+
+}  // namespace pigeon::cli

@@ -1,0 +1,195 @@
+#include "engine/planner.hpp"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <regex>
+#include <sstream>
+
+#include "templates/template.hpp"
+
+namespace pigeon::engine {
+namespace {
+
+std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+const date::time_zone* zone_or_utc(const std::string& tz) {
+  try {
+    return date::locate_zone(tz.empty() ? "UTC" : tz);
+  } catch (const std::exception&) {
+    return date::locate_zone("UTC");
+  }
+}
+
+time_point from_local(date::local_time<std::chrono::minutes> local, const std::string& tz) {
+  // In a spring-forward gap the clock time does not exist: take the first instant after it.
+  // In a fall-back overlap it exists twice: take the earlier one.
+  auto zone = zone_or_utc(tz);
+  auto info = zone->get_info(local);
+  if (info.result == date::local_info::nonexistent)
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(info.second.begin);
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(
+      zone->to_sys(local, date::choose::earliest));
+}
+
+// The location of a template error inside a YAML scalar: same line moves the column.
+config::source_location template_location(const config::source_location& scalar,
+                                          const templates::template_error& e) {
+  config::source_location loc = scalar;
+  if (e.line() <= 1) {
+    loc.column = scalar.column + e.column();  // +1 for a quote is within a column of slack
+  } else {
+    loc.line = scalar.line + e.line() - 1;
+    loc.column = e.column();
+  }
+  return loc;
+}
+
+}  // namespace
+
+std::vector<config::config_issue> validate_campaign(const config::campaign_config& campaign,
+                                                    const config::engine_config& engine) {
+  auto issues = config::check_campaign_against(campaign, engine);
+  for (std::size_t i = 0; i < campaign.audience.where.size(); ++i) {
+    auto loc = i < campaign.audience.where_locations.size() ? campaign.audience.where_locations[i]
+                                                            : campaign.audience.location;
+    issues.push_back({loc, "`where` expressions are not supported by this build yet; use tags"});
+  }
+  for (const auto& step : campaign.steps) {
+    for (const auto& variant : step.variants) {
+      for (const std::string* text : {&variant.text, &variant.subject}) {
+        try {
+          (void)templates::compiled_template::compile(*text);
+        } catch (const templates::template_error& e) {
+          issues.push_back({template_location(variant.where, e),
+                            "step `" + step.id + "` variant " + variant.name + ": " + e.what()});
+        }
+      }
+    }
+    if (!step_due(step, campaign.anchor, "UTC", time_point{}))
+      issues.push_back({step.at_where, "cannot read `at: " + step.at + "`"});
+  }
+  return issues;
+}
+
+stored_campaign to_stored(const config::campaign_config& campaign) {
+  stored_campaign s;
+  s.name = campaign.name;
+  s.sender = campaign.sender;
+  s.category = campaign.category;
+  s.priority = campaign.priority;
+  s.source_path = campaign.path;
+  s.source_text = campaign.source_text;
+  for (const auto& step : campaign.steps)
+    for (const auto& v : step.variants)
+      s.templates.push_back({step.id, v.name, v.weight, step.kind, v.text, v.subject, v.media});
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(fnv1a(campaign.source_text)));
+  s.content_hash = hex;
+  return s;
+}
+
+std::optional<time_point> step_due(const config::step_config& step, const std::string& anchor,
+                                   const std::string& tz, time_point now) {
+  const std::string& at = step.at;
+  if (at == "now") return now;
+  static const std::regex relative(R"(^([+-]?\d+)d(?:\s+(\d{1,2}):(\d{2}))?$)");
+  static const std::regex local_abs(R"(^(\d{4}-\d{2}-\d{2})[T ](\d{1,2}):(\d{2})(?::00)?$)");
+  std::smatch m;
+  if (std::regex_match(at, m, relative)) {
+    std::istringstream in(anchor);
+    date::local_days day;
+    in >> date::parse("%F", day);
+    if (in.fail()) return std::nullopt;
+    int hh = m[2].matched ? std::stoi(m[2]) : 0, mm = m[3].matched ? std::stoi(m[3]) : 0;
+    if (hh > 23 || mm > 59) return std::nullopt;
+    auto local = day + date::days(std::stoi(m[1])) + std::chrono::hours(hh) +
+                 std::chrono::minutes(mm);
+    return from_local(local, tz);
+  }
+  if (std::regex_match(at, m, local_abs)) {
+    std::istringstream in(m[1].str());
+    date::local_days day;
+    in >> date::parse("%F", day);
+    int hh = std::stoi(m[2]), mm = std::stoi(m[3]);
+    if (in.fail() || hh > 23 || mm > 59) return std::nullopt;
+    return from_local(day + std::chrono::hours(hh) + std::chrono::minutes(mm), tz);
+  }
+  return parse_iso(at);  // with an explicit offset or Z
+}
+
+time_point end_of_local_day(time_point t, const std::string& tz) {
+  auto zone = zone_or_utc(tz);
+  auto local = zone->to_local(t);
+  auto next_day = date::floor<date::days>(local) + date::days(1);
+  return from_local(std::chrono::time_point_cast<std::chrono::minutes>(next_day), tz);
+}
+
+bool in_audience(const config::audience_config& audience, const contact& c) {
+  auto has = [&](const std::string& tag) {
+    return std::find(c.tags.begin(), c.tags.end(), tag) != c.tags.end();
+  };
+  if (!std::all_of(audience.all_tags.begin(), audience.all_tags.end(), has)) return false;
+  if (!audience.any_tags.empty() &&
+      std::none_of(audience.any_tags.begin(), audience.any_tags.end(), has))
+    return false;
+  return std::none_of(audience.none_tags.begin(), audience.none_tags.end(), has);
+}
+
+std::string choose_variant(const config::step_config& step, const std::string& campaign,
+                           const std::string& phone) {
+  long total = 0;
+  for (const auto& v : step.variants) total += v.weight;
+  if (step.variants.size() == 1 || total <= 0) return step.variants.front().name;
+  // Keyed on the campaign (not the step) so a recipient sees the same wording in every step.
+  auto bucket = static_cast<long>(fnv1a(phone, fnv1a(campaign + ":")) % total);
+  for (const auto& v : step.variants) {
+    if (bucket < v.weight) return v.name;
+    bucket -= v.weight;
+  }
+  return step.variants.back().name;
+}
+
+apply_summary apply_campaign(const config::campaign_config& campaign,
+                             const config::engine_config& engine, store& db, time_point now) {
+  auto issues = validate_campaign(campaign, engine);
+  if (!issues.empty()) throw config::config_error(std::move(issues));
+  apply_summary summary;
+  db.transaction([&] {
+    auto before = db.find_campaign(campaign.name);
+    summary.version = db.save_campaign(to_stored(campaign));
+    summary.new_version = !before || before->version != summary.version;
+    std::vector<new_message> batch;
+    auto flush = [&] {
+      auto added = db.enqueue(batch);
+      summary.queued += added;
+      summary.already_queued += batch.size() - added;
+      batch.clear();
+    };
+    db.for_each_contact([&](const contact& c) {
+      if (!in_audience(campaign.audience, c)) return;
+      ++summary.recipients;
+      const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
+      for (const auto& step : campaign.steps) {
+        auto due = step_due(step, campaign.anchor, tz, now);
+        new_message m{campaign.name, step.id, choose_variant(step, campaign.name, c.phone), c.id,
+                      *due, end_of_local_day(*due, tz)};
+        batch.push_back(std::move(m));
+      }
+      if (batch.size() >= 5000) flush();
+    });
+    flush();
+  });
+  return summary;
+}
+
+}  // namespace pigeon::engine

@@ -1,0 +1,58 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/campaign.hpp"
+#include "config/engine_config.hpp"
+#include "engine/model.hpp"
+#include "engine/store.hpp"
+
+namespace pigeon::engine {
+
+// Turns a campaign file into stored versions and queued messages ("materialize steps").
+// Pure planning functions plus apply_campaign, which writes through a store. Called from the
+// CLI thread; the store is used synchronously.
+
+// Everything about a campaign that needs the engine config or the template compiler: the sender
+// exists, every template compiles, the audience can be evaluated. Each issue carries the YAML
+// file:line:col.
+std::vector<config::config_issue> validate_campaign(const config::campaign_config& campaign,
+                                                    const config::engine_config& engine);
+
+// The stored form of a campaign (templates of every step and variant, content hash).
+stored_campaign to_stored(const config::campaign_config& campaign);
+
+// When a step is due for a recipient in time zone `tz` ("-7d 10:30" from the anchor, at that
+// local time; an absolute time; or `now`). Nullopt when the `at` text cannot be read.
+std::optional<time_point> step_due(const config::step_config& step, const std::string& anchor,
+                                   const std::string& tz, time_point now);
+
+// The end of the local day containing `t` in `tz`: a step's default validity, so a morning
+// promo never goes out in the evening of another day.
+time_point end_of_local_day(time_point t, const std::string& tz);
+
+// Whether a contact is in the campaign's audience (tags; `where` is rejected by validation
+// until expressions land).
+bool in_audience(const config::audience_config& audience, const contact& c);
+
+// Deterministic weighted variant choice for (campaign, phone): stable across re-apply and runs.
+std::string choose_variant(const config::step_config& step, const std::string& campaign,
+                           const std::string& phone);
+
+struct apply_summary {
+  int version = 0;
+  bool new_version = false;
+  std::size_t recipients = 0;
+  std::size_t queued = 0;           // new messages
+  std::size_t already_queued = 0;   // existing (campaign, step, contact) left as they were
+};
+
+// Validates, stores the campaign (a new version if its content changed) and enqueues one
+// message per step per recipient, idempotently, in one transaction. Throws config_error when
+// validation fails (nothing is stored) and store_error on storage failure.
+apply_summary apply_campaign(const config::campaign_config& campaign,
+                             const config::engine_config& engine, store& db, time_point now);
+
+}  // namespace pigeon::engine

@@ -1,0 +1,103 @@
+#include <doctest/doctest.h>
+
+#include <map>
+
+#include "engine/compose.hpp"
+#include "engine/planner.hpp"
+
+using namespace pigeon;
+using namespace pigeon::engine;
+
+namespace {
+config::step_config step_at(std::string at) {
+  config::step_config s;
+  s.id = "s";
+  s.at = std::move(at);
+  s.kind = "sms";
+  s.variants.push_back({"A", 100, "hi", {}, {}, {}});
+  return s;
+}
+time_point at(const char* iso) { return *parse_iso(iso); }
+}  // namespace
+
+TEST_CASE("a relative step time is the anchor's day offset at the recipient's local time") {
+  auto now = at("2026-11-01T00:00:00Z");
+  CHECK(step_due(step_at("-7d 10:30"), "2026-11-11", "Asia/Shanghai", now) ==
+        at("2026-11-04T02:30:00Z"));
+  CHECK(step_due(step_at("0d 15:00"), "2026-11-11", "America/New_York", now) ==
+        at("2026-11-11T20:00:00Z"));
+  CHECK(step_due(step_at("now"), "", "UTC", now) == now);
+  CHECK(step_due(step_at("2026-11-11T10:30:00+08:00"), "", "UTC", now) ==
+        at("2026-11-11T02:30:00Z"));
+  CHECK(step_due(step_at("2026-11-11 10:30"), "", "Europe/London", now) ==
+        at("2026-11-11T10:30:00Z"));
+  CHECK_FALSE(step_due(step_at("next tuesday"), "2026-11-11", "UTC", now));
+}
+
+TEST_CASE("a step time in a spring-forward gap goes out at the first instant after the gap") {
+  // 2026-03-08 02:30 does not exist in New York: clocks jump from 02:00 to 03:00 EDT.
+  CHECK(step_due(step_at("0d 02:30"), "2026-03-08", "America/New_York", {}) ==
+        at("2026-03-08T07:00:00Z"));
+}
+
+TEST_CASE("a step time in a fall-back overlap takes the earlier of the two instants") {
+  // 2026-11-01 01:30 happens twice in New York; the first is EDT (UTC-4).
+  CHECK(step_due(step_at("0d 01:30"), "2026-11-01", "America/New_York", {}) ==
+        at("2026-11-01T05:30:00Z"));
+}
+
+TEST_CASE("a step expires at the end of the recipient's local day") {
+  CHECK(end_of_local_day(at("2026-11-04T02:30:00Z"), "Asia/Shanghai") ==
+        at("2026-11-04T16:00:00Z"));
+}
+
+TEST_CASE("variant choice is deterministic per recipient and follows the weights") {
+  auto s = step_at("now");
+  s.variants = {{"A", 80, "a", {}, {}, {}}, {"B", 20, "b", {}, {}, {}}};
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 10000; ++i) {
+    auto phone = "+86139" + std::to_string(10000000 + i);
+    auto v = choose_variant(s, "double11", phone);
+    CHECK(v == choose_variant(s, "double11", phone));
+    ++counts[v];
+  }
+  CHECK(counts["A"] > 7600);
+  CHECK(counts["A"] < 8400);
+  CHECK(counts["B"] == 10000 - counts["A"]);
+}
+
+TEST_CASE("the audience requires all tags, one of any tags and none of the excluded tags") {
+  config::audience_config a;
+  a.all_tags = {"member"};
+  a.any_tags = {"coffee", "tea"};
+  a.none_tags = {"staff"};
+  contact c;
+  c.tags = {"member", "tea"};
+  CHECK(in_audience(a, c));
+  c.tags = {"member"};
+  CHECK_FALSE(in_audience(a, c));
+  c.tags = {"member", "coffee", "staff"};
+  CHECK_FALSE(in_audience(a, c));
+  c.tags = {"tea"};
+  CHECK_FALSE(in_audience(a, c));
+}
+
+TEST_CASE("the signature is prefixed and the opt-out hint appended only to marketing SMS") {
+  CHECK(compose_text("【咖啡】", "回T退订", true, "今晚闪购") == "【咖啡】今晚闪购回T退订");
+  CHECK(compose_text("[Shop]", "Reply STOP to opt out", true, "Hi") ==
+        "[Shop]Hi Reply STOP to opt out");
+  CHECK(compose_text("[Shop]", "Reply STOP to opt out", false, "Your code is 1234") ==
+        "[Shop]Your code is 1234");
+}
+
+TEST_CASE("contact variables expose attributes as text, numbers included") {
+  contact c;
+  c.phone = "+8613910008411";
+  c.attributes["first_name"] = "王芳";
+  c.attributes["visits"] = 12;
+  contact_variables v(c);
+  CHECK(v.find("first_name") == std::optional<std::string_view>("王芳"));
+  CHECK(v.find("contact.visits") == std::optional<std::string_view>("12"));
+  CHECK(v.find("phone") == std::optional<std::string_view>("+8613910008411"));
+  CHECK_FALSE(v.find("coupon"));
+}
