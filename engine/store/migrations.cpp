@@ -1,0 +1,161 @@
+#include "engine/store/migrations.hpp"
+
+#include <array>
+#include <string>
+
+#include "engine/store.hpp"
+
+namespace pigeon::engine::sqlite {
+
+namespace {
+
+// Migrations in order; element i takes the schema from version i to i + 1. Never edit a
+// released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
+constexpr std::array<const char*, 1> migrations = {
+    // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
+    R"sql(
+CREATE TABLE contacts (
+  id          INTEGER PRIMARY KEY,
+  phone       TEXT NOT NULL UNIQUE,          -- E.164
+  tags        TEXT NOT NULL DEFAULT '[]',    -- JSON array of strings
+  attributes  TEXT NOT NULL DEFAULT '{}',    -- JSON object
+  tz          TEXT NOT NULL DEFAULT '',
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+
+-- One row per stored version of a campaign; never updated once written.
+CREATE TABLE campaigns (
+  name          TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  content_hash  TEXT NOT NULL,
+  sender        TEXT NOT NULL,
+  category      TEXT NOT NULL,
+  priority      INTEGER NOT NULL,
+  source_path   TEXT NOT NULL,
+  source_text   TEXT NOT NULL,
+  applied_at    INTEGER NOT NULL,
+  PRIMARY KEY (name, version)
+);
+
+-- The current version and lifecycle state of each campaign (state belongs to the campaign,
+-- not to a version: pausing then re-applying a changed file keeps it paused).
+CREATE TABLE campaign_heads (
+  name        TEXT PRIMARY KEY,
+  version     INTEGER NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('active', 'paused', 'cancelled')),
+  updated_at  INTEGER NOT NULL,
+  FOREIGN KEY (name, version) REFERENCES campaigns (name, version)
+);
+
+CREATE TABLE campaign_templates (
+  campaign  TEXT NOT NULL,
+  version   INTEGER NOT NULL,
+  position  INTEGER NOT NULL,               -- order in the source file
+  step      TEXT NOT NULL,
+  variant   TEXT NOT NULL,
+  weight    INTEGER NOT NULL,
+  kind      TEXT NOT NULL,                  -- sms | mms
+  text      TEXT NOT NULL,
+  subject   TEXT NOT NULL,
+  media     TEXT NOT NULL DEFAULT '[]',     -- JSON array of paths
+  PRIMARY KEY (campaign, version, step, variant),
+  FOREIGN KEY (campaign, version) REFERENCES campaigns (name, version)
+);
+
+CREATE TABLE messages (
+  id                INTEGER PRIMARY KEY,
+  campaign          TEXT NOT NULL REFERENCES campaign_heads (name),
+  step              TEXT NOT NULL,
+  variant           TEXT NOT NULL,
+  contact_id        INTEGER NOT NULL REFERENCES contacts (id),
+  state             TEXT NOT NULL,
+  due_at            INTEGER NOT NULL,
+  expires_at        INTEGER,
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  lease_owner       TEXT,
+  lease_until       INTEGER,
+  provider          TEXT NOT NULL DEFAULT '',
+  carrier_id        TEXT NOT NULL DEFAULT '',
+  reason            TEXT NOT NULL DEFAULT '',
+  body              TEXT NOT NULL DEFAULT '',
+  segments          INTEGER NOT NULL DEFAULT 0,
+  rendered_version  INTEGER,                -- campaign version of the last rendered body
+  sent_at           INTEGER,
+  final_at          INTEGER,
+  maybe_duplicate   INTEGER NOT NULL DEFAULT 0,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  UNIQUE (campaign, step, contact_id)
+);
+-- The claim walks these in due order and stops after `limit` rows.
+CREATE INDEX messages_claimable ON messages (due_at)
+  WHERE state IN ('scheduled', 'retry', 'deferred');
+CREATE INDEX messages_leased ON messages (lease_until) WHERE state = 'leased';
+CREATE INDEX messages_by_state ON messages (campaign, state);
+CREATE INDEX messages_by_contact ON messages (contact_id);
+CREATE INDEX messages_by_carrier_id ON messages (provider, carrier_id) WHERE carrier_id <> '';
+
+-- One row per submission attempt (frequency caps count these).
+CREATE TABLE send_ledger (
+  id          INTEGER PRIMARY KEY,
+  message_id  INTEGER NOT NULL REFERENCES messages (id),
+  contact_id  INTEGER NOT NULL,
+  campaign    TEXT NOT NULL,
+  attempt     INTEGER NOT NULL,
+  provider    TEXT NOT NULL,
+  at          INTEGER NOT NULL,
+  outcome     TEXT NOT NULL,                -- pending, unknown, or a message state
+  carrier_id  TEXT NOT NULL DEFAULT '',
+  reason      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX send_ledger_by_message ON send_ledger (message_id);
+CREATE INDEX send_ledger_by_contact ON send_ledger (contact_id, at);
+
+CREATE TABLE engine_heartbeat (
+  owner  TEXT PRIMARY KEY,
+  pid    INTEGER NOT NULL,
+  at     INTEGER NOT NULL
+);
+)sql",
+};
+
+}  // namespace
+
+int latest_schema_version() { return static_cast<int>(migrations.size()); }
+
+void migrate(database& db, std::int64_t now_ms) {
+  auto current = db.query_int("PRAGMA user_version");
+  if (current > latest_schema_version()) {
+    throw store_error("database " + db.path() + " has schema version " + std::to_string(current) +
+                      "; this pigeon supports up to " + std::to_string(latest_schema_version()) +
+                      " — upgrade pigeon");
+  }
+  db.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  for (auto v = current; v < latest_schema_version(); ++v) {
+    // IMMEDIATE: two processes opening a fresh file must not both migrate it.
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      // Re-read under the write lock: another process may have migrated meanwhile.
+      if (db.query_int("PRAGMA user_version") > v) {
+        db.exec("COMMIT");
+        continue;
+      }
+      db.exec(migrations[static_cast<std::size_t>(v)]);
+      query(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+          .bind(1, v + 1)
+          .bind(2, now_ms)
+          .run();
+      db.exec("PRAGMA user_version = " + std::to_string(v + 1));
+      db.exec("COMMIT");
+    } catch (const store_error& e) {
+      db.exec("ROLLBACK");
+      throw store_error("database " + db.path() + ": migration to schema version " +
+                        std::to_string(v + 1) + " failed: " + e.what());
+    }
+  }
+}
+
+}  // namespace pigeon::engine::sqlite

@@ -1,0 +1,77 @@
+#include "engine/store/rows.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "engine/store.hpp"
+
+namespace pigeon::engine::sqlite {
+
+const std::string& final_states_sql() {
+  static const std::string sql = [] {
+    std::string out;
+    for (auto s : all_states) {
+      if (!is_final(s)) continue;
+      if (!out.empty()) out += ", ";
+      out += "'" + std::string(to_string(s)) + "'";
+    }
+    return out;
+  }();
+  return sql;
+}
+
+std::string strings_to_json(const std::vector<std::string>& values) {
+  boost::json::array array;
+  for (const auto& v : values) array.emplace_back(v);
+  return boost::json::serialize(array);
+}
+
+std::vector<std::string> json_to_strings(const std::string& text, const char* what) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec || !value.is_array())
+    throw store_error(std::string("stored ") + what + " is not a JSON array");
+  std::vector<std::string> out;
+  for (const auto& item : value.get_array()) {
+    if (!item.is_string()) throw store_error(std::string("stored ") + what + " holds a non-string");
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+std::string object_to_json(const boost::json::object& value) {
+  return boost::json::serialize(value);
+}
+
+boost::json::object json_to_object(const std::string& text, const char* what) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec || !value.is_object())
+    throw store_error(std::string("stored ") + what + " is not a JSON object");
+  return std::move(value.get_object());
+}
+
+contact read_contact(const query& q, int first) {
+  contact c;
+  c.id = q.get_int(first);
+  c.phone = q.get_text(first + 1);
+  c.tags = json_to_strings(q.get_text(first + 2), "contact tags");
+  c.attributes = json_to_object(q.get_text(first + 3), "contact attributes");
+  c.tz = q.get_text(first + 4);
+  return c;
+}
+
+message_state read_state(const std::string& text) {
+  auto s = parse_state(text);
+  if (!s) throw store_error("stored message state '" + text + "' is unknown");
+  return *s;
+}
+
+std::int64_t wall_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace pigeon::engine::sqlite

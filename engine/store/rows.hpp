@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/model.hpp"
+#include "engine/store/sqlite_db.hpp"
+
+// Conversions between model types and their SQLite columns, shared by the sqlite_store sources.
+namespace pigeon::engine::sqlite {
+
+// "'delivered', 'undelivered', ..." for `state IN (...)`, derived from is_final().
+const std::string& final_states_sql();
+
+std::string strings_to_json(const std::vector<std::string>& values);
+// Throws store_error when `text` is not a JSON array of strings (`what` names the column).
+std::vector<std::string> json_to_strings(const std::string& text, const char* what);
+std::string object_to_json(const boost::json::object& value);
+boost::json::object json_to_object(const std::string& text, const char* what);
+
+// The contact columns "id, phone, tags, attributes, tz" starting at column `first`.
+inline constexpr const char* contact_columns = "k.id, k.phone, k.tags, k.attributes, k.tz";
+contact read_contact(const query& q, int first);
+
+// Throws store_error when `text` is not a state name.
+message_state read_state(const std::string& text);
+
+// The wall clock, for audit columns (created_at/updated_at) where the caller gives no time.
+std::int64_t wall_clock_ms();
+
+}  // namespace pigeon::engine::sqlite

@@ -1,0 +1,355 @@
+// sqlite_store: the message queue, the send ledger and observation.
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "engine/store/rows.hpp"
+#include "engine/store/sqlite_db.hpp"
+#include "engine/store/sqlite_store.hpp"
+
+namespace pigeon::engine {
+
+using sqlite::query;
+
+namespace {
+
+// Claimable: waiting states due now, or a lease that ran out (its owner died or stalled). The
+// ORDER BY sits on the compound itself so SQLite merges the two arms: the first walks the
+// messages_claimable index in (due_at, id) order and stops after `limit` rows instead of sorting
+// the whole backlog; only the (few) expired leases are sorted.
+const std::string claim_sql =
+    "UPDATE messages SET state = 'leased', lease_owner = ?1, lease_until = ?2, updated_at = ?3 "
+    "WHERE id IN (SELECT id FROM ("
+    "  SELECT m.id AS id, m.due_at AS due FROM messages m "
+    "  JOIN campaign_heads h ON h.name = m.campaign "
+    "  WHERE m.state IN ('scheduled', 'retry', 'deferred') AND m.due_at <= ?3 "
+    "    AND h.state = 'active' "
+    "  UNION ALL "
+    "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
+    "  WHERE m.state = 'leased' AND m.lease_until < ?3 AND h.state = 'active' "
+    "  ORDER BY 2, 1 LIMIT ?4)) "
+    "RETURNING id";
+
+// Everything the dispatcher needs for the claimed ids, in one statement: the template comes
+// from the campaign's current version (LEFT JOIN: it may have been removed since enqueue).
+const std::string claimed_details_sql =
+    std::string("SELECT m.id, m.campaign, h.version, m.step, m.variant, c.sender, c.category, ") +
+    "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL, t.weight, t.kind, t.text, "
+    "t.subject, t.media, " +
+    sqlite::contact_columns + " " +
+    "FROM messages m "
+    "JOIN campaign_heads h ON h.name = m.campaign "
+    "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+    "JOIN contacts k ON k.id = m.contact_id "
+    "LEFT JOIN campaign_templates t ON t.campaign = h.name AND t.version = h.version "
+    "  AND t.step = m.step AND t.variant = m.variant "
+    "WHERE m.id IN (SELECT value FROM json_each(?1)) "
+    "ORDER BY m.due_at, m.id";
+
+bool is_carrier_verdict(message_state s) {
+  return s == message_state::submitted || s == message_state::delivered ||
+         s == message_state::undelivered || s == message_state::failed;
+}
+
+// Final states never change; a submitted message only moves forward (a DLR, or a repeated
+// submitted carrying the carrier id).
+bool may_apply(message_state current, message_state next) {
+  if (is_final(current)) return false;
+  if (current == message_state::submitted)
+    return next == message_state::submitted || is_final(next);
+  return true;
+}
+
+}  // namespace
+
+std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
+  std::size_t added = 0;
+  atomically("enqueue", [&] {
+    auto now = sqlite::wall_clock_ms();
+    for (const auto& m : messages) {
+      query(*db_,
+            "INSERT INTO messages (campaign, step, variant, contact_id, state, due_at, "
+            "expires_at, created_at, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, 'scheduled', ?5, ?6, ?7, ?7) "
+            "ON CONFLICT (campaign, step, contact_id) DO NOTHING")
+          .bind(1, m.campaign)
+          .bind(2, m.step)
+          .bind(3, m.variant)
+          .bind(4, m.contact_id)
+          .bind(5, m.due)
+          .bind(6, m.expires)
+          .bind(7, now)
+          .run();
+      added += static_cast<std::size_t>(db_->changes());
+    }
+  });
+  return added;
+}
+
+std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
+                                                     time_point lease_until,
+                                                     const std::string& owner) {
+  std::vector<claimed_message> out;
+  if (limit <= 0) return out;
+  atomically("claim due messages", [&] {
+    std::string ids = "[";
+    {
+      query q(*db_, claim_sql);
+      q.bind(1, owner).bind(2, lease_until).bind(3, now).bind(4, limit);
+      while (q.step()) {
+        if (ids.size() > 1) ids += ',';
+        ids += std::to_string(q.get_int(0));
+      }
+    }
+    ids += ']';
+    if (ids == "[]") return;
+    query q(*db_, claimed_details_sql);
+    q.bind(1, ids);
+    while (q.step()) {
+      claimed_message m;
+      m.id = q.get_int(0);
+      m.campaign = q.get_text(1);
+      m.campaign_version = static_cast<int>(q.get_int(2));
+      m.step = q.get_text(3);
+      m.variant = q.get_text(4);
+      m.sender = q.get_text(5);
+      m.category = q.get_text(6);
+      m.attempts = static_cast<int>(q.get_int(7));
+      m.due = q.get_time(8);
+      m.expires = q.get_opt_time(9);
+      m.template_found = q.get_int(10) != 0;
+      if (m.template_found) {
+        m.tmpl.step = m.step;
+        m.tmpl.variant = m.variant;
+        m.tmpl.weight = static_cast<int>(q.get_int(11));
+        m.tmpl.kind = q.get_text(12);
+        m.tmpl.text = q.get_text(13);
+        m.tmpl.subject = q.get_text(14);
+        m.tmpl.media = sqlite::json_to_strings(q.get_text(15), "template media");
+      }
+      m.recipient = sqlite::read_contact(q, 16);
+      out.push_back(std::move(m));
+    }
+  });
+  return out;
+}
+
+void sqlite_store::mark_submitting(const std::vector<submit_intent>& intents) {
+  atomically("mark submitting", [&] {
+    for (const auto& in : intents) {
+      query q(
+          *db_,
+          "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "
+          "body = ?3, segments = ?4, updated_at = ?5, "
+          "rendered_version = (SELECT version FROM campaign_heads WHERE name = messages.campaign) "
+          "WHERE id = ?1 AND state <> 'submitted' AND state NOT IN (" +
+              sqlite::final_states_sql() + ") RETURNING contact_id, campaign, attempts");
+      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
+      q.bind(5, in.at);
+      if (!q.step()) continue;  // cancelled (or finished) since the claim
+      query(*db_,
+            "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+            "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')")
+          .bind(1, in.message_id)
+          .bind(2, q.get_int(0))
+          .bind(3, q.get_text(1))
+          .bind(4, q.get_int(2))
+          .bind(5, in.provider)
+          .bind(6, in.at)
+          .run();
+    }
+  });
+}
+
+void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
+  atomically("record outcomes", [&] {
+    for (const auto& o : outcomes) {
+      auto state = std::string(to_string(o.state));
+      std::optional<message_state> current;
+      {
+        query q(*db_, "SELECT state FROM messages WHERE id = ?1");
+        q.bind(1, o.message_id);
+        if (q.step()) current = sqlite::read_state(q.get_text(0));
+      }
+      if (!current) continue;
+      if (may_apply(*current, o.state)) {
+        bool waits = o.state == message_state::retry || o.state == message_state::deferred;
+        query(*db_,
+              "UPDATE messages SET state = ?2, "
+              "provider = CASE WHEN ?3 <> '' THEN ?3 ELSE provider END, "
+              "carrier_id = CASE WHEN ?4 <> '' THEN ?4 ELSE carrier_id END, reason = ?5, "
+              "due_at = CASE WHEN ?6 THEN ?7 ELSE due_at END, "
+              "sent_at = CASE WHEN ?2 = 'submitted' THEN ?8 ELSE sent_at END, "
+              "final_at = CASE WHEN ?9 THEN ?8 ELSE final_at END, "
+              "lease_owner = NULL, lease_until = NULL, updated_at = ?8 WHERE id = ?1")
+            .bind(1, o.message_id)
+            .bind(2, state)
+            .bind(3, o.provider)
+            .bind(4, o.carrier_id)
+            .bind(5, o.reason)
+            .bind(6, waits ? 1 : 0)
+            .bind(7, o.next_due.value_or(o.at))
+            .bind(8, o.at)
+            .bind(9, is_final(o.state) ? 1 : 0)
+            .run();
+      }
+      // The ledger records what happened to the attempt even when the message itself no longer
+      // changes (e.g. cancelled while the request was in flight): caps count real sends.
+      // pending takes any outcome; submitted and unknown (crash) only carrier verdicts.
+      query(*db_,
+            "UPDATE send_ledger SET outcome = ?2, "
+            "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4 "
+            "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1) "
+            "AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))")
+          .bind(1, o.message_id)
+          .bind(2, state)
+          .bind(3, o.carrier_id)
+          .bind(4, o.reason)
+          .bind(5, is_carrier_verdict(o.state) ? 1 : 0)
+          .run();
+    }
+  });
+}
+
+std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(time_point now) {
+  std::pair<std::size_t, std::size_t> counts{0, 0};
+  atomically("recover after crash", [&] {
+    query(*db_,
+          "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL, "
+          "updated_at = ?1 WHERE state = 'leased'")
+        .bind(1, now)
+        .run();
+    counts.first = static_cast<std::size_t>(db_->changes());
+    query(*db_,
+          "UPDATE send_ledger SET outcome = 'unknown', reason = 'engine stopped mid-submit' "
+          "WHERE outcome = 'pending' AND message_id IN "
+          "(SELECT id FROM messages WHERE state = 'submitting')")
+        .run();
+    query(*db_,
+          "UPDATE messages SET state = 'retry', due_at = ?1, maybe_duplicate = 1, "
+          "reason = 'outcome unknown: engine stopped mid-submit', lease_owner = NULL, "
+          "lease_until = NULL, updated_at = ?1 WHERE state = 'submitting'")
+        .bind(1, now)
+        .run();
+    counts.second = static_cast<std::size_t>(db_->changes());
+  });
+  return counts;
+}
+
+std::optional<time_point> sqlite_store::next_due() {
+  std::optional<time_point> due;
+  atomically("find next due", [&] {
+    query q(*db_,
+            "SELECT min(m.due_at) FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
+            "WHERE m.state IN ('scheduled', 'retry', 'deferred') AND h.state = 'active'");
+    if (q.step()) due = q.get_opt_time(0);
+  });
+  return due;
+}
+
+std::int64_t sqlite_store::count_pending() {
+  std::int64_t n = 0;
+  atomically("count pending", [&] {
+    n = db_->query_int(
+        "SELECT count(*) FROM messages WHERE state <> 'submitted' AND state NOT IN (" +
+        sqlite::final_states_sql() + ")");
+  });
+  return n;
+}
+
+void sqlite_store::heartbeat(const std::string& owner, time_point now) {
+  atomically("heartbeat", [&] {
+    query(*db_,
+          "INSERT INTO engine_heartbeat (owner, pid, at) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (owner) DO UPDATE SET pid = excluded.pid, at = excluded.at")
+        .bind(1, owner)
+        .bind(2, static_cast<std::int64_t>(::getpid()))
+        .bind(3, now)
+        .run();
+  });
+}
+
+status_snapshot sqlite_store::status(time_point now) {
+  status_snapshot s;
+  auto all_zero = [] {
+    std::map<std::string, std::int64_t> m;
+    for (auto st : all_states) m[std::string(to_string(st))] = 0;
+    return m;
+  };
+  atomically("read status", [&] {
+    s.by_state = all_zero();
+    {
+      query q(*db_, "SELECT state, count(*) FROM messages GROUP BY state");
+      while (q.step()) s.by_state[q.get_text(0)] = q.get_int(1);
+    }
+    {
+      query q(*db_, "SELECT name, version, state FROM campaign_heads ORDER BY name");
+      while (q.step()) {
+        s.campaigns.push_back(
+            {q.get_text(0), static_cast<int>(q.get_int(1)), q.get_text(2), all_zero()});
+      }
+    }
+    {
+      query q(*db_, "SELECT campaign, state, count(*) FROM messages GROUP BY campaign, state");
+      while (q.step()) {
+        auto name = q.get_text(0);
+        auto it = std::find_if(s.campaigns.begin(), s.campaigns.end(),
+                               [&](const campaign_counts& c) { return c.name == name; });
+        if (it != s.campaigns.end()) it->by_state[q.get_text(1)] = q.get_int(2);
+      }
+    }
+    {
+      query q(*db_,
+              "SELECT min(m.due_at) FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
+              "WHERE m.state IN ('scheduled', 'retry', 'deferred') AND m.due_at <= ?1 "
+              "AND h.state = 'active'");
+      q.bind(1, now);
+      if (q.step()) s.oldest_due = q.get_opt_time(0);
+    }
+    {
+      query q(*db_, "SELECT owner, at FROM engine_heartbeat ORDER BY at DESC LIMIT 1");
+      if (q.step()) {
+        s.engine_owner = q.get_text(0);
+        s.engine_heartbeat = q.get_time(1);
+      }
+    }
+    s.possible_duplicates = db_->query_int("SELECT count(*) FROM messages WHERE maybe_duplicate");
+    s.contacts = db_->query_int("SELECT count(*) FROM contacts");
+  });
+  return s;
+}
+
+std::vector<message_row> sqlite_store::messages(const message_filter& filter) {
+  std::vector<message_row> out;
+  atomically("list messages", [&] {
+    query q(*db_,
+            "SELECT m.id, k.phone, m.campaign, m.step, m.variant, m.state, m.due_at, m.sent_at, "
+            "m.provider, m.carrier_id, m.reason, m.body, m.attempts "
+            "FROM messages m JOIN contacts k ON k.id = m.contact_id "
+            "WHERE (?1 = '' OR m.campaign = ?1) AND (?2 IS NULL OR m.state = ?2) "
+            "ORDER BY m.id LIMIT ?3");
+    q.bind(1, filter.campaign);
+    if (filter.state) q.bind(2, to_string(*filter.state));
+    q.bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+    while (q.step()) {
+      message_row r;
+      r.id = q.get_int(0);
+      r.phone = q.get_text(1);
+      r.campaign = q.get_text(2);
+      r.step = q.get_text(3);
+      r.variant = q.get_text(4);
+      r.state = sqlite::read_state(q.get_text(5));
+      r.due = q.get_time(6);
+      r.sent_at = q.get_opt_time(7);
+      r.provider = q.get_text(8);
+      r.carrier_id = q.get_text(9);
+      r.reason = q.get_text(10);
+      r.body = q.get_text(11);
+      r.attempts = static_cast<int>(q.get_int(12));
+      out.push_back(std::move(r));
+    }
+  });
+  return out;
+}
+
+}  // namespace pigeon::engine

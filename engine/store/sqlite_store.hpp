@@ -1,0 +1,84 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "engine/store.hpp"
+
+namespace pigeon::engine {
+
+namespace sqlite {
+class database;
+}
+
+// The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a method that
+// returned has reached the disk (group commit through transaction() amortises the fsync).
+//
+// Threading: one thread at a time (see store); the object may move between threads between
+// calls (async_store opens it on the caller's thread and uses it on its writer thread). Other
+// processes may read concurrently (`pigeon status` while the engine runs); writers wait up to
+// 5 s for the lock, then fail with store_error.
+//
+// Atomicity: each public method runs in its own transaction, or as a savepoint when a
+// transaction is already open, and rolls back to it on failure. transaction() called inside
+// transaction() is a savepoint too, so a failing nested body undoes only its own work.
+//
+// Campaign state lives with the campaign, not with a version: a new version (save_campaign
+// with a changed content_hash) keeps the current state; the first version takes
+// `campaign.state`.
+class sqlite_store final : public store {
+ public:
+  // Opens or creates the database at `path` (creating its parent directories) and migrates it.
+  // Throws store_error naming the path when it cannot be opened, is not a database or is
+  // corrupt, or has a schema newer than this binary.
+  static std::unique_ptr<sqlite_store> open(const std::string& path);
+  ~sqlite_store() override;
+
+  void transaction(const std::function<void()>& body) override;
+
+  std::vector<std::int64_t> upsert_contacts(const std::vector<contact>& contacts) override;
+  void for_each_contact(const std::function<void(const contact&)>& fn) override;
+  std::optional<contact> find_contact(const std::string& phone) override;
+
+  int save_campaign(const stored_campaign& campaign) override;
+  std::vector<stored_campaign> list_campaigns() override;
+  std::optional<stored_campaign> find_campaign(const std::string& name) override;
+  bool set_campaign_state(const std::string& name, const std::string& state,
+                          time_point now) override;
+
+  std::size_t enqueue(const std::vector<new_message>& messages) override;
+  std::vector<claimed_message> claim_due(time_point now, int limit, time_point lease_until,
+                                         const std::string& owner) override;
+  // Only messages not in a final state are marked (a message cancelled after its claim stays
+  // suppressed, and gets no ledger row).
+  void mark_submitting(const std::vector<submit_intent>& intents) override;
+  // Final states never change. A `submitted` message accepts only final outcomes (and a repeated
+  // `submitted`, e.g. to fill in the carrier id): DLRs never move a message backwards. The
+  // latest ledger row is completed even when the message no longer changes. Unknown ids are
+  // ignored.
+  void record_outcomes(const std::vector<send_outcome>& outcomes) override;
+  std::pair<std::size_t, std::size_t> recover_after_crash(time_point now) override;
+  std::optional<time_point> next_due() override;
+  std::int64_t count_pending() override;
+
+  void heartbeat(const std::string& owner, time_point now) override;
+  status_snapshot status(time_point now) override;
+  std::vector<message_row> messages(const message_filter& filter) override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit sqlite_store(std::string path);
+
+  // Runs `body` atomically (transaction or savepoint, see above); store_errors are rethrown
+  // prefixed with the database path and `what`.
+  void atomically(const char* what, const std::function<void()>& body);
+  void begin(bool nested);
+  void commit(bool nested);
+  void rollback(bool nested) noexcept;
+
+  std::string path_;
+  std::unique_ptr<sqlite::database> db_;
+};
+
+}  // namespace pigeon::engine

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "engine/store/sqlite_store.hpp"
+
+namespace pigeon::engine::test {
+
+// A fresh directory under the system temp dir, removed with everything in it.
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "pigeon-store-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline time_point at_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
+
+inline stored_campaign make_campaign(const std::string& name, const std::string& hash,
+                                     std::vector<std::string> steps = {"s1"}) {
+  stored_campaign c;
+  c.name = name;
+  c.content_hash = hash;
+  c.sender = "coffee";
+  c.category = "marketing";
+  c.priority = 5;
+  c.source_path = "config/" + name + ".yaml";
+  c.source_text = "campaign: " + name;
+  for (const auto& step : steps) {
+    c.templates.push_back({step, "A", 100, "sms", "hello " + step + " " + hash, "", {}});
+  }
+  return c;
+}
+
+inline contact make_contact(const std::string& phone) {
+  contact c;
+  c.phone = phone;
+  c.tags = {"member"};
+  c.attributes["first_name"] = "Li";
+  c.tz = "Asia/Shanghai";
+  return c;
+}
+
+inline new_message make_message(const std::string& campaign, const std::string& step,
+                                std::int64_t contact_id, std::int64_t due_ms) {
+  return {campaign, step, "A", contact_id, at_ms(due_ms), std::nullopt};
+}
+
+}  // namespace pigeon::engine::test

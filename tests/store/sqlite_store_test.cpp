@@ -1,0 +1,366 @@
+#include "engine/store/sqlite_store.hpp"
+
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "tests/store/fixture.hpp"
+
+using namespace pigeon::engine;
+using pigeon::engine::test::at_ms;
+using pigeon::engine::test::make_campaign;
+using pigeon::engine::test::make_contact;
+using pigeon::engine::test::make_message;
+using pigeon::engine::test::temp_dir;
+
+namespace {
+
+// A store with campaign "promo" (step s1) and two contacts; returns the contacts' ids.
+std::vector<std::int64_t> seed(store& s, int contacts = 2) {
+  s.save_campaign(make_campaign("promo", "h1", {"s1", "s2"}));
+  std::vector<contact> cs;
+  for (int i = 0; i < contacts; ++i)
+    cs.push_back(make_contact("+861380000000" + std::to_string(i)));
+  return s.upsert_contacts(cs);
+}
+
+message_row only_message(store& s) {
+  auto rows = s.messages({});
+  REQUIRE(rows.size() == 1);
+  return rows.front();
+}
+
+}  // namespace
+
+TEST_CASE("opening a database creates its parent directories and round-trips a contact") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("var/nested/pigeon.db"));
+  auto ids = s->upsert_contacts({make_contact("+8613800000000")});
+  REQUIRE(ids.size() == 1);
+  auto found = s->find_contact("+8613800000000");
+  REQUIRE(found);
+  CHECK(found->id == ids[0]);
+  CHECK(found->tags == std::vector<std::string>{"member"});
+  CHECK(found->attributes.at("first_name").as_string() == "Li");
+  CHECK(found->tz == "Asia/Shanghai");
+  CHECK_FALSE(s->find_contact("+8613800000009"));
+}
+
+TEST_CASE("upserting a contact by phone updates it and keeps its id") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto first = s->upsert_contacts({make_contact("+8613800000000")});
+  auto changed = make_contact("+8613800000000");
+  changed.tags = {"staff"};
+  auto second = s->upsert_contacts({changed, make_contact("+8613800000001")});
+  CHECK(second[0] == first[0]);
+  CHECK(second[1] != first[0]);
+  CHECK(s->find_contact("+8613800000000")->tags == std::vector<std::string>{"staff"});
+  int n = 0;
+  s->for_each_contact([&](const contact&) { ++n; });
+  CHECK(n == 2);
+}
+
+TEST_CASE("enqueueing the same campaign, step and contact twice stores one message") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  CHECK(s->enqueue({make_message("promo", "s1", ids[0], 1000)}) == 1);
+  CHECK(s->enqueue({make_message("promo", "s1", ids[0], 5000),
+                    make_message("promo", "s1", ids[1], 1000)}) == 1);
+  CHECK(s->messages({}).size() == 2);
+  CHECK(s->messages({})[0].due == at_ms(1000));
+}
+
+TEST_CASE("claim returns the oldest due first, respects the limit and skips what is not due") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s, 4);
+  s->enqueue({make_message("promo", "s1", ids[0], 3000), make_message("promo", "s1", ids[1], 1000),
+              make_message("promo", "s1", ids[2], 2000),
+              make_message("promo", "s1", ids[3], 9000)});
+  auto claimed = s->claim_due(at_ms(5000), 2, at_ms(65000), "engine-a");
+  REQUIRE(claimed.size() == 2);
+  CHECK(claimed[0].due == at_ms(1000));
+  CHECK(claimed[1].due == at_ms(2000));
+  CHECK(claimed[0].template_found);
+  CHECK(claimed[0].tmpl.text == "hello s1 h1");
+  CHECK(claimed[0].sender == "coffee");
+  CHECK(claimed[0].category == "marketing");
+  CHECK(claimed[0].campaign_version == 1);
+  CHECK(claimed[0].recipient.phone == "+8613800000001");
+  CHECK(claimed[0].recipient.attributes.at("first_name").as_string() == "Li");
+  auto rest = s->claim_due(at_ms(5000), 10, at_ms(65000), "engine-a");
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0].due == at_ms(3000));
+  CHECK(s->claim_due(at_ms(5000), 10, at_ms(65000), "engine-a").empty());
+  CHECK(s->status(at_ms(5000)).by_state.at("leased") == 3);
+  CHECK(s->next_due() == at_ms(9000));
+}
+
+TEST_CASE("claim skips paused and cancelled campaigns") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->save_campaign(make_campaign("other", "x"));
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("other", "s1", ids[0], 1000)});
+  CHECK(s->set_campaign_state("promo", "paused", at_ms(1)));
+  auto claimed = s->claim_due(at_ms(5000), 10, at_ms(65000), "a");
+  REQUIRE(claimed.size() == 1);
+  CHECK(claimed[0].campaign == "other");
+  CHECK_FALSE(s->next_due());
+  CHECK(s->set_campaign_state("promo", "active", at_ms(2)));
+  CHECK(s->claim_due(at_ms(5000), 10, at_ms(65000), "a").size() == 1);
+  CHECK_FALSE(s->set_campaign_state("nope", "paused", at_ms(3)));
+  CHECK_THROWS_AS(s->set_campaign_state("promo", "sleeping", at_ms(3)), store_error);
+}
+
+TEST_CASE("an expired lease is reclaimed by another owner and an unexpired one is not") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  REQUIRE(s->claim_due(at_ms(1000), 10, at_ms(31000), "a").size() == 1);
+  CHECK(s->claim_due(at_ms(30000), 10, at_ms(60000), "b").empty());
+  auto reclaimed = s->claim_due(at_ms(31001), 10, at_ms(61001), "b");
+  CHECK(reclaimed.size() == 1);
+}
+
+TEST_CASE("a message in a final state never changes") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  auto id = s->claim_due(at_ms(1000), 1, at_ms(2000), "a").at(0).id;
+  s->mark_submitting({{id, "main", "hello", 1, at_ms(1100)}});
+  s->record_outcomes(
+      {{id, message_state::submitted, "main", "C-1", "", std::nullopt, at_ms(1200)}});
+  s->record_outcomes({{id, message_state::delivered, "main", "", "", std::nullopt, at_ms(1300)}});
+  s->record_outcomes({{id, message_state::failed, "main", "", "late", std::nullopt, at_ms(1400)},
+                      {id, message_state::retry, "main", "", "x", at_ms(9000), at_ms(1400)}});
+  auto row = only_message(*s);
+  CHECK(row.state == message_state::delivered);
+  CHECK(row.carrier_id == "C-1");
+  CHECK(row.sent_at == at_ms(1200));
+  CHECK(row.attempts == 1);
+}
+
+TEST_CASE("a submitted message does not move back to retry") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  auto id = s->claim_due(at_ms(1000), 1, at_ms(2000), "a").at(0).id;
+  s->mark_submitting({{id, "main", "hello", 1, at_ms(1100)}});
+  s->record_outcomes(
+      {{id, message_state::submitted, "main", "C-1", "", std::nullopt, at_ms(1200)}});
+  s->record_outcomes({{id, message_state::retry, "main", "", "x", at_ms(9000), at_ms(1300)}});
+  CHECK(only_message(*s).state == message_state::submitted);
+}
+
+TEST_CASE("retry and deferred outcomes set the next due time and release the lease") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
+  auto claimed = s->claim_due(at_ms(1000), 10, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 2);
+  s->mark_submitting({{claimed[0].id, "main", "hello", 1, at_ms(1100)}});
+  s->record_outcomes(
+      {{claimed[0].id, message_state::retry, "main", "", "503 busy", at_ms(5000), at_ms(1200)},
+       {claimed[1].id, message_state::deferred, "", "", "quiet hours", at_ms(7000), at_ms(1200)}});
+  auto again = s->claim_due(at_ms(10000), 10, at_ms(70000), "a");
+  REQUIRE(again.size() == 2);
+  CHECK(again[0].id == claimed[0].id);
+  CHECK(again[0].attempts == 1);
+  CHECK(again[1].attempts == 0);
+  auto rows = s->messages({"promo", message_state::leased, 0});
+  CHECK(rows.size() == 2);
+}
+
+TEST_CASE("submitting is durable: a reopened database sees it and its ledger row") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  std::int64_t id = 0;
+  {
+    auto s = sqlite_store::open(path);
+    auto ids = seed(*s);
+    s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+    id = s->claim_due(at_ms(1000), 1, at_ms(2000), "a").at(0).id;
+    s->mark_submitting({{id, "main", "rendered body", 2, at_ms(1100)}});
+  }
+  auto s = sqlite_store::open(path);
+  auto row = only_message(*s);
+  CHECK(row.id == id);
+  CHECK(row.state == message_state::submitting);
+  CHECK(row.provider == "main");
+  CHECK(row.body == "rendered body");
+  CHECK(row.attempts == 1);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "SELECT attempt, outcome FROM send_ledger", -1, &st, nullptr) ==
+          SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 1);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 1))) == "pending");
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
+
+TEST_CASE("recovery after a crash releases leases and retries unknown submissions") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  {
+    auto s = sqlite_store::open(path);
+    auto ids = seed(*s, 3);
+    s->enqueue({make_message("promo", "s1", ids[0], 1000),
+                make_message("promo", "s1", ids[1], 1000),
+                make_message("promo", "s1", ids[2], 1000)});
+    auto claimed = s->claim_due(at_ms(1000), 10, at_ms(600000), "dead");
+    s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1100)}});
+  }
+  auto s = sqlite_store::open(path);
+  auto [released, reconciled] = s->recover_after_crash(at_ms(5000));
+  CHECK(released == 2);
+  CHECK(reconciled == 1);
+  auto status = s->status(at_ms(5000));
+  CHECK(status.by_state.at("scheduled") == 2);
+  CHECK(status.by_state.at("retry") == 1);
+  CHECK(status.possible_duplicates == 1);
+  auto claimed = s->claim_due(at_ms(5000), 10, at_ms(600000), "new");
+  CHECK(claimed.size() == 3);
+  auto retried = s->messages({"", message_state::leased, 0});
+  CHECK(retried.size() == 3);
+  CHECK(s->recover_after_crash(at_ms(6000)) == std::pair<std::size_t, std::size_t>{3, 0});
+}
+
+TEST_CASE("campaign versions follow the content hash and claims use the current templates") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  CHECK(s->save_campaign(make_campaign("promo", "h1", {"s1", "s2"})) == 1);
+  CHECK(s->save_campaign(make_campaign("promo", "h1", {"s1", "s2"})) == 1);
+  auto ids = s->upsert_contacts({make_contact("+8613800000000")});
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s2", ids[0], 1000)});
+  s->set_campaign_state("promo", "paused", at_ms(1));
+  CHECK(s->save_campaign(make_campaign("promo", "h2", {"s1"})) == 2);
+  auto found = s->find_campaign("promo");
+  REQUIRE(found);
+  CHECK(found->version == 2);
+  CHECK(found->state == "paused");  // a new version keeps the lifecycle state
+  REQUIRE(found->templates.size() == 1);
+  CHECK(found->templates[0].text == "hello s1 h2");
+  CHECK(s->list_campaigns().size() == 1);
+  s->set_campaign_state("promo", "active", at_ms(2));
+  auto claimed = s->claim_due(at_ms(2000), 10, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 2);
+  for (const auto& m : claimed) {
+    CHECK(m.campaign_version == 2);
+    if (m.step == "s1") {
+      CHECK(m.template_found);
+      CHECK(m.tmpl.text == "hello s1 h2");
+    } else {
+      CHECK_FALSE(m.template_found);
+    }
+  }
+  CHECK_FALSE(s->find_campaign("missing"));
+}
+
+TEST_CASE("cancelling a campaign suppresses its unfinished messages") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s, 3);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
+              make_message("promo", "s1", ids[2], 9000)});
+  auto claimed = s->claim_due(at_ms(1000), 1, at_ms(60000), "a");
+  s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1100)}});
+  s->record_outcomes({{claimed[0].id, message_state::submitted, "main", "C", "", {}, at_ms(1200)}});
+  CHECK(s->count_pending() == 2);
+  CHECK(s->set_campaign_state("promo", "cancelled", at_ms(2000)));
+  auto status = s->status(at_ms(2000));
+  CHECK(status.by_state.at("suppressed") == 2);
+  CHECK(status.by_state.at("submitted") == 1);
+  CHECK(s->count_pending() == 0);
+  for (const auto& row : s->messages({"", message_state::suppressed, 0}))
+    CHECK(row.reason == "campaign cancelled");
+}
+
+TEST_CASE("status counts every state, per campaign, and reports heartbeat and contacts") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s2", ids[0], 9000)});
+  s->heartbeat("engine-a", at_ms(1500));
+  auto st = s->status(at_ms(2000));
+  CHECK(st.by_state.size() == std::size(all_states));
+  CHECK(st.by_state.at("scheduled") == 2);
+  CHECK(st.by_state.at("expired") == 0);
+  REQUIRE(st.campaigns.size() == 1);
+  CHECK(st.campaigns[0].name == "promo");
+  CHECK(st.campaigns[0].version == 1);
+  CHECK(st.campaigns[0].state == "active");
+  CHECK(st.campaigns[0].by_state.at("scheduled") == 2);
+  CHECK(st.oldest_due == at_ms(1000));
+  CHECK(st.engine_heartbeat == at_ms(1500));
+  CHECK(st.engine_owner == "engine-a");
+  CHECK(st.contacts == 2);
+  CHECK(s->messages({"", std::nullopt, 1}).size() == 1);
+}
+
+TEST_CASE("a store error inside transaction() rolls back the whole transaction") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  CHECK_THROWS_AS(s->transaction([&] {
+    s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+    s->enqueue({make_message("no-such-campaign", "s1", ids[0], 1000)});  // foreign key
+  }),
+                  store_error);
+  CHECK(s->messages({}).empty());
+  s->transaction([&] {
+    CHECK_THROWS_AS(s->enqueue({make_message("promo", "s1", ids[0], 1000),
+                                make_message("promo", "s1", 999, 1000)}),
+                    store_error);
+    s->enqueue({make_message("promo", "s2", ids[0], 1000)});
+  });
+  CHECK(s->messages({}).size() == 1);  // the failed enqueue left nothing half-done
+}
+
+TEST_CASE("a database with a newer schema version is refused with a clear message") {
+  temp_dir dir;
+  auto path = dir.file("x.db");
+  { sqlite_store::open(path); }
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 7", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(raw);
+  try {
+    sqlite_store::open(path);
+    FAIL("opened a database from the future");
+  } catch (const store_error& e) {
+    CHECK(std::string(e.what()) == "database " + path +
+                                       " has schema version 7; this pigeon supports up to 1 — "
+                                       "upgrade pigeon");
+  }
+}
+
+TEST_CASE("a file that is not a database is refused, naming the path") {
+  temp_dir dir;
+  auto path = dir.file("notes.db");
+  std::ofstream(path)
+      << "these are my notes, not a database, and they are long enough to be a header"
+      << std::string(200, 'x');
+  try {
+    sqlite_store::open(path);
+    FAIL("opened a text file");
+  } catch (const store_error& e) {
+    std::string what = e.what();
+    CHECK(what.find(path) != std::string::npos);
+    CHECK(what.find("not a pigeon database") != std::string::npos);
+  }
+}
