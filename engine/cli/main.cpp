@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   CLI::App app{"pigeon: SMS/MMS campaign dispatch engine"};
   app.require_subcommand(1);
+  app.fallthrough();  // --config, --db and --json also work after the subcommand
   app.option_defaults()->always_capture_default();
   auto* cfg = app.add_option("--config", ctx.config_path, "engine config YAML")
                   ->envname("PIGEON_CONFIG");

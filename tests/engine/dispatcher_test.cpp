@@ -22,6 +22,7 @@ class scripted_http final : public http_client {
  public:
   explicit scripted_http(std::vector<http_response> script) : script_(std::move(script)) {}
   std::vector<http_request> requests;
+  asio::any_io_executor executor;  // set by the fixture before running
 
  private:
   void perform_impl(http_request req,
@@ -29,8 +30,9 @@ class scripted_http final : public http_client {
                         handler) override {
     requests.push_back(req);
     auto resp = script_[std::min(requests.size() - 1, script_.size() - 1)];
-    auto ex = asio::get_associated_executor(handler);
-    asio::post(ex, [h = std::move(handler), resp]() mutable { std::move(h)({}, resp); });
+    asio::post(executor, [h = std::move(handler), resp]() mutable {
+      std::move(h)(boost::system::error_code{}, resp);
+    });
   }
   std::vector<http_response> script_;
 };
@@ -52,7 +54,7 @@ class test_codec final : public carrier_codec {
 
 struct fixture {
   std::filesystem::path dir;
-  std::unique_ptr<async_store> store;
+  std::unique_ptr<async_store> queue;
   simulated_clock clk{*parse_iso("2026-11-11T02:00:00Z")};
 
   fixture(int contacts, std::optional<time_point> expires = std::nullopt) {
@@ -78,10 +80,10 @@ struct fixture {
     std::vector<new_message> ms;
     for (auto id : ids) ms.push_back({"promo", "hello", "A", id, clk.now(), expires});
     db->enqueue(ms);
-    store = std::make_unique<async_store>(std::move(db));
+    queue = std::make_unique<async_store>(std::move(db));
   }
   ~fixture() {
-    store.reset();
+    queue.reset();
     std::filesystem::remove_all(dir);
   }
   static int& counter() {
@@ -97,7 +99,8 @@ struct fixture {
     opts.owner = "test";
     opts.until_idle = true;
     opts.max_attempts = max_attempts;
-    dispatcher d(ioc.get_executor(), *store, http, clk, lanes, senders, opts);
+    http.executor = ioc.get_executor();
+    dispatcher d(ioc.get_executor(), *queue, http, clk, lanes, senders, opts);
     bool done = false;
     asio::co_spawn(ioc, d.run(), [&](std::exception_ptr e) {
       done = true;
@@ -110,11 +113,9 @@ struct fixture {
 
   std::vector<message_row> rows() {
     std::promise<std::vector<message_row>> p;
-    asio::io_context ioc;
-    store->async_run<std::vector<message_row>>(
+    queue->async_run<std::vector<message_row>>(
         [](store& s) { return s.messages({}); },
         [&](std::exception_ptr, std::vector<message_row> r) { p.set_value(std::move(r)); });
-    ioc.run();
     return p.get_future().get();
   }
 };
