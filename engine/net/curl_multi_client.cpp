@@ -1,0 +1,431 @@
+#include "engine/net/curl_multi_client.hpp"
+
+#include <curl/curl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <stdexcept>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+namespace pigeon::net {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using engine::http_errc;
+using engine::http_request;
+using engine::http_response;
+using handler_type = asio::any_completion_handler<void(error_code, http_response)>;
+using completion_work = asio::executor_work_guard<asio::any_completion_executor>;
+
+namespace {
+
+void global_init_once() {
+  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+  if (rc != CURLE_OK) throw std::runtime_error("curl_global_init failed");
+}
+
+error_code map_curl_error(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return http_errc::connect_failed;
+    case CURLE_OPERATION_TIMEDOUT:
+      return http_errc::timed_out;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+      return http_errc::connection_lost;
+    case CURLE_WEIRD_SERVER_REPLY:
+      return http_errc::bad_response;
+    default:
+      return http_errc::other;
+  }
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
+                        s.back() == '\n'))
+    s.remove_suffix(1);
+  return s;
+}
+
+// True when fd is already ready in the direction curl wants. Asio's epoll reactor is
+// edge-triggered and async_wait is never speculative: an edge consumed while no wait was queued
+// (between a completed wait and its re-arm) would otherwise leave the transfer stalled until
+// curl's own timeout.
+bool ready_now(curl_socket_t fd, int direction) {
+  pollfd p{fd, static_cast<short>(direction == CURL_POLL_IN ? POLLIN : POLLOUT), 0};
+  return ::poll(&p, 1, 0) > 0;
+}
+
+// One socket curl opened through us. Wait handlers hold it weakly: once curl closes it the fd
+// number may be reused by a new socket, and a stale wait must not act for the new one.
+struct socket_state {
+  explicit socket_state(asio::any_io_executor ex) : socket(std::move(ex)) {}
+  asio::ip::tcp::socket socket;
+  int want = 0;  // CURL_POLL_IN | CURL_POLL_OUT bits curl currently asked for
+  bool read_pending = false;
+  bool write_pending = false;
+  bool closed = false;
+};
+
+// One request in flight; owned by impl::transfers_, pointed to by CURLOPT_PRIVATE.
+struct transfer {
+  transfer(std::uint64_t id, handler_type h, completion_work w)
+      : id(id), handler(std::move(h)), work(std::move(w)) {}
+  ~transfer() {
+    if (easy) curl_easy_cleanup(easy);
+    if (headers) curl_slist_free_all(headers);
+  }
+  transfer(const transfer&) = delete;
+  transfer& operator=(const transfer&) = delete;
+
+  std::uint64_t id;
+  handler_type handler;
+  completion_work work;
+  asio::cancellation_slot slot;
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  std::string body;  // CURLOPT_POSTFIELDS points into it
+  http_response response;
+  char error[CURL_ERROR_SIZE] = {};
+};
+
+size_t on_body(char* data, size_t size, size_t count, void* user) {
+  static_cast<transfer*>(user)->response.body.append(data, size * count);
+  return size * count;
+}
+
+size_t on_header(char* data, size_t size, size_t count, void* user) {
+  auto* t = static_cast<transfer*>(user);
+  const std::string_view line = trim(std::string_view(data, size * count));
+  if (line.starts_with("HTTP/")) {
+    t->response.headers.clear();  // a new header block (100 Continue, or a redirect)
+  } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    t->response.headers.emplace_back(std::string(trim(line.substr(0, colon))),
+                                     std::string(trim(line.substr(colon + 1))));
+  }
+  return size * count;
+}
+
+}  // namespace
+
+struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
+  impl(asio::any_io_executor ex, int max_connections) : ex_(ex), timer_(ex) {
+    global_init_once();
+    multi_ = curl_multi_init();
+    if (!multi_) throw std::runtime_error("curl_multi_init failed");
+    const long max = max_connections > 0 ? max_connections : 1;
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &impl::on_socket);
+    curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &impl::on_timer);
+    curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+    curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, max);
+    curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max);
+    curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max);
+  }
+  ~impl() { shutdown(); }
+
+  void start(http_request request, handler_type handler);
+  void shutdown();
+
+  // --- curl callbacks: record what curl wants, arm Asio waits; never call curl_multi_* here.
+  static int on_socket(CURL* easy, curl_socket_t fd, int what, void* user, void* socket_user);
+  static int on_timer(CURLM* multi, long timeout_ms, void* user);
+  static curl_socket_t on_open(void* user, curlsocktype purpose, curl_sockaddr* address);
+  static int on_close(void* user, curl_socket_t fd);
+
+  // --- loop side
+  void arm(const std::shared_ptr<socket_state>& state, curl_socket_t fd, int direction);
+  void on_ready(const std::shared_ptr<socket_state>& state, curl_socket_t fd, int direction,
+                error_code ec);
+  void socket_action(curl_socket_t fd, int mask);
+  void cancel(std::uint64_t id);
+  void drain();
+
+  asio::any_io_executor ex_;
+  asio::steady_timer timer_;
+  std::uint64_t timer_generation_ = 0;
+  CURLM* multi_ = nullptr;
+  bool closing_ = false;
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, std::unique_ptr<transfer>> transfers_;
+  std::unordered_map<curl_socket_t, std::shared_ptr<socket_state>> sockets_;
+  std::deque<std::pair<std::unique_ptr<transfer>, error_code>> done_;
+};
+
+namespace {
+
+// Hands the result to the handler through its associated executor (dispatch, with work tracked
+// until then) and drops the curl state first, so the handler may start a new request or destroy
+// the client. Where the caller may be inside the client (shutdown, failed initiation), hop
+// through the loop first (`post`): any_completion_executor cannot be required never-blocking.
+void complete(std::unique_ptr<transfer> t, error_code ec, const asio::any_io_executor* loop) {
+  if (t->slot.is_connected()) t->slot.clear();
+  auto work = std::move(t->work);
+  auto fn = [handler = std::move(t->handler), ec, response = std::move(t->response)]() mutable {
+    std::move(handler)(ec, std::move(response));
+  };
+  t.reset();
+  if (!loop) {
+    asio::dispatch(work.get_executor(), std::move(fn));
+    return;
+  }
+  asio::post(*loop, [work = std::move(work), fn = std::move(fn)]() mutable {
+    asio::dispatch(work.get_executor(), std::move(fn));
+  });
+}
+
+}  // namespace
+
+void curl_multi_client::impl::start(http_request request, handler_type handler) {
+  completion_work work(asio::get_associated_executor(handler, ex_));
+  auto t = std::make_unique<transfer>(next_id_++, std::move(handler), std::move(work));
+  if (!multi_) return complete(std::move(t), http_errc::cancelled, &ex_);
+
+  t->easy = curl_easy_init();
+  if (!t->easy) return complete(std::move(t), http_errc::other, &ex_);
+  CURL* e = t->easy;
+  curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &impl::on_open);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+
+  for (const auto& [name, value] : request.headers)
+    t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
+  // No "Expect: 100-continue" round trip: carriers answer small JSON posts directly.
+  t->headers = curl_slist_append(t->headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+
+  t->body = std::move(request.body);
+  const bool has_body = !t->body.empty();
+  if (request.method == "GET" && !has_body) {
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+  } else if (request.method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else {
+    if (request.method == "POST" || has_body) {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
+      curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
+    }
+    if (request.method != "POST")
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  }
+
+  if (auto slot = asio::get_associated_cancellation_slot(t->handler); slot.is_connected()) {
+    t->slot = slot;
+    // The signal may be emitted from anywhere (even inside another completion): hop to the
+    // loop and look the transfer up by id, since it may have completed in the meantime.
+    slot.assign([weak = weak_from_this(), id = t->id, ex = ex_](asio::cancellation_type type) {
+      if (type == asio::cancellation_type::none) return;
+      asio::post(ex, [weak, id] {
+        if (auto self = weak.lock()) self->cancel(id);
+      });
+    });
+  }
+
+  // add_handle arms curl's timer (0 ms); the first socket_action then runs from our timer.
+  if (curl_multi_add_handle(multi_, e) != CURLM_OK)
+    return complete(std::move(t), http_errc::other, &ex_);
+  const auto id = t->id;
+  transfers_.emplace(id, std::move(t));
+}
+
+int curl_multi_client::impl::on_socket(CURL*, curl_socket_t fd, int what, void* user, void*) {
+  auto* self = static_cast<impl*>(user);
+  auto it = self->sockets_.find(fd);
+  if (it == self->sockets_.end()) return 0;  // already closed through on_close
+  auto state = it->second;
+  state->want = what == CURL_POLL_REMOVE ? 0 : (what & (CURL_POLL_IN | CURL_POLL_OUT));
+  self->arm(state, fd, CURL_POLL_IN);
+  self->arm(state, fd, CURL_POLL_OUT);
+  return 0;
+}
+
+int curl_multi_client::impl::on_timer(CURLM*, long timeout_ms, void* user) {
+  auto* self = static_cast<impl*>(user);
+  // A completion of the previous wait may already be queued and cannot be cancelled any more;
+  // the generation makes it a no-op.
+  const auto generation = ++self->timer_generation_;
+  self->timer_.cancel();
+  if (timeout_ms < 0 || self->closing_) return 0;  // -1: delete the timer
+  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  self->timer_.async_wait([weak = self->weak_from_this(), generation](error_code ec) {
+    auto s = weak.lock();
+    if (ec || !s || generation != s->timer_generation_ || !s->multi_ || s->closing_) return;
+    s->socket_action(CURL_SOCKET_TIMEOUT, 0);
+    s->drain();
+  });
+  return 0;
+}
+
+curl_socket_t curl_multi_client::impl::on_open(void* user, curlsocktype purpose,
+                                               curl_sockaddr* address) {
+  auto* self = static_cast<impl*>(user);
+  if (purpose != CURLSOCKTYPE_IPCXN || address->socktype != SOCK_STREAM ||
+      (address->family != AF_INET && address->family != AF_INET6))
+    return CURL_SOCKET_BAD;
+  auto state = std::make_shared<socket_state>(self->ex_);
+  error_code ec;
+  state->socket.open(address->family == AF_INET ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), ec);
+  if (ec) return CURL_SOCKET_BAD;
+  const curl_socket_t fd = state->socket.native_handle();
+  auto& slot = self->sockets_[fd];
+  if (slot) slot->closed = true;  // defensive: a state for a recycled fd we never saw closed
+  slot = std::move(state);
+  return fd;
+}
+
+int curl_multi_client::impl::on_close(void* user, curl_socket_t fd) {
+  auto* self = static_cast<impl*>(user);
+  auto it = self->sockets_.find(fd);
+  if (it == self->sockets_.end()) return ::close(fd);
+  auto state = std::move(it->second);
+  self->sockets_.erase(it);
+  state->closed = true;
+  state->want = 0;
+  error_code ignored;
+  state->socket.close(ignored);  // pending waits complete with operation_aborted, then no-op
+  return 0;
+}
+
+void curl_multi_client::impl::arm(const std::shared_ptr<socket_state>& state, curl_socket_t fd,
+                                  int direction) {
+  bool& pending = direction == CURL_POLL_IN ? state->read_pending : state->write_pending;
+  if (pending || state->closed || closing_ || !(state->want & direction)) return;
+  pending = true;
+  auto handler = [weak = weak_from_this(), weak_state = std::weak_ptr<socket_state>(state), fd,
+                  direction](error_code ec) {
+    auto self = weak.lock();
+    auto st = weak_state.lock();
+    if (self && st) self->on_ready(st, fd, direction, ec);
+  };
+  if (ready_now(fd, direction))
+    asio::post(ex_, [handler = std::move(handler)]() mutable { handler(error_code{}); });
+  else
+    state->socket.async_wait(direction == CURL_POLL_IN ? asio::socket_base::wait_read
+                                                       : asio::socket_base::wait_write,
+                             std::move(handler));
+}
+
+void curl_multi_client::impl::on_ready(const std::shared_ptr<socket_state>& state,
+                                       curl_socket_t fd, int direction, error_code ec) {
+  (direction == CURL_POLL_IN ? state->read_pending : state->write_pending) = false;
+  if (state->closed || !multi_ || closing_ || ec == asio::error::operation_aborted) return;
+  if (!(state->want & direction)) return;  // curl lost interest while we waited
+  int mask = direction == CURL_POLL_IN ? CURL_CSELECT_IN : CURL_CSELECT_OUT;
+  if (ec) mask |= CURL_CSELECT_ERR;
+  socket_action(fd, mask);
+  arm(state, fd, direction);  // still wanted after the action: wait again
+  drain();
+}
+
+void curl_multi_client::impl::socket_action(curl_socket_t fd, int mask) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, mask, &running);
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* easy = msg->easy_handle;
+    const CURLcode result = msg->data.result;
+    transfer* raw = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, &raw);
+    curl_multi_remove_handle(multi_, easy);  // invalidates msg
+    auto it = transfers_.find(raw->id);
+    if (it == transfers_.end()) continue;
+    auto t = std::move(it->second);
+    transfers_.erase(it);
+    error_code ec;
+    if (result == CURLE_OK) {
+      long status = 0;
+      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+      t->response.status = static_cast<int>(status);
+    } else {
+      ec = map_curl_error(result);
+    }
+    done_.emplace_back(std::move(t), ec);
+  }
+}
+
+void curl_multi_client::impl::cancel(std::uint64_t id) {
+  auto it = transfers_.find(id);
+  if (it == transfers_.end() || !multi_) return;
+  auto t = std::move(it->second);
+  transfers_.erase(it);
+  curl_multi_remove_handle(multi_, t->easy);
+  done_.emplace_back(std::move(t), http_errc::cancelled);
+  drain();
+}
+
+// Runs last in every loop handler, after all curl calls: a handler run inline here may start
+// new requests or destroy the client (the caller holds a shared_ptr to this impl).
+void curl_multi_client::impl::drain() {
+  while (!done_.empty()) {
+    auto [t, ec] = std::move(done_.front());
+    done_.pop_front();
+    complete(std::move(t), ec, nullptr);
+  }
+}
+
+void curl_multi_client::impl::shutdown() {
+  if (!multi_) return;
+  closing_ = true;
+  ++timer_generation_;
+  timer_.cancel();
+  for (auto& [id, t] : transfers_) {
+    curl_multi_remove_handle(multi_, t->easy);
+    done_.emplace_back(std::move(t), http_errc::cancelled);
+  }
+  transfers_.clear();
+  curl_multi_cleanup(multi_);  // closes pooled connections through on_close
+  multi_ = nullptr;
+  for (auto& [fd, state] : sockets_) {
+    state->closed = true;
+    error_code ignored;
+    state->socket.close(ignored);
+  }
+  sockets_.clear();
+  while (!done_.empty()) {
+    auto [t, ec] = std::move(done_.front());
+    done_.pop_front();
+    complete(std::move(t), ec, &ex_);
+  }
+}
+
+curl_multi_client::curl_multi_client(asio::any_io_executor executor, int max_connections)
+    : impl_(std::make_shared<impl>(std::move(executor), max_connections)) {}
+
+curl_multi_client::~curl_multi_client() { impl_->shutdown(); }
+
+void curl_multi_client::shutdown() { impl_->shutdown(); }
+
+std::size_t curl_multi_client::in_flight() const { return impl_->transfers_.size(); }
+
+void curl_multi_client::perform_impl(http_request request, handler_type handler) {
+  impl_->start(std::move(request), std::move(handler));
+}
+
+}  // namespace pigeon::net

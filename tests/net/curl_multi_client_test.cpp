@@ -1,0 +1,261 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <vector>
+
+#include "engine/net/curl_multi_client.hpp"
+#include "engine/net/http_server.hpp"
+#include "tests/net/net_test_support.hpp"
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using pigeon::engine::http_errc;
+using pigeon::engine::make_error_code;
+using pigeon::net::curl_multi_client;
+using pigeon::net::http_request_t;
+using pigeon::net::http_response_t;
+using pigeon::net::http_server;
+using pigeon::net::make_response;
+using namespace pigeon::net::test;
+
+namespace {
+
+const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
+
+// Echoes method and target in X-Echo, the body back (GET: "hello"); X-Status picks the status.
+asio::awaitable<http_response_t> echo(http_request_t req) {
+  unsigned status = 200;
+  if (auto s = req["X-Status"]; !s.empty())
+    status = static_cast<unsigned>(std::stoi(std::string(s)));
+  auto res = make_response(req, status, req.method() == http::verb::get ? "hello" : req.body(),
+                           "text/plain");
+  res.set("X-Echo", std::string(req.method_string()) + " " + std::string(req.target()));
+  res.prepare_payload();
+  co_return res;
+}
+
+asio::awaitable<http_response_t> never_answer(http_request_t req) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, 30s);
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return make_response(req, 200, "late");
+}
+
+asio::awaitable<http_response_t> reset_connection(http_request_t) {
+  throw pigeon::net::drop_connection();
+  co_return http_response_t{};
+}
+
+// Counts connections open at the server while requests are handled.
+struct concurrency_probe {
+  static inline http_server* server = nullptr;
+  static inline std::size_t max_sessions = 0;
+  static asio::awaitable<http_response_t> handle(http_request_t req) {
+    max_sessions = std::max(max_sessions, server->session_count());
+    asio::steady_timer timer(co_await asio::this_coro::executor, 2ms);
+    co_await timer.async_wait(asio::use_awaitable);
+    co_return make_response(req, 200, req.body(), "text/plain");
+  }
+};
+
+asio::awaitable<int> get_status(curl_multi_client* client, std::string u) {
+  auto response = co_await client->async_perform(make_request("GET", u), asio::use_awaitable);
+  co_return response.status;
+}
+
+}  // namespace
+
+TEST_CASE("client performs a GET and a POST against the Beast server") {
+  asio::io_context io;
+  http_server server(io.get_executor(), echo);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 4);
+
+  auto get = perform(io, client, make_request("GET", url(port, "/ping?x=1")));
+  CHECK(get.calls == 1);
+  CHECK_FALSE(get.ec);
+  CHECK(get.response.status == 200);
+  CHECK(get.response.header("x-echo") == "GET /ping?x=1");
+  CHECK(get.response.header("Content-Type") == "text/plain");
+  CHECK(get.response.body == "hello");
+
+  auto req = make_request("POST", url(port, "/submit"), R"({"to":"+8613800138000"})");
+  req.headers.emplace_back("Content-Type", "application/json");
+  req.headers.emplace_back("X-Status", "201");
+  auto post = perform(io, client, std::move(req));
+  CHECK_FALSE(post.ec);
+  CHECK(post.response.status == 201);
+  CHECK(post.response.header("X-Echo") == "POST /submit");
+  CHECK(post.response.body == R"({"to":"+8613800138000"})");
+
+  auto put = perform(io, client, make_request("PUT", url(port, "/thing"), "abc"));
+  CHECK(put.response.header("X-Echo") == "PUT /thing");
+  CHECK(put.response.body == "abc");
+}
+
+TEST_CASE("client returns 4xx and 5xx as responses, not errors") {
+  asio::io_context io;
+  http_server server(io.get_executor(), echo);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  for (int status : {404, 429, 503}) {
+    auto req = make_request("POST", url(port, "/x"), "body");
+    req.headers.emplace_back("X-Status", std::to_string(status));
+    auto r = perform(io, client, std::move(req));
+    CHECK_FALSE(r.ec);
+    CHECK(r.response.status == status);
+  }
+}
+
+TEST_CASE("client completes 200 concurrent requests exactly once over at most 8 connections") {
+  asio::io_context io;
+  http_server server(io.get_executor(), &concurrency_probe::handle);
+  concurrency_probe::server = &server;
+  concurrency_probe::max_sessions = 0;
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 8);
+
+  constexpr int n = 200;
+  std::vector<int> calls(n, 0);
+  std::vector<std::string> bodies(n);
+  int failures = 0;
+  for (int i = 0; i < n; ++i) {
+    client.async_perform(make_request("POST", url(port, "/m"), std::to_string(i)),
+                         [&, i](boost::system::error_code ec, pigeon::engine::http_response r) {
+                           ++calls[i];
+                           if (ec || r.status != 200) ++failures;
+                           bodies[i] = std::move(r.body);
+                         });
+  }
+  CHECK(client.in_flight() == n);
+  const bool all = run_until(
+      io, [&] { return std::all_of(calls.begin(), calls.end(), [](int c) { return c > 0; }); },
+      30s);
+  REQUIRE(all);
+  run_for(io, 100ms);
+  for (int i = 0; i < n; ++i) {
+    CHECK(calls[i] == 1);
+    CHECK(bodies[i] == std::to_string(i));
+  }
+  CHECK(failures == 0);
+  CHECK(client.in_flight() == 0);
+  CHECK(concurrency_probe::max_sessions <= 8);
+  concurrency_probe::server = nullptr;
+}
+
+TEST_CASE("client maps a refused connection to connect_failed") {
+  asio::io_context io;
+  std::uint16_t port = 0;
+  {
+    asio::ip::tcp::acceptor probe(io, loopback);
+    port = probe.local_endpoint().port();
+  }  // closed: nothing listens there now
+  curl_multi_client client(io.get_executor(), 2);
+  auto r = perform(io, client, make_request("POST", url(port, "/m"), "x"));
+  CHECK(r.calls == 1);
+  CHECK(r.ec == make_error_code(http_errc::connect_failed));
+  CHECK(pigeon::engine::request_never_sent(r.ec));
+}
+
+TEST_CASE("client times out on a server that never answers") {
+  asio::io_context io;
+  http_server server(io.get_executor(), never_answer);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = perform(io, client, make_request("POST", url(port, "/m"), "x", 300ms));
+  const auto took = std::chrono::steady_clock::now() - started;
+  CHECK(r.ec == make_error_code(http_errc::timed_out));
+  CHECK(took >= 250ms);
+  CHECK(took < 3s);
+  server.stop();
+  run_for(io, 50ms);
+}
+
+TEST_CASE("client reports a reset as connection_lost") {
+  asio::io_context io;
+  http_server server(io.get_executor(), reset_connection);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  auto r = perform(io, client, make_request("POST", url(port, "/m"), "x"));
+  CHECK(r.calls == 1);
+  CHECK(r.ec == make_error_code(http_errc::connection_lost));
+}
+
+TEST_CASE("client cancels a transfer through its cancellation slot") {
+  asio::io_context io;
+  http_server server(io.get_executor(), never_answer);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  asio::cancellation_signal signal;
+  int calls = 0;
+  boost::system::error_code got;
+  client.async_perform(make_request("POST", url(port, "/m"), "x"),
+                       asio::bind_cancellation_slot(
+                           signal.slot(), [&](boost::system::error_code ec,
+                                              pigeon::engine::http_response) {
+                             ++calls;
+                             got = ec;
+                           }));
+  asio::steady_timer timer(io, 100ms);
+  timer.async_wait(
+      [&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
+  REQUIRE(run_until(io, [&] { return calls > 0; }, 3s));
+  CHECK(got == make_error_code(http_errc::cancelled));
+  CHECK(client.in_flight() == 0);
+  run_for(io, 100ms);
+  CHECK(calls == 1);
+
+  // The client stays usable afterwards.
+  http_server echo_server(io.get_executor(), echo);
+  const auto echo_port = echo_server.start(loopback);
+  auto r = perform(io, client, make_request("GET", url(echo_port, "/")));
+  CHECK(r.response.status == 200);
+  server.stop();
+  run_for(io, 50ms);
+}
+
+TEST_CASE("client completes pending transfers with cancelled on shutdown") {
+  asio::io_context io;
+  http_server server(io.get_executor(), never_answer);
+  const auto port = server.start(loopback);
+  std::vector<boost::system::error_code> results;
+  {
+    curl_multi_client client(io.get_executor(), 2);
+    for (int i = 0; i < 3; ++i)
+      client.async_perform(make_request("POST", url(port, "/m"), "x"),
+                           [&](boost::system::error_code ec, pigeon::engine::http_response) {
+                             results.push_back(ec);
+                           });
+    run_for(io, 100ms);
+    CHECK(results.empty());
+  }  // destroyed with three transfers in flight
+  REQUIRE(run_until(io, [&] { return results.size() == 3; }, 3s));
+  for (const auto& ec : results) CHECK(ec == make_error_code(http_errc::cancelled));
+  run_for(io, 50ms);
+  CHECK(results.size() == 3);
+  server.stop();
+  run_for(io, 50ms);
+}
+
+TEST_CASE("client works from a coroutine with use_awaitable") {
+  asio::io_context io;
+  http_server server(io.get_executor(), echo);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  int status = 0;
+  asio::co_spawn(
+      io, get_status(&client, url(port, "/")),
+      [&](std::exception_ptr e, int s) {
+        CHECK_FALSE(e);
+        status = s;
+      });
+  REQUIRE(run_until(io, [&] { return status != 0; }));
+  CHECK(status == 200);
+}

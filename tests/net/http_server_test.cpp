@@ -1,0 +1,121 @@
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <optional>
+#include <stdexcept>
+
+#include "engine/net/curl_multi_client.hpp"
+#include "engine/net/http_server.hpp"
+#include "tests/net/net_test_support.hpp"
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using namespace std::chrono_literals;
+using pigeon::net::curl_multi_client;
+using pigeon::net::http_request_t;
+using pigeon::net::http_response_t;
+using pigeon::net::http_server;
+using pigeon::net::make_response;
+using namespace pigeon::net::test;
+
+namespace {
+
+const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
+
+asio::awaitable<http_response_t> size_of_body(http_request_t req) {
+  co_return make_response(req, 200, std::to_string(req.body().size()), "text/plain");
+}
+
+asio::awaitable<http_response_t> failing(http_request_t req) {
+  if (req.target() == "/boom") throw std::runtime_error("handler exploded");
+  co_return make_response(req, 200, "fine", "text/plain");
+}
+
+}  // namespace
+
+TEST_CASE("a request handler is a pure function testable without a socket") {
+  asio::io_context io;
+  http_request_t req{http::verb::post, "/x", 11};
+  req.body() = "12345";
+  std::optional<http_response_t> res;
+  asio::co_spawn(io, size_of_body(std::move(req)),
+                 [&](std::exception_ptr e, http_response_t r) {
+                   CHECK_FALSE(e);
+                   res = std::move(r);
+                 });
+  io.run();
+  REQUIRE(res);
+  CHECK(res->result_int() == 200);
+  CHECK(res->body() == "5");
+}
+
+TEST_CASE("server answers 413 to a body over the limit") {
+  asio::io_context io;
+  http_server server(io.get_executor(), size_of_body);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+
+  auto ok =
+      perform(io, client, make_request("POST", url(port, "/"), std::string(1024 * 1024, 'a')));
+  CHECK_FALSE(ok.ec);
+  CHECK(ok.response.status == 200);
+  CHECK(ok.response.body == std::to_string(1024 * 1024));
+
+  auto big =
+      perform(io, client, make_request("POST", url(port, "/"), std::string(2 * 1024 * 1024, 'a')));
+  CHECK_FALSE(big.ec);
+  CHECK(big.response.status == 413);
+}
+
+TEST_CASE("server honours a configured body limit") {
+  asio::io_context io;
+  pigeon::net::server_options options;
+  options.body_limit = 100;
+  http_server server(io.get_executor(), size_of_body, options);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  CHECK(perform(io, client, make_request("POST", url(port, "/"), std::string(100, 'a')))
+            .response.status == 200);
+  CHECK(perform(io, client, make_request("POST", url(port, "/"), std::string(101, 'a')))
+            .response.status == 413);
+}
+
+TEST_CASE("server keeps one connection alive across sequential requests") {
+  asio::io_context io;
+  http_server server(io.get_executor(), size_of_body);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 1);
+  for (int i = 0; i < 5; ++i) {
+    auto r = perform(io, client, make_request("POST", url(port, "/"), "abc"));
+    CHECK(r.response.body == "3");
+    CHECK(server.session_count() == 1);
+  }
+}
+
+TEST_CASE("server answers 500 when the handler throws and keeps serving") {
+  asio::io_context io;
+  http_server server(io.get_executor(), failing);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 2);
+  auto boom = perform(io, client, make_request("GET", url(port, "/boom")));
+  CHECK_FALSE(boom.ec);
+  CHECK(boom.response.status == 500);
+  auto fine = perform(io, client, make_request("GET", url(port, "/")));
+  CHECK(fine.response.status == 200);
+}
+
+TEST_CASE("server stop closes the listener and ends sessions") {
+  asio::io_context io;
+  http_server server(io.get_executor(), size_of_body);
+  const auto port = server.start(loopback);
+  {
+    curl_multi_client client(io.get_executor(), 2);
+    CHECK(perform(io, client, make_request("GET", url(port, "/"))).response.status == 200);
+    CHECK(server.session_count() == 1);
+    server.stop();
+    CHECK(run_until(io, [&] { return server.session_count() == 0; }, 2s));
+    auto after = perform(io, client, make_request("GET", url(port, "/")));
+    CHECK(after.ec == pigeon::engine::make_error_code(pigeon::engine::http_errc::connect_failed));
+  }
+}
