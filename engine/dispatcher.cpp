@@ -71,7 +71,8 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
       clock_(clk),
       senders_(std::move(senders)),
       options_(std::move(options)),
-      wake_(ex) {
+      wake_(ex),
+      heartbeat_timer_(ex) {
   for (auto& l : lanes) {
     capacity_ += l.concurrency;
     auto name = l.name;
@@ -168,19 +169,24 @@ asio::awaitable<void> dispatcher::run() {
   while (in_flight_ > 0) co_await wait_for_change(options_.idle_poll);
   stopping_ = true;
   wake_.cancel();
+  heartbeat_timer_.cancel();
+  std::function<void(store&)> stopped = [owner = options_.owner](store& s) {
+    s.engine_stopped(owner, system_clock().now());
+  };
+  auto op = store_.async_run<void>(std::move(stopped), use_awaitable);
+  co_await std::move(op);
 }
 
 asio::awaitable<void> dispatcher::heartbeat_loop() {
-  asio::steady_timer timer(ex_);
   while (!stopping_) {
-    auto now = clock_.now();
+    auto now = system_clock().now();  // real time: on-call reads it, whatever the engine clock
     std::function<void(store&)> beat = [owner = options_.owner, now](store& s) {
       s.heartbeat(owner, now);
     };
     auto op = store_.async_run<void>(std::move(beat), use_awaitable);
     co_await std::move(op);
-    timer.expires_after(options_.heartbeat);
-    (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+    heartbeat_timer_.expires_after(options_.heartbeat);
+    (void)co_await heartbeat_timer_.async_wait(asio::as_tuple(use_awaitable));
   }
 }
 

@@ -103,6 +103,7 @@ class dispatcher {
   int capacity_ = 0;
   bool stopping_ = false;
   boost::asio::steady_timer wake_;
+  boost::asio::steady_timer heartbeat_timer_;
 };
 
 }  // namespace pigeon::engine

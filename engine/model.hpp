@@ -160,6 +160,7 @@ struct status_snapshot {
   std::vector<campaign_counts> campaigns;
   std::optional<time_point> oldest_due;  // of messages due and not yet claimed
   std::optional<time_point> engine_heartbeat;
+  std::optional<time_point> engine_stopped_at;  // set when the last engine stopped cleanly
   std::string engine_owner;
   std::int64_t possible_duplicates = 0;  // resends after an unknown outcome
   std::int64_t contacts = 0;

@@ -32,7 +32,8 @@ class store {
   store& operator=(const store&) = delete;
 
   // Runs `body` in one transaction; the store's own methods called inside join it. If `body`
-  // throws, the transaction is rolled back and the exception propagates.
+  // throws, the transaction is rolled back and the exception propagates. Nested calls MUST act
+  // as savepoints: async_store relies on a failing job undoing only its own work.
   virtual void transaction(const std::function<void()>& body) = 0;
 
   // --- contacts -------------------------------------------------------------------------------
@@ -85,7 +86,10 @@ class store {
   virtual std::int64_t count_pending() = 0;
 
   // --- observation ----------------------------------------------------------------------------
+  // The engine `owner` is alive at `now` (real time, even on a simulated clock).
   virtual void heartbeat(const std::string& owner, time_point now) = 0;
+  // The engine `owner` stopped cleanly at `now`; status no longer reports it running.
+  virtual void engine_stopped(const std::string& owner, time_point now) = 0;
   virtual status_snapshot status(time_point now) = 0;
   virtual std::vector<message_row> messages(const message_filter& filter) = 0;
 };

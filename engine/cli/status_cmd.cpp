@@ -29,7 +29,7 @@ verdict assess(const engine::status_snapshot& s, engine::time_point now) {
     auto it = s.by_state.find(state);
     return it == s.by_state.end() ? 0 : it->second;
   };
-  bool engine_up = s.engine_heartbeat && now - *s.engine_heartbeat < 30s;
+  bool engine_up = s.engine_heartbeat && !s.engine_stopped_at && now - *s.engine_heartbeat < 30s;
   if (s.oldest_due && now - *s.oldest_due > 10min)
     v.raise(engine_up ? 1 : 2, "messages overdue since " + engine::format_iso(*s.oldest_due) +
                                    (engine_up ? "" : " and the engine is not running"));
@@ -48,7 +48,7 @@ int status(const context& ctx) {
   auto now = engine::system_clock().now();
   auto s = db->status(now);
   auto v = assess(s, now);
-  bool engine_up = s.engine_heartbeat && now - *s.engine_heartbeat < 30s;
+  bool engine_up = s.engine_heartbeat && !s.engine_stopped_at && now - *s.engine_heartbeat < 30s;
   if (ctx.json) {
     boost::json::object by_state, out;
     for (const auto& [k, n] : s.by_state) by_state[k] = n;
@@ -84,9 +84,11 @@ int status(const context& ctx) {
   std::cout << (color ? paint[v.code] : "") << "pigeon " << tag[v.code] << (color ? "\033[0m" : "")
             << "   database " << ctx.database(cfg) << "\n";
   std::cout << "engine    "
-            << (engine_up ? "up (" + s.engine_owner + ")"
-                          : s.engine_heartbeat ? "down, last seen " + engine::format_iso(*s.engine_heartbeat)
-                                               : std::string("never started"))
+            << (engine_up                ? "up (" + s.engine_owner + ")"
+                : s.engine_stopped_at ? "stopped at " + engine::format_iso(*s.engine_stopped_at)
+                : s.engine_heartbeat
+                    ? "down, last seen " + engine::format_iso(*s.engine_heartbeat)
+                    : std::string("never started"))
             << "\n";
   std::cout << "contacts  " << s.contacts << "\n";
   std::cout << "queue    ";

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 1> migrations = {
+constexpr std::array<const char*, 2> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -117,6 +117,10 @@ CREATE TABLE engine_heartbeat (
   pid    INTEGER NOT NULL,
   at     INTEGER NOT NULL
 );
+)sql",
+    // 2: a clean stop is recorded, so `status` can tell "stopped" from "running".
+    R"sql(
+ALTER TABLE engine_heartbeat ADD COLUMN stopped_at INTEGER;
 )sql",
 };
 

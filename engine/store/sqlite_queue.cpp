@@ -261,10 +261,20 @@ void sqlite_store::heartbeat(const std::string& owner, time_point now) {
   atomically("heartbeat", [&] {
     query(*db_,
           "INSERT INTO engine_heartbeat (owner, pid, at) VALUES (?1, ?2, ?3) "
-          "ON CONFLICT (owner) DO UPDATE SET pid = excluded.pid, at = excluded.at")
+          "ON CONFLICT (owner) DO UPDATE SET pid = excluded.pid, at = excluded.at, "
+          "stopped_at = NULL")
         .bind(1, owner)
         .bind(2, static_cast<std::int64_t>(::getpid()))
         .bind(3, now)
+        .run();
+  });
+}
+
+void sqlite_store::engine_stopped(const std::string& owner, time_point now) {
+  atomically("record engine stop", [&] {
+    query(*db_, "UPDATE engine_heartbeat SET stopped_at = ?2 WHERE owner = ?1")
+        .bind(1, owner)
+        .bind(2, now)
         .run();
   });
 }
@@ -307,10 +317,12 @@ status_snapshot sqlite_store::status(time_point now) {
       if (q.step()) s.oldest_due = q.get_opt_time(0);
     }
     {
-      query q(*db_, "SELECT owner, at FROM engine_heartbeat ORDER BY at DESC LIMIT 1");
+      query q(*db_,
+              "SELECT owner, at, stopped_at FROM engine_heartbeat ORDER BY at DESC LIMIT 1");
       if (q.step()) {
         s.engine_owner = q.get_text(0);
         s.engine_heartbeat = q.get_time(1);
+        s.engine_stopped_at = q.get_opt_time(2);
       }
     }
     s.possible_duplicates = db_->query_int("SELECT count(*) FROM messages WHERE maybe_duplicate");

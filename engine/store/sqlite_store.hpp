@@ -62,6 +62,7 @@ class sqlite_store final : public store {
   std::int64_t count_pending() override;
 
   void heartbeat(const std::string& owner, time_point now) override;
+  void engine_stopped(const std::string& owner, time_point now) override;
   status_snapshot status(time_point now) override;
   std::vector<message_row> messages(const message_filter& filter) override;
 

@@ -344,7 +344,7 @@ TEST_CASE("a database with a newer schema version is refused with a clear messag
     FAIL("opened a database from the future");
   } catch (const store_error& e) {
     CHECK(std::string(e.what()) == "database " + path +
-                                       " has schema version 7; this pigeon supports up to 1 — "
+                                       " has schema version 7; this pigeon supports up to 2 — "
                                        "upgrade pigeon");
   }
 }
@@ -363,4 +363,19 @@ TEST_CASE("a file that is not a database is refused, naming the path") {
     CHECK(what.find(path) != std::string::npos);
     CHECK(what.find("not a pigeon database") != std::string::npos);
   }
+}
+
+TEST_CASE("status tells a cleanly stopped engine from a running one") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("pigeon.db"));
+  CHECK_FALSE(s->status(at_ms(1000)).engine_heartbeat);
+  s->heartbeat("pid-1", at_ms(1000));
+  auto running = s->status(at_ms(2000));
+  CHECK(running.engine_owner == "pid-1");
+  CHECK(running.engine_heartbeat == at_ms(1000));
+  CHECK_FALSE(running.engine_stopped_at);
+  s->engine_stopped("pid-1", at_ms(3000));
+  CHECK(s->status(at_ms(4000)).engine_stopped_at == at_ms(3000));
+  s->heartbeat("pid-1", at_ms(5000));  // the same owner running again clears the stop
+  CHECK_FALSE(s->status(at_ms(6000)).engine_stopped_at);
 }
