@@ -160,9 +160,13 @@ std::string choose_variant(const config::step_config& step, const std::string& c
 }
 
 apply_summary apply_campaign(const config::campaign_config& campaign,
-                             const config::engine_config& engine, store& db, time_point now) {
+                             const config::engine_config& engine, store& db, time_point now,
+                             const media_probe& url_probe) {
   auto issues = validate_campaign(campaign, engine);
   if (!issues.empty()) throw config::config_error(std::move(issues));
+  auto budget = check_budget(
+      campaign, engine, [&](const auto& fn) { db.for_each_contact(fn); }, url_probe);
+  if (!budget.ok()) throw config::config_error(budget.issues());
   apply_summary summary;
   db.transaction([&] {
     auto before = db.find_campaign(campaign.name);

@@ -6,6 +6,7 @@
 
 #include "config/campaign.hpp"
 #include "config/engine_config.hpp"
+#include "engine/budget.hpp"
 #include "engine/model.hpp"
 #include "engine/store.hpp"
 
@@ -49,10 +50,13 @@ struct apply_summary {
   std::size_t already_queued = 0;   // existing (campaign, step, contact) left as they were
 };
 
-// Validates, stores the campaign (a new version if its content changed) and enqueues one
-// message per step per recipient, idempotently, in one transaction. Throws config_error when
-// validation fails (nothing is stored) and store_error on storage failure.
+// Validates, checks the length budget of every step and variant for every recipient
+// (check_budget, before the transaction), stores the campaign (a new version if its content
+// changed) and enqueues one message per step per recipient, idempotently, in one transaction.
+// Throws config_error when validation or the budget check fails (nothing is stored) and
+// store_error on storage failure. `url_probe` sizes http(s) MMS media (none: URLs are issues).
 apply_summary apply_campaign(const config::campaign_config& campaign,
-                             const config::engine_config& engine, store& db, time_point now);
+                             const config::engine_config& engine, store& db, time_point now,
+                             const media_probe& url_probe = {});
 
 }  // namespace pigeon::engine

@@ -1,10 +1,14 @@
-// pigeon campaign validate|apply|list|show|pause|resume|cancel
+// pigeon campaign validate|apply|preview|list|show|pause|resume|cancel
 #include <boost/json.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "config/campaign.hpp"
+#include "engine/budget.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/clock.hpp"
+#include "engine/net/media_probe.hpp"
+#include "engine/phone.hpp"
 #include "engine/planner.hpp"
 
 namespace pigeon::cli {
@@ -20,13 +24,37 @@ config::campaign_config load_checked(const context& ctx, const std::string& file
   return campaign;
 }
 
+// Whether the database exists yet (validate and preview never create it).
+bool database_exists(const context& ctx, const config::engine_config& cfg) {
+  return std::filesystem::exists(ctx.database(cfg));
+}
+
 int validate_file(const context& ctx, const std::string& file) {
   config::engine_config cfg;
   auto campaign = load_checked(ctx, file, cfg);
+  engine::budget_report report;
+  if (database_exists(ctx, cfg)) {
+    auto db = ctx.open_store(cfg);
+    report = engine::check_budget(
+        campaign, cfg, [&](const auto& fn) { db->for_each_contact(fn); },
+        net::make_url_media_probe());
+  } else {
+    report = engine::check_budget(campaign, cfg, {}, net::make_url_media_probe());
+    if (!report.ok())
+      std::cerr << "length budget: database " << ctx.database(cfg)
+                << " does not exist yet; checked the worst case (no attributes) only\n";
+  }
+  if (!report.ok()) throw config::config_error(report.issues());
   std::size_t variants = 0;
   for (const auto& s : campaign.steps) variants += s.variants.size();
   std::cout << file << ": campaign " << campaign.name << " is valid (" << campaign.steps.size()
             << " steps, " << variants << " variants)\n";
+  if (report.audience_checked)
+    std::cout << "length budget: fits for all " << report.audience
+              << " recipients in the audience and the worst case (no attributes)\n";
+  else
+    std::cout << "length budget: database " << ctx.database(cfg)
+              << " does not exist yet; checked the worst case (no attributes) only\n";
   return 0;
 }
 
@@ -35,7 +63,7 @@ int apply_file(const context& ctx, const std::string& file) {
   auto campaign = load_checked(ctx, file, cfg);
   auto db = ctx.open_store(cfg);
   engine::system_clock clk;
-  auto s = engine::apply_campaign(campaign, cfg, *db, clk.now());
+  auto s = engine::apply_campaign(campaign, cfg, *db, clk.now(), net::make_url_media_probe());
   if (ctx.json) {
     std::cout << boost::json::serialize(boost::json::object{
                      {"campaign", campaign.name}, {"version", s.version},
@@ -48,6 +76,171 @@ int apply_file(const context& ctx, const std::string& file) {
               << s.queued << " messages queued, " << s.already_queued << " already queued\n";
   }
   return 0;
+}
+
+std::string engine_enc(templates::encoding e) { return std::string(templates::to_string(e)); }
+
+const char* problem_name(engine::budget_problem p) {
+  switch (p) {
+    case engine::budget_problem::sms_overflow: return "sms_overflow";
+    case engine::budget_problem::mms_overflow: return "mms_overflow";
+    case engine::budget_problem::missing_attributes: return "missing_attributes";
+    case engine::budget_problem::bad_media: return "bad_media";
+  }
+  return "unknown";
+}
+
+boost::json::array int_array(const std::vector<int>& v) {
+  boost::json::array out;
+  for (int x : v) out.push_back(x);
+  return out;
+}
+
+boost::json::array string_array(const std::vector<std::string>& v) {
+  boost::json::array out;
+  for (const auto& x : v) out.push_back(boost::json::string(x));
+  return out;
+}
+
+boost::json::object problem_json(const engine::budget_finding& f) {
+  boost::json::array examples;
+  for (const auto& e : f.examples) {
+    boost::json::object values;
+    for (const auto& [k, v] : e.values) values[k] = v;
+    examples.push_back({{"phone", e.phone}, {"encoding", engine_enc(e.enc)},
+                        {"segments", e.segments}, {"units", int_array(e.units)},
+                        {"total_units", e.total_units}, {"bytes", e.bytes},
+                        {"values", std::move(values)}, {"missing", string_array(e.missing)}});
+  }
+  std::size_t shown = f.examples.size() - (f.worst_case ? 1 : 0);
+  return {{"step", f.step}, {"variant", f.variant}, {"problem", problem_name(f.problem)},
+          {"where", f.where.to_string()}, {"limit", f.limit}, {"recipients", f.recipients},
+          {"worst_case", f.worst_case}, {"examples", std::move(examples)},
+          {"more", f.recipients - std::min(shown, f.recipients)}, {"detail", f.detail}};
+}
+
+struct sample {
+  std::string phone;  // masked, or "(no attributes)"
+  engine::contact c;
+};
+
+int preview(const context& ctx, const std::string& file, const std::string& phone) {
+  config::engine_config cfg;
+  auto campaign = load_checked(ctx, file, cfg);
+  const auto& sender = cfg.senders.at(campaign.sender);
+  std::vector<sample> samples;
+  std::unique_ptr<engine::store> db;
+  if (database_exists(ctx, cfg)) db = ctx.open_store(cfg);
+  if (!phone.empty()) {
+    auto n = engine::normalize_phone(phone, cfg.default_region);
+    if (!n.error.empty()) {
+      std::cerr << "pigeon: --contact " << phone << ": " << n.error << "\n";
+      return 1;
+    }
+    auto c = db ? db->find_contact(n.e164) : std::nullopt;
+    if (!c) {
+      std::cerr << "pigeon: no contact " << engine::mask_phone(n.e164) << " in "
+                << ctx.database(cfg) << "\n";
+      return 1;
+    }
+    samples.push_back({engine::mask_phone(c->phone), *c});
+  }
+  engine::contact_source source;
+  if (db)
+    source = [&](const auto& fn) {
+      db->for_each_contact([&](const engine::contact& c) {
+        if (phone.empty() && samples.size() < 3 && engine::in_audience(campaign.audience, c))
+          samples.push_back({engine::mask_phone(c.phone), c});
+        fn(c);
+      });
+    };
+  auto report = engine::check_budget(campaign, cfg, source, net::make_url_media_probe());
+  if (samples.empty()) samples.push_back({"(no attributes)", engine::worst_case_contact()});
+  bool fits = report.ok();
+  boost::json::array steps_json;
+  std::size_t index = 0;
+  std::cout << (ctx.json ? "" : "campaign " + campaign.name + ", sender " + campaign.sender +
+                                    " (SMS up to " + std::to_string(sender.sms_max_segments) +
+                                    " segment(s), MMS up to " +
+                                    std::to_string(sender.mms_max_bytes) + " bytes), " +
+                                    (report.audience_checked
+                                         ? std::to_string(report.audience) + " recipients\n"
+                                         : "no database: worst case only\n"));
+  for (const auto& step : campaign.steps) {
+    for (const auto& variant : step.variants) {
+      if (index >= report.variants.size()) break;
+      const auto& vb = report.variants[index++];
+      bool mms = step.kind == "mms";
+      boost::json::array samples_json, media_json;
+      if (!ctx.json) {
+        std::cout << "\nstep " << step.id << " / variant " << variant.name << " [" << step.kind
+                  << "] ";
+        if (mms)
+          std::cout << "largest " << vb.max_bytes << " bytes";
+        else
+          std::cout << "up to " << vb.max_segments << " segment(s)";
+        std::cout << (vb.fits ? "  fits" : "  DOES NOT FIT") << "\n";
+      }
+      for (const auto& m : vb.media) {
+        media_json.push_back({{"entry", m.entry}, {"ok", m.info.ok}, {"bytes", m.info.bytes},
+                              {"content_type", m.info.content_type}, {"error", m.info.error}});
+        if (!ctx.json)
+          std::cout << "  media " << m.entry << "  " << m.info.content_type << " "
+                    << m.info.bytes << " bytes" << (m.info.ok ? "" : "  " + m.info.error) << "\n";
+      }
+      for (const auto& s : samples) {
+        auto r = engine::render_sample(campaign, cfg, step, variant, s.c);
+        long long total = r.text_bytes + vb.media_bytes;
+        bool ok = r.missing.empty() && (mms ? total <= sender.mms_max_bytes
+                                            : r.info.segments <= sender.sms_max_segments);
+        if (s.phone != "(no attributes)") fits = fits && ok;
+        std::string enc(templates::to_string(r.info.enc));
+        samples_json.push_back(
+            {{"phone", s.phone}, {"text", r.text}, {"subject", r.subject},
+             {"encoding", enc}, {"segments", r.info.segments},
+             {"units", int_array(r.info.units)}, {"total_units", r.info.total_units},
+             {"bytes", r.text.size()}, {"total_bytes", mms ? total : r.text_bytes},
+             {"missing", string_array(r.missing)}, {"fits", ok}});
+        if (ctx.json) continue;
+        std::cout << "  " << s.phone << "  ";
+        if (mms)
+          std::cout << "subject \"" << r.subject << "\", " << total << " bytes in all";
+        else
+          std::cout << enc << ", " << r.info.segments << " segment(s), units "
+                    << boost::json::serialize(int_array(r.info.units)) << ", "
+                    << r.text.size() << " bytes";
+        if (!r.missing.empty())
+          std::cout << "  MISSING " << boost::json::serialize(string_array(r.missing));
+        std::cout << "\n    " << r.text << "\n";
+      }
+      steps_json.push_back(
+          {{"step", step.id}, {"variant", variant.name}, {"kind", step.kind},
+           {"recipients", vb.recipients}, {"max_segments", vb.max_segments},
+           {"max_bytes", vb.max_bytes}, {"media_bytes", vb.media_bytes},
+           {"media", std::move(media_json)}, {"fits", vb.fits},
+           {"samples", std::move(samples_json)}});
+    }
+  }
+  if (ctx.json) {
+    boost::json::array problems;
+    for (const auto& f : report.findings) problems.push_back(problem_json(f));
+    std::cout << boost::json::serialize(boost::json::object{
+                     {"campaign", campaign.name}, {"sender", campaign.sender},
+                     {"sms_max_segments", sender.sms_max_segments},
+                     {"mms_max_bytes", sender.mms_max_bytes}, {"audience", report.audience},
+                     {"audience_checked", report.audience_checked},
+                     {"steps", std::move(steps_json)}, {"problems", std::move(problems)},
+                     {"fits", fits}})
+              << "\n";
+    return fits ? 0 : 1;
+  }
+  if (report.ok()) {
+    std::cout << "\n" << (fits ? "everything fits\n" : "the sample contact does not fit\n");
+    return fits ? 0 : 1;
+  }
+  std::cout << "\noverflow report:\n";
+  for (const auto& issue : report.issues()) std::cout << issue.to_string() << "\n";
+  return 1;
 }
 
 int list(const context& ctx) {
@@ -132,6 +325,13 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   auto* a = campaign->add_subcommand("apply", "validate, store (versioned) and schedule");
   a->add_option("file", file)->required();
   a->callback([&] { exit_code = apply_file(ctx, file); });
+  auto* p = campaign->add_subcommand(
+      "preview", "each step/variant rendered for sample recipients, and the overflow report");
+  static std::string contact_phone;
+  p->add_option("file", file)->required();
+  p->add_option("--contact", contact_phone, "render for this contact only");
+  p->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+  p->callback([&] { exit_code = preview(ctx, file, contact_phone); });
   campaign->add_subcommand("list", "every campaign")->callback([&] { exit_code = list(ctx); });
   auto* s = campaign->add_subcommand("show", "one campaign: templates and message counts");
   s->add_option("name", name)->required();

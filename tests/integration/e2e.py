@@ -243,6 +243,41 @@ def a_simulated_clock_runs_a_sequence_to_its_end(env):
     assert sent["second"].startswith("2030-01-11T07:00"), sent
 
 
+def an_overflowing_first_name_makes_apply_refuse_and_names_the_contact(env):
+    env.write_config("http://127.0.0.1:9")
+    long_name = "Maximilian" * 14
+    path = os.path.join(env.tmp, "contacts.csv")
+    with open(path, "w") as f:
+        f.write("phone,first_name,code,tags\n+8613900000000,Ann,C1,member\n"
+                f"+8613900000001,{long_name},C2,member\n+8613900000002,Bob,C3,member\n")
+    env.run("contacts", "import", path)
+    campaign = env.campaign("long", STEP_NOW)
+    p = env.run("campaign", "apply", campaign, check=False)
+    assert p.returncode == 1, p
+    assert re.search(re.escape(campaign) + r":\d+:\d+: step `hello` variant A", p.stderr), p.stderr
+    assert "+86*********01" in p.stderr and long_name in p.stderr, p.stderr
+    assert "+86*********00" not in p.stderr, p.stderr
+    listed = env.run("campaign", "list", "--json").stdout
+    assert json.loads(listed) == [], listed
+    p = env.run("campaign", "preview", campaign, "--json", check=False)
+    assert p.returncode == 1, p
+    out = json.loads(p.stdout)
+    step = out["steps"][0]
+    assert not step["fits"] and step["max_segments"] == 2, step
+    samples = {s["phone"]: s for s in step["samples"]}
+    assert samples["+86*********00"]["encoding"] == "GSM-7", samples
+    assert samples["+86*********00"]["segments"] == 1, samples
+    assert samples["+86*********01"]["segments"] == 2, samples
+    problem = out["problems"][0]
+    assert problem["problem"] == "sms_overflow" and problem["recipients"] == 1, problem
+    assert problem["examples"][0]["values"]["first_name"] == long_name, problem
+    p = env.run("campaign", "preview", campaign, "--contact", "13900000002", check=False)
+    assert "[Shop]Hi Bob, your code is C3 Reply STOP to opt out" in p.stdout, p.stdout
+    assert "+86*********01" in p.stdout, p.stdout  # in the overflow report
+    p = env.run("campaign", "preview", campaign, "--contact", "+8613900000009", check=False)
+    assert p.returncode == 1 and "no contact" in p.stderr, p.stderr
+
+
 def main():
     global PIGEON
     PIGEON, name = sys.argv[1], sys.argv[2]
