@@ -306,8 +306,11 @@ budget_report check_budget(const config::campaign_config& campaign,
   for (auto& s : slots) evaluate(s, sender, worst, true, buf);
   if (contacts) {
     report.audience_checked = true;
+    audience_filter audience(campaign.audience, engine);
+    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now());
     contacts([&](const contact& c) {
-      if (!in_audience(campaign.audience, c)) return;
+      if (!audience.matches(c, now)) return;
       ++report.audience;
       for (auto& s : slots) evaluate(s, sender, c, false, buf);
     });

@@ -58,11 +58,8 @@ config::source_location template_location(const config::source_location& scalar,
 std::vector<config::config_issue> validate_campaign(const config::campaign_config& campaign,
                                                     const config::engine_config& engine) {
   auto issues = config::check_campaign_against(campaign, engine);
-  for (std::size_t i = 0; i < campaign.audience.where.size(); ++i) {
-    auto loc = i < campaign.audience.where_locations.size() ? campaign.audience.where_locations[i]
-                                                            : campaign.audience.location;
-    issues.push_back({loc, "`where` expressions are not supported by this build yet; use tags"});
-  }
+  auto audience = audience_issues(campaign.audience, engine);
+  issues.insert(issues.end(), audience.begin(), audience.end());
   for (const auto& step : campaign.steps) {
     for (const auto& variant : step.variants) {
       for (const std::string* text : {&variant.text, &variant.subject}) {
@@ -134,15 +131,70 @@ time_point end_of_local_day(time_point t, const std::string& tz) {
   return from_local(std::chrono::time_point_cast<std::chrono::minutes>(next_day), tz);
 }
 
-bool in_audience(const config::audience_config& audience, const contact& c) {
+namespace {
+
+segment_expr::tier_map compile_tiers(const config::engine_config& engine,
+                                     std::vector<config::config_issue>& issues) {
+  segment_expr::tier_map tiers;
+  for (const auto& [name, text] : engine.policy.tiers) {
+    try {
+      tiers.emplace(name, segment_expr::compile(text));
+    } catch (const segment_expr_error& e) {
+      issues.push_back({{engine.path, 0, 0},
+                        "policy.tiers." + name + ": `" + text + "`: " + e.what() + " (column " +
+                            std::to_string(e.column()) + ")"});
+    }
+  }
+  return tiers;
+}
+
+// Compiles every `where` entry; problems go to `issues` with the entry's YAML location (the
+// column moves by the expression's column when the entry is on one line).
+std::vector<segment_expr> compile_where(const config::audience_config& audience,
+                                        const config::engine_config& engine,
+                                        std::vector<config::config_issue>& issues) {
+  auto tiers = compile_tiers(engine, issues);
+  std::vector<segment_expr> out;
+  for (std::size_t i = 0; i < audience.where.size(); ++i) {
+    auto loc = i < audience.where_locations.size() ? audience.where_locations[i]
+                                                   : audience.location;
+    try {
+      out.push_back(segment_expr::compile(audience.where[i], &tiers));
+    } catch (const segment_expr_error& e) {
+      // +1 for the quote that usually opens the YAML scalar.
+      if (loc.line > 0) loc.column += e.column();
+      issues.push_back({loc, "audience.where: `" + audience.where[i] + "`: " + e.what()});
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<config::config_issue> audience_issues(const config::audience_config& audience,
+                                                  const config::engine_config& engine) {
+  std::vector<config::config_issue> issues;
+  compile_where(audience, engine, issues);
+  return issues;
+}
+
+audience_filter::audience_filter(const config::audience_config& audience,
+                                 const config::engine_config& engine)
+    : all_tags_(audience.all_tags), any_tags_(audience.any_tags), none_tags_(audience.none_tags) {
+  std::vector<config::config_issue> issues;
+  where_ = compile_where(audience, engine, issues);
+  if (!issues.empty()) throw config::config_error(std::move(issues));
+}
+
+bool audience_filter::matches(const contact& c, time_point now) const {
   auto has = [&](const std::string& tag) {
     return std::find(c.tags.begin(), c.tags.end(), tag) != c.tags.end();
   };
-  if (!std::all_of(audience.all_tags.begin(), audience.all_tags.end(), has)) return false;
-  if (!audience.any_tags.empty() &&
-      std::none_of(audience.any_tags.begin(), audience.any_tags.end(), has))
-    return false;
-  return std::none_of(audience.none_tags.begin(), audience.none_tags.end(), has);
+  if (!std::all_of(all_tags_.begin(), all_tags_.end(), has)) return false;
+  if (!any_tags_.empty() && std::none_of(any_tags_.begin(), any_tags_.end(), has)) return false;
+  if (std::any_of(none_tags_.begin(), none_tags_.end(), has)) return false;
+  return std::all_of(where_.begin(), where_.end(),
+                     [&](const segment_expr& e) { return e.matches(c, now); });
 }
 
 std::string choose_variant(const config::step_config& step, const std::string& campaign,
@@ -179,8 +231,9 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       summary.already_queued += batch.size() - added;
       batch.clear();
     };
+    audience_filter audience(campaign.audience, engine);
     db.for_each_contact([&](const contact& c) {
-      if (!in_audience(campaign.audience, c)) return;
+      if (!audience.matches(c, now)) return;
       ++summary.recipients;
       const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
       for (const auto& step : campaign.steps) {

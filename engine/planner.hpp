@@ -8,6 +8,7 @@
 #include "config/engine_config.hpp"
 #include "engine/budget.hpp"
 #include "engine/model.hpp"
+#include "engine/segment_expr.hpp"
 #include "engine/store.hpp"
 
 namespace pigeon::engine {
@@ -34,9 +35,23 @@ std::optional<time_point> step_due(const config::step_config& step, const std::s
 // promo never goes out in the evening of another day.
 time_point end_of_local_day(time_point t, const std::string& tz);
 
-// Whether a contact is in the campaign's audience (tags; `where` is rejected by validation
-// until expressions land).
-bool in_audience(const config::audience_config& audience, const contact& c);
+// The campaign's audience, compiled once: all/any/none tags, then every `where` expression
+// (AND-ed), which may use the engine's tiers (`tier = active`). Immutable; matches() is
+// thread-safe. The constructor throws config_error with file:line:col for bad expressions.
+class audience_filter {
+ public:
+  audience_filter(const config::audience_config& audience, const config::engine_config& engine);
+  // `now` is the instant `<name>_days` attributes are measured from.
+  bool matches(const contact& c, time_point now) const;
+
+ private:
+  std::vector<std::string> all_tags_, any_tags_, none_tags_;
+  std::vector<segment_expr> where_;
+};
+
+// The issues audience_filter would throw, for validation that reports everything at once.
+std::vector<config::config_issue> audience_issues(const config::audience_config& audience,
+                                                  const config::engine_config& engine);
 
 // Deterministic weighted variant choice for (campaign, phone): stable across re-apply and runs.
 std::string choose_variant(const config::step_config& step, const std::string& campaign,

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/bootstrap.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)"
+cmake --build --preset release -j "$(nproc)" --target pigeon
 
 pigeon=build/release/engine/cli/pigeon
 config=config/examples/engine/pigeon.yaml

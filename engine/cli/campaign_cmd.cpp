@@ -146,10 +146,12 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
     samples.push_back({engine::mask_phone(c->phone), *c});
   }
   engine::contact_source source;
+  engine::audience_filter audience(campaign.audience, cfg);
+  auto now = engine::system_clock().now();
   if (db)
     source = [&](const auto& fn) {
       db->for_each_contact([&](const engine::contact& c) {
-        if (phone.empty() && samples.size() < 3 && engine::in_audience(campaign.audience, c))
+        if (phone.empty() && samples.size() < 3 && audience.matches(c, now))
           samples.push_back({engine::mask_phone(c.phone), c});
         fn(c);
       });

@@ -71,15 +71,46 @@ TEST_CASE("the audience requires all tags, one of any tags and none of the exclu
   a.all_tags = {"member"};
   a.any_tags = {"coffee", "tea"};
   a.none_tags = {"staff"};
+  audience_filter f(a, config::engine_config{});
   contact c;
   c.tags = {"member", "tea"};
-  CHECK(in_audience(a, c));
+  CHECK(f.matches(c, {}));
   c.tags = {"member"};
-  CHECK_FALSE(in_audience(a, c));
+  CHECK_FALSE(f.matches(c, {}));
   c.tags = {"member", "coffee", "staff"};
-  CHECK_FALSE(in_audience(a, c));
+  CHECK_FALSE(f.matches(c, {}));
   c.tags = {"tea"};
-  CHECK_FALSE(in_audience(a, c));
+  CHECK_FALSE(f.matches(c, {}));
+}
+
+TEST_CASE("where expressions and engine tiers narrow the audience") {
+  config::engine_config engine;
+  engine.policy.tiers = {{"active", "last_active_days <= 30"}, {"dormant", "last_active_days > 90"}};
+  config::audience_config a;
+  a.where = {"city in [shanghai, hangzhou]", "tier = active"};
+  audience_filter f(a, engine);
+  auto now = at("2026-11-23T00:00:00Z");
+  contact c;
+  c.attributes["city"] = "shanghai";
+  c.attributes["last_active_at"] = "2026-11-20T00:00:00.000Z";
+  CHECK(f.matches(c, now));
+  c.attributes["last_active_at"] = "2026-06-01T00:00:00.000Z";  // dormant now
+  CHECK_FALSE(f.matches(c, now));
+  c.attributes["last_active_at"] = "2026-11-20T00:00:00.000Z";
+  c.attributes["city"] = "beijing";
+  CHECK_FALSE(f.matches(c, now));
+}
+
+TEST_CASE("a bad where expression is reported at its place in the campaign file") {
+  config::audience_config a;
+  a.where = {"city ~ shanghai"};
+  a.where_locations = {{"c.yaml", 12, 11}};
+  auto issues = audience_issues(a, config::engine_config{});
+  REQUIRE(issues.size() == 1);
+  CHECK(issues[0].where.file == "c.yaml");
+  CHECK(issues[0].where.line == 12);
+  CHECK(issues[0].where.column == 11 + 6);
+  CHECK_THROWS_AS(audience_filter(a, config::engine_config{}), config::config_error);
 }
 
 TEST_CASE("the signature is prefixed and the opt-out hint appended only to marketing SMS") {
