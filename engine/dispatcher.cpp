@@ -307,12 +307,12 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
 
   // Durable intent before the request leaves: after a crash this message is known to be
   // `submitting` (outcome unknown), never silently resent as if new.
-  std::function<void(store&)> intent = [i = submit_intent{m.id, lane_name, text, segments,
+  std::function<bool(store&)> intent = [i = submit_intent{m.id, lane_name, text, segments,
                                                           clock_.now()}](store& s) {
-    s.mark_submitting({i});
+    return !s.mark_submitting({i}).empty();
   };
-  auto intent_op = store_.async_run<void>(std::move(intent), use_awaitable);
-  co_await std::move(intent_op);
+  auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
+  if (!co_await std::move(intent_op)) co_return;  // cancelled or paused since the claim
 
   outbound_message out;
   out.id = m.id;

@@ -69,8 +69,11 @@ class store {
                                                  const std::string& owner) = 0;
 
   // Records that each message is about to be submitted: state `submitting`, attempts + 1, and a
-  // ledger row. Durable when this returns; only then may the request leave.
-  virtual void mark_submitting(const std::vector<submit_intent>& intents) = 0;
+  // ledger row. Durable when this returns; only then may the request leave. Only messages still
+  // `leased` by a claim, of a campaign still active, are marked: one cancelled, suppressed or
+  // finished since its claim is skipped, and one whose campaign was paused goes back to
+  // `scheduled`. Returns the ids marked; the caller MUST NOT send any other.
+  virtual std::vector<std::int64_t> mark_submitting(const std::vector<submit_intent>& intents) = 0;
 
   // Applies outcomes. A message already in a final state is never changed.
   virtual void record_outcomes(const std::vector<send_outcome>& outcomes) = 0;

@@ -134,19 +134,32 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
   return out;
 }
 
-void sqlite_store::mark_submitting(const std::vector<submit_intent>& intents) {
+std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit_intent>& intents) {
+  std::vector<std::int64_t> marked;
   atomically("mark submitting", [&] {
+    marked.clear();
     for (const auto& in : intents) {
       query q(
           *db_,
           "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "
           "body = ?3, segments = ?4, updated_at = ?5, "
           "rendered_version = (SELECT version FROM campaign_heads WHERE name = messages.campaign) "
-          "WHERE id = ?1 AND state <> 'submitted' AND state NOT IN (" +
-              sqlite::final_states_sql() + ") RETURNING contact_id, campaign, attempts");
+          "WHERE id = ?1 AND state = 'leased' AND EXISTS (SELECT 1 FROM campaign_heads h "
+          "WHERE h.name = messages.campaign AND h.state = 'active') "
+          "RETURNING contact_id, campaign, attempts");
       q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
       q.bind(5, in.at);
-      if (!q.step()) continue;  // cancelled (or finished) since the claim
+      if (!q.step()) {
+        // Cancelled, suppressed or finished since the claim: leave it. Paused since the claim:
+        // hand it back to the queue for when the campaign resumes.
+        query(*db_,
+              "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
+              "WHERE id = ?1 AND state = 'leased'")
+            .bind(1, in.message_id)
+            .run();
+        continue;
+      }
+      marked.push_back(in.message_id);
       query(*db_,
             "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
             "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')")
@@ -159,6 +172,7 @@ void sqlite_store::mark_submitting(const std::vector<submit_intent>& intents) {
           .run();
     }
   });
+  return marked;
 }
 
 void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {

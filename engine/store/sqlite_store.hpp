@@ -51,7 +51,7 @@ class sqlite_store final : public store {
                                          const std::string& owner) override;
   // Only messages not in a final state are marked (a message cancelled after its claim stays
   // suppressed, and gets no ledger row).
-  void mark_submitting(const std::vector<submit_intent>& intents) override;
+  std::vector<std::int64_t> mark_submitting(const std::vector<submit_intent>& intents) override;
   // Final states never change. A `submitted` message accepts only final outcomes (and a repeated
   // `submitted`, e.g. to fill in the carrier id): DLRs never move a message backwards. The
   // latest ledger row is completed even when the message no longer changes. Unknown ids are

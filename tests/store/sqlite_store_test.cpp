@@ -379,3 +379,34 @@ TEST_CASE("status tells a cleanly stopped engine from a running one") {
   s->heartbeat("pid-1", at_ms(5000));  // the same owner running again clears the stop
   CHECK_FALSE(s->status(at_ms(6000)).engine_stopped_at);
 }
+
+TEST_CASE("a message cancelled or paused after its claim is not marked for sending") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  auto id = s->claim_due(at_ms(1000), 1, at_ms(60000), "a").at(0).id;
+
+  REQUIRE(s->set_campaign_state("promo", "paused", at_ms(1050)));
+  CHECK(s->mark_submitting({{id, "main", "hello", 1, at_ms(1100)}}).empty());
+  CHECK(only_message(*s).state == message_state::scheduled);  // back in the queue
+
+  REQUIRE(s->set_campaign_state("promo", "active", at_ms(1200)));
+  id = s->claim_due(at_ms(1300), 1, at_ms(60000), "a").at(0).id;
+  REQUIRE(s->set_campaign_state("promo", "cancelled", at_ms(1350)));
+  CHECK(s->mark_submitting({{id, "main", "hello", 1, at_ms(1400)}}).empty());
+  auto row = only_message(*s);
+  CHECK(row.state == message_state::suppressed);
+  CHECK(row.attempts == 0);
+}
+
+TEST_CASE("mark_submitting returns the messages it marked") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  auto id = s->claim_due(at_ms(1000), 1, at_ms(60000), "a").at(0).id;
+  CHECK(s->mark_submitting({{id, "main", "hello", 1, at_ms(1100)}}) ==
+        std::vector<std::int64_t>{id});
+  CHECK(only_message(*s).state == message_state::submitting);
+}
