@@ -11,6 +11,7 @@
 
 #include "engine/compose.hpp"
 #include "engine/phone.hpp"
+#include "engine/send_window.hpp"
 #include "templates/segments.hpp"
 #include "templates/template.hpp"
 
@@ -213,6 +214,7 @@ asio::awaitable<void> dispatcher::record(send_outcome outcome) {
     case message_state::failed: ++stats_.failed; break;
     case message_state::retry: ++stats_.retried; break;
     case message_state::expired: ++stats_.expired; break;
+    case message_state::deferred: ++stats_.deferred; break;
     default: break;
   }
   std::function<void(store&)> write = [o = std::move(outcome)](store& s) {
@@ -263,6 +265,32 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
                      "sender `" + m.sender + "` has no usable provider route", {}, now};
     co_await record(std::move(early));
     co_return;
+  }
+  // Send window and quiet hours, in the recipient's local time. Transactional messages are
+  // exempt from quiet hours, never from their own window.
+  {
+    std::optional<clock_window> allowed, quiet;
+    if (m.tmpl.has_window) allowed = parse_window(m.tmpl.window_days, m.tmpl.window_between);
+    if (m.category == "marketing" && !options_.quiet_hours.empty())
+      quiet = parse_window({}, options_.quiet_hours);
+    const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
+    auto decision = check_window(now, tz, allowed, quiet);
+    if (!decision.open) {
+      auto spread_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           options_.window_spread).count();
+      auto next = decision.next_open;
+      if (spread_ms > 0)
+        next += std::chrono::milliseconds((m.id * 2654435761u) % static_cast<std::uint64_t>(spread_ms));
+      send_outcome early{m.id, message_state::deferred, {}, {}, decision.reason, next, now};
+      if (m.expires && next >= *m.expires) {
+        early.state = message_state::expired;
+        early.next_due.reset();
+        early.reason = decision.reason + "; the next opening is after its validity (" +
+                       format_iso(*m.expires) + ")";
+      }
+      co_await record(std::move(early));
+      co_return;
+    }
   }
   const auto& step = compiled(m);
   if (!step.ok) {

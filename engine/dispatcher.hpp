@@ -42,10 +42,15 @@ struct dispatcher_options {
   std::chrono::milliseconds backoff_max{std::chrono::minutes(10)};
   bool until_idle = false;  // return once nothing is due or in flight (see run())
   std::string public_url;   // base for status callbacks, or empty
+  std::string default_timezone = "UTC";  // for recipients without a `tz`
+  std::string quiet_hours;  // "21:00-08:00": marketing never goes out then (recipient time)
+  // Messages deferred to a window's opening are spread over its first minutes (by message id),
+  // so a million recipients do not all fall due in the same second.
+  std::chrono::minutes window_spread{5};
 };
 
 struct dispatcher_stats {
-  std::int64_t claimed = 0, submitted = 0, failed = 0, retried = 0, expired = 0;
+  std::int64_t claimed = 0, submitted = 0, failed = 0, retried = 0, expired = 0, deferred = 0;
 };
 
 // Claims due messages from the store, renders them and submits them through carrier lanes.

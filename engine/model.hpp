@@ -61,6 +61,10 @@ struct campaign_template {
   std::string text;
   std::string subject;
   std::vector<std::string> media;
+  // The send window in the recipient's local time (the step's, else the campaign's).
+  bool has_window = false;
+  std::vector<std::string> window_days;  // mon..sun; empty = every day
+  std::string window_between;            // "HH:MM-HH:MM"; empty = all day
 };
 
 struct stored_campaign {

@@ -85,9 +85,18 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
   s.priority = campaign.priority;
   s.source_path = campaign.path;
   s.source_text = campaign.source_text;
-  for (const auto& step : campaign.steps)
-    for (const auto& v : step.variants)
-      s.templates.push_back({step.id, v.name, v.weight, step.kind, v.text, v.subject, v.media});
+  for (const auto& step : campaign.steps) {
+    const auto& window = step.window ? step.window : campaign.window;
+    for (const auto& v : step.variants) {
+      campaign_template t{step.id, v.name, v.weight, step.kind, v.text, v.subject, v.media, false, {}, {}};
+      if (window) {
+        t.has_window = true;
+        t.window_days = window->days;
+        t.window_between = window->between;
+      }
+      s.templates.push_back(std::move(t));
+    }
+  }
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx",
                 static_cast<unsigned long long>(fnv1a(campaign.source_text)));

@@ -88,6 +88,8 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.owner = "pid-" + std::to_string(::getpid());
   dopts.until_idle = opts.until_idle;
   dopts.public_url = cfg.public_url;
+  dopts.default_timezone = cfg.default_timezone;
+  dopts.quiet_hours = cfg.policy.quiet_hours;
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
                                 std::move(senders), dopts);
 
@@ -115,8 +117,9 @@ int serve(const context& ctx, const serve_options& opts) {
   });
   ioc.run();
   const auto& st = dispatcher.stats();
-  spdlog::info("engine stopped: {} claimed, {} submitted, {} retried, {} failed, {} expired",
-               st.claimed, st.submitted, st.retried, st.failed, st.expired);
+  spdlog::info(
+      "engine stopped: {} claimed, {} submitted, {} deferred, {} retried, {} failed, {} expired",
+      st.claimed, st.submitted, st.deferred, st.retried, st.failed, st.expired);
   return rc;
 }
 

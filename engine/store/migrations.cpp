@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 2> migrations = {
+constexpr std::array<const char*, 3> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -121,6 +121,11 @@ CREATE TABLE engine_heartbeat (
     // 2: a clean stop is recorded, so `status` can tell "stopped" from "running".
     R"sql(
 ALTER TABLE engine_heartbeat ADD COLUMN stopped_at INTEGER;
+)sql",
+    // 3: each template carries its send window (recipient local time); NULL days = no window.
+    R"sql(
+ALTER TABLE campaign_templates ADD COLUMN window_days TEXT;
+ALTER TABLE campaign_templates ADD COLUMN window_between TEXT NOT NULL DEFAULT '';
 )sql",
 };
 

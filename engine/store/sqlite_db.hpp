@@ -83,6 +83,9 @@ class query {
   std::string get_text(int column) const;
   time_point get_time(int column) const;
   std::optional<time_point> get_opt_time(int column) const;
+  std::optional<std::string> get_opt_text(int column) const {
+    return is_null(column) ? std::nullopt : std::optional<std::string>(get_text(column));
+  }
 
  private:
   database& db_;

@@ -36,7 +36,7 @@ const std::string claimed_details_sql =
     std::string("SELECT m.id, m.campaign, h.version, m.step, m.variant, c.sender, c.category, ") +
     "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL, t.weight, t.kind, t.text, "
     "t.subject, t.media, " +
-    sqlite::contact_columns + " " +
+    sqlite::contact_columns + ", t.window_days, t.window_between " +
     "FROM messages m "
     "JOIN campaign_heads h ON h.name = m.campaign "
     "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
@@ -128,6 +128,11 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
         m.tmpl.media = sqlite::json_to_strings(q.get_text(15), "template media");
       }
       m.recipient = sqlite::read_contact(q, 16);
+      if (auto days = q.get_opt_text(21)) {
+        m.tmpl.has_window = true;
+        m.tmpl.window_days = sqlite::json_to_strings(*days, "template window");
+        m.tmpl.window_between = q.get_text(22);
+      }
       out.push_back(std::move(m));
     }
   });

@@ -230,7 +230,8 @@ int sqlite_store::save_campaign(const stored_campaign& campaign) {
     for (const auto& t : campaign.templates) {
       query(*db_,
             "INSERT INTO campaign_templates (campaign, version, position, step, variant, weight, "
-            "kind, text, subject, media) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+            "kind, text, subject, media, window_days, window_between) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")
           .bind(1, campaign.name)
           .bind(2, version)
           .bind(3, position++)
@@ -241,6 +242,9 @@ int sqlite_store::save_campaign(const stored_campaign& campaign) {
           .bind(8, t.text)
           .bind(9, t.subject)
           .bind(10, sqlite::strings_to_json(t.media))
+          .bind(11, t.has_window ? std::optional<std::string>(sqlite::strings_to_json(t.window_days))
+                                 : std::nullopt)
+          .bind(12, t.window_between)
           .run();
     }
     // A new version keeps the campaign's lifecycle state (see the class comment).
@@ -278,7 +282,8 @@ std::optional<stored_campaign> sqlite_store::find_campaign(const std::string& na
     if (!q.step()) return;
     found = read_campaign(q);
     query t(*db_,
-            "SELECT step, variant, weight, kind, text, subject, media FROM campaign_templates "
+            "SELECT step, variant, weight, kind, text, subject, media, window_days, window_between "
+            "FROM campaign_templates "
             "WHERE campaign = ?1 AND version = ?2 ORDER BY position");
     t.bind(1, name).bind(2, found->version);
     while (t.step()) {
@@ -290,6 +295,11 @@ std::optional<stored_campaign> sqlite_store::find_campaign(const std::string& na
       tmpl.text = t.get_text(4);
       tmpl.subject = t.get_text(5);
       tmpl.media = sqlite::json_to_strings(t.get_text(6), "template media");
+      if (auto days = t.get_opt_text(7)) {
+        tmpl.has_window = true;
+        tmpl.window_days = sqlite::json_to_strings(*days, "template window");
+        tmpl.window_between = t.get_text(8);
+      }
       found->templates.push_back(std::move(tmpl));
     }
   });

@@ -75,7 +75,7 @@ struct fixture {
     camp.sender = "shop";
     camp.category = "transactional";
     camp.content_hash = "h1";
-    camp.templates.push_back({"hello", "A", 100, "sms", "Hi {{first_name}}", {}, {}});
+    camp.templates.push_back({"hello", "A", 100, "sms", "Hi {{first_name}}", {}, {}, false, {}, {}});
     db->save_campaign(camp);
     std::vector<new_message> ms;
     for (auto id : ids) ms.push_back({"promo", "hello", "A", id, clk.now(), expires});

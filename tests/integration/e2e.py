@@ -278,6 +278,47 @@ def an_overflowing_first_name_makes_apply_refuse_and_names_the_contact(env):
     assert p.returncode == 1 and "no contact" in p.stderr, p.stderr
 
 
+def a_step_outside_its_window_is_deferred_into_it_or_expires_rather_than_go_late(env):
+    port, record = env.simulator()
+    env.write_config(f"http://127.0.0.1:{port}")
+    with open(env.config, "a") as f:
+        f.write('policy: { quiet_hours: "21:00-08:00" }\n')
+    csv, _ = env.contacts(3)
+    env.run("contacts", "import", csv)
+    steps = """  - id: early
+    at: "0d 09:00"
+    window: { between: "10:30-11:00" }
+    sms: { text: "early {{first_name}}" }
+  - id: late
+    at: "0d 22:00"
+    window: { between: "10:30-11:00" }
+    sms: { text: "late {{first_name}}" }
+  - id: night
+    at: "0d 23:30"
+    sms: { text: "night {{first_name}}" }
+"""
+    env.run("campaign", "apply", env.campaign("windows", steps, anchor="2030-01-10"))
+    env.run("serve", "--until-idle", "--clock", "sim:2030-01-09T00:00:00Z", timeout=120)
+    rows = json.loads(env.run("messages", "--json").stdout)
+    by_step = {}
+    for r in rows:
+        by_step.setdefault(r["step"], []).append(r)
+    # 09:00 Shanghai is before the 10:30-11:00 window: sent at 10:30 plus the spread (<5 min).
+    for r in by_step["early"]:
+        assert r["state"] == "submitted", r
+        assert "2030-01-10T02:30:00" <= r["sent"] < "2030-01-10T02:35:00", r
+    # 22:00 is after the window and the next opening is tomorrow, past the end-of-day validity.
+    for r in by_step["late"]:
+        assert r["state"] == "expired", r
+        assert r["reason"].startswith("outside window 10:30-11:00 (recipient local 22:00"), r
+    # 23:30 is in quiet hours (marketing): it would wait until 08:00 the next day, so it expires.
+    for r in by_step["night"]:
+        assert r["state"] == "expired", r
+        assert r["reason"].startswith("quiet hours 21:00-08:00"), r
+    texts = [x["text"] for x in read_records(record)]
+    assert all(t.startswith("[Shop]early") for t in texts) and len(texts) == 3, texts
+
+
 def main():
     global PIGEON
     PIGEON, name = sys.argv[1], sys.argv[2]

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "engine/store/migrations.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -344,8 +345,9 @@ TEST_CASE("a database with a newer schema version is refused with a clear messag
     FAIL("opened a database from the future");
   } catch (const store_error& e) {
     CHECK(std::string(e.what()) == "database " + path +
-                                       " has schema version 7; this pigeon supports up to 2 — "
-                                       "upgrade pigeon");
+                                       " has schema version 7; this pigeon supports up to " +
+                                       std::to_string(sqlite::latest_schema_version()) +
+                                       " — upgrade pigeon");
   }
 }
 
