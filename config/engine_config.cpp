@@ -128,7 +128,15 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
   if (!reader.expect_map(node, path)) return;
   reader.check_keys(
       node, path,
-      {"signature", "opt_out_hint", "sms_max_segments", "mms_max_bytes", "help_text", "route"});
+      {"signature", "opt_out_hint", "sms_max_segments", "mms_max_bytes", "help_text",
+       "smart_encoding", "route"});
+  if (std::string smart; reader.read(node, path, "smart_encoding", smart)) {
+    if (smart == "true" || smart == "false")
+      sender.smart_encoding = smart == "true";
+    else
+      reader.issue(node["smart_encoding"],
+                   path + ".smart_encoding: expected true or false, got '" + smart + "'");
+  }
   reader.read(node, path, "signature", sender.signature);
   reader.read(node, path, "opt_out_hint", sender.opt_out_hint);
   reader.read(node, path, "help_text", sender.help_text);

@@ -34,6 +34,8 @@ struct sender_config {
   int sms_max_segments = 1;
   long mms_max_bytes = 512000;
   std::string help_text;
+  // Map curly quotes, dashes, ellipses and similar to GSM-7 look-alikes when that saves segments.
+  bool smart_encoding = false;
   std::vector<std::string> route;  // provider names, failover order
   source_location where;
 };

@@ -111,6 +111,7 @@ void evaluate(slot& s, const config::sender_config& sender, const contact& c, bo
   }
   std::string text = compose_text(sender.signature, sender.opt_out_hint, s.marketing_sms,
                                   buf.rendered);
+  if (sender.smart_encoding && !s.mms) apply_smart_encoding(text);
   if (!s.mms) {
     templates::count_segments(text, buf.info);
     s.summary.max_segments = std::max(s.summary.max_segments, buf.info.segments);
@@ -382,6 +383,7 @@ rendered_sample render_sample(const config::campaign_config& campaign,
   }
   r.text = compose_text(sender.signature, sender.opt_out_hint,
                         campaign.category == "marketing" && !mms, rendered);
+  if (sender.smart_encoding && !mms) apply_smart_encoding(r.text);
   templates::count_segments(r.text, r.info);
   r.text_bytes = static_cast<long long>(r.subject.size() + r.text.size());
   return r;

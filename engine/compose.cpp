@@ -3,6 +3,8 @@
 #include <boost/json/serialize.hpp>
 #include <cctype>
 
+#include "templates/segments.hpp"
+
 namespace pigeon::engine {
 
 std::optional<std::string_view> contact_variables::find(std::string_view name) const {
@@ -32,6 +34,13 @@ std::string compose_text(std::string_view signature, std::string_view opt_out_hi
     out.append(opt_out_hint);
   }
   return out;
+}
+
+void apply_smart_encoding(std::string& text) {
+  auto mapped = templates::smart_encode(text);
+  if (mapped == text) return;
+  if (templates::count_segments(mapped).segments < templates::count_segments(text).segments)
+    text = std::move(mapped);
 }
 
 }  // namespace pigeon::engine

@@ -27,4 +27,8 @@ class contact_variables final : public templates::variables {
 std::string compose_text(std::string_view signature, std::string_view opt_out_hint,
                          bool marketing_sms, std::string_view rendered);
 
+// A sender's optional smart encoding: replaces `text` with its GSM-7 look-alike form
+// (templates::smart_encode) only when that needs fewer segments; otherwise leaves it as written.
+void apply_smart_encoding(std::string& text);
+
 }  // namespace pigeon::engine

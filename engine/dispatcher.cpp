@@ -314,6 +314,7 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   bool marketing_sms = m.category == "marketing" && m.tmpl.kind == "sms";
   std::string text = compose_text(sender->second.signature, sender->second.opt_out_hint,
                                   marketing_sms, rendered);
+  if (sender->second.smart_encoding && m.tmpl.kind == "sms") apply_smart_encoding(text);
   int segments = m.tmpl.kind == "sms" ? std::max(1, templates::count_segments(text).segments) : 1;
   if (m.tmpl.kind == "sms" && segments > sender->second.sms_max_segments) {
     send_outcome early{m.id, message_state::failed, {}, {},

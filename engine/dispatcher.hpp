@@ -28,6 +28,7 @@ struct sender_profile {
   std::string signature;
   std::string opt_out_hint;
   int sms_max_segments = 1;  // a longer text fails rather than going out split or truncated
+  bool smart_encoding = false;
   std::vector<std::string> route;  // lane names, first is used (failover: a later issue)
 };
 

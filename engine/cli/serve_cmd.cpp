@@ -81,7 +81,7 @@ int serve(const context& ctx, const serve_options& opts) {
   }
   std::map<std::string, engine::sender_profile> senders;
   for (const auto& [name, s] : cfg.senders)
-    senders[name] = {s.signature, s.opt_out_hint, s.sms_max_segments, s.route};
+    senders[name] = {s.signature, s.opt_out_hint, s.sms_max_segments, s.smart_encoding, s.route};
 
   engine::async_store store(std::move(db));
   engine::dispatcher_options dopts;

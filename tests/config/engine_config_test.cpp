@@ -142,7 +142,8 @@ TEST_CASE("an unknown key in a nested map names the map and its allowed keys") {
   CHECK(engine_issues("senders:\n  coffee:\n    route: [sim]\n    sigature: x\n"
                       "providers: { sim: { kind: simulator } }\n") ==
         strings{"engine.yaml:4:5: unknown key 'sigature' in senders.coffee; allowed keys: "
-                "signature, opt_out_hint, sms_max_segments, mms_max_bytes, help_text, route"});
+                "signature, opt_out_hint, sms_max_segments, mms_max_bytes, help_text, "
+                "smart_encoding, route"});
 }
 
 TEST_CASE("unknown keys in a provider map are kept as settings for the provider to check") {
@@ -377,4 +378,18 @@ TEST_CASE("a location without a file prints as <default>") {
   CHECK(source_location{}.to_string() == "<default>");
   CHECK(source_location{"a.yaml", 3, 7}.to_string() == "a.yaml:3:7");
   CHECK(config_issue{{"a.yaml", 3, 7}, "bad"}.to_string() == "a.yaml:3:7: bad");
+}
+
+TEST_CASE("a sender's smart_encoding is a boolean, off by default") {
+  const auto on = parse_engine_config(
+      "senders: { s: { smart_encoding: true, route: [p] } }\nproviders: { p: { kind: simulator } }\n",
+      "e.yaml");
+  CHECK(on.senders.at("s").smart_encoding);
+  const auto off = parse_engine_config(
+      "senders: { s: { route: [p] } }\nproviders: { p: { kind: simulator } }\n", "e.yaml");
+  CHECK_FALSE(off.senders.at("s").smart_encoding);
+  CHECK(engine_issues("senders: { s: { smart_encoding: maybe, route: [p] } }\n"
+                      "providers: { p: { kind: simulator } }\n") ==
+        std::vector<std::string>{
+            "engine.yaml:1:33: senders.s.smart_encoding: expected true or false, got 'maybe'"});
 }

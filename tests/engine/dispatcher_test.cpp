@@ -94,7 +94,7 @@ struct fixture {
   dispatcher_stats run(scripted_http& http, int max_attempts = 8) {
     asio::io_context ioc;
     std::vector<lane_config> lanes{{"main", std::make_shared<test_codec>(), 0, 4}};
-    std::map<std::string, sender_profile> senders{{"shop", {"[Shop]", "", 1, {"main"}}}};
+    std::map<std::string, sender_profile> senders{{"shop", {"[Shop]", "", 1, false, {"main"}}}};
     dispatcher_options opts;
     opts.owner = "test";
     opts.until_idle = true;

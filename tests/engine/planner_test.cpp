@@ -132,3 +132,15 @@ TEST_CASE("contact variables expose attributes as text, numbers included") {
   CHECK(v.find("phone") == std::optional<std::string_view>("+8613910008411"));
   CHECK_FALSE(v.find("coupon"));
 }
+
+TEST_CASE("smart encoding is used only when it saves segments") {
+  // 70 characters with a curly apostrophe: UCS-2 would need 1 segment anyway, so keep it.
+  std::string fits = std::string(69, 'a') + "\u2019";
+  std::string kept = fits;
+  apply_smart_encoding(kept);
+  CHECK(kept == fits);
+  // 100 characters: UCS-2 needs 2 segments, the GSM-7 look-alike needs 1.
+  std::string longer = "It\u2019s " + std::string(95, 'a');
+  apply_smart_encoding(longer);
+  CHECK(longer == "It's " + std::string(95, 'a'));
+}
