@@ -20,10 +20,10 @@ struct window_config {
 struct variant_config {
   std::string name;
   int weight = 100;
-  std::string text;     // the template text
-  std::string subject;  // MMS only
+  std::string text;                // the template text
+  std::string subject;             // MMS only
   std::vector<std::string> media;  // MMS only: local paths or URLs
-  source_location where;  // of the text, for template errors
+  source_location where;           // of the text, for template errors
 };
 
 struct step_config {
@@ -48,7 +48,7 @@ struct audience_config {
   std::vector<std::string> all_tags;
   std::vector<std::string> any_tags;
   std::vector<std::string> none_tags;
-  std::vector<std::string> where;  // expressions, e.g. "last_purchase_days <= 180"
+  std::vector<std::string> where;                // expressions, e.g. "last_purchase_days <= 180"
   std::vector<source_location> where_locations;  // parallel to `where`
   source_location location;
 };
@@ -64,7 +64,7 @@ struct campaign_config {
   std::string path;  // the file it was loaded from
   std::string name;  // `campaign:`
   std::string sender;
-  source_location sender_where;  // of the `sender:` value, for check_campaign_against
+  source_location sender_where;        // of the `sender:` value, for check_campaign_against
   std::string category = "marketing";  // marketing | transactional
   int priority = 0;
   std::string anchor;  // ISO date (YYYY-MM-DD); empty when every step is absolute or "now"

@@ -126,10 +126,9 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
   sender.name = name;
   sender.where = reader.location(node);
   if (!reader.expect_map(node, path)) return;
-  reader.check_keys(
-      node, path,
-      {"signature", "opt_out_hint", "sms_max_segments", "mms_max_bytes", "help_text",
-       "smart_encoding", "route"});
+  reader.check_keys(node, path,
+                    {"signature", "opt_out_hint", "sms_max_segments", "mms_max_bytes", "help_text",
+                     "smart_encoding", "route"});
   if (std::string smart; reader.read(node, path, "smart_encoding", smart)) {
     if (smart == "true" || smart == "false")
       sender.smart_encoding = smart == "true";

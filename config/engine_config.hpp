@@ -19,8 +19,8 @@ struct setting {
 };
 
 struct provider_config {
-  std::string name;  // the key under `providers:`
-  std::string kind;  // twilio | kannel | generic-http | simulator
+  std::string name;            // the key under `providers:`
+  std::string kind;            // twilio | kannel | generic-http | simulator
   double rate_per_second = 0;  // segments per second; 0 = unlimited
   int concurrency = 16;        // requests in flight at once
   source_location where;
@@ -49,13 +49,13 @@ struct frequency_rule {
 };
 
 struct policy_config {
-  std::string quiet_hours;                         // "21:00-08:00" or empty
-  std::map<std::string, std::string> tiers;        // name -> expression
+  std::string quiet_hours;                   // "21:00-08:00" or empty
+  std::map<std::string, std::string> tiers;  // name -> expression
   std::vector<frequency_rule> frequency;
   std::map<std::string, std::vector<std::string>> calendars;  // name -> ISO dates
-  std::vector<std::string> opt_out_keywords{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END",
-                                            "QUIT", "REVOKE", "OPT OUT", "T", "TD", "R",
-                                            "退订"};
+  std::vector<std::string> opt_out_keywords{"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL",
+                                            "END",  "QUIT",    "REVOKE",      "OPT OUT",
+                                            "T",    "TD",      "R",           "退订"};
   std::vector<std::string> opt_in_keywords{"START", "UNSTOP", "YES"};
   std::vector<std::string> help_keywords{"HELP", "INFO"};
 };

@@ -16,9 +16,9 @@ namespace pigeon::engine {
 namespace {
 
 constexpr std::string_view allowed_types[] = {
-    "image/jpeg", "image/png",  "image/gif",  "text/plain", "audio/amr",   "audio/mpeg",
-    "audio/mp3",  "audio/mp4",  "audio/aac",  "audio/ogg",  "audio/wav",   "audio/x-wav",
-    "audio/wave", "video/mp4",  "video/3gpp"};
+    "image/jpeg", "image/png",   "image/gif",  "text/plain", "audio/amr",
+    "audio/mpeg", "audio/mp3",   "audio/mp4",  "audio/aac",  "audio/ogg",
+    "audio/wav",  "audio/x-wav", "audio/wave", "video/mp4",  "video/3gpp"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -109,8 +109,8 @@ void evaluate(slot& s, const config::sender_config& sender, const contact& c, bo
     }
     return;
   }
-  std::string text = compose_text(sender.signature, sender.opt_out_hint, s.marketing_sms,
-                                  buf.rendered);
+  std::string text =
+      compose_text(sender.signature, sender.opt_out_hint, s.marketing_sms, buf.rendered);
   if (sender.smart_encoding && !s.mms) apply_smart_encoding(text);
   if (!s.mms) {
     templates::count_segments(text, buf.info);
@@ -218,11 +218,11 @@ std::string media_type_for_extension(std::string_view path) {
   auto dot = path.rfind('.');
   if (dot == std::string_view::npos || path.find('/', dot) != std::string_view::npos) return {};
   static const std::map<std::string, std::string, std::less<>> types{
-      {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"png", "image/png"},
-      {"gif", "image/gif"},  {"txt", "text/plain"},  {"amr", "audio/amr"},
-      {"mp3", "audio/mpeg"}, {"m4a", "audio/mp4"},   {"aac", "audio/aac"},
-      {"ogg", "audio/ogg"},  {"oga", "audio/ogg"},   {"wav", "audio/wav"},
-      {"mp4", "video/mp4"},  {"3gp", "video/3gpp"},  {"webp", "image/webp"},
+      {"jpg", "image/jpeg"},    {"jpeg", "image/jpeg"},     {"png", "image/png"},
+      {"gif", "image/gif"},     {"txt", "text/plain"},      {"amr", "audio/amr"},
+      {"mp3", "audio/mpeg"},    {"m4a", "audio/mp4"},       {"aac", "audio/aac"},
+      {"ogg", "audio/ogg"},     {"oga", "audio/ogg"},       {"wav", "audio/wav"},
+      {"mp4", "video/mp4"},     {"3gp", "video/3gpp"},      {"webp", "image/webp"},
       {"svg", "image/svg+xml"}, {"pdf", "application/pdf"}, {"mov", "video/quicktime"}};
   auto it = types.find(lower(path.substr(dot + 1)));
   return it == types.end() ? std::string() : it->second;
@@ -308,8 +308,8 @@ budget_report check_budget(const config::campaign_config& campaign,
   if (contacts) {
     report.audience_checked = true;
     audience_filter audience(campaign.audience, engine);
-    auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now());
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
     contacts([&](const contact& c) {
       if (!audience.matches(c, now)) return;
       ++report.audience;
@@ -333,8 +333,8 @@ std::vector<config::config_issue> budget_report::issues() const {
   std::vector<config::config_issue> out;
   for (const auto& f : findings) {
     std::string msg = "step `" + f.step + "` variant " + f.variant + ": ";
-    std::string who = std::to_string(f.recipients) +
-                      (f.recipients == 1 ? " recipient" : " recipients");
+    std::string who =
+        std::to_string(f.recipients) + (f.recipients == 1 ? " recipient" : " recipients");
     if (f.worst_case)
       who = f.recipients == 0 ? std::string("the worst case (no attributes, defaults applied)")
                               : who + " and the worst case (no attributes)";
@@ -349,7 +349,8 @@ std::vector<config::config_issue> budget_report::issues() const {
                std::to_string(f.limit) + ") for " + who + ":";
         break;
       case budget_problem::missing_attributes:
-        msg += who + " lack attributes the template uses without a default (the message "
+        msg += who +
+               " lack attributes the template uses without a default (the message "
                "would fail at send time):";
         break;
       case budget_problem::bad_media:
@@ -366,8 +367,7 @@ std::vector<config::config_issue> budget_report::issues() const {
 }
 
 rendered_sample render_sample(const config::campaign_config& campaign,
-                              const config::engine_config& engine,
-                              const config::step_config& step,
+                              const config::engine_config& engine, const config::step_config& step,
                               const config::variant_config& variant, const contact& c) {
   rendered_sample r;
   auto sender_it = engine.senders.find(campaign.sender);

@@ -53,7 +53,7 @@ inline constexpr std::size_t max_budget_examples = 20;
 
 // One recipient that does not fit (or the worst case, phone "(no attributes)").
 struct budget_example {
-  std::string phone;  // masked
+  std::string phone;            // masked
   std::int64_t contact_id = 0;  // 0 for the worst case
   templates::encoding enc = templates::encoding::gsm7;
   int segments = 0;
@@ -73,11 +73,11 @@ struct budget_finding {
   budget_problem problem = budget_problem::sms_overflow;
   config::source_location where;  // the variant text's location (bad_media: the entry's)
   std::string sender;
-  long long limit = 0;            // sms_max_segments or mms_max_bytes
-  std::size_t recipients = 0;     // audience recipients affected (the worst case not included)
-  bool worst_case = false;        // the no-attributes worst case is affected too
+  long long limit = 0;         // sms_max_segments or mms_max_bytes
+  std::size_t recipients = 0;  // audience recipients affected (the worst case not included)
+  bool worst_case = false;     // the no-attributes worst case is affected too
   std::vector<budget_example> examples;  // at most max_budget_examples (worst case first)
-  std::string detail;  // bad_media: what is wrong with which entry
+  std::string detail;                    // bad_media: what is wrong with which entry
 };
 
 struct media_part {
@@ -100,7 +100,7 @@ struct variant_budget {
 };
 
 struct budget_report {
-  std::size_t audience = 0;      // recipients in the audience
+  std::size_t audience = 0;       // recipients in the audience
   bool audience_checked = false;  // false: worst case only (no contacts were given)
   std::vector<variant_budget> variants;
   std::vector<budget_finding> findings;
@@ -128,8 +128,7 @@ struct rendered_sample {
   long long text_bytes = 0;      // UTF-8 bytes of subject + text
 };
 rendered_sample render_sample(const config::campaign_config& campaign,
-                              const config::engine_config& engine,
-                              const config::step_config& step,
+                              const config::engine_config& engine, const config::step_config& step,
                               const config::variant_config& variant, const contact& c);
 
 // The worst-case stand-in: no tags, no attributes, a 16-character phone.

@@ -14,11 +14,11 @@ namespace pigeon::engine {
 
 // What a carrier is asked to send.
 struct outbound_message {
-  std::int64_t id = 0;  // pigeon's message id, echoed back in status callbacks
-  std::string to;       // E.164
-  std::string text;     // rendered, signature and hints included
-  std::string kind = "sms";  // sms | mms
-  std::string subject;       // mms
+  std::int64_t id = 0;             // pigeon's message id, echoed back in status callbacks
+  std::string to;                  // E.164
+  std::string text;                // rendered, signature and hints included
+  std::string kind = "sms";        // sms | mms
+  std::string subject;             // mms
   std::vector<std::string> media;  // mms: URLs
   std::optional<time_point> expires;
   std::string status_callback_url;  // where the carrier should report delivery, or empty

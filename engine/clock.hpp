@@ -31,9 +31,10 @@ class system_clock final : public clock {
 
 class simulated_clock final : public clock {
  public:
-  explicit simulated_clock(time_point start)
-      : offset_ms_((start - real_now()).count()) {}
-  time_point now() const override { return real_now() + std::chrono::milliseconds(offset_ms_.load()); }
+  explicit simulated_clock(time_point start) : offset_ms_((start - real_now()).count()) {}
+  time_point now() const override {
+    return real_now() + std::chrono::milliseconds(offset_ms_.load());
+  }
   void jump_to(time_point t) override {
     auto current = now();
     if (t > current) offset_ms_ += (t - current).count();

@@ -28,8 +28,8 @@ std::string compose_text(std::string_view signature, std::string_view opt_out_hi
   if (marketing_sms && !opt_out_hint.empty()) {
     // Latin text reads "... Reply STOP to opt out"; CJK text runs on without a space.
     auto ascii = [](char c) { return static_cast<unsigned char>(c) < 0x80; };
-    if (!out.empty() && ascii(out.back()) && !std::isspace(static_cast<unsigned char>(out.back())) &&
-        ascii(opt_out_hint.front()))
+    if (!out.empty() && ascii(out.back()) &&
+        !std::isspace(static_cast<unsigned char>(out.back())) && ascii(opt_out_hint.front()))
       out.push_back(' ');
     out.append(opt_out_hint);
   }

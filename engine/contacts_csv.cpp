@@ -139,7 +139,9 @@ csv_import read_contacts_csv(std::istream& in, const std::string& default_region
     if (fields.size() == 1 && trim(fields[0]).empty()) continue;  // blank line
     ++out.rows;
     if (on_row) on_row(out.rows);
-    auto reject = [&](std::string reason) { out.rejected.push_back({first_line, std::move(reason)}); };
+    auto reject = [&](std::string reason) {
+      out.rejected.push_back({first_line, std::move(reason)});
+    };
     if (!error.empty()) {
       reject(error);
       continue;
@@ -177,8 +179,10 @@ csv_import read_contacts_csv(std::istream& in, const std::string& default_region
         continue;  // absent attribute
       } else if (ends_with(header[i], "_at")) {
         auto t = parse_iso(v);
-        if (!t) bad = header[i] + " `" + v + "` is not an ISO date or time";
-        else c.attributes[header[i]] = format_iso(*t);
+        if (!t)
+          bad = header[i] + " `" + v + "` is not an ISO date or time";
+        else
+          c.attributes[header[i]] = format_iso(*t);
       } else {
         c.attributes[header[i]] = typed_value(v);
       }

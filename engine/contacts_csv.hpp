@@ -26,7 +26,7 @@ struct rejected_row {
 struct csv_import {
   std::vector<contact> contacts;  // ids unset
   std::vector<rejected_row> rejected;
-  std::string fatal;  // non-empty when the file as a whole could not be read
+  std::string fatal;     // non-empty when the file as a whole could not be read
   std::size_t rows = 0;  // data rows seen
 };
 

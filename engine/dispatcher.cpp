@@ -63,8 +63,8 @@ struct dispatcher::compiled_step {
   std::optional<templates::compiled_template> text, subject;
 };
 
-dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client& http,
-                       clock& clk, std::vector<lane_config> lanes,
+dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client& http, clock& clk,
+                       std::vector<lane_config> lanes,
                        std::map<std::string, sender_profile> senders, dispatcher_options options)
     : ex_(ex),
       store_(store),
@@ -99,7 +99,9 @@ asio::awaitable<void> dispatcher::wait_for_change(std::chrono::milliseconds at_m
 
 asio::awaitable<void> dispatcher::run() {
   asio::co_spawn(ex_, heartbeat_loop(), [](std::exception_ptr e) {
-    if (e) try { std::rethrow_exception(e); } catch (const std::exception& ex) {
+    if (e) try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
         spdlog::error("heartbeat stopped: {}", ex.what());
       }
   });
@@ -132,7 +134,9 @@ asio::awaitable<void> dispatcher::run() {
         asio::co_spawn(ex_, submit_one(std::move(m)), [this](std::exception_ptr e) {
           --in_flight_;
           notify_change();
-          if (e) try { std::rethrow_exception(e); } catch (const std::exception& ex) {
+          if (e) try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
               // The message keeps its durable state (leased or submitting) and is recovered
               // at the next start; nothing is lost.
               spdlog::error("send task failed: {}", ex.what());
@@ -210,12 +214,23 @@ const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) 
 
 asio::awaitable<void> dispatcher::record(send_outcome outcome) {
   switch (outcome.state) {
-    case message_state::submitted: ++stats_.submitted; break;
-    case message_state::failed: ++stats_.failed; break;
-    case message_state::retry: ++stats_.retried; break;
-    case message_state::expired: ++stats_.expired; break;
-    case message_state::deferred: ++stats_.deferred; break;
-    default: break;
+    case message_state::submitted:
+      ++stats_.submitted;
+      break;
+    case message_state::failed:
+      ++stats_.failed;
+      break;
+    case message_state::retry:
+      ++stats_.retried;
+      break;
+    case message_state::expired:
+      ++stats_.expired;
+      break;
+    case message_state::deferred:
+      ++stats_.deferred;
+      break;
+    default:
+      break;
   }
   std::function<void(store&)> write = [o = std::move(outcome)](store& s) {
     s.record_outcomes({o});
@@ -247,22 +262,33 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   auto now = clock_.now();
   auto sender = senders_.find(m.sender);
   if (m.expires && now >= *m.expires) {
-    send_outcome early{m.id, message_state::expired, {}, {},
-                     "validity passed at " + format_iso(*m.expires), {}, now};
+    send_outcome early{
+        m.id, message_state::expired, {}, {}, "validity passed at " + format_iso(*m.expires), {},
+        now};
     co_await record(std::move(early));
     co_return;
   }
   if (!m.template_found) {
-    send_outcome early{m.id, message_state::failed, {}, {},
-                     "step " + m.step + " variant " + m.variant + " is not in campaign version " +
-                         std::to_string(m.campaign_version), {}, now};
+    send_outcome early{m.id,
+                       message_state::failed,
+                       {},
+                       {},
+                       "step " + m.step + " variant " + m.variant + " is not in campaign version " +
+                           std::to_string(m.campaign_version),
+                       {},
+                       now};
     co_await record(std::move(early));
     co_return;
   }
   if (sender == senders_.end() || sender->second.route.empty() ||
       !lanes_.count(sender->second.route.front())) {
-    send_outcome early{m.id, message_state::failed, {}, {},
-                     "sender `" + m.sender + "` has no usable provider route", {}, now};
+    send_outcome early{m.id,
+                       message_state::failed,
+                       {},
+                       {},
+                       "sender `" + m.sender + "` has no usable provider route",
+                       {},
+                       now};
     co_await record(std::move(early));
     co_return;
   }
@@ -276,11 +302,12 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
     auto decision = check_window(now, tz, allowed, quiet);
     if (!decision.open) {
-      auto spread_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                           options_.window_spread).count();
+      auto spread_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(options_.window_spread).count();
       auto next = decision.next_open;
       if (spread_ms > 0)
-        next += std::chrono::milliseconds((m.id * 2654435761u) % static_cast<std::uint64_t>(spread_ms));
+        next +=
+            std::chrono::milliseconds((m.id * 2654435761u) % static_cast<std::uint64_t>(spread_ms));
       send_outcome early{m.id, message_state::deferred, {}, {}, decision.reason, next, now};
       if (m.expires && next >= *m.expires) {
         early.state = message_state::expired;
@@ -306,21 +333,26 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   if (!missing.empty()) {
     std::string names;
     for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
-    send_outcome early{m.id, message_state::failed, {}, {},
-                     "missing attribute(s) with no default: " + names, {}, now};
+    send_outcome early{
+        m.id, message_state::failed, {}, {}, "missing attribute(s) with no default: " + names, {},
+        now};
     co_await record(std::move(early));
     co_return;
   }
   bool marketing_sms = m.category == "marketing" && m.tmpl.kind == "sms";
-  std::string text = compose_text(sender->second.signature, sender->second.opt_out_hint,
-                                  marketing_sms, rendered);
+  std::string text =
+      compose_text(sender->second.signature, sender->second.opt_out_hint, marketing_sms, rendered);
   if (sender->second.smart_encoding && m.tmpl.kind == "sms") apply_smart_encoding(text);
   int segments = m.tmpl.kind == "sms" ? std::max(1, templates::count_segments(text).segments) : 1;
   if (m.tmpl.kind == "sms" && segments > sender->second.sms_max_segments) {
-    send_outcome early{m.id, message_state::failed, {}, {},
-                     "text needs " + std::to_string(segments) + " segments; sender `" + m.sender +
-                         "` allows " + std::to_string(sender->second.sms_max_segments),
-                     {}, now};
+    send_outcome early{m.id,
+                       message_state::failed,
+                       {},
+                       {},
+                       "text needs " + std::to_string(segments) + " segments; sender `" + m.sender +
+                           "` allows " + std::to_string(sender->second.sms_max_segments),
+                       {},
+                       now};
     co_await record(std::move(early));
     co_return;
   }
@@ -336,10 +368,10 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
 
   // Durable intent before the request leaves: after a crash this message is known to be
   // `submitting` (outcome unknown), never silently resent as if new.
-  std::function<bool(store&)> intent = [i = submit_intent{m.id, lane_name, text, segments,
-                                                          clock_.now()}](store& s) {
-    return !s.mark_submitting({i}).empty();
-  };
+  std::function<bool(store&)> intent =
+      [i = submit_intent{m.id, lane_name, text, segments, clock_.now()}](store& s) {
+        return !s.mark_submitting({i}).empty();
+      };
   auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
   if (!co_await std::move(intent_op)) co_return;  // cancelled or paused since the claim
 
@@ -369,8 +401,13 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     if (auto* a = std::get_if<accepted>(&verdict)) {
       outcome = {m.id, message_state::submitted, lane_name, a->carrier_id, {}, {}, clock_.now()};
     } else if (auto* r = std::get_if<rejected>(&verdict)) {
-      outcome = {m.id, message_state::failed, lane_name, {},
-                 "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text), {}, clock_.now()};
+      outcome = {m.id,
+                 message_state::failed,
+                 lane_name,
+                 {},
+                 "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
+                 {},
+                 clock_.now()};
     } else {
       const auto& t = std::get<retry_later>(verdict);
       outcome = retry_or_fail(m, lane_name, t.after,

@@ -41,8 +41,8 @@ struct dispatcher_options {
   int max_attempts = 8;
   std::chrono::milliseconds backoff_base{std::chrono::seconds(2)};
   std::chrono::milliseconds backoff_max{std::chrono::minutes(10)};
-  bool until_idle = false;  // return once nothing is due or in flight (see run())
-  std::string public_url;   // base for status callbacks, or empty
+  bool until_idle = false;               // return once nothing is due or in flight (see run())
+  std::string public_url;                // base for status callbacks, or empty
   std::string default_timezone = "UTC";  // for recipients without a `tz`
   std::string quiet_hours;  // "21:00-08:00": marketing never goes out then (recipient time)
   // Messages deferred to a window's opening are spread over its first minutes (by message id),

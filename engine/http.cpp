@@ -16,12 +16,18 @@ class http_category_impl final : public boost::system::error_category {
   const char* name() const noexcept override { return "pigeon.http"; }
   std::string message(int ev) const override {
     switch (static_cast<http_errc>(ev)) {
-      case http_errc::connect_failed: return "could not connect (request not sent)";
-      case http_errc::timed_out: return "timed out (outcome unknown)";
-      case http_errc::connection_lost: return "connection lost mid-exchange (outcome unknown)";
-      case http_errc::bad_response: return "malformed HTTP response";
-      case http_errc::cancelled: return "cancelled";
-      case http_errc::other: return "HTTP transport error";
+      case http_errc::connect_failed:
+        return "could not connect (request not sent)";
+      case http_errc::timed_out:
+        return "timed out (outcome unknown)";
+      case http_errc::connection_lost:
+        return "connection lost mid-exchange (outcome unknown)";
+      case http_errc::bad_response:
+        return "malformed HTTP response";
+      case http_errc::cancelled:
+        return "cancelled";
+      case http_errc::other:
+        return "HTTP transport error";
     }
     return "unknown HTTP error";
   }

@@ -63,7 +63,9 @@ class http_client {
   auto async_perform(http_request request, CompletionToken&& token) {
     return boost::asio::async_initiate<CompletionToken,
                                        void(boost::system::error_code, http_response)>(
-        [this](auto handler, http_request req) { perform_impl(std::move(req), std::move(handler)); },
+        [this](auto handler, http_request req) {
+          perform_impl(std::move(req), std::move(handler));
+        },
         token, std::move(request));
   }
 

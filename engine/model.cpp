@@ -10,7 +10,8 @@ std::string format_iso(time_point t) { return date::format("%FT%TZ", t); }
 
 std::optional<time_point> parse_iso(std::string_view text) {
   std::string s(text);
-  for (const char* fmt : {"%FT%T%Ez", "%FT%TZ", "%FT%T%z", "%F %T%Ez", "%FT%H:%M%Ez", "%FT%H:%MZ"}) {
+  for (const char* fmt :
+       {"%FT%T%Ez", "%FT%TZ", "%FT%T%z", "%F %T%Ez", "%FT%H:%M%Ez", "%FT%H:%MZ"}) {
     std::istringstream in(s);
     time_point t;
     in >> date::parse(fmt, t);
@@ -25,17 +26,28 @@ std::optional<time_point> parse_iso(std::string_view text) {
 
 std::string_view to_string(message_state s) {
   switch (s) {
-    case message_state::scheduled: return "scheduled";
-    case message_state::leased: return "leased";
-    case message_state::submitting: return "submitting";
-    case message_state::submitted: return "submitted";
-    case message_state::delivered: return "delivered";
-    case message_state::undelivered: return "undelivered";
-    case message_state::failed: return "failed";
-    case message_state::deferred: return "deferred";
-    case message_state::suppressed: return "suppressed";
-    case message_state::expired: return "expired";
-    case message_state::retry: return "retry";
+    case message_state::scheduled:
+      return "scheduled";
+    case message_state::leased:
+      return "leased";
+    case message_state::submitting:
+      return "submitting";
+    case message_state::submitted:
+      return "submitted";
+    case message_state::delivered:
+      return "delivered";
+    case message_state::undelivered:
+      return "undelivered";
+    case message_state::failed:
+      return "failed";
+    case message_state::deferred:
+      return "deferred";
+    case message_state::suppressed:
+      return "suppressed";
+    case message_state::expired:
+      return "expired";
+    case message_state::retry:
+      return "retry";
   }
   return "unknown";
 }

@@ -39,10 +39,10 @@ std::optional<message_state> parse_state(std::string_view text);
 // delivered, undelivered, failed, suppressed and expired never change again.
 bool is_final(message_state s);
 inline constexpr message_state all_states[] = {
-    message_state::scheduled,  message_state::leased,      message_state::submitting,
-    message_state::submitted,  message_state::delivered,   message_state::undelivered,
-    message_state::failed,     message_state::deferred,    message_state::suppressed,
-    message_state::expired,    message_state::retry};
+    message_state::scheduled, message_state::leased,    message_state::submitting,
+    message_state::submitted, message_state::delivered, message_state::undelivered,
+    message_state::failed,    message_state::deferred,  message_state::suppressed,
+    message_state::expired,   message_state::retry};
 
 struct contact {
   std::int64_t id = 0;
@@ -121,7 +121,8 @@ struct submit_intent {
 // The result of an attempt or of a policy decision, applied by record_outcomes.
 struct send_outcome {
   std::int64_t message_id = 0;
-  message_state state = message_state::failed;  // submitted | failed | retry | suppressed | expired | deferred
+  message_state state =
+      message_state::failed;  // submitted | failed | retry | suppressed | expired | deferred
   std::string provider;
   std::string carrier_id;
   std::string reason;                  // error code and text, or why deferred/suppressed

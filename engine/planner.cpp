@@ -88,7 +88,8 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
   for (const auto& step : campaign.steps) {
     const auto& window = step.window ? step.window : campaign.window;
     for (const auto& v : step.variants) {
-      campaign_template t{step.id, v.name, v.weight, step.kind, v.text, v.subject, v.media, false, {}, {}};
+      campaign_template t{step.id,   v.name,  v.weight, step.kind, v.text,
+                          v.subject, v.media, false,    {},        {}};
       if (window) {
         t.has_window = true;
         t.window_days = window->days;
@@ -118,8 +119,8 @@ std::optional<time_point> step_due(const config::step_config& step, const std::s
     if (in.fail()) return std::nullopt;
     int hh = m[2].matched ? std::stoi(m[2]) : 0, mm = m[3].matched ? std::stoi(m[3]) : 0;
     if (hh > 23 || mm > 59) return std::nullopt;
-    auto local = day + date::days(std::stoi(m[1])) + std::chrono::hours(hh) +
-                 std::chrono::minutes(mm);
+    auto local =
+        day + date::days(std::stoi(m[1])) + std::chrono::hours(hh) + std::chrono::minutes(mm);
     return from_local(local, tz);
   }
   if (std::regex_match(at, m, local_abs)) {
@@ -165,8 +166,8 @@ std::vector<segment_expr> compile_where(const config::audience_config& audience,
   auto tiers = compile_tiers(engine, issues);
   std::vector<segment_expr> out;
   for (std::size_t i = 0; i < audience.where.size(); ++i) {
-    auto loc = i < audience.where_locations.size() ? audience.where_locations[i]
-                                                   : audience.location;
+    auto loc =
+        i < audience.where_locations.size() ? audience.where_locations[i] : audience.location;
     try {
       out.push_back(segment_expr::compile(audience.where[i], &tiers));
     } catch (const segment_expr_error& e) {
@@ -247,8 +248,8 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
       for (const auto& step : campaign.steps) {
         auto due = step_due(step, campaign.anchor, tz, now);
-        new_message m{campaign.name, step.id, choose_variant(step, campaign.name, c.phone), c.id,
-                      *due, end_of_local_day(*due, tz)};
+        new_message m{campaign.name, step.id, choose_variant(step, campaign.name, c.phone),
+                      c.id,          *due,    end_of_local_day(*due, tz)};
         batch.push_back(std::move(m));
       }
       if (batch.size() >= 5000) flush();

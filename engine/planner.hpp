@@ -61,8 +61,8 @@ struct apply_summary {
   int version = 0;
   bool new_version = false;
   std::size_t recipients = 0;
-  std::size_t queued = 0;           // new messages
-  std::size_t already_queued = 0;   // existing (campaign, step, contact) left as they were
+  std::size_t queued = 0;          // new messages
+  std::size_t already_queued = 0;  // existing (campaign, step, contact) left as they were
 };
 
 // Validates, checks the length budget of every step and variant for every recipient

@@ -36,7 +36,8 @@ bool has_day(const clock_window& w, int weekday) {
 // Membership on the local wall clock: `weekday` of the local date, `m` minutes after midnight.
 bool inside(const clock_window& w, int weekday, int m) {
   if (w.all_day()) return has_day(w, weekday);
-  if (w.from_minute < w.to_minute) return has_day(w, weekday) && m >= w.from_minute && m < w.to_minute;
+  if (w.from_minute < w.to_minute)
+    return has_day(w, weekday) && m >= w.from_minute && m < w.to_minute;
   return (m >= w.from_minute && has_day(w, weekday)) ||
          (m < w.to_minute && has_day(w, (weekday + 6) % 7));
 }
@@ -129,10 +130,10 @@ window_decision check_window(time_point now, const std::string& tz,
   bool in_quiet = quiet && inside(*quiet, p.weekday, p.minute) &&
                   !(allowed && !inside(*allowed, p.weekday, p.minute));
   out.reason = in_quiet ? "quiet hours " + hhmm(quiet->from_minute) + "-" + hhmm(quiet->to_minute)
-                        : "outside window " + (allowed && !allowed->all_day()
-                                                   ? hhmm(allowed->from_minute) + "-" +
-                                                         hhmm(allowed->to_minute)
-                                                   : std::string("days"));
+                        : "outside window " +
+                              (allowed && !allowed->all_day()
+                                   ? hhmm(allowed->from_minute) + "-" + hhmm(allowed->to_minute)
+                                   : std::string("days"));
   out.reason += " (recipient local " + hhmm(p.minute) + ", " + (tz.empty() ? "UTC" : tz) + ")";
   return out;
 }

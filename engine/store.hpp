@@ -64,8 +64,7 @@ class store {
   // Claims up to `limit` messages that are due at `now` (scheduled, retry or deferred with
   // due <= now, or leased with an expired lease) for `owner` until `lease_until`, oldest due
   // first, skipping paused and cancelled campaigns. They become `leased`.
-  virtual std::vector<claimed_message> claim_due(time_point now, int limit,
-                                                 time_point lease_until,
+  virtual std::vector<claimed_message> claim_due(time_point now, int limit, time_point lease_until,
                                                  const std::string& owner) = 0;
 
   // Records that each message is about to be submitted: state `submitting`, attempts + 1, and a

@@ -48,8 +48,10 @@ bool format_number(std::string_view value, int decimals, std::string& out) {
   const std::string_view frac =
       dot == std::string_view::npos ? std::string_view{} : value.substr(dot + 1);
   if (int_part.empty() && frac.empty()) return false;
-  for (char c : int_part) if (!is_digit(c)) return false;
-  for (char c : frac) if (!is_digit(c)) return false;
+  for (char c : int_part)
+    if (!is_digit(c)) return false;
+  for (char c : frac)
+    if (!is_digit(c)) return false;
   while (int_part.size() > 1 && int_part.front() == '0') int_part.remove_prefix(1);
 
   std::array<char, 64> stack_digits{};
@@ -97,7 +99,8 @@ struct date_time {
 
 bool read_int(std::string_view& s, std::size_t digits, int& v) {
   if (s.size() < digits) return false;
-  for (std::size_t i = 0; i < digits; ++i) if (!is_digit(s[i])) return false;
+  for (std::size_t i = 0; i < digits; ++i)
+    if (!is_digit(s[i])) return false;
   std::from_chars(s.data(), s.data() + digits, v);
   s.remove_prefix(digits);
   return true;
@@ -159,11 +162,11 @@ int weekday(int y, int m, int d) {
   return static_cast<int>(((days % 7) + 11) % 7);
 }
 
-constexpr const char* day_names[] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday",
-                                     "Friday", "Saturday"};
-constexpr const char* month_names[] = {"January", "February", "March", "April", "May", "June",
-                                       "July", "August", "September", "October", "November",
-                                       "December"};
+constexpr const char* day_names[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                     "Thursday", "Friday", "Saturday"};
+constexpr const char* month_names[] = {"January",   "February", "March",    "April",
+                                       "May",       "June",     "July",     "August",
+                                       "September", "October",  "November", "December"};
 
 void put(std::string& out, int v, int width) {
   char buf[16];
@@ -183,23 +186,57 @@ void format_date(const date_time& t, std::string_view pattern, std::string& out)
     const int w = no_pad ? 1 : 2;
     const int hour12 = t.hour % 12 == 0 ? 12 : t.hour % 12;
     switch (c) {
-      case 'Y': put(out, t.year, 4); break;
-      case 'y': put(out, t.year % 100, 2); break;
-      case 'm': put(out, t.month, w); break;
-      case 'd': put(out, t.day, w); break;
-      case 'H': put(out, t.hour, w); break;
-      case 'I': put(out, hour12, w); break;
-      case 'M': put(out, t.minute, w); break;
-      case 'S': put(out, t.second, w); break;
-      case 'p': out.append(t.hour < 12 ? "AM" : "PM"); break;
-      case 'a': out.append(day_names[weekday(t.year, t.month, t.day)], 3); break;
-      case 'A': out.append(day_names[weekday(t.year, t.month, t.day)]); break;
-      case 'b': out.append(month_names[t.month - 1], 3); break;
-      case 'B': out.append(month_names[t.month - 1]); break;
-      case 'F': format_date(t, "%Y-%m-%d", out); break;
-      case 'R': format_date(t, "%H:%M", out); break;
-      case 'T': format_date(t, "%H:%M:%S", out); break;
-      default: out.push_back(c); break;  // '%%'; unknown directives are rejected at compile time
+      case 'Y':
+        put(out, t.year, 4);
+        break;
+      case 'y':
+        put(out, t.year % 100, 2);
+        break;
+      case 'm':
+        put(out, t.month, w);
+        break;
+      case 'd':
+        put(out, t.day, w);
+        break;
+      case 'H':
+        put(out, t.hour, w);
+        break;
+      case 'I':
+        put(out, hour12, w);
+        break;
+      case 'M':
+        put(out, t.minute, w);
+        break;
+      case 'S':
+        put(out, t.second, w);
+        break;
+      case 'p':
+        out.append(t.hour < 12 ? "AM" : "PM");
+        break;
+      case 'a':
+        out.append(day_names[weekday(t.year, t.month, t.day)], 3);
+        break;
+      case 'A':
+        out.append(day_names[weekday(t.year, t.month, t.day)]);
+        break;
+      case 'b':
+        out.append(month_names[t.month - 1], 3);
+        break;
+      case 'B':
+        out.append(month_names[t.month - 1]);
+        break;
+      case 'F':
+        format_date(t, "%Y-%m-%d", out);
+        break;
+      case 'R':
+        format_date(t, "%H:%M", out);
+        break;
+      case 'T':
+        format_date(t, "%H:%M:%S", out);
+        break;
+      default:
+        out.push_back(c);
+        break;  // '%%'; unknown directives are rejected at compile time
     }
   }
 }
@@ -208,9 +245,14 @@ void format_date(const date_time& t, std::string_view pattern, std::string& out)
 
 bool apply_filter(const compiled_template::filter& f, std::string_view value, std::string& out) {
   switch (f.kind) {
-    case compiled_template::filter_kind::upper: change_case(value, true, out); return true;
-    case compiled_template::filter_kind::lower: change_case(value, false, out); return true;
-    case compiled_template::filter_kind::number: return format_number(value, f.decimals, out);
+    case compiled_template::filter_kind::upper:
+      change_case(value, true, out);
+      return true;
+    case compiled_template::filter_kind::lower:
+      change_case(value, false, out);
+      return true;
+    case compiled_template::filter_kind::number:
+      return format_number(value, f.decimals, out);
     case compiled_template::filter_kind::date: {
       date_time t;
       if (!parse_iso(value, t)) return false;

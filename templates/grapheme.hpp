@@ -7,8 +7,24 @@
 namespace pigeon::templates::detail {
 
 enum class gb : std::uint8_t {
-  cr, lf, control, extend, regional_indicator, spacing_mark, l, v, t, lv, lvt, other, prepend,
-  e_base, e_modifier, zwj, glue_after_zwj, e_base_gaz
+  cr,
+  lf,
+  control,
+  extend,
+  regional_indicator,
+  spacing_mark,
+  l,
+  v,
+  t,
+  lv,
+  lvt,
+  other,
+  prepend,
+  e_base,
+  e_modifier,
+  zwj,
+  glue_after_zwj,
+  e_base_gaz
 };
 
 gb grapheme_break(char32_t cp);

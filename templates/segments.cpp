@@ -167,10 +167,9 @@ void append_utf8(std::string& out, char32_t cp) {
                       static_cast<char>(0x80 | (cp & 0x3F))};
     out.append(b, 3);
   } else {
-    const char b[] = {static_cast<char>(0xF0 | (cp >> 18)),
-                      static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
-                      static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
-                      static_cast<char>(0x80 | (cp & 0x3F))};
+    const char b[] = {
+        static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+        static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
     out.append(b, 4);
   }
 }

@@ -20,9 +20,9 @@ inline constexpr int ucs2_part_units = 67;     // UTF-16 code units per concaten
 
 struct segment_info {
   encoding enc = encoding::gsm7;
-  int segments = 1;             // never 0: empty text is one empty segment (as the oracle says)
-  std::vector<int> units;       // per segment: septets (GSM-7) or UTF-16 code units (UCS-2)
-  int total_units = 0;          // sum of units
+  int segments = 1;               // never 0: empty text is one empty segment (as the oracle says)
+  std::vector<int> units;         // per segment: septets (GSM-7) or UTF-16 code units (UCS-2)
+  int total_units = 0;            // sum of units
   std::vector<char32_t> non_gsm;  // the characters that forced UCS-2, in order, no duplicates
 };
 

@@ -159,8 +159,9 @@ class parser {
           if (d < arg.size() && arg[d] == '-') ++d;
           if (d >= arg.size() || date_directives.find(arg[d]) == std::string_view::npos ||
               (arg[d] == '%' && d != i + 1)) {
-            fail("unknown date directive in '" + std::string(arg) + "' (known: %Y %y %m %d %H %I"
-                 " %M %S %p %a %A %b %B %F %R %T %%, and %-m style without padding)",
+            fail("unknown date directive in '" + std::string(arg) +
+                     "' (known: %Y %y %m %d %H %I"
+                     " %M %S %p %a %A %b %B %F %R %T %%, and %-m style without padding)",
                  arg_begin + i);
           }
           i = d;

@@ -63,10 +63,10 @@ class compiled_template {
   };
   // One {{...}} tag, as parsed.
   struct tag {
-    std::size_t name_index;          // into variable_names()
-    std::vector<filter> filters;     // applied left to right
+    std::size_t name_index;               // into variable_names()
+    std::vector<filter> filters;          // applied left to right
     std::optional<std::string> fallback;  // the default text, inserted as written
-    std::size_t offset;              // byte offset of "{{" in the template text
+    std::size_t offset;                   // byte offset of "{{" in the template text
   };
 
   compiled_template() = default;
@@ -90,7 +90,7 @@ class compiled_template {
   struct part {
     std::uint32_t literal_begin;  // into literals_
     std::uint32_t literal_end;
-    std::int32_t tag_index;       // -1: literal only
+    std::int32_t tag_index;  // -1: literal only
   };
   std::string literals_;
   std::vector<part> parts_;

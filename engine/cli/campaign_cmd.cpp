@@ -65,10 +65,12 @@ int apply_file(const context& ctx, const std::string& file) {
   engine::system_clock clk;
   auto s = engine::apply_campaign(campaign, cfg, *db, clk.now(), net::make_url_media_probe());
   if (ctx.json) {
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"campaign", campaign.name}, {"version", s.version},
-                     {"new_version", s.new_version}, {"recipients", s.recipients},
-                     {"queued", s.queued}, {"already_queued", s.already_queued}})
+    std::cout << boost::json::serialize(boost::json::object{{"campaign", campaign.name},
+                                                            {"version", s.version},
+                                                            {"new_version", s.new_version},
+                                                            {"recipients", s.recipients},
+                                                            {"queued", s.queued},
+                                                            {"already_queued", s.already_queued}})
               << "\n";
   } else {
     std::cout << "applied " << campaign.name << " version " << s.version
@@ -82,10 +84,14 @@ std::string engine_enc(templates::encoding e) { return std::string(templates::to
 
 const char* problem_name(engine::budget_problem p) {
   switch (p) {
-    case engine::budget_problem::sms_overflow: return "sms_overflow";
-    case engine::budget_problem::mms_overflow: return "mms_overflow";
-    case engine::budget_problem::missing_attributes: return "missing_attributes";
-    case engine::budget_problem::bad_media: return "bad_media";
+    case engine::budget_problem::sms_overflow:
+      return "sms_overflow";
+    case engine::budget_problem::mms_overflow:
+      return "mms_overflow";
+    case engine::budget_problem::missing_attributes:
+      return "missing_attributes";
+    case engine::budget_problem::bad_media:
+      return "bad_media";
   }
   return "unknown";
 }
@@ -107,16 +113,26 @@ boost::json::object problem_json(const engine::budget_finding& f) {
   for (const auto& e : f.examples) {
     boost::json::object values;
     for (const auto& [k, v] : e.values) values[k] = v;
-    examples.push_back({{"phone", e.phone}, {"encoding", engine_enc(e.enc)},
-                        {"segments", e.segments}, {"units", int_array(e.units)},
-                        {"total_units", e.total_units}, {"bytes", e.bytes},
-                        {"values", std::move(values)}, {"missing", string_array(e.missing)}});
+    examples.push_back({{"phone", e.phone},
+                        {"encoding", engine_enc(e.enc)},
+                        {"segments", e.segments},
+                        {"units", int_array(e.units)},
+                        {"total_units", e.total_units},
+                        {"bytes", e.bytes},
+                        {"values", std::move(values)},
+                        {"missing", string_array(e.missing)}});
   }
   std::size_t shown = f.examples.size() - (f.worst_case ? 1 : 0);
-  return {{"step", f.step}, {"variant", f.variant}, {"problem", problem_name(f.problem)},
-          {"where", f.where.to_string()}, {"limit", f.limit}, {"recipients", f.recipients},
-          {"worst_case", f.worst_case}, {"examples", std::move(examples)},
-          {"more", f.recipients - std::min(shown, f.recipients)}, {"detail", f.detail}};
+  return {{"step", f.step},
+          {"variant", f.variant},
+          {"problem", problem_name(f.problem)},
+          {"where", f.where.to_string()},
+          {"limit", f.limit},
+          {"recipients", f.recipients},
+          {"worst_case", f.worst_case},
+          {"examples", std::move(examples)},
+          {"more", f.recipients - std::min(shown, f.recipients)},
+          {"detail", f.detail}};
 }
 
 struct sample {
@@ -161,13 +177,14 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
   bool fits = report.ok();
   boost::json::array steps_json;
   std::size_t index = 0;
-  std::cout << (ctx.json ? "" : "campaign " + campaign.name + ", sender " + campaign.sender +
-                                    " (SMS up to " + std::to_string(sender.sms_max_segments) +
-                                    " segment(s), MMS up to " +
-                                    std::to_string(sender.mms_max_bytes) + " bytes), " +
-                                    (report.audience_checked
-                                         ? std::to_string(report.audience) + " recipients\n"
-                                         : "no database: worst case only\n"));
+  std::cout << (ctx.json
+                    ? ""
+                    : "campaign " + campaign.name + ", sender " + campaign.sender + " (SMS up to " +
+                          std::to_string(sender.sms_max_segments) + " segment(s), MMS up to " +
+                          std::to_string(sender.mms_max_bytes) + " bytes), " +
+                          (report.audience_checked
+                               ? std::to_string(report.audience) + " recipients\n"
+                               : "no database: worst case only\n"));
   for (const auto& step : campaign.steps) {
     for (const auto& variant : step.variants) {
       if (index >= report.variants.size()) break;
@@ -184,11 +201,14 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
         std::cout << (vb.fits ? "  fits" : "  DOES NOT FIT") << "\n";
       }
       for (const auto& m : vb.media) {
-        media_json.push_back({{"entry", m.entry}, {"ok", m.info.ok}, {"bytes", m.info.bytes},
-                              {"content_type", m.info.content_type}, {"error", m.info.error}});
+        media_json.push_back({{"entry", m.entry},
+                              {"ok", m.info.ok},
+                              {"bytes", m.info.bytes},
+                              {"content_type", m.info.content_type},
+                              {"error", m.info.error}});
         if (!ctx.json)
-          std::cout << "  media " << m.entry << "  " << m.info.content_type << " "
-                    << m.info.bytes << " bytes" << (m.info.ok ? "" : "  " + m.info.error) << "\n";
+          std::cout << "  media " << m.entry << "  " << m.info.content_type << " " << m.info.bytes
+                    << " bytes" << (m.info.ok ? "" : "  " + m.info.error) << "\n";
       }
       for (const auto& s : samples) {
         auto r = engine::render_sample(campaign, cfg, step, variant, s.c);
@@ -197,42 +217,54 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
                                             : r.info.segments <= sender.sms_max_segments);
         if (s.phone != "(no attributes)") fits = fits && ok;
         std::string enc(templates::to_string(r.info.enc));
-        samples_json.push_back(
-            {{"phone", s.phone}, {"text", r.text}, {"subject", r.subject},
-             {"encoding", enc}, {"segments", r.info.segments},
-             {"units", int_array(r.info.units)}, {"total_units", r.info.total_units},
-             {"bytes", r.text.size()}, {"total_bytes", mms ? total : r.text_bytes},
-             {"missing", string_array(r.missing)}, {"fits", ok}});
+        samples_json.push_back({{"phone", s.phone},
+                                {"text", r.text},
+                                {"subject", r.subject},
+                                {"encoding", enc},
+                                {"segments", r.info.segments},
+                                {"units", int_array(r.info.units)},
+                                {"total_units", r.info.total_units},
+                                {"bytes", r.text.size()},
+                                {"total_bytes", mms ? total : r.text_bytes},
+                                {"missing", string_array(r.missing)},
+                                {"fits", ok}});
         if (ctx.json) continue;
         std::cout << "  " << s.phone << "  ";
         if (mms)
           std::cout << "subject \"" << r.subject << "\", " << total << " bytes in all";
         else
           std::cout << enc << ", " << r.info.segments << " segment(s), units "
-                    << boost::json::serialize(int_array(r.info.units)) << ", "
-                    << r.text.size() << " bytes";
+                    << boost::json::serialize(int_array(r.info.units)) << ", " << r.text.size()
+                    << " bytes";
         if (!r.missing.empty())
           std::cout << "  MISSING " << boost::json::serialize(string_array(r.missing));
         std::cout << "\n    " << r.text << "\n";
       }
-      steps_json.push_back(
-          {{"step", step.id}, {"variant", variant.name}, {"kind", step.kind},
-           {"recipients", vb.recipients}, {"max_segments", vb.max_segments},
-           {"max_bytes", vb.max_bytes}, {"media_bytes", vb.media_bytes},
-           {"media", std::move(media_json)}, {"fits", vb.fits},
-           {"samples", std::move(samples_json)}});
+      steps_json.push_back({{"step", step.id},
+                            {"variant", variant.name},
+                            {"kind", step.kind},
+                            {"recipients", vb.recipients},
+                            {"max_segments", vb.max_segments},
+                            {"max_bytes", vb.max_bytes},
+                            {"media_bytes", vb.media_bytes},
+                            {"media", std::move(media_json)},
+                            {"fits", vb.fits},
+                            {"samples", std::move(samples_json)}});
     }
   }
   if (ctx.json) {
     boost::json::array problems;
     for (const auto& f : report.findings) problems.push_back(problem_json(f));
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"campaign", campaign.name}, {"sender", campaign.sender},
-                     {"sms_max_segments", sender.sms_max_segments},
-                     {"mms_max_bytes", sender.mms_max_bytes}, {"audience", report.audience},
-                     {"audience_checked", report.audience_checked},
-                     {"steps", std::move(steps_json)}, {"problems", std::move(problems)},
-                     {"fits", fits}})
+    std::cout << boost::json::serialize(
+                     boost::json::object{{"campaign", campaign.name},
+                                         {"sender", campaign.sender},
+                                         {"sms_max_segments", sender.sms_max_segments},
+                                         {"mms_max_bytes", sender.mms_max_bytes},
+                                         {"audience", report.audience},
+                                         {"audience_checked", report.audience_checked},
+                                         {"steps", std::move(steps_json)},
+                                         {"problems", std::move(problems)},
+                                         {"fits", fits}})
               << "\n";
     return fits ? 0 : 1;
   }
@@ -252,8 +284,11 @@ int list(const context& ctx) {
   if (ctx.json) {
     boost::json::array out;
     for (const auto& c : campaigns)
-      out.push_back({{"name", c.name}, {"version", c.version}, {"state", c.state},
-                     {"sender", c.sender}, {"category", c.category},
+      out.push_back({{"name", c.name},
+                     {"version", c.version},
+                     {"state", c.state},
+                     {"sender", c.sender},
+                     {"category", c.category},
                      {"applied_at", engine::format_iso(c.applied_at)}});
     std::cout << boost::json::serialize(out) << "\n";
     return 0;
@@ -281,13 +316,20 @@ int show(const context& ctx, const std::string& name) {
   if (ctx.json) {
     boost::json::array templates;
     for (const auto& t : c->templates)
-      templates.push_back({{"step", t.step}, {"variant", t.variant}, {"weight", t.weight},
-                           {"kind", t.kind}, {"text", t.text}});
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"name", c->name}, {"version", c->version}, {"state", c->state},
-                     {"sender", c->sender}, {"category", c->category},
-                     {"priority", c->priority}, {"source", c->source_path},
-                     {"templates", std::move(templates)}, {"messages", std::move(counts)}})
+      templates.push_back({{"step", t.step},
+                           {"variant", t.variant},
+                           {"weight", t.weight},
+                           {"kind", t.kind},
+                           {"text", t.text}});
+    std::cout << boost::json::serialize(boost::json::object{{"name", c->name},
+                                                            {"version", c->version},
+                                                            {"state", c->state},
+                                                            {"sender", c->sender},
+                                                            {"category", c->category},
+                                                            {"priority", c->priority},
+                                                            {"source", c->source_path},
+                                                            {"templates", std::move(templates)},
+                                                            {"messages", std::move(counts)}})
               << "\n";
     return 0;
   }
@@ -321,7 +363,8 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   auto* campaign = app.add_subcommand("campaign", "validate, apply and control campaigns");
   campaign->require_subcommand(1);
   static std::string file, name;
-  auto* v = campaign->add_subcommand("validate", "check a campaign file; every error with file:line:col");
+  auto* v =
+      campaign->add_subcommand("validate", "check a campaign file; every error with file:line:col");
   v->add_option("file", file)->required();
   v->callback([&] { exit_code = validate_file(ctx, file); });
   auto* a = campaign->add_subcommand("apply", "validate, store (versioned) and schedule");

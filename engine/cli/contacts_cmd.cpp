@@ -44,9 +44,10 @@ int import_contacts(const context& ctx, const std::string& file) {
     boost::json::array rejected;
     for (const auto& r : parsed.rejected)
       rejected.push_back({{"line", r.line}, {"reason", r.reason}});
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"file", file}, {"rows", parsed.rows}, {"imported", stored},
-                     {"rejected", std::move(rejected)}})
+    std::cout << boost::json::serialize(boost::json::object{{"file", file},
+                                                            {"rows", parsed.rows},
+                                                            {"imported", stored},
+                                                            {"rejected", std::move(rejected)}})
               << "\n";
   } else {
     for (const auto& r : parsed.rejected)
@@ -66,7 +67,8 @@ void register_contacts(CLI::App& app, context& ctx, int& exit_code) {
       "import", "upsert contacts from a CSV (exit 1 when rows were rejected; good rows are kept)");
   static std::string file;
   import->add_option("file", file, "CSV with a phone column")->required();
-  import->callback([&] { exit_code = import_contacts(ctx, file); });
-}
+  import->callback([&] { exit_code = import_contacts(ctx, file);
+});
+}  // namespace pigeon::cli
 
 }  // namespace pigeon::cli

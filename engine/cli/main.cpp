@@ -15,8 +15,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.fallthrough();  // --config, --db and --json also work after the subcommand
   app.option_defaults()->always_capture_default();
-  auto* cfg = app.add_option("--config", ctx.config_path, "engine config YAML")
-                  ->envname("PIGEON_CONFIG");
+  auto* cfg =
+      app.add_option("--config", ctx.config_path, "engine config YAML")->envname("PIGEON_CONFIG");
   app.add_option("--db", ctx.db_path, "database file (overrides the config's `database`)")
       ->envname("PIGEON_DB");
   app.add_flag("--json", ctx.json, "machine-readable output");
@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   pigeon::cli::register_tools(app, ctx, exit_code);
 
   try {
-    app.parse_complete_callback([&] { ctx.config_given = cfg->count() > 0 || std::getenv("PIGEON_CONFIG"); });
+    app.parse_complete_callback(
+        [&] { ctx.config_given = cfg->count() > 0 || std::getenv("PIGEON_CONFIG"); });
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -49,9 +49,10 @@ int serve(const context& ctx, const serve_options& opts) {
   // We hold the lock, so anything leased or submitting belongs to a run that died.
   auto [released, unknown] = db->recover_after_crash(clk->now());
   if (released + unknown > 0)
-    spdlog::warn("recovered a previous run: {} leased messages released, {} with unknown "
-                 "outcome scheduled for resend (counted as possible duplicates)",
-                 released, unknown);
+    spdlog::warn(
+        "recovered a previous run: {} leased messages released, {} with unknown "
+        "outcome scheduled for resend (counted as possible duplicates)",
+        released, unknown);
 
   asio::io_context ioc(1);
   int connections = 0;
@@ -68,15 +69,16 @@ int serve(const context& ctx, const serve_options& opts) {
     providers::codec_context cctx;
     if (p.kind == "simulator" && !p.settings.count("url")) {
       if (!simulator) {
-        simulator = std::make_unique<net::carrier_simulator>(ioc.get_executor(),
-                                                             net::simulator_options{});
+        simulator =
+            std::make_unique<net::carrier_simulator>(ioc.get_executor(), net::simulator_options{});
         auto port = simulator->start({asio::ip::make_address("127.0.0.1"), 0});
         spdlog::info("embedded carrier simulator on 127.0.0.1:{}", port);
         cctx.simulator_url = "http://127.0.0.1:" + std::to_string(port);
       }
     }
     cctx.status_callback_base = cfg.public_url;
-    lanes.push_back({name, std::shared_ptr<const engine::carrier_codec>(providers::make_codec(p, cctx)),
+    lanes.push_back({name,
+                     std::shared_ptr<const engine::carrier_codec>(providers::make_codec(p, cctx)),
                      p.rate_per_second, p.concurrency});
   }
   std::map<std::string, engine::sender_profile> senders;

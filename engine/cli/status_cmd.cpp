@@ -34,8 +34,7 @@ verdict assess(const engine::status_snapshot& s, engine::time_point now) {
     v.raise(engine_up ? 1 : 2, "messages overdue since " + engine::format_iso(*s.oldest_due) +
                                    (engine_up ? "" : " and the engine is not running"));
   if (count("failed") > 0) v.raise(1, std::to_string(count("failed")) + " messages failed");
-  if (count("retry") > 0)
-    v.raise(1, std::to_string(count("retry")) + " messages waiting to retry");
+  if (count("retry") > 0) v.raise(1, std::to_string(count("retry")) + " messages waiting to retry");
   if (s.possible_duplicates > 0)
     v.raise(1, std::to_string(s.possible_duplicates) +
                    " messages resent after an unknown outcome (possible duplicates)");
@@ -56,7 +55,9 @@ int status(const context& ctx) {
     for (const auto& c : s.campaigns) {
       boost::json::object counts;
       for (const auto& [k, n] : c.by_state) counts[k] = n;
-      campaigns.push_back({{"name", c.name}, {"version", c.version}, {"state", c.state},
+      campaigns.push_back({{"name", c.name},
+                           {"version", c.version},
+                           {"state", c.state},
                            {"messages", std::move(counts)}});
     }
     out["status"] = v.code == 0 ? "ok" : v.code == 1 ? "warning" : "critical";
@@ -64,12 +65,13 @@ int status(const context& ctx) {
     out["database"] = ctx.database(cfg);
     out["engine"] = {{"up", engine_up},
                      {"owner", s.engine_owner},
-                     {"heartbeat", s.engine_heartbeat ? boost::json::value(engine::format_iso(
-                                                            *s.engine_heartbeat))
-                                                      : nullptr}};
+                     {"heartbeat", s.engine_heartbeat
+                                       ? boost::json::value(engine::format_iso(*s.engine_heartbeat))
+                                       : nullptr}};
     out["contacts"] = s.contacts;
     out["messages"] = std::move(by_state);
-    out["oldest_due"] = s.oldest_due ? boost::json::value(engine::format_iso(*s.oldest_due)) : nullptr;
+    out["oldest_due"] =
+        s.oldest_due ? boost::json::value(engine::format_iso(*s.oldest_due)) : nullptr;
     out["possible_duplicates"] = s.possible_duplicates;
     out["campaigns"] = std::move(campaigns);
     boost::json::array alerts;
@@ -84,11 +86,10 @@ int status(const context& ctx) {
   std::cout << (color ? paint[v.code] : "") << "pigeon " << tag[v.code] << (color ? "\033[0m" : "")
             << "   database " << ctx.database(cfg) << "\n";
   std::cout << "engine    "
-            << (engine_up                ? "up (" + s.engine_owner + ")"
+            << (engine_up             ? "up (" + s.engine_owner + ")"
                 : s.engine_stopped_at ? "stopped at " + engine::format_iso(*s.engine_stopped_at)
-                : s.engine_heartbeat
-                    ? "down, last seen " + engine::format_iso(*s.engine_heartbeat)
-                    : std::string("never started"))
+                : s.engine_heartbeat  ? "down, last seen " + engine::format_iso(*s.engine_heartbeat)
+                                      : std::string("never started"))
             << "\n";
   std::cout << "contacts  " << s.contacts << "\n";
   std::cout << "queue    ";
@@ -103,8 +104,8 @@ int status(const context& ctx) {
       auto it = c.by_state.find(k);
       return it == c.by_state.end() ? 0LL : static_cast<long long>(it->second);
     };
-    long long queued = get("scheduled") + get("leased") + get("submitting") + get("retry") +
-                       get("deferred");
+    long long queued =
+        get("scheduled") + get("leased") + get("submitting") + get("retry") + get("deferred");
     long long other = get("undelivered") + get("suppressed") + get("expired");
     std::printf("%-28s %4d %-9s %9lld %9lld %9lld %7lld %7lld\n", c.name.c_str(), c.version,
                 c.state.c_str(), queued, get("submitted"), get("delivered"), get("failed"), other);
@@ -135,13 +136,20 @@ int messages(const context& ctx, const std::string& campaign, const std::string&
   if (ctx.json) {
     boost::json::array out;
     for (const auto& r : rows)
-      out.push_back({{"id", r.id}, {"recipient", r.phone}, {"campaign", r.campaign},
-                     {"step", r.step}, {"variant", r.variant},
-                     {"state", std::string(engine::to_string(r.state))},
-                     {"due", engine::format_iso(r.due)},
-                     {"sent", r.sent_at ? boost::json::value(engine::format_iso(*r.sent_at)) : nullptr},
-                     {"provider", r.provider}, {"carrier_id", r.carrier_id},
-                     {"attempts", r.attempts}, {"reason", r.reason}, {"text", r.body}});
+      out.push_back(
+          {{"id", r.id},
+           {"recipient", r.phone},
+           {"campaign", r.campaign},
+           {"step", r.step},
+           {"variant", r.variant},
+           {"state", std::string(engine::to_string(r.state))},
+           {"due", engine::format_iso(r.due)},
+           {"sent", r.sent_at ? boost::json::value(engine::format_iso(*r.sent_at)) : nullptr},
+           {"provider", r.provider},
+           {"carrier_id", r.carrier_id},
+           {"attempts", r.attempts},
+           {"reason", r.reason},
+           {"text", r.body}});
     std::cout << boost::json::serialize(out) << "\n";
     return 0;
   }

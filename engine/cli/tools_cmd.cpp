@@ -37,9 +37,11 @@ int segments(const context& ctx, const std::string& text) {
     boost::json::array units, non_gsm;
     for (int u : info.units) units.push_back(u);
     for (char32_t c : info.non_gsm) non_gsm.push_back(boost::json::string(utf8(c)));
-    std::cout << boost::json::serialize(boost::json::object{
-                     {"encoding", enc}, {"segments", info.segments}, {"units", std::move(units)},
-                     {"total_units", info.total_units}, {"non_gsm", std::move(non_gsm)}})
+    std::cout << boost::json::serialize(boost::json::object{{"encoding", enc},
+                                                            {"segments", info.segments},
+                                                            {"units", std::move(units)},
+                                                            {"total_units", info.total_units},
+                                                            {"non_gsm", std::move(non_gsm)}})
               << "\n";
     return 0;
   }
@@ -76,7 +78,8 @@ void register_tools(CLI::App& app, context& ctx, int& exit_code) {
   sim->add_option("--faults", faults, "faults to draw from: 5xx, 429, timeout, reset")
       ->delimiter(',');
   sim->add_option("--retry-after", retry_after_s, "Retry-After seconds on 429");
-  sim->add_option("--reject-prefix", opts.reject_prefix, "numbers starting with this get 400 21211");
+  sim->add_option("--reject-prefix", opts.reject_prefix,
+                  "numbers starting with this get 400 21211");
   sim->add_option("--record", opts.record_path, "append every submission as a JSON line");
   sim->add_option("--seed", opts.seed, "fault-injection seed");
   sim->callback([&] {

@@ -40,10 +40,14 @@ simulator_fault parse_simulator_fault(std::string_view name) {
 
 std::string_view to_string(simulator_fault fault) {
   switch (fault) {
-    case simulator_fault::http_5xx: return "5xx";
-    case simulator_fault::http_429: return "429";
-    case simulator_fault::timeout: return "timeout";
-    case simulator_fault::reset: return "reset";
+    case simulator_fault::http_5xx:
+      return "5xx";
+    case simulator_fault::http_429:
+      return "429";
+    case simulator_fault::timeout:
+      return "timeout";
+    case simulator_fault::reset:
+      return "reset";
   }
   return "?";
 }
@@ -53,8 +57,8 @@ namespace {
 std::string utc_now_iso() {
   const auto now = std::chrono::system_clock::now();
   const std::time_t secs = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      now.time_since_epoch()).count() % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[80];
@@ -105,8 +109,8 @@ std::string field(const json::object& o, std::string_view name) {
 }
 
 json::object to_json(const simulator_submission& s) {
-  return {{"seq", s.seq},   {"at", s.at},         {"path", s.path}, {"to", s.to},
-          {"from", s.from}, {"text", s.text},     {"ref", s.ref},   {"kind", s.kind},
+  return {{"seq", s.seq},       {"at", s.at},     {"path", s.path},   {"to", s.to},
+          {"from", s.from},     {"text", s.text}, {"ref", s.ref},     {"kind", s.kind},
           {"status", s.status}, {"id", s.id},     {"fault", s.fault}, {"body", s.body}};
 }
 
@@ -115,8 +119,8 @@ json::object to_json(const simulator_submission& s) {
 struct carrier_simulator::impl {
   explicit impl(simulator_options o) : options(std::move(o)), rng(options.seed) {
     if (!options.record_path.empty()) {
-      record_fd = ::open(options.record_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                         0644);
+      record_fd =
+          ::open(options.record_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
       if (record_fd < 0)
         throw std::system_error(errno, std::generic_category(), options.record_path);
     }

@@ -17,10 +17,10 @@
 //   fault injection at runtime.
 // Records: one JSON object per submission {"seq","at","path","to","from","text","ref","status",
 // "id","fault","kind","body"} (status: the HTTP status answered, 0 for timeout/reset; fault: ""
-// or the fault name; body: the raw body of generic-gateway posts, else ""), kept in memory and, with record_path, appended to a file one line per write(2), so
-// the file is complete even if the process is killed.
-// Determinism: fault draws come from a PRNG seeded with `seed`, one draw per submission in
-// arrival order.
+// or the fault name; body: the raw body of generic-gateway posts, else ""), kept in memory and,
+// with record_path, appended to a file one line per write(2), so the file is complete even if the
+// process is killed. Determinism: fault draws come from a PRNG seeded with `seed`, one draw per
+// submission in arrival order.
 //
 // Threading: everything, including stats() and submissions(), on the executor's io_context
 // thread. Lifetime: stop() (also run by the destructor) closes the listener and cancels held
@@ -45,16 +45,16 @@ simulator_fault parse_simulator_fault(std::string_view name);
 std::string_view to_string(simulator_fault fault);
 
 struct simulator_options {
-  std::chrono::milliseconds latency{0};         // fixed delay before every answer
-  double fail_rate = 0.0;                       // 0..1: fraction of submissions given a fault
+  std::chrono::milliseconds latency{0};  // fixed delay before every answer
+  double fail_rate = 0.0;                // 0..1: fraction of submissions given a fault
   std::vector<simulator_fault> faults{simulator_fault::http_5xx};  // mix drawn from uniformly
-  std::chrono::seconds retry_after{1};          // Retry-After of a 429
-  std::string reject_prefix;                    // empty: reject nothing
+  std::chrono::seconds retry_after{1};                             // Retry-After of a 429
+  std::string reject_prefix;                                       // empty: reject nothing
   std::uint64_t seed = 1;
-  std::string record_path;                      // empty: in memory only
-  std::chrono::seconds hold{60};                // how long a "timeout" fault holds a connection
+  std::string record_path;        // empty: in memory only
+  std::chrono::seconds hold{60};  // how long a "timeout" fault holds a connection
   std::size_t body_limit = 1024 * 1024;
-  std::string status_callback_url;              // reserved for DLR callbacks (not sent yet)
+  std::string status_callback_url;  // reserved for DLR callbacks (not sent yet)
 };
 
 struct simulator_stats {

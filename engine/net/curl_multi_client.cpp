@@ -57,8 +57,8 @@ error_code map_curl_error(CURLcode rc) {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return s;
 }
@@ -326,13 +326,13 @@ void curl_multi_client::impl::arm(const std::shared_ptr<socket_state>& state, cu
   if (ready_now(fd, direction))
     asio::post(ex_, [handler = std::move(handler)]() mutable { handler(error_code{}); });
   else
-    state->socket.async_wait(direction == CURL_POLL_IN ? asio::socket_base::wait_read
-                                                       : asio::socket_base::wait_write,
-                             std::move(handler));
+    state->socket.async_wait(
+        direction == CURL_POLL_IN ? asio::socket_base::wait_read : asio::socket_base::wait_write,
+        std::move(handler));
 }
 
-void curl_multi_client::impl::on_ready(const std::shared_ptr<socket_state>& state,
-                                       curl_socket_t fd, int direction, error_code ec) {
+void curl_multi_client::impl::on_ready(const std::shared_ptr<socket_state>& state, curl_socket_t fd,
+                                       int direction, error_code ec) {
   (direction == CURL_POLL_IN ? state->read_pending : state->write_pending) = false;
   if (state->closed || !multi_ || closing_ || ec == asio::error::operation_aborted) return;
   if (!(state->want & direction)) return;  // curl lost interest while we waited

@@ -51,8 +51,7 @@ void log_coroutine_exception(std::string_view what, const std::exception_ptr& e)
   try {
     std::rethrow_exception(e);
   } catch (const boost::system::system_error& error) {
-    if (error.code() != asio::error::operation_aborted)
-      spdlog::error("{}: {}", what, error.what());
+    if (error.code() != asio::error::operation_aborted) spdlog::error("{}: {}", what, error.what());
   } catch (const std::exception& error) {
     spdlog::error("{}: {}", what, error.what());
   } catch (...) {
@@ -97,7 +96,7 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
 }  // namespace
 
 asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
-                                                    std::shared_ptr<impl> self) {
+                                                     std::shared_ptr<impl> self) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   const server_options& options = self->options;
@@ -148,8 +147,7 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
       failed = true;
       failure = error.what();
     }
-    if ((co_await asio::this_coro::cancellation_state).cancelled() !=
-        asio::cancellation_type::none)
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none)
       co_return;  // stopping: a cancelled handler is not a failure
     if (drop) {
       reset(stream);
@@ -195,19 +193,17 @@ void http_server::impl::spawn_session(tcp::socket socket) {
   const auto id = next_session++;
   auto& signal = sessions[id];
   asio::co_spawn(ex, run_session(std::move(socket), shared_from_this()),
-                 asio::bind_cancellation_slot(
-                     signal.slot(), [weak = weak_from_this(), id](std::exception_ptr e) {
-                       auto self = weak.lock();
-                       log_coroutine_exception(self ? self->options.name + " session" : "session",
-                                               e);
-                       if (self) self->sessions.erase(id);
-                     }));
+                 asio::bind_cancellation_slot(signal.slot(), [weak = weak_from_this(),
+                                                              id](std::exception_ptr e) {
+                   auto self = weak.lock();
+                   log_coroutine_exception(self ? self->options.name + " session" : "session", e);
+                   if (self) self->sessions.erase(id);
+                 }));
 }
 
 http_server::http_server(asio::any_io_executor executor, request_handler handler,
                          server_options options)
-    : impl_(std::make_shared<impl>(std::move(executor), std::move(handler),
-                                   std::move(options))) {}
+    : impl_(std::make_shared<impl>(std::move(executor), std::move(handler), std::move(options))) {}
 
 http_server::~http_server() { stop(); }
 

@@ -41,12 +41,12 @@ class drop_connection : public std::runtime_error {
 };
 
 struct server_options {
-  std::size_t body_limit = 1024 * 1024;               // larger bodies get 413
-  std::uint32_t header_limit = 16 * 1024;             // larger headers close the connection
-  std::chrono::milliseconds idle_timeout{30000};      // waiting for (the header of) a request
-  std::chrono::milliseconds read_timeout{30000};      // reading a request body
-  std::chrono::milliseconds write_timeout{30000};     // writing a response
-  std::string name = "http";                          // in log lines
+  std::size_t body_limit = 1024 * 1024;            // larger bodies get 413
+  std::uint32_t header_limit = 16 * 1024;          // larger headers close the connection
+  std::chrono::milliseconds idle_timeout{30000};   // waiting for (the header of) a request
+  std::chrono::milliseconds read_timeout{30000};   // reading a request body
+  std::chrono::milliseconds write_timeout{30000};  // writing a response
+  std::string name = "http";                       // in log lines
 };
 
 class http_server {

@@ -116,8 +116,8 @@ engine::media_info probe_media_url(const std::string& url, std::chrono::millisec
   }
   info.ok = true;
   info.bytes = r.length;
-  info.content_type = r.content_type.empty() ? engine::media_type_for_extension(url)
-                                             : r.content_type;
+  info.content_type =
+      r.content_type.empty() ? engine::media_type_for_extension(url) : r.content_type;
   return info;
 }
 

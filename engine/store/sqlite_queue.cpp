@@ -336,8 +336,7 @@ status_snapshot sqlite_store::status(time_point now) {
       if (q.step()) s.oldest_due = q.get_opt_time(0);
     }
     {
-      query q(*db_,
-              "SELECT owner, at, stopped_at FROM engine_heartbeat ORDER BY at DESC LIMIT 1");
+      query q(*db_, "SELECT owner, at, stopped_at FROM engine_heartbeat ORDER BY at DESC LIMIT 1");
       if (q.step()) {
         s.engine_owner = q.get_text(0);
         s.engine_heartbeat = q.get_time(1);

@@ -242,8 +242,9 @@ int sqlite_store::save_campaign(const stored_campaign& campaign) {
           .bind(8, t.text)
           .bind(9, t.subject)
           .bind(10, sqlite::strings_to_json(t.media))
-          .bind(11, t.has_window ? std::optional<std::string>(sqlite::strings_to_json(t.window_days))
-                                 : std::nullopt)
+          .bind(11, t.has_window
+                        ? std::optional<std::string>(sqlite::strings_to_json(t.window_days))
+                        : std::nullopt)
           .bind(12, t.window_between)
           .run();
     }

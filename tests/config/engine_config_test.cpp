@@ -382,7 +382,8 @@ TEST_CASE("a location without a file prints as <default>") {
 
 TEST_CASE("a sender's smart_encoding is a boolean, off by default") {
   const auto on = parse_engine_config(
-      "senders: { s: { smart_encoding: true, route: [p] } }\nproviders: { p: { kind: simulator } }\n",
+      "senders: { s: { smart_encoding: true, route: [p] } }\nproviders: { p: { kind: simulator } "
+      "}\n",
       "e.yaml");
   CHECK(on.senders.at("s").smart_encoding);
   const auto off = parse_engine_config(

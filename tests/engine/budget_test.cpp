@@ -1,10 +1,11 @@
+#include "engine/budget.hpp"
+
 #include <doctest/doctest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "engine/budget.hpp"
 #include "engine/phone.hpp"
 #include "engine/planner.hpp"
 #include "engine/store/sqlite_store.hpp"
@@ -102,8 +103,8 @@ TEST_CASE("a 70-character UCS-2 text fits one segment and a 71-character one nam
 TEST_CASE("the signature and the opt-out hint count toward the budget") {
   auto text = repeat("好", 64);
   CHECK(check_budget(campaign_with(text, "sms", "marketing"), engine_with(), from({}), {}).ok());
-  auto r = check_budget(campaign_with(text, "sms", "marketing"),
-                        engine_with("【咖啡】", "回T退订"), from({}), {});
+  auto r = check_budget(campaign_with(text, "sms", "marketing"), engine_with("【咖啡】", "回T退订"),
+                        from({}), {});
   REQUIRE(r.findings.size() == 1);
   CHECK(r.findings[0].worst_case);
   CHECK(r.findings[0].examples.at(0).total_units == 4 + 64 + 4);
@@ -160,8 +161,8 @@ TEST_CASE("the worst case renders the defaults and overflows when a default is t
 }
 
 TEST_CASE("an MMS over mms_max_bytes with a local file reports the total") {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("pigeon-budget-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("pigeon-budget-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream((dir / "pic.jpg").string()) << std::string(1000, 'j');
   auto campaign = campaign_with("Hello {{first_name}}", "mms");
@@ -181,8 +182,8 @@ TEST_CASE("an MMS over mms_max_bytes with a local file reports the total") {
 }
 
 TEST_CASE("a media type carriers do not accept and a missing file are reported at the entry") {
-  auto dir = std::filesystem::temp_directory_path() /
-             ("pigeon-budget-type-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("pigeon-budget-type-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::ofstream((dir / "doc.pdf").string()) << "pdf";
   auto campaign = campaign_with("Hello", "mms");

@@ -1,8 +1,9 @@
+#include "engine/contacts_csv.hpp"
+
 #include <doctest/doctest.h>
 
 #include <sstream>
 
-#include "engine/contacts_csv.hpp"
 #include "engine/phone.hpp"
 
 using namespace pigeon::engine;

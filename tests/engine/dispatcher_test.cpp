@@ -1,4 +1,7 @@
+#include "engine/dispatcher.hpp"
+
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -6,9 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <set>
-#include <unistd.h>
 
-#include "engine/dispatcher.hpp"
 #include "engine/store/sqlite_store.hpp"
 
 using namespace pigeon::engine;
@@ -75,7 +76,8 @@ struct fixture {
     camp.sender = "shop";
     camp.category = "transactional";
     camp.content_hash = "h1";
-    camp.templates.push_back({"hello", "A", 100, "sms", "Hi {{first_name}}", {}, {}, false, {}, {}});
+    camp.templates.push_back(
+        {"hello", "A", 100, "sms", "Hi {{first_name}}", {}, {}, false, {}, {}});
     db->save_campaign(camp);
     std::vector<new_message> ms;
     for (auto id : ids) ms.push_back({"promo", "hello", "A", id, clk.now(), expires});

@@ -1,9 +1,10 @@
+#include "engine/planner.hpp"
+
 #include <doctest/doctest.h>
 
 #include <map>
 
 #include "engine/compose.hpp"
-#include "engine/planner.hpp"
 
 using namespace pigeon;
 using namespace pigeon::engine;
@@ -85,7 +86,8 @@ TEST_CASE("the audience requires all tags, one of any tags and none of the exclu
 
 TEST_CASE("where expressions and engine tiers narrow the audience") {
   config::engine_config engine;
-  engine.policy.tiers = {{"active", "last_active_days <= 30"}, {"dormant", "last_active_days > 90"}};
+  engine.policy.tiers = {{"active", "last_active_days <= 30"},
+                         {"dormant", "last_active_days > 90"}};
   config::audience_config a;
   a.where = {"city in [shanghai, hangzhou]", "tier = active"};
   audience_filter f(a, engine);

@@ -1,6 +1,6 @@
-#include <doctest/doctest.h>
-
 #include "engine/send_window.hpp"
+
+#include <doctest/doctest.h>
 
 using namespace pigeon::engine;
 
@@ -50,8 +50,8 @@ TEST_CASE("a window that overlaps quiet hours opens when both allow it") {
 
 TEST_CASE("a window opening in a spring-forward gap opens at the first instant after it") {
   // New York, 2026-03-08: 02:00 jumps to 03:00 EDT; a 02:30-04:00 window opens at 03:00 EDT.
-  auto d = check_window(at("2026-03-08T06:00:00Z"), "America/New_York",
-                        window({}, "02:30-04:00"), {});
+  auto d =
+      check_window(at("2026-03-08T06:00:00Z"), "America/New_York", window({}, "02:30-04:00"), {});
   CHECK_FALSE(d.open);
   CHECK(d.next_open == at("2026-03-08T07:00:00Z"));
 }

@@ -1,13 +1,14 @@
+#include "engine/net/carrier_simulator.hpp"
+
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
-#include "engine/net/carrier_simulator.hpp"
 #include "engine/net/curl_multi_client.hpp"
 #include "tests/net/net_test_support.hpp"
 
@@ -28,8 +29,8 @@ const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
 
 pigeon::engine::http_request message(std::uint16_t port, const std::string& to,
                                      const std::string& text, const std::string& ref = "42") {
-  json::object body{{"to", to}, {"from", "coffee"}, {"text", text}, {"ref", ref},
-                    {"kind", "sms"}, {"subject", ""}, {"media", json::array{}}};
+  json::object body{{"to", to},      {"from", "coffee"}, {"text", text},          {"ref", ref},
+                    {"kind", "sms"}, {"subject", ""},    {"media", json::array{}}};
   auto req = make_request("POST", url(port, "/messages"), json::serialize(body));
   req.headers.emplace_back("Content-Type", "application/json");
   return req;
@@ -221,7 +222,8 @@ TEST_CASE("simulator latency delays answers without blocking the loop") {
                              CHECK(r.status == 201);
                              ++done;
                            });
-  REQUIRE(run_until(f.io, [&] { return done == 4; }, 5s));
+  REQUIRE(run_until(
+      f.io, [&] { return done == 4; }, 5s));
   const auto took = std::chrono::steady_clock::now() - started;
   CHECK(took >= 500ms);
   CHECK(took < 1800ms);  // served concurrently: one after another would take 2 s

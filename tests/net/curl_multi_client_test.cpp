@@ -1,3 +1,5 @@
+#include "engine/net/curl_multi_client.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <vector>
 
-#include "engine/net/curl_multi_client.hpp"
 #include "engine/net/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
 
@@ -196,17 +197,18 @@ TEST_CASE("client cancels a transfer through its cancellation slot") {
   asio::cancellation_signal signal;
   int calls = 0;
   boost::system::error_code got;
-  client.async_perform(make_request("POST", url(port, "/m"), "x"),
-                       asio::bind_cancellation_slot(
-                           signal.slot(), [&](boost::system::error_code ec,
-                                              pigeon::engine::http_response) {
-                             ++calls;
-                             got = ec;
-                           }));
+  client.async_perform(
+      make_request("POST", url(port, "/m"), "x"),
+      asio::bind_cancellation_slot(
+          signal.slot(), [&](boost::system::error_code ec, pigeon::engine::http_response) {
+            ++calls;
+            got = ec;
+          }));
   asio::steady_timer timer(io, 100ms);
   timer.async_wait(
       [&](boost::system::error_code) { signal.emit(asio::cancellation_type::terminal); });
-  REQUIRE(run_until(io, [&] { return calls > 0; }, 3s));
+  REQUIRE(run_until(
+      io, [&] { return calls > 0; }, 3s));
   CHECK(got == make_error_code(http_errc::cancelled));
   CHECK(client.in_flight() == 0);
   run_for(io, 100ms);
@@ -236,7 +238,8 @@ TEST_CASE("client completes pending transfers with cancelled on shutdown") {
     run_for(io, 100ms);
     CHECK(results.empty());
   }  // destroyed with three transfers in flight
-  REQUIRE(run_until(io, [&] { return results.size() == 3; }, 3s));
+  REQUIRE(run_until(
+      io, [&] { return results.size() == 3; }, 3s));
   for (const auto& ec : results) CHECK(ec == make_error_code(http_errc::cancelled));
   run_for(io, 50ms);
   CHECK(results.size() == 3);
@@ -250,12 +253,10 @@ TEST_CASE("client works from a coroutine with use_awaitable") {
   const auto port = server.start(loopback);
   curl_multi_client client(io.get_executor(), 2);
   int status = 0;
-  asio::co_spawn(
-      io, get_status(&client, url(port, "/")),
-      [&](std::exception_ptr e, int s) {
-        CHECK_FALSE(e);
-        status = s;
-      });
+  asio::co_spawn(io, get_status(&client, url(port, "/")), [&](std::exception_ptr e, int s) {
+    CHECK_FALSE(e);
+    status = s;
+  });
   REQUIRE(run_until(io, [&] { return status != 0; }));
   CHECK(status == 200);
 }

@@ -1,3 +1,5 @@
+#include "engine/net/http_server.hpp"
+
 #include <doctest/doctest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -6,7 +8,6 @@
 #include <stdexcept>
 
 #include "engine/net/curl_multi_client.hpp"
-#include "engine/net/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
 
 namespace asio = boost::asio;
@@ -39,11 +40,10 @@ TEST_CASE("a request handler is a pure function testable without a socket") {
   http_request_t req{http::verb::post, "/x", 11};
   req.body() = "12345";
   std::optional<http_response_t> res;
-  asio::co_spawn(io, size_of_body(std::move(req)),
-                 [&](std::exception_ptr e, http_response_t r) {
-                   CHECK_FALSE(e);
-                   res = std::move(r);
-                 });
+  asio::co_spawn(io, size_of_body(std::move(req)), [&](std::exception_ptr e, http_response_t r) {
+    CHECK_FALSE(e);
+    res = std::move(r);
+  });
   io.run();
   REQUIRE(res);
   CHECK(res->result_int() == 200);
@@ -114,7 +114,8 @@ TEST_CASE("server stop closes the listener and ends sessions") {
     CHECK(perform(io, client, make_request("GET", url(port, "/"))).response.status == 200);
     CHECK(server.session_count() == 1);
     server.stop();
-    CHECK(run_until(io, [&] { return server.session_count() == 0; }, 2s));
+    CHECK(run_until(
+        io, [&] { return server.session_count() == 0; }, 2s));
     auto after = perform(io, client, make_request("GET", url(port, "/")));
     CHECK(after.ec == pigeon::engine::make_error_code(pigeon::engine::http_errc::connect_failed));
   }

@@ -26,7 +26,8 @@ bool run_until(boost::asio::io_context& io, Pred pred,
 
 // Runs the loop for a while regardless (to catch late, duplicate completions).
 inline void run_for(boost::asio::io_context& io, std::chrono::milliseconds d) {
-  run_until(io, [] { return false; }, d);
+  run_until(
+      io, [] { return false; }, d);
 }
 
 struct outcome {
@@ -52,9 +53,9 @@ inline std::string url(std::uint16_t port, const std::string& path) {
   return "http://127.0.0.1:" + std::to_string(port) + path;
 }
 
-inline engine::http_request make_request(std::string method, std::string url, std::string body = {},
-                                         std::chrono::milliseconds timeout =
-                                             std::chrono::seconds(5)) {
+inline engine::http_request make_request(
+    std::string method, std::string url, std::string body = {},
+    std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   engine::http_request r;
   r.method = std::move(method);
   r.url = std::move(url);

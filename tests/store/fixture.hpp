@@ -42,7 +42,8 @@ inline stored_campaign make_campaign(const std::string& name, const std::string&
   c.source_path = "config/" + name + ".yaml";
   c.source_text = "campaign: " + name;
   for (const auto& step : steps) {
-    c.templates.push_back({step, "A", 100, "sms", "hello " + step + " " + hash, "", {}, false, {}, {}});
+    c.templates.push_back(
+        {step, "A", 100, "sms", "hello " + step + " " + hash, "", {}, false, {}, {}});
   }
   return c;
 }

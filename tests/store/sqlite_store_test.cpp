@@ -344,10 +344,9 @@ TEST_CASE("a database with a newer schema version is refused with a clear messag
     sqlite_store::open(path);
     FAIL("opened a database from the future");
   } catch (const store_error& e) {
-    CHECK(std::string(e.what()) == "database " + path +
-                                       " has schema version 7; this pigeon supports up to " +
-                                       std::to_string(sqlite::latest_schema_version()) +
-                                       " — upgrade pigeon");
+    CHECK(std::string(e.what()) ==
+          "database " + path + " has schema version 7; this pigeon supports up to " +
+              std::to_string(sqlite::latest_schema_version()) + " — upgrade pigeon");
   }
 }
 

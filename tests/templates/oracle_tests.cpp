@@ -2,6 +2,7 @@
 // a temporary folder at test time. Skips, saying why, where node/npm or the registry is missing.
 // PIGEON_ORACLE_PREFIX=DIR uses an existing `npm install --prefix DIR sms-segments-calculator`.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -9,7 +10,6 @@
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include "templates/segments.hpp"
@@ -35,8 +35,8 @@ std::vector<std::string> generate() {
   std::vector<std::string> v;
   const std::string ext = "^{}\\[~]|\f" + utf8(0x20AC);
   // ASCII around every boundary.
-  for (int n : {0, 1, 2, 69, 70, 71, 152, 153, 154, 159, 160, 161, 305, 306, 307, 308, 458, 459,
-                460, 461, 612, 613, 1000}) {
+  for (int n : {0,   1,   2,   69,  70,  71,  152, 153, 154, 159, 160, 161,
+                305, 306, 307, 308, 458, 459, 460, 461, 612, 613, 1000}) {
     v.push_back(std::string(static_cast<std::size_t>(n), 'a'));
   }
   // Extension characters (two septets) straddling part boundaries.
@@ -60,14 +60,14 @@ std::vector<std::string> generate() {
   }
   // Emoji (surrogate pairs) and grapheme clusters straddling UCS-2 boundaries.
   const std::string emoji[] = {
-      utf8(0x1F600),                                                     // 😀
-      utf8(0x1F44D) + utf8(0x1F3FD),                                     // 👍🏽 skin tone
+      utf8(0x1F600),                  // 😀
+      utf8(0x1F44D) + utf8(0x1F3FD),  // 👍🏽 skin tone
       utf8(0x1F468) + utf8(0x200D) + utf8(0x1F469) + utf8(0x200D) + utf8(0x1F467),  // family
-      utf8(0x1F1E8) + utf8(0x1F1F3),                                     // 🇨🇳 flag
-      utf8(0x2764) + utf8(0xFE0F),                                       // ❤️
-      "e" + utf8(0x0301),                                                // e + combining acute
-      "1" + utf8(0xFE0F) + utf8(0x20E3),                                 // keycap
-      utf8(0x1F1E8) + utf8(0x1F1F3) + utf8(0x1F1FA) + utf8(0x1F1F8),     // two flags
+      utf8(0x1F1E8) + utf8(0x1F1F3),                                                // 🇨🇳 flag
+      utf8(0x2764) + utf8(0xFE0F),                                                  // ❤️
+      "e" + utf8(0x0301),                                             // e + combining acute
+      "1" + utf8(0xFE0F) + utf8(0x20E3),                              // keycap
+      utf8(0x1F1E8) + utf8(0x1F1F3) + utf8(0x1F1FA) + utf8(0x1F1F8),  // two flags
   };
   for (const auto& e : emoji) {
     for (int before : {0, 62, 63, 64, 65, 66, 67, 68, 69, 70, 128, 131, 132, 133, 134}) {
@@ -83,11 +83,17 @@ std::vector<std::string> generate() {
       "【咖啡】王小明,您的双11券册已到,季卡+限量杯等你来领 回T退订",
       "Hi Ana, your order #123 ships today. Reply STOP to opt out.",
       "Привет! Ваш заказ готов. Ответьте СТОП для отказа.",
-      "مرحبا! طلبك جاهز.", "नमस्ते, आपका ऑर्डर तैयार है। क्षत्रिय",
-      "안녕하세요 주문이 준비되었습니다", "สวัสดีครับ คำสั่งซื้อของคุณพร้อมแล้ว",
+      "مرحبا! طلبك جاهز.",
+      "नमस्ते, आपका ऑर्डर तैयार है। क्षत्रिय",
+      "안녕하세요 주문이 준비되었습니다",
+      "สวัสดีครับ คำสั่งซื้อของคุณพร้อมแล้ว",
       "Crème brûlée at 5€ {today} [only] ~ham|eggs~ \\o/ ^^",
-      "line1\nline2\r\nline3\rend", "tab\there", "“smart quotes” — and … ellipsis",
-      "NBSP\xC2\xA0here and a back`tick", "ç vs Ç", "Ÿ ÿ ß Œ œ",
+      "line1\nline2\r\nline3\rend",
+      "tab\there",
+      "“smart quotes” — and … ellipsis",
+      "NBSP\xC2\xA0here and a back`tick",
+      "ç vs Ç",
+      "Ÿ ÿ ß Œ œ",
   };
   for (const auto& m : mixed) {
     for (int k : {1, 2, 3, 5, 8}) v.push_back(repeat(m, k));
@@ -102,8 +108,9 @@ std::vector<std::string> generate() {
   for (char32_t cp = 0; cp < 0x500; ++cp) v.push_back("A" + utf8(cp));
   for (char32_t cp = 0x2000; cp < 0x2070; ++cp) v.push_back("A" + utf8(cp));
   // Pseudo-random mixes (deterministic).
-  const std::string pool[] = {"a", "Z", " ", "0", "é", "€", "{", "\n", "咖", "啡", "😀", "Δ",
-                              utf8(0x0301), utf8(0x200D), utf8(0x1F3FD), "—", "’", "…"};
+  const std::string pool[] = {"a",          "Z",          " ",           "0",  "é", "€",
+                              "{",          "\n",         "咖",          "啡", "😀", "Δ",
+                              utf8(0x0301), utf8(0x200D), utf8(0x1F3FD), "—",  "’", "…"};
   std::uint32_t seed = 12345;
   for (int i = 0; i < 300; ++i) {
     seed = seed * 1103515245u + 12345u;
@@ -189,8 +196,8 @@ TEST_CASE("pigeon counts encoding, segments and units exactly as Twilio's calcul
     if (ours != expected[i]) {
       ++disagreements;
       if (disagreements <= 20) {
-        FAIL_CHECK("string #" << i << " (hex " << hex(inputs[i]).substr(0, 120) << ")\n  pigeon: "
-                              << ours << "\n  oracle: " << expected[i]);
+        FAIL_CHECK("string #" << i << " (hex " << hex(inputs[i]).substr(0, 120)
+                              << ")\n  pigeon: " << ours << "\n  oracle: " << expected[i]);
       }
     }
   }

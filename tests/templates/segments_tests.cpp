@@ -83,7 +83,9 @@ TEST_CASE("the characters that forced UCS-2 are listed once in order") {
 }
 
 TEST_CASE("invalid UTF-8 counts as U+FFFD replacement characters and forces UCS-2") {
-  auto info = count_segments("ab\xFF" "c");
+  auto info = count_segments(
+      "ab\xFF"
+      "c");
   CHECK(info.enc == encoding::ucs2);
   CHECK(info.total_units == 4);
   CHECK(info.non_gsm == std::vector<char32_t>{0xFFFD});

@@ -161,8 +161,8 @@ TEST_CASE("bad filter arguments are rejected at compile time") {
 
 TEST_CASE("random templates either compile or throw template_error with a position inside") {
   std::uint32_t seed = 11;
-  const std::string pool[] = {"{{", "}}", "\\", "a", ".", ":", "|", "(", ")", " ", "咖", "upper",
-                              "number(2)", "date(%Y)", "!", "\xFF"};
+  const std::string pool[] = {"{{", "}}", "\\", "a",     ".",         ":",        "|", "(",
+                              ")",  " ",  "咖", "upper", "number(2)", "date(%Y)", "!", "\xFF"};
   map_variables vars{{"a", "2026-11-11"}, {"a.a", "5"}};
   for (int i = 0; i < 3000; ++i) {
     std::string text;

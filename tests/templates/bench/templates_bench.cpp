@@ -60,13 +60,13 @@ void run(const char* label, const char* text, std::vector<contact> contacts, lon
   out.clear();
   t.render(contacts[0], out);
   count_segments(out, info);
-  std::printf("%s: %.0f messages/s per core of CPU time (%.0f/s wall clock); %ld messages in "
-              "%.3f s CPU, %.3f s wall\n  template (%zu characters): %s\n  e.g. \"%s\" = %s, "
-              "%d units, %d segment(s); checksum %ld/%zu\n",
-              label, static_cast<double>(iterations) / cpu,
-              static_cast<double>(iterations) / took.count(), iterations, cpu, took.count(),
-              characters(text), text, out.c_str(), std::string(to_string(info.enc)).c_str(),
-              info.total_units, info.segments, segments, bytes);
+  std::printf(
+      "%s: %.0f messages/s per core of CPU time (%.0f/s wall clock); %ld messages in "
+      "%.3f s CPU, %.3f s wall\n  template (%zu characters): %s\n  e.g. \"%s\" = %s, "
+      "%d units, %d segment(s); checksum %ld/%zu\n",
+      label, static_cast<double>(iterations) / cpu, static_cast<double>(iterations) / took.count(),
+      iterations, cpu, took.count(), characters(text), text, out.c_str(),
+      std::string(to_string(info.enc)).c_str(), info.total_units, info.segments, segments, bytes);
 }
 
 }  // namespace
@@ -81,8 +81,7 @@ int main(int argc, char** argv) {
     cjk.emplace_back(cn_names[i % 8], i % 3 ? "季卡券" : "", std::to_string(i % 9 + 1));
   }
   // 60 characters each (as written), 3 variables, one with a default.
-  run("GSM-7", "Hi {{first_name}}, your {{coupon|gift}} ends in {{days}} day", latin,
-      iterations);
+  run("GSM-7", "Hi {{first_name}}, your {{coupon|gift}} ends in {{days}} day", latin, iterations);
   run("UCS-2", "【咖啡】{{first_name}},您的{{coupon|默认券}}还有{{days}}天到期,回1领试用装,回T退订",
       cjk, iterations);
   return 0;
