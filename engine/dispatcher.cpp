@@ -163,7 +163,12 @@ asio::awaitable<void> dispatcher::run() {
       if (!next && options_.until_idle) break;
     } else if (options_.until_idle) {
       std::function<bool(store&)> query = [](store& s) {
-        return !s.messages({.campaign = {}, .state = message_state::retry, .limit = 1}).empty();
+        // Retries of active campaigns only: a paused campaign's retries wait for its resume.
+        return !s.messages({.campaign = {},
+                            .state = message_state::retry,
+                            .limit = 1,
+                            .active_campaigns_only = true})
+                    .empty();
       };
       auto op = store_.async_run<bool>(std::move(query), use_awaitable);
       bool backing_off = co_await std::move(op);

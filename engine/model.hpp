@@ -151,6 +151,7 @@ struct message_filter {
   std::string campaign;                // empty = all
   std::optional<message_state> state;  // nullopt = all
   std::size_t limit = 0;               // 0 = no limit
+  bool active_campaigns_only = false;  // skip paused and cancelled campaigns
 };
 
 struct campaign_counts {

@@ -356,9 +356,12 @@ std::vector<message_row> sqlite_store::messages(const message_filter& filter) {
             "SELECT m.id, k.phone, m.campaign, m.step, m.variant, m.state, m.due_at, m.sent_at, "
             "m.provider, m.carrier_id, m.reason, m.body, m.attempts "
             "FROM messages m JOIN contacts k ON k.id = m.contact_id "
+            "JOIN campaign_heads h ON h.name = m.campaign "
             "WHERE (?1 = '' OR m.campaign = ?1) AND (?2 IS NULL OR m.state = ?2) "
+            "AND (?4 = 0 OR h.state = 'active') "
             "ORDER BY m.id LIMIT ?3");
     q.bind(1, filter.campaign);
+    q.bind(4, filter.active_campaigns_only ? 1 : 0);
     if (filter.state) q.bind(2, to_string(*filter.state));
     q.bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
     while (q.step()) {

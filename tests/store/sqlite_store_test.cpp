@@ -411,3 +411,16 @@ TEST_CASE("mark_submitting returns the messages it marked") {
         std::vector<std::int64_t>{id});
   CHECK(only_message(*s).state == message_state::submitting);
 }
+
+TEST_CASE("the message log can leave out paused and cancelled campaigns") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  message_filter active{
+      .campaign = {}, .state = std::nullopt, .limit = 0, .active_campaigns_only = true};
+  CHECK(s->messages(active).size() == 1);
+  REQUIRE(s->set_campaign_state("promo", "paused", at_ms(1100)));
+  CHECK(s->messages(active).empty());
+  CHECK(s->messages({}).size() == 1);
+}
