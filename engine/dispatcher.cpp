@@ -61,6 +61,7 @@ struct dispatcher::compiled_step {
   bool ok = false;
   std::string error;
   std::optional<templates::compiled_template> text, subject;
+  std::optional<clock_window> window;  // the step's send window, parsed once
 };
 
 dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client& http, clock& clk,
@@ -74,6 +75,7 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
       options_(std::move(options)),
       wake_(ex),
       heartbeat_timer_(ex) {
+  if (!options_.quiet_hours.empty()) quiet_hours_ = parse_window({}, options_.quiet_hours);
   for (auto& l : lanes) {
     capacity_ += l.concurrency;
     auto name = l.name;
@@ -209,6 +211,7 @@ const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) 
     try {
       slot->text = templates::compiled_template::compile(m.tmpl.text);
       slot->subject = templates::compiled_template::compile(m.tmpl.subject);
+      if (m.tmpl.has_window) slot->window = parse_window(m.tmpl.window_days, m.tmpl.window_between);
       slot->ok = true;
     } catch (const std::exception& e) {
       slot->error = std::string("template: ") + e.what();
@@ -297,15 +300,18 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     co_await record(std::move(early));
     co_return;
   }
+  const auto& step = compiled(m);
+  if (!step.ok) {
+    send_outcome early{m.id, message_state::failed, {}, {}, step.error, {}, now};
+    co_await record(std::move(early));
+    co_return;
+  }
   // Send window and quiet hours, in the recipient's local time. Transactional messages are
   // exempt from quiet hours, never from their own window.
   {
-    std::optional<clock_window> allowed, quiet;
-    if (m.tmpl.has_window) allowed = parse_window(m.tmpl.window_days, m.tmpl.window_between);
-    if (m.category == "marketing" && !options_.quiet_hours.empty())
-      quiet = parse_window({}, options_.quiet_hours);
     const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
-    auto decision = check_window(now, tz, allowed, quiet);
+    auto decision =
+        check_window(now, tz, step.window, m.category == "marketing" ? quiet_hours_ : std::nullopt);
     if (!decision.open) {
       auto spread_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(options_.window_spread).count();
@@ -323,12 +329,6 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
       co_await record(std::move(early));
       co_return;
     }
-  }
-  const auto& step = compiled(m);
-  if (!step.ok) {
-    send_outcome early{m.id, message_state::failed, {}, {}, step.error, {}, now};
-    co_await record(std::move(early));
-    co_return;
   }
   contact_variables vars(m.recipient);
   std::string rendered, subject;

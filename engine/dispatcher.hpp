@@ -13,6 +13,7 @@
 #include "engine/carrier.hpp"
 #include "engine/clock.hpp"
 #include "engine/http.hpp"
+#include "engine/send_window.hpp"
 
 namespace pigeon::engine {
 
@@ -110,6 +111,7 @@ class dispatcher {
   bool stopping_ = false;
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer heartbeat_timer_;
+  std::optional<clock_window> quiet_hours_;  // parsed once from options_.quiet_hours
 };
 
 }  // namespace pigeon::engine

@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "engine/send_window.hpp"
 #include "templates/template.hpp"
 
 namespace pigeon::engine {
@@ -21,23 +22,8 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL
   return h;
 }
 
-const date::time_zone* zone_or_utc(const std::string& tz) {
-  try {
-    return date::locate_zone(tz.empty() ? "UTC" : tz);
-  } catch (const std::exception&) {
-    return date::locate_zone("UTC");
-  }
-}
-
 time_point from_local(date::local_time<std::chrono::minutes> local, const std::string& tz) {
-  // In a spring-forward gap the clock time does not exist: take the first instant after it.
-  // In a fall-back overlap it exists twice: take the earlier one.
-  auto zone = zone_or_utc(tz);
-  auto info = zone->get_info(local);
-  if (info.result == date::local_info::nonexistent)
-    return std::chrono::time_point_cast<std::chrono::milliseconds>(info.second.begin);
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(
-      zone->to_sys(local, date::choose::earliest));
+  return local_to_utc(local, find_zone(tz));
 }
 
 // The location of a template error inside a YAML scalar: same line moves the column.
@@ -135,7 +121,7 @@ std::optional<time_point> step_due(const config::step_config& step, const std::s
 }
 
 time_point end_of_local_day(time_point t, const std::string& tz) {
-  auto zone = zone_or_utc(tz);
+  auto zone = find_zone(tz);
   auto local = zone->to_local(t);
   auto next_day = date::floor<date::days>(local) + date::days(1);
   return from_local(std::chrono::time_point_cast<std::chrono::minutes>(next_day), tz);

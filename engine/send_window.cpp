@@ -12,14 +12,6 @@ namespace {
 
 using std::chrono::minutes;
 
-const date::time_zone* zone(const std::string& tz) {
-  try {
-    return date::locate_zone(tz.empty() ? "UTC" : tz);
-  } catch (const std::exception&) {
-    return date::locate_zone("UTC");
-  }
-}
-
 std::optional<int> parse_hhmm(std::string_view s) {
   int h = 0, m = 0;
   char tail = 0;
@@ -55,14 +47,6 @@ local_point to_local(time_point t, const date::time_zone* z) {
   return {static_cast<int>(weekday), static_cast<int>(m)};
 }
 
-time_point from_local(date::local_time<minutes> local, const date::time_zone* z) {
-  auto info = z->get_info(local);
-  if (info.result == date::local_info::nonexistent)
-    return std::chrono::time_point_cast<std::chrono::milliseconds>(info.second.begin);
-  return std::chrono::time_point_cast<std::chrono::milliseconds>(
-      z->to_sys(local, date::choose::earliest));
-}
-
 bool allowed_at(time_point t, const date::time_zone* z, const std::optional<clock_window>& allowed,
                 const std::optional<clock_window>& quiet) {
   auto p = to_local(t, z);
@@ -78,6 +62,22 @@ std::string hhmm(int m) {
 }
 
 }  // namespace
+
+const date::time_zone* find_zone(const std::string& tz) {
+  try {
+    return date::locate_zone(tz.empty() ? "UTC" : tz);
+  } catch (const std::exception&) {
+    return date::locate_zone("UTC");
+  }
+}
+
+time_point local_to_utc(date::local_time<minutes> local, const date::time_zone* z) {
+  auto info = z->get_info(local);
+  if (info.result == date::local_info::nonexistent)
+    return std::chrono::time_point_cast<std::chrono::milliseconds>(info.second.begin);
+  return std::chrono::time_point_cast<std::chrono::milliseconds>(
+      z->to_sys(local, date::choose::earliest));
+}
 
 std::optional<clock_window> parse_window(const std::vector<std::string>& days,
                                          std::string_view between) {
@@ -104,7 +104,7 @@ std::optional<clock_window> parse_window(const std::vector<std::string>& days,
 window_decision check_window(time_point now, const std::string& tz,
                              const std::optional<clock_window>& allowed,
                              const std::optional<clock_window>& quiet) {
-  const auto* z = zone(tz);
+  const auto* z = find_zone(tz);
   if (allowed_at(now, z, allowed, quiet)) return {};
   // The permitted set is a union of intervals whose left ends are window openings or quiet-hour
   // ends, so the earliest permitted instant after `now` is one of those boundaries.
@@ -112,8 +112,8 @@ window_decision check_window(time_point now, const std::string& tz,
   auto today = date::floor<date::days>(z->to_local(now));
   for (int d = -1; d <= 8; ++d) {
     auto day = today + date::days(d);
-    if (allowed) candidates.push_back(from_local(day + minutes(allowed->from_minute), z));
-    if (quiet) candidates.push_back(from_local(day + minutes(quiet->to_minute), z));
+    if (allowed) candidates.push_back(local_to_utc(day + minutes(allowed->from_minute), z));
+    if (quiet) candidates.push_back(local_to_utc(day + minutes(quiet->to_minute), z));
   }
   std::sort(candidates.begin(), candidates.end());
   window_decision out;

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <date/tz.h>
+
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +24,13 @@ namespace pigeon::engine {
 // spring-forward gap opens at the first instant after the gap; in a fall-back overlap it opens at
 // the earlier instant, and membership is decided on the local wall-clock time, so the repeated
 // hour counts twice.
+
+// The zone for an IANA name; an unknown or empty name means UTC.
+const date::time_zone* find_zone(const std::string& tz);
+
+// A local wall-clock time in `zone` as a UTC instant: in a spring-forward gap, the first instant
+// after the gap; in a fall-back overlap, the earlier of the two instants.
+time_point local_to_utc(date::local_time<std::chrono::minutes> local, const date::time_zone* zone);
 
 struct clock_window {
   std::vector<int> days;  // 0 = Sunday .. 6 = Saturday; empty = every day
