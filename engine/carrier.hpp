@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -120,6 +121,19 @@ class carrier_codec {
   virtual std::string_view kind() const = 0;
   virtual http_request build_submit(const outbound_message& message) const = 0;
   virtual submit_verdict parse_submit_reply(const http_response& response) const = 0;
+
+  // Batch mode, for gateways that take several messages in one request. max_batch() > 1 means
+  // the dispatcher MAY call build_submit_batch with up to that many messages of one lane, and
+  // parse_submit_batch_reply MUST return one verdict per message, in order (a reply that cannot
+  // be split gives every message the same verdict). The defaults: no batching.
+  virtual std::size_t max_batch() const { return 1; }
+  virtual http_request build_submit_batch(std::span<const outbound_message> messages) const {
+    return build_submit(messages.front());
+  }
+  virtual std::vector<submit_verdict> parse_submit_batch_reply(const http_response& response,
+                                                               std::size_t count) const {
+    return std::vector<submit_verdict>(count, parse_submit_reply(response));
+  }
 
   // Verifies a webhook's authenticity (signature, token, source address) FIRST, then parses it
   // into neutral events. MUST NOT return events from a request whose authenticity it cannot
