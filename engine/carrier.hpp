@@ -24,6 +24,10 @@ struct outbound_message {
   std::vector<std::string> media;  // mms: URLs
   std::optional<time_point> expires;
   std::string status_callback_url;  // where the carrier should report delivery, or empty
+  // The dispatcher's clock when it builds the request. Codecs read no clock; those that send a
+  // relative validity (Twilio ValidityPeriod, Kannel validity) derive it from expires - now and
+  // leave it out when either is unset.
+  std::optional<time_point> now;
 };
 
 // Whose fault a refusal is. Only carrier faults (transport errors, 5xx, 429, authentication)
@@ -121,6 +125,21 @@ class carrier_codec {
   virtual std::string_view kind() const = 0;
   virtual http_request build_submit(const outbound_message& message) const = 0;
   virtual submit_verdict parse_submit_reply(const http_response& response) const = 0;
+
+  // The verdict on `message`'s reply. Carriers whose reply names no id (Kannel) derive the
+  // carrier id from the message; the default ignores it. The dispatcher should call this one.
+  virtual submit_verdict parse_submit_reply_for(const outbound_message& message,
+                                                const http_response& response) const {
+    (void)message;
+    return parse_submit_reply(response);
+  }
+
+  // A message this carrier can never take (e.g. more media than it allows), refused before any
+  // request is built; nullopt = go ahead. The default takes everything.
+  virtual std::optional<rejected> refuse(const outbound_message& message) const {
+    (void)message;
+    return std::nullopt;
+  }
 
   // Batch mode, for gateways that take several messages in one request. max_batch() > 1 means
   // the dispatcher MAY call build_submit_batch with up to that many messages of one lane, and

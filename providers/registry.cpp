@@ -5,7 +5,9 @@
 #include <string_view>
 
 #include "providers/generic_http.hpp"
+#include "providers/kannel.hpp"
 #include "providers/simulator.hpp"
+#include "providers/twilio.hpp"
 
 namespace pigeon::providers {
 
@@ -23,11 +25,14 @@ std::map<std::string, factory, std::less<>> factories() {
   out.emplace("simulator", [](const config::provider_config& cfg, const codec_context& ctx) {
     return simulator::make(cfg, ctx.simulator_url);
   });
+  out.emplace("kannel", [](const config::provider_config& cfg, const codec_context&) {
+    return kannel::make(cfg);
+  });
+  out.emplace("twilio", [](const config::provider_config& cfg, const codec_context&) {
+    return twilio::make(cfg);
+  });
   return out;
 }
-
-// Kinds the config format accepts whose codecs are not written yet.
-bool planned_kind(std::string_view kind) { return kind == "twilio" || kind == "kannel"; }
 
 std::string joined_kinds() {
   std::string out;
@@ -41,10 +46,8 @@ std::unique_ptr<engine::carrier_codec> make_codec(const config::provider_config&
                                                   const codec_context& ctx) {
   auto all = factories();
   if (auto it = all.find(cfg.kind); it != all.end()) return it->second(cfg, ctx);
-  std::string message = "provider '" + cfg.name + "' has kind '" + cfg.kind + "', which ";
-  message += planned_kind(cfg.kind) ? "is not available yet in this build"
-                                    : "is not a known provider kind";
-  message += " (available: " + joined_kinds() + ")";
+  std::string message = "provider '" + cfg.name + "' has kind '" + cfg.kind +
+                        "', which is not a known provider kind (available: " + joined_kinds() + ")";
   throw config::config_error({{cfg.where, std::move(message)}});
 }
 

@@ -14,7 +14,8 @@ struct codec_context {
   // Base URL of the simulator `pigeon serve` embedded, for `simulator` providers without `url`.
   std::string simulator_url;
   // The public base URL carriers call back ("{public_url}/webhooks/{provider}/status" is where
-  // delivery reports go). Unused by generic-http and simulator; reserved for twilio and kannel.
+  // delivery reports go). Unused so far: the dispatcher passes each message its own
+  // status_callback_url.
   std::string status_callback_base;
 };
 
@@ -25,7 +26,7 @@ struct codec_context {
 std::unique_ptr<engine::carrier_codec> make_codec(const config::provider_config& cfg,
                                                   const codec_context& ctx);
 
-// The kinds make_codec can make, sorted: {"generic-http", "simulator"}.
+// The kinds make_codec can make, sorted: {"generic-http", "kannel", "simulator", "twilio"}.
 std::vector<std::string> available_kinds();
 
 }  // namespace pigeon::providers

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -68,6 +69,10 @@ inline engine::http_response parse_response(const std::string& text) {
   return r;
 }
 
+inline std::string blame(engine::fault f) {
+  return f == engine::fault::carrier ? "carrier" : "recipient";
+}
+
 inline std::string to_text(const engine::submit_verdict& v) {
   struct visitor {
     std::string operator()(const engine::accepted& a) const {
@@ -75,14 +80,74 @@ inline std::string to_text(const engine::submit_verdict& v) {
     }
     std::string operator()(const engine::rejected& r) const {
       return "rejected\ncode: " + r.code + "\ntext: " + r.text +
-             "\nrecipient_opted_out: " + (r.recipient_opted_out ? "true" : "false") + "\n";
+             "\nrecipient_opted_out: " + (r.recipient_opted_out ? "true" : "false") +
+             "\nblame: " + blame(r.blame) + "\n";
     }
     std::string operator()(const engine::retry_later& r) const {
       return "retry_later\nafter_ms: " + std::to_string(r.after.count()) + "\ncode: " + r.code +
-             "\ntext: " + r.text + "\n";
+             "\ntext: " + r.text + "\nblame: " + blame(r.blame) + "\n";
     }
   };
   return std::visit(visitor{}, v);
+}
+
+// A webhook fixture: "METHOD URL\nname: value\n...\n\nBODY" (one final newline dropped). Header
+// names are lower-cased; the pseudo-header "x-test-remote-address" is the peer's address and
+// "x-test-received-at" the arrival time (ISO 8601), both removed from the headers.
+inline engine::webhook_request parse_webhook_request(const std::string& text) {
+  engine::webhook_request r;
+  auto head_end = text.find("\n\n");
+  std::string head = text.substr(0, head_end);
+  std::string body = head_end == std::string::npos ? "" : text.substr(head_end + 2);
+  if (!body.empty() && body.back() == '\n') body.pop_back();
+  std::istringstream lines(head);
+  std::string line;
+  std::getline(lines, line);
+  auto space = line.find(' ');
+  REQUIRE(space != std::string::npos);
+  r.method = line.substr(0, space);
+  r.url = line.substr(space + 1);
+  auto scheme_end = r.url.find("://");
+  auto path_start = r.url.find('/', scheme_end == std::string::npos ? 0 : scheme_end + 3);
+  std::string target = path_start == std::string::npos ? "/" : r.url.substr(path_start);
+  auto q = target.find('?');
+  r.path = target.substr(0, q);
+  r.query = q == std::string::npos ? "" : target.substr(q + 1);
+  while (std::getline(lines, line)) {
+    auto colon = line.find(": ");
+    REQUIRE(colon != std::string::npos);
+    std::string name = line.substr(0, colon);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string value = line.substr(colon + 2);
+    if (name == "x-test-remote-address")
+      r.remote_address = value;
+    else if (name == "x-test-received-at")
+      r.received_at = engine::parse_iso(value).value();
+    else
+      r.headers[name] = value;
+  }
+  r.body = body;
+  return r;
+}
+
+inline std::string to_text(const engine::webhook_result& result) {
+  if (const auto* refused = std::get_if<engine::webhook_refused>(&result))
+    return "refused\nstatus: " + std::to_string(refused->status) + "\nreason: " + refused->reason +
+           "\nsecurity: " + (refused->security ? "true" : "false") + "\n";
+  const auto& events = std::get<engine::webhook_events>(result);
+  std::string out;
+  for (const auto& e : events.receipts)
+    out += "receipt\ncarrier_id: " + e.carrier_id +
+           "\nmessage_id: " + std::to_string(e.message_id) +
+           "\nstate: " + std::string(engine::to_string(e.state)) + "\nstatus: " + e.status +
+           "\nerror_code: " + e.error_code + "\nerror_text: " + e.error_text +
+           "\nat: " + engine::format_iso(e.at) + "\n";
+  for (const auto& e : events.inbound)
+    out += "inbound\nfrom: " + e.from + "\nto: " + e.to + "\ntext: " + e.text +
+           "\ncarrier_id: " + e.carrier_id + "\nat: " + engine::format_iso(e.at) + "\n";
+  out += "reply_content_type: " + events.reply_content_type + "\nreply_body: " + events.reply_body +
+         "\n";
+  return out;
 }
 
 // A provider config as the loader would produce it, each key on its own line of "engine.yaml".
