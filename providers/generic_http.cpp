@@ -4,6 +4,8 @@
 //   {method} {url}
 //   Content-Type: application/json | application/x-www-form-urlencoded   (unless headers.* set it)
 //   Authorization: Basic base64(username:password) | Bearer {token}     (auth: basic | bearer)
+//   X-Timestamp: {unix seconds}  X-Signature: hex(HMAC-SHA256(hmac_secret, ts "." body))
+//                                      (auth: hmac; names from hmac_timestamp_header/hmac_header)
 //   {headers.*}                                                          (in key order)
 //
 //   {body}: the `body` template with {{to}} (E.164), {{from}}, {{text}} (the rendered message)
@@ -20,6 +22,14 @@
 //   2xx without it (no JSON, no such member, empty string)           -> rejected{"no-id"}
 //   429, 408, 425, 5xx                                                -> retry_later{Retry-After}
 //   any other status (4xx, 3xx, 1xx)                                  -> rejected{status, body}
+//
+// Batch mode (batch: N > 1, format json): up to N messages in one request, the body a JSON
+// array of the per-message bodies ([{...},{...}]). The reply, on 2xx, must hold one result per
+// message, in order: a JSON array at batch_results_pointer (default: the whole reply), each item
+// with the carrier id at batch_id_pointer (default /id). An item without an id is that message's
+// rejection (its "code"/"error_code" and "message"/"error"). A non-2xx reply gives every
+// message the single-message verdict; a 2xx that cannot be split (not an array, wrong length)
+// gives every message rejected{"no-id"}, for the reason below.
 //
 // Why a 2xx without an id is `rejected` and not `accepted` with an empty id: the carrier most
 // likely took the message, so `retry_later` would send it twice; but without its id we cannot
@@ -38,10 +48,12 @@
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/scheme.hpp>
 #include <cctype>
+#include <charconv>
 #include <utility>
 
 #include "providers/reply.hpp"
 #include "providers/settings.hpp"
+#include "providers/webhook_util.hpp"
 
 namespace pigeon::providers::generic_http {
 
@@ -53,9 +65,16 @@ const std::vector<std::string>& declared_keys() {
   // clang-format off
   static const std::vector<std::string> keys = {
       "url", "method", "format", "body", "from", "headers.*", "id_pointer",
-      "auth", "username", "password", "token", "timeout"};
+      "auth", "username", "password", "token", "timeout",
+      "hmac_secret", "hmac_header", "hmac_timestamp_header",
+      "batch", "batch_results_pointer", "batch_id_pointer"};
   // clang-format on
-  return keys;
+  static const std::vector<std::string> all = [] {
+    auto out = keys;
+    out.insert(out.end(), webhook_keys().begin(), webhook_keys().end());
+    return out;
+  }();
+  return all;
 }
 
 constexpr std::string_view default_json_body =
@@ -164,7 +183,7 @@ void check_url(settings_reader& r, const std::string& url) {
 
 // Returns the auth mode.
 std::string read_auth(settings_reader& r, settings& s) {
-  auto auth = r.one_of("auth", {"none", "basic", "bearer"});
+  auto auth = r.one_of("auth", {"none", "basic", "bearer", "hmac"});
   auto only_with = [&](std::string_view key, std::string_view mode) {
     if (auth != mode && r.find(key))
       r.fail_at(key, "key '" + std::string(key) + "' of " + r.label() +
@@ -173,6 +192,20 @@ std::string read_auth(settings_reader& r, settings& s) {
   only_with("username", "basic");
   only_with("password", "basic");
   only_with("token", "bearer");
+  only_with("hmac_secret", "hmac");
+  only_with("hmac_header", "hmac");
+  only_with("hmac_timestamp_header", "hmac");
+  if (auth == "hmac") {
+    hmac_auth h;
+    h.secret = r.required("hmac_secret");
+    h.signature_header = r.get("hmac_header", h.signature_header);
+    h.timestamp_header = r.get("hmac_timestamp_header", h.timestamp_header);
+    for (const char* key : {"hmac_header", "hmac_timestamp_header"})
+      if (const auto* v = r.find(key); v && !valid_header_name(v->value))
+        r.fail(v->where, "key '" + std::string(key) + "' of " + r.label() + " is '" + v->value +
+                             "', not a valid header name");
+    s.hmac = std::move(h);
+  }
   if (auth == "basic") {
     auto user = r.required("username");
     if (!r.find("password")) r.fail(r.provider().where, r.label() + " needs key 'password'");
@@ -250,6 +283,27 @@ settings parse_settings(const config::provider_config& cfg) {
     s.headers.emplace_back(name, value.value);
   }
 
+  // Batch mode.
+  if (const auto* batch = r.find("batch")) {
+    long long n = 0;
+    auto [end, ec] =
+        std::from_chars(batch->value.data(), batch->value.data() + batch->value.size(), n);
+    if (ec != std::errc{} || end != batch->value.data() + batch->value.size() || n < 1 || n > 1000)
+      r.fail(batch->where, "key 'batch' of " + r.label() + " is '" + batch->value +
+                               "'; expected a number of messages per request from 1 to 1000");
+    else
+      s.batch = static_cast<std::size_t>(n);
+    if (s.batch > 1 && s.format != body_format::json)
+      r.fail(batch->where, "key 'batch' of " + r.label() + " needs format: json");
+  }
+  s.batch_results_pointer = r.get("batch_results_pointer");
+  s.batch_id_pointer = r.get("batch_id_pointer", s.batch_id_pointer);
+  for (const char* key : {"batch_results_pointer", "batch_id_pointer"})
+    if (const auto* v = r.find(key); v && !v->value.empty() && v->value.front() != '/')
+      r.fail(v->where, "key '" + std::string(key) + "' of " + r.label() + " is '" + v->value +
+                           "'; a JSON pointer starts with '/'");
+
+  read_webhook_settings(r, s.webhook);
   r.throw_if_any();
   return s;
 }
@@ -263,7 +317,87 @@ engine::http_request codec::build_submit(const engine::outbound_message& message
   request.headers = settings_.headers;
   request.body = render(settings_.body, settings_.format, settings_.from, message);
   request.timeout = settings_.timeout;
+  sign(request, message.now);
   return request;
+}
+
+void codec::sign(engine::http_request& request, std::optional<engine::time_point> now) const {
+  if (!settings_.hmac) return;
+  // Codecs read no clock: the timestamp is the dispatcher's `now` (0 when it gave none).
+  const auto seconds =
+      now ? std::chrono::duration_cast<std::chrono::seconds>(now->time_since_epoch()).count() : 0;
+  const auto timestamp = std::to_string(seconds);
+  request.headers.emplace_back(settings_.hmac->timestamp_header, timestamp);
+  request.headers.emplace_back(
+      settings_.hmac->signature_header,
+      hex_encode(hmac_sha256(settings_.hmac->secret, timestamp + "." + request.body)));
+}
+
+engine::http_request codec::build_submit_batch(
+    std::span<const engine::outbound_message> messages) const {
+  engine::http_request request;
+  request.method = settings_.method;
+  request.url = settings_.url;
+  request.headers = settings_.headers;
+  request.body = "[";
+  for (const auto& m : messages) {
+    if (request.body.size() > 1) request.body += ',';
+    request.body += render(settings_.body, settings_.format, settings_.from, m);
+  }
+  request.body += ']';
+  request.timeout = settings_.timeout;
+  sign(request, messages.empty() ? std::nullopt : messages.front().now);
+  return request;
+}
+
+std::vector<engine::submit_verdict> codec::parse_submit_batch_reply(
+    const engine::http_response& response, std::size_t count) const {
+  const int status = response.status;
+  if (status < 200 || status > 299)
+    return std::vector<engine::submit_verdict>(count, parse_submit_reply(response));
+  boost::json::error_code ec;
+  auto doc = boost::json::parse(response.body, ec);
+  const boost::json::value* results = ec ? nullptr
+                                      : settings_.batch_results_pointer.empty()
+                                          ? &doc
+                                          : doc.find_pointer(settings_.batch_results_pointer, ec);
+  if (!results || !results->is_array() || results->get_array().size() != count) {
+    // The carrier answered 2xx but we cannot tell which message got which id: as for a 2xx
+    // without an id, nothing is resent and the misconfiguration is loud.
+    return std::vector<engine::submit_verdict>(
+        count, engine::rejected{"no-id", "carrier replied " + std::to_string(status) +
+                                             " without one result per message at '" +
+                                             settings_.batch_results_pointer +
+                                             "': " + short_reason(response.body)});
+  }
+  std::vector<engine::submit_verdict> out;
+  out.reserve(count);
+  for (const auto& item : results->get_array()) {
+    boost::json::error_code item_ec;
+    const auto* id = item.find_pointer(settings_.batch_id_pointer, item_ec);
+    if (id && id->is_string() && !id->get_string().empty()) {
+      out.push_back(engine::accepted{std::string(id->get_string())});
+    } else if (id && (id->is_int64() || id->is_uint64())) {
+      out.push_back(engine::accepted{id->is_int64() ? std::to_string(id->get_int64())
+                                                    : std::to_string(id->get_uint64())});
+    } else {
+      // An item without an id is that message's refusal: its "code" and "message"/"error".
+      std::string code = "no-id", text;
+      if (const auto* obj = item.if_object()) {
+        for (const char* key : {"code", "error_code"})
+          if (const auto* v = obj->if_contains(key)) {
+            if (v->is_string()) code = std::string(v->get_string());
+            if (v->is_int64()) code = std::to_string(v->get_int64());
+          }
+        for (const char* key : {"message", "error"})
+          if (const auto* v = obj->if_contains(key); v && v->is_string())
+            text = std::string(v->get_string());
+      }
+      if (text.empty()) text = short_reason(boost::json::serialize(item));
+      out.push_back(engine::rejected{std::move(code), short_reason(text)});
+    }
+  }
+  return out;
 }
 
 engine::submit_verdict codec::parse_submit_reply(const engine::http_response& response) const {

@@ -119,7 +119,11 @@ TEST_CASE("generic-http reports an unknown key at its own location, naming the e
   CHECK(issues[0].to_string() ==
         "engine.yaml:22:5: unknown key 'urll' for generic-http provider 'gateway'; expected one "
         "of: url, method, format, body, from, headers.*, id_pointer, auth, username, password, "
-        "token, timeout");
+        "token, timeout, hmac_secret, hmac_header, hmac_timestamp_header, batch, "
+        "batch_results_pointer, batch_id_pointer, webhook_secret, webhook_signature_header, "
+        "webhook_timestamp_header, webhook_tolerance, dlr_id_pointer, dlr_ref_pointer, "
+        "dlr_status_pointer, dlr_error_code_pointer, dlr_error_text_pointer, mo_from_pointer, "
+        "mo_to_pointer, mo_text_pointer, mo_id_pointer");
 }
 
 TEST_CASE("generic-http reports a missing url at the provider and every other problem at once") {
