@@ -106,6 +106,19 @@ class codec final : public engine::carrier_codec {
 const std::vector<std::string>& webhook_keys();
 void read_webhook_settings(settings_reader& r, webhook_settings& out);
 
+// The webhook scheme generic-http and the simulator share (see generic_http_webhook.cpp):
+// check_signature refuses (403, security) a request whose X-Signature/X-Timestamp do not match
+// w.secret or lie outside the replay window, nullopt when authentic; parse_json_payload maps
+// the JSON body onto events (400 when malformed); parse_json_webhook does both (the check only
+// when `verify_signature`).
+std::optional<engine::webhook_refused> check_signature(const webhook_settings& w,
+                                                       const engine::webhook_request& request);
+engine::webhook_result parse_json_payload(const webhook_settings& w, engine::webhook_kind kind,
+                                          const engine::webhook_request& request);
+engine::webhook_result parse_json_webhook(const webhook_settings& w, engine::webhook_kind kind,
+                                          const engine::webhook_request& request,
+                                          bool verify_signature);
+
 // parse_settings + codec. Throws config::config_error.
 std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg);
 

@@ -7,7 +7,8 @@
 //   {"to":"+8613800138000","from":"pigeon","text":"...","ref":"<pigeon message id>",
 //    "kind":"sms"|"mms","subject":"...","media":["https://..."]}
 //   Every member is always present (subject "" and media [] for SMS), so the server never has
-//   to guess about a missing one.
+//   to guess about a missing one. "status_callback" (the message's status_callback_url) is
+//   added when pigeon has a public URL: the simulator posts its delivery report there.
 //
 // How replies map (the simulator's error codes imitate Twilio's):
 //   201 (any 2xx) {"id":"SIM-<n>","message_id":"SIM-<n>","status":"accepted"}
@@ -19,6 +20,14 @@
 //   400 {"code":"21211"} (bad number), any other 4xx  -> rejected{code}
 //   The code is the body's "code" (string or number) and the text its "message"; a body that
 //   is not JSON gives the HTTP status as the code and the body as the text.
+//
+// Webhooks (what the simulator posts back, see engine/net/carrier_simulator.hpp):
+//   status  {"id":"SIM-<n>","ref":"<pigeon id>","status":"delivered"|"undelivered",
+//            "error_code":...}                      -> delivery_event
+//   inbound {"id":"SIM-MO-<n>","from","to","text"}  -> inbound_event
+//   With webhook_secret: X-Signature/X-Timestamp checked exactly as generic-http's (HMAC-SHA256
+//   over timestamp "." body, 300 s replay window). Without: only loopback peers (127.0.0.1,
+//   ::1) are believed, since the simulator is a local test tool. Anything else -> 403.
 #include "providers/simulator.hpp"
 
 #include <boost/json/array.hpp>
@@ -30,6 +39,7 @@
 #include <boost/url/scheme.hpp>
 #include <utility>
 
+#include "providers/generic_http.hpp"
 #include "providers/reply.hpp"
 #include "providers/settings.hpp"
 
@@ -55,7 +65,7 @@ std::string member_text(const boost::json::value& doc, std::string_view key) {
 }  // namespace
 
 settings parse_settings(const config::provider_config& cfg, const std::string& embedded_url) {
-  settings_reader r(cfg, "simulator", {"url", "from", "timeout"});
+  settings_reader r(cfg, "simulator", {"url", "from", "timeout", "webhook_secret"});
   settings s;
   const auto* url = r.find("url");
   s.url = url ? url->value : embedded_url;
@@ -74,6 +84,7 @@ settings parse_settings(const config::provider_config& cfg, const std::string& e
   while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();
   s.from = r.get("from", s.from);
   s.timeout = r.duration("timeout", s.timeout);
+  s.webhook_secret = r.get("webhook_secret");
   r.throw_if_any();
   return s;
 }
@@ -91,6 +102,7 @@ engine::http_request codec::build_submit(const engine::outbound_message& message
   body["kind"] = message.kind;
   body["subject"] = message.subject;
   body["media"] = std::move(media);
+  if (!message.status_callback_url.empty()) body["status_callback"] = message.status_callback_url;
 
   engine::http_request request;
   request.method = "POST";
@@ -127,6 +139,21 @@ engine::submit_verdict codec::parse_submit_reply(const engine::http_response& re
     return engine::retry_later{retry_after(response), std::move(code), std::move(text)};
   const bool opted_out = code == opted_out_code;
   return engine::rejected{std::move(code), std::move(text), opted_out};
+}
+
+engine::webhook_result codec::parse_webhook(engine::webhook_kind kind,
+                                            const engine::webhook_request& request) const {
+  generic_http::webhook_settings w;
+  w.secret = settings_.webhook_secret;
+  if (w.secret.empty()) {
+    if (request.remote_address != "127.0.0.1" && request.remote_address != "::1")
+      return engine::webhook_refused{
+          403,
+          "address " + request.remote_address + " is not loopback and no webhook_secret is set",
+          true};
+    return generic_http::parse_json_payload(w, kind, request);
+  }
+  return generic_http::parse_json_webhook(w, kind, request, true);
 }
 
 std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg,

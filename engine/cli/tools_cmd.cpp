@@ -1,5 +1,6 @@
 // pigeon segments TEXT, pigeon simulate-carrier --port N
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <iostream>
 
 #include "engine/cli/commands.hpp"
@@ -68,9 +69,30 @@ void register_tools(CLI::App& app, context& ctx, int& exit_code) {
                   "numbers starting with this get 400 21211");
   sim->add_option("--record", opts.record_path, "append every submission as a JSON line");
   sim->add_option("--seed", opts.seed, "fault-injection seed");
+  static long dlr_delay_ms = 0;
+  sim->add_option("--status-callback", opts.status_callback_url,
+                  "where to post delivery reports for submissions that name no status_callback");
+  sim->add_option("--dlr", opts.dlr, "delivery report to send: delivered, undelivered or none")
+      ->check(CLI::IsMember({"delivered", "undelivered", "none"}));
+  sim->add_option("--dlr-delay-ms", dlr_delay_ms, "delay before a delivery report");
+  sim->add_option("--inbound-url", opts.inbound_url, "where POST /_mo sends inbound messages");
+  static std::string secret_env;
+  sim->add_option("--webhook-secret-env", secret_env,
+                  "environment variable holding the secret that signs delivery reports and "
+                  "inbound messages (X-Signature, X-Timestamp)");
   sim->callback([&] {
     opts.latency = std::chrono::milliseconds(latency_ms);
     opts.retry_after = std::chrono::seconds(retry_after_s);
+    opts.dlr_delay = std::chrono::milliseconds(dlr_delay_ms);
+    if (!secret_env.empty()) {
+      const char* secret = std::getenv(secret_env.c_str());
+      if (!secret || !*secret) {
+        std::cerr << "simulate-carrier: --webhook-secret-env " << secret_env << " is not set\n";
+        exit_code = 1;
+        return;
+      }
+      opts.webhook_secret = secret;
+    }
     if (!faults.empty()) {
       opts.faults.clear();
       for (const auto& f : faults) opts.faults.push_back(net::parse_simulator_fault(f));

@@ -1,8 +1,10 @@
 #include "engine/net/carrier_simulator.hpp"
 
 #include <fcntl.h>
+#include <openssl/hmac.h>
 #include <unistd.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -21,6 +23,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "engine/net/curl_multi_client.hpp"
 #include "engine/net/http_server.hpp"
 
 namespace pigeon::net {
@@ -114,6 +117,45 @@ json::object to_json(const simulator_submission& s) {
           {"status", s.status}, {"id", s.id},     {"fault", s.fault}, {"body", s.body}};
 }
 
+// X-Timestamp / X-Signature for a webhook body: hex(HMAC-SHA256(secret, timestamp "." body)).
+void sign(engine::http_request& request, const std::string& secret) {
+  if (secret.empty()) return;
+  const auto ts = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+  const std::string data = ts + "." + request.body;
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &len);
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    hex += digits[mac[i] >> 4];
+    hex += digits[mac[i] & 15];
+  }
+  request.headers.emplace_back("X-Timestamp", ts);
+  request.headers.emplace_back("X-Signature", hex);
+}
+
+engine::http_request webhook_post(std::string url, std::string body, const std::string& secret) {
+  engine::http_request request;
+  request.method = "POST";
+  request.url = std::move(url);
+  request.headers = {{"Content-Type", "application/json"}};
+  request.body = std::move(body);
+  request.timeout = std::chrono::seconds(5);
+  sign(request, secret);
+  return request;
+}
+
+bool valid_dlr_mode(std::string_view mode) {
+  return mode == "delivered" || mode == "undelivered" || mode == "none";
+}
+
+// Delivery reports in flight at once, at most.
+constexpr std::uint64_t max_pending_dlrs = 1000;
+
 }  // namespace
 
 struct carrier_simulator::impl {
@@ -132,6 +174,9 @@ struct carrier_simulator::impl {
   static asio::awaitable<http_response_t> handle(std::shared_ptr<impl> self, http_request_t req);
   static asio::awaitable<http_response_t> submit(std::shared_ptr<impl> self, http_request_t req,
                                                  std::string path);
+  static asio::awaitable<http_response_t> inbound(std::shared_ptr<impl> self, http_request_t req);
+  static asio::awaitable<void> send_dlr(std::weak_ptr<impl> weak, engine::http_request request,
+                                        std::chrono::milliseconds delay);
   http_response_t control(const http_request_t& req);
   std::optional<simulator_fault> draw_fault();
   void record(const simulator_submission& s);
@@ -143,7 +188,74 @@ struct carrier_simulator::impl {
   simulator_stats stats;
   std::vector<simulator_submission> submissions;
   std::optional<http_server> server;
+  std::optional<asio::any_io_executor> executor;
+  std::unique_ptr<curl_multi_client> client;  // for DLRs and MOs; made on first use
+  std::uint64_t pending_dlrs = 0;
+  std::uint64_t mo_seq = 0;
+  bool stopped = false;
+
+  curl_multi_client& http() {
+    if (!client) client = std::make_unique<curl_multi_client>(*executor, 4);
+    return *client;
+  }
 };
+
+asio::awaitable<void> carrier_simulator::impl::send_dlr(std::weak_ptr<impl> weak,
+                                                        engine::http_request request,
+                                                        std::chrono::milliseconds delay) {
+  if (delay.count() > 0) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(delay);
+    auto wait = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await std::move(wait);
+  }
+  auto self = weak.lock();
+  if (!self || self->stopped) co_return;
+  // The client completes (with cancelled) when the simulator stops; the frame then holds no
+  // reference to it.
+  auto& client = self->http();
+  self.reset();
+  auto op = client.async_perform(std::move(request), asio::as_tuple(asio::use_awaitable));
+  auto [ec, response] = co_await std::move(op);
+  self = weak.lock();
+  if (!self) co_return;
+  --self->pending_dlrs;
+  if (!ec && response.status >= 200 && response.status <= 299)
+    ++self->stats.dlrs_sent;
+  else
+    ++self->stats.dlrs_failed;
+}
+
+asio::awaitable<http_response_t> carrier_simulator::impl::inbound(std::shared_ptr<impl> self,
+                                                                  http_request_t req) {
+  if (self->options.inbound_url.empty())
+    co_return make_response(req, 409, R"({"code":"409","message":"no inbound_url is configured"})");
+  boost::system::error_code ec;
+  auto parsed = json::parse(req.body(), ec);
+  if (ec || !parsed.is_object())
+    co_return make_response(req, 400, R"({"code":"400","message":"expected a JSON object"})");
+  const auto& o = parsed.get_object();
+  const auto from = field(o, "from"), to = field(o, "to"), text = field(o, "text");
+  if (from.empty())
+    co_return make_response(req, 400, R"({"code":"400","message":"'from' is required"})");
+  const std::string id = "SIM-MO-" + std::to_string(++self->mo_seq);
+  json::object mo{{"id", id}, {"from", from}, {"to", to}, {"text", text}};
+  auto request =
+      webhook_post(self->options.inbound_url, json::serialize(mo), self->options.webhook_secret);
+  std::weak_ptr<impl> weak = self;
+  auto& client = self->http();
+  self.reset();
+  auto op = client.async_perform(std::move(request), asio::as_tuple(asio::use_awaitable));
+  auto [perform_ec, response] = co_await std::move(op);
+  if (perform_ec) {
+    json::object body{{"code", "502"}, {"message", perform_ec.message()}, {"id", id}};
+    co_return make_response(req, 502, json::serialize(body));
+  }
+  if (auto again = weak.lock(); again && response.status >= 200 && response.status <= 299)
+    ++again->stats.mos_sent;
+  json::object body{{"id", id}, {"status", response.status}};
+  co_return make_response(req, 200, json::serialize(body));
+}
 
 std::optional<simulator_fault> carrier_simulator::impl::draw_fault() {
   // One draw per submission whatever the settings, so a run is reproducible from the seed.
@@ -165,11 +277,11 @@ void carrier_simulator::impl::record(const simulator_submission& s) {
 json::object carrier_simulator::impl::settings() const {
   json::array faults;
   for (auto f : options.faults) faults.emplace_back(to_string(f));
-  return {{"fail_rate", options.fail_rate},
-          {"faults", std::move(faults)},
-          {"latency_ms", options.latency.count()},
-          {"retry_after_s", options.retry_after.count()},
-          {"reject_prefix", options.reject_prefix}};
+  return {
+      {"fail_rate", options.fail_rate},           {"faults", std::move(faults)},
+      {"latency_ms", options.latency.count()},    {"retry_after_s", options.retry_after.count()},
+      {"reject_prefix", options.reject_prefix},   {"dlr", options.dlr},
+      {"dlr_delay_ms", options.dlr_delay.count()}};
 }
 
 http_response_t carrier_simulator::impl::control(const http_request_t& req) {
@@ -186,6 +298,9 @@ http_response_t carrier_simulator::impl::control(const http_request_t& req) {
     if (auto* v = o.if_contains("retry_after_s"))
       next.retry_after = std::chrono::seconds(v->to_number<std::int64_t>());
     if (auto* v = o.if_contains("reject_prefix")) next.reject_prefix = v->as_string().c_str();
+    if (auto* v = o.if_contains("dlr")) next.dlr = v->as_string().c_str();
+    if (auto* v = o.if_contains("dlr_delay_ms"))
+      next.dlr_delay = std::chrono::milliseconds(v->to_number<std::int64_t>());
     if (auto* v = o.if_contains("faults")) {
       next.faults.clear();
       for (const auto& f : v->as_array())
@@ -195,7 +310,11 @@ http_response_t carrier_simulator::impl::control(const http_request_t& req) {
     json::object body{{"code", "400"}, {"message", e.what()}};
     return make_response(req, 400, json::serialize(body));
   }
-  if (next.fail_rate < 0 || next.fail_rate > 1 || next.latency.count() < 0)
+  if (!valid_dlr_mode(next.dlr))
+    return make_response(
+        req, 400, R"({"code":"400","message":"dlr must be delivered, undelivered or none"})");
+  if (next.fail_rate < 0 || next.fail_rate > 1 || next.latency.count() < 0 ||
+      next.dlr_delay.count() < 0)
     return make_response(req, 400, R"({"code":"400","message":"out of range"})");
   options = std::move(next);
   return make_response(req, 200, json::serialize(settings()));
@@ -215,13 +334,15 @@ asio::awaitable<http_response_t> carrier_simulator::impl::handle(std::shared_ptr
   }
   if (req.method() == http::verb::get && path == "/_stats") {
     const auto& st = self->stats;
-    json::object o{{"received", st.received},
-                   {"accepted", st.accepted},
-                   {"rejected", st.rejected},
-                   {"faults", st.faults}};
+    json::object o{{"received", st.received},   {"accepted", st.accepted},
+                   {"rejected", st.rejected},   {"faults", st.faults},
+                   {"dlrs_sent", st.dlrs_sent}, {"dlrs_failed", st.dlrs_failed},
+                   {"mos_sent", st.mos_sent}};
     co_return make_response(req, 200, json::serialize(o));
   }
   if (req.method() == http::verb::post && path == "/_control") co_return self->control(req);
+  if (req.method() == http::verb::post && path == "/_mo")
+    co_return co_await inbound(std::move(self), std::move(req));
   if (req.method() != http::verb::post || path.starts_with("/_"))
     co_return make_response(req, 404, R"({"code":"404","message":"not found"})");
   co_return co_await submit(std::move(self), std::move(req), path);
@@ -291,6 +412,22 @@ asio::awaitable<http_response_t> carrier_simulator::impl::submit(std::shared_ptr
     s.id = "SIM-" + std::to_string(s.seq);
     json::object body{{"id", s.id}, {"message_id", s.id}, {"status", "accepted"}};
     res = make_response(req, 201, json::serialize(body));
+    auto callback = field(fields, "status_callback");
+    if (callback.empty()) callback = o.status_callback_url;
+    if (!callback.empty() && o.dlr != "none") {
+      if (self->pending_dlrs >= max_pending_dlrs) {
+        ++self->stats.dlrs_failed;
+      } else {
+        ++self->pending_dlrs;
+        json::object dlr{{"id", s.id}, {"ref", s.ref}, {"status", o.dlr}};
+        if (o.dlr == "undelivered") dlr["error_code"] = "30003";
+        auto request = webhook_post(std::move(callback), json::serialize(dlr), o.webhook_secret);
+        auto task = send_dlr(self, std::move(request), o.dlr_delay);
+        asio::co_spawn(*self->executor, std::move(task), [](std::exception_ptr e) {
+          log_coroutine_exception("simulate-carrier delivery report", e);
+        });
+      }
+    }
   }
   const auto latency = o.latency;
   const auto hold = o.hold;
@@ -313,6 +450,10 @@ asio::awaitable<http_response_t> carrier_simulator::impl::submit(std::shared_ptr
 
 carrier_simulator::carrier_simulator(asio::any_io_executor executor, simulator_options options)
     : impl_(std::make_shared<impl>(std::move(options))) {
+  if (!valid_dlr_mode(impl_->options.dlr))
+    throw std::invalid_argument("simulator dlr must be delivered, undelivered or none, not '" +
+                                impl_->options.dlr + "'");
+  impl_->executor = executor;
   // The handler holds the simulator weakly: the server lives inside it (no ownership cycle).
   server_options so;
   so.body_limit = impl_->options.body_limit;
@@ -331,7 +472,11 @@ std::uint16_t carrier_simulator::start(const tcp::endpoint& endpoint) {
   return impl_->server->start(endpoint);
 }
 
-void carrier_simulator::stop() { impl_->server->stop(); }
+void carrier_simulator::stop() {
+  impl_->stopped = true;
+  impl_->server->stop();
+  if (impl_->client) impl_->client->shutdown();
+}
 
 simulator_stats carrier_simulator::stats() const { return impl_->stats; }
 

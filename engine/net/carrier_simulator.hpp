@@ -13,8 +13,19 @@
 //     answer, connection held for `hold` then closed; "reset" -> connection reset, no answer.
 //   reject_prefix: a `to` starting with it gets 400 {"code":"21211",...}.
 //   GET /_submissions (JSON array of records), GET /_stats {"received","accepted","faults",...},
-//   POST /_control {"fail_rate","faults","latency_ms","retry_after_s","reject_prefix"} changes
-//   fault injection at runtime.
+//   POST /_control {"fail_rate","faults","latency_ms","retry_after_s","reject_prefix","dlr",
+//   "dlr_delay_ms"} changes fault injection and delivery reports at runtime.
+// Delivery reports: after answering 201 to a submission whose JSON has "status_callback" (else
+//   options.status_callback_url, if set), and unless dlr is "none", the simulator POSTs
+//   {"id":"SIM-<n>","ref":"<ref>","status":"delivered"|"undelivered"[,"error_code":"30003"]}
+//   (Content-Type: application/json) to that URL after dlr_delay. One attempt, 5 s timeout; at
+//   most 1000 reports in flight, further ones are dropped and counted.
+// Inbound messages: POST /_mo {"from","to","text"} makes the simulator POST
+//   {"id":"SIM-MO-<n>","from","to","text"} to options.inbound_url and answer 200
+//   {"id","status":<the status pigeon answered>} (502 when pigeon could not be reached, 409
+//   without an inbound_url).
+// Signing: with webhook_secret set, both carry X-Timestamp (Unix seconds) and X-Signature
+//   (hex HMAC-SHA256(secret, timestamp "." body)), the scheme the simulator codec checks.
 // Records: one JSON object per submission {"seq","at","path","to","from","text","ref","status",
 // "id","fault","kind","body"} (status: the HTTP status answered, 0 for timeout/reset; fault: ""
 // or the fault name; body: the raw body of generic-gateway posts, else ""), kept in memory and,
@@ -54,14 +65,21 @@ struct simulator_options {
   std::string record_path;        // empty: in memory only
   std::chrono::seconds hold{60};  // how long a "timeout" fault holds a connection
   std::size_t body_limit = 1024 * 1024;
-  std::string status_callback_url;  // reserved for DLR callbacks (not sent yet)
+  std::string status_callback_url;  // DLRs for submissions that name no "status_callback"
+  std::string dlr = "delivered";    // delivered | undelivered | none
+  std::chrono::milliseconds dlr_delay{0};
+  std::string inbound_url;     // where POST /_mo sends inbound messages; empty: /_mo refused
+  std::string webhook_secret;  // signs DLRs and MOs when set
 };
 
 struct simulator_stats {
-  std::uint64_t received = 0;  // submissions
-  std::uint64_t accepted = 0;  // answered 201
-  std::uint64_t rejected = 0;  // answered 400
-  std::uint64_t faults = 0;    // injected faults
+  std::uint64_t received = 0;     // submissions
+  std::uint64_t accepted = 0;     // answered 201
+  std::uint64_t rejected = 0;     // answered 400
+  std::uint64_t faults = 0;       // injected faults
+  std::uint64_t dlrs_sent = 0;    // delivery reports answered 2xx
+  std::uint64_t dlrs_failed = 0;  // delivery reports refused, unanswered or dropped
+  std::uint64_t mos_sent = 0;     // inbound messages answered 2xx
 };
 
 struct simulator_submission {

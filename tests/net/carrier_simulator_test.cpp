@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/net/curl_multi_client.hpp"
+#include "engine/net/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
 
 namespace asio = boost::asio;
@@ -101,7 +102,8 @@ TEST_CASE("simulator accepts a message and records it to the JSONL file") {
   CHECK(json::parse(subs.response.body).as_array().size() == 2);
   auto stats = perform(f.io, f.client, make_request("GET", url(f.port, "/_stats")));
   CHECK(json::parse(stats.response.body) ==
-        json::parse(R"({"received":2,"accepted":2,"rejected":0,"faults":0})"));
+        json::parse(R"({"received":2,"accepted":2,"rejected":0,"faults":0,"dlrs_sent":0,)"
+                    R"("dlrs_failed":0,"mos_sent":0})"));
   CHECK(f.simulator.stats().accepted == 2);
   CHECK(f.simulator.submissions().size() == 2);
   std::filesystem::remove(path);
@@ -227,4 +229,108 @@ TEST_CASE("simulator latency delays answers without blocking the loop") {
   const auto took = std::chrono::steady_clock::now() - started;
   CHECK(took >= 500ms);
   CHECK(took < 1800ms);  // served concurrently: one after another would take 2 s
+}
+
+namespace {
+
+// A stand-in for pigeon's webhook listener: records what the simulator posts to it.
+struct receiver {
+  explicit receiver(asio::io_context& io)
+      : server(io.get_executor(),
+               [this](pigeon::net::http_request_t req) { return record(this, std::move(req)); }) {
+    port = server.start(loopback);
+  }
+  static asio::awaitable<pigeon::net::http_response_t> record(receiver* self,
+                                                              pigeon::net::http_request_t req) {
+    self->requests.push_back(req);
+    co_return pigeon::net::make_response(req, 200, "", "text/plain");
+  }
+  pigeon::net::http_server server;
+  std::vector<pigeon::net::http_request_t> requests;
+  std::uint16_t port = 0;
+};
+
+}  // namespace
+
+TEST_CASE("simulator posts a signed delivery report to the submission's status callback") {
+  asio::io_context io;
+  receiver pigeon_side(io);
+  {
+    simulator_options options;
+    options.webhook_secret = "sim-secret";
+    carrier_simulator simulator(io.get_executor(), options);
+    curl_multi_client client(io.get_executor(), 4);
+    const auto port = simulator.start(loopback);
+
+    json::object body{{"to", "+8613800138000"},
+                      {"from", "coffee"},
+                      {"text", "hi"},
+                      {"ref", "42"},
+                      {"status_callback", url(pigeon_side.port, "/webhooks/sandbox/status")}};
+    auto req = make_request("POST", url(port, "/messages"), json::serialize(body));
+    CHECK(perform(io, client, std::move(req)).response.status == 201);
+    REQUIRE(run_until(io, [&] { return !pigeon_side.requests.empty(); }));
+    const auto& dlr = pigeon_side.requests.front();
+    CHECK(dlr.target() == "/webhooks/sandbox/status");
+    CHECK(json::parse(dlr.body()) ==
+          json::parse(R"({"id":"SIM-1","ref":"42","status":"delivered"})"));
+    CHECK_FALSE(dlr["X-Signature"].empty());
+    CHECK_FALSE(dlr["X-Timestamp"].empty());
+    REQUIRE(run_until(io, [&] { return simulator.stats().dlrs_sent == 1; }));
+
+    // dlr: none sends nothing; dlr: undelivered reports an error code.
+    auto none = make_request("POST", url(port, "/_control"), R"({"dlr":"none"})");
+    CHECK(perform(io, client, std::move(none)).response.status == 200);
+    CHECK(perform(io, client, make_request("POST", url(port, "/messages"), json::serialize(body)))
+              .response.status == 201);
+    auto undelivered = make_request("POST", url(port, "/_control"), R"({"dlr":"undelivered"})");
+    CHECK(perform(io, client, std::move(undelivered)).response.status == 200);
+    CHECK(perform(io, client, make_request("POST", url(port, "/messages"), json::serialize(body)))
+              .response.status == 201);
+    REQUIRE(run_until(io, [&] { return pigeon_side.requests.size() == 2; }));
+    CHECK(json::parse(pigeon_side.requests[1].body()) ==
+          json::parse(R"({"id":"SIM-3","ref":"42","status":"undelivered","error_code":"30003"})"));
+    auto bad = make_request("POST", url(port, "/_control"), R"({"dlr":"maybe"})");
+    CHECK(perform(io, client, std::move(bad)).response.status == 400);
+    client.shutdown();
+    simulator.stop();
+    run_for(io, 20ms);
+  }
+  pigeon_side.server.stop();
+  run_for(io, 20ms);
+}
+
+TEST_CASE("simulator forwards a typed-in inbound message to the inbound URL") {
+  asio::io_context io;
+  receiver pigeon_side(io);
+  {
+    simulator_options options;
+    options.inbound_url = url(pigeon_side.port, "/webhooks/sandbox/inbound");
+    carrier_simulator simulator(io.get_executor(), options);
+    curl_multi_client client(io.get_executor(), 4);
+    const auto port = simulator.start(loopback);
+    auto mo = make_request("POST", url(port, "/_mo"),
+                           R"({"from":"+8613800138000","to":"10690000","text":"退订"})");
+    auto r = perform(io, client, std::move(mo));
+    CHECK(r.response.status == 200);
+    CHECK(json::parse(r.response.body) == json::parse(R"({"id":"SIM-MO-1","status":200})"));
+    REQUIRE(pigeon_side.requests.size() == 1);
+    CHECK(
+        json::parse(pigeon_side.requests[0].body()) ==
+        json::parse(R"({"id":"SIM-MO-1","from":"+8613800138000","to":"10690000","text":"退订"})"));
+    CHECK(pigeon_side.requests[0]["X-Signature"].empty());  // no secret, no signature
+    auto missing = make_request("POST", url(port, "/_mo"), R"({"text":"x"})");
+    CHECK(perform(io, client, std::move(missing)).response.status == 400);
+    client.shutdown();
+    simulator.stop();
+    run_for(io, 20ms);
+  }
+  pigeon_side.server.stop();
+  run_for(io, 20ms);
+}
+
+TEST_CASE("simulator refuses /_mo without an inbound URL") {
+  fixture f(simulator_options{});
+  auto mo = make_request("POST", url(f.port, "/_mo"), R"({"from":"+1","text":"x"})");
+  CHECK(perform(f.io, f.client, std::move(mo)).response.status == 409);
 }

@@ -14,7 +14,9 @@ using test::provider_builder;
 
 TEST_CASE("simulator posts an SMS to {url}/messages in its fixed JSON shape") {
   auto cfg = provider_builder("sandbox", "simulator").set("url", "http://127.0.0.1:18090/").cfg;
-  auto request = simulator::make(cfg)->build_submit(test::tricky_message());
+  auto m = test::tricky_message();
+  m.status_callback_url = "http://127.0.0.1:8080/webhooks/sandbox/status";
+  auto request = simulator::make(cfg)->build_submit(m);
   CHECK(request.timeout == std::chrono::milliseconds(10000));
   check_golden("simulator", "sms.request", test::to_text(request));
 }
@@ -81,8 +83,58 @@ TEST_CASE("simulator reports an unknown key at its own location") {
     REQUIRE(e.issues().size() == 1);
     CHECK(e.issues()[0].to_string() ==
           "engine.yaml:21:5: unknown key 'rate_limit' for simulator provider 'sandbox'; "
-          "expected one of: url, from, timeout");
+          "expected one of: url, from, timeout, webhook_secret");
   }
+}
+
+engine::webhook_request simulator_post(std::string path, std::string body) {
+  engine::webhook_request r;
+  r.method = "POST";
+  r.url = "http://127.0.0.1:8080" + path;
+  r.path = std::move(path);
+  r.headers["content-type"] = "application/json";
+  r.body = std::move(body);
+  r.remote_address = "127.0.0.1";
+  r.received_at = *engine::parse_iso("2026-11-12T02:31:00Z");
+  return r;
+}
+
+TEST_CASE("simulator reads the delivery reports and inbound messages the simulator posts") {
+  auto codec = simulator::make(provider_builder("sandbox", "simulator").set("url", "http://s").cfg);
+  auto dlr =
+      simulator_post("/webhooks/sandbox/status",
+                     R"({"id":"SIM-3","ref":"42","status":"undelivered","error_code":"30003"})");
+  check_golden("simulator", "dlr_undelivered.events",
+               test::to_text(codec->parse_webhook(engine::webhook_kind::status, dlr)));
+  auto mo =
+      simulator_post("/webhooks/sandbox/inbound",
+                     R"({"id":"SIM-MO-1","from":"+8613800138000","to":"10690000","text":"退订"})");
+  check_golden("simulator", "mo.events",
+               test::to_text(codec->parse_webhook(engine::webhook_kind::inbound, mo)));
+  dlr.remote_address = "192.0.2.1";
+  auto foreign = codec->parse_webhook(engine::webhook_kind::status, dlr);
+  REQUIRE(std::holds_alternative<engine::webhook_refused>(foreign));
+  CHECK(std::get<engine::webhook_refused>(foreign).status == 403);
+}
+
+TEST_CASE("simulator with a webhook secret wants the simulator's signature, from any address") {
+  auto codec = simulator::make(provider_builder("sandbox", "simulator")
+                                   .set("url", "http://s")
+                                   .set("webhook_secret", "whsec-0123456789")
+                                   .cfg);
+  // Signature computed independently (Python hmac) over 1794450600.{body}.
+  auto dlr = simulator_post("/webhooks/sandbox/status",
+                            R"({"id":"gw-1","ref":"42","status":"delivered"})");
+  dlr.remote_address = "192.0.2.1";
+  dlr.headers["x-timestamp"] = "1794450600";
+  dlr.headers["x-signature"] = "c6d909492b3d4fe272c080cd0165033b45b13015c341bfe01046e712cf3a597c";
+  auto result = codec->parse_webhook(engine::webhook_kind::status, dlr);
+  REQUIRE(std::holds_alternative<engine::webhook_events>(result));
+  CHECK(std::get<engine::webhook_events>(result).receipts.at(0).message_id == 42);
+  dlr.headers.erase("x-signature");
+  auto unsigned_result = codec->parse_webhook(engine::webhook_kind::status, dlr);
+  REQUIRE(std::holds_alternative<engine::webhook_refused>(unsigned_result));
+  CHECK(std::get<engine::webhook_refused>(unsigned_result).security);
 }
 
 }  // namespace
