@@ -27,8 +27,12 @@ for p in "${PACKAGES[@]}" libphonenumber-dev; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+# The Prism mock for the Twilio contract test, project-local (no root needed).
+install_prism() { "$(dirname "$0")/install_prism.sh"; }
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "bootstrap: all dependencies present"
+  install_prism
   exit 0
 fi
 echo "bootstrap: installing ${missing[*]}"
@@ -59,4 +63,5 @@ CONTROL
   fi
   $SUDO apt-get install -y -q --no-install-recommends libphonenumber-dev
 fi
+install_prism
 echo "bootstrap: done"
