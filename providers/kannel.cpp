@@ -189,8 +189,12 @@ engine::submit_verdict codec::parse_submit_reply_for(const engine::outbound_mess
 engine::webhook_result codec::parse_webhook(engine::webhook_kind kind,
                                             const engine::webhook_request& request) const {
   // 1. Authenticity: the peer's address, then the secret token in the URL.
+  // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
+  std::string_view peer = request.remote_address;
+  if (peer.starts_with("::ffff:") && peer.find('.') != std::string_view::npos)
+    peer.remove_prefix(7);
   bool allowed = false;
-  for (const auto& address : settings_.allow_from) allowed |= address == request.remote_address;
+  for (const auto& address : settings_.allow_from) allowed |= address == peer;
   if (!allowed)
     return refused(403, "address " + request.remote_address + " is not in allow_from", true);
   if (settings_.webhook_token.empty())

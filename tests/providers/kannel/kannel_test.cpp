@@ -109,6 +109,17 @@ TEST_CASE("kannel takes webhooks only from allowed addresses with the right toke
   }
 }
 
+TEST_CASE("kannel reads an IPv4 peer on a dual-stack socket as its IPv4 address") {
+  auto request = test::parse_webhook_request(test::read_fixture("kannel", "dlr_delivered.webhook"));
+  request.remote_address = "::ffff:127.0.0.1";
+  auto codec = kannel::make(kannel_config());
+  CHECK(std::holds_alternative<engine::webhook_events>(
+      codec->parse_webhook(engine::webhook_kind::status, request)));
+  request.remote_address = "::ffff:10.0.0.1";
+  CHECK(std::holds_alternative<engine::webhook_refused>(
+      codec->parse_webhook(engine::webhook_kind::status, request)));
+}
+
 TEST_CASE("kannel refuses every webhook when no token is configured") {
   auto cfg = kannel_config();
   cfg.settings.erase("webhook_token");
