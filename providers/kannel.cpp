@@ -1,13 +1,15 @@
 // kannel: Kannel's smsbox sendsms interface (Kannel 1.4 user guide, "Kannel sendsms HTTP
 // interface"), delivery reports through dlr-url and MOs through an sms-service get-url.
 //
-// What it sends (one request per message):
+// What it sends (one request per message), with method: GET (default):
 //   GET {url}?username=..&password=..&from=..&to={to}&text={text, UTF-8}&charset=UTF-8
 //       [&coding=2]               when the text is not GSM-7 (Kannel converts UTF-8 to UCS-2)
 //       [&smsc=..]                when configured
 //       [&validity={minutes}]     expires - now, rounded up, when both are known
 //       [&dlr-mask={dlr_mask}&dlr-url={status_callback_url}?id={id}&token={webhook_token}
 //        &type=%d&ts=%T&smsc=%i&reply=%A]   when pigeon has a public URL and a webhook_token
+//   method: POST sends the same as Kannel's POST form: the text as a text/plain; charset=UTF-8
+//   body, every other parameter as its X-Kannel-* header (X-Kannel-DLR-Url, not encoded).
 //   Kannel expands the % escapes when it calls the dlr-url: %d the report type, %T its time
 //   (Unix seconds), %i the smsc-id, %A the SMSC's reply text.
 //   Kannel's answer names no message id, so the carrier id is "kannel-<pigeon id>" and the
@@ -82,8 +84,8 @@ std::string carrier_id_for(std::int64_t message_id) {
 
 settings parse_settings(const config::provider_config& cfg) {
   settings_reader r(cfg, "kannel",
-                    {"url", "username", "password", "from", "smsc", "dlr_mask", "webhook_token",
-                     "allow_from", "timeout"});
+                    {"url", "method", "username", "password", "from", "smsc", "dlr_mask",
+                     "webhook_token", "allow_from", "timeout"});
   settings s;
   s.url = r.required("url");
   if (!s.url.empty()) {
@@ -96,7 +98,11 @@ settings parse_settings(const config::provider_config& cfg) {
                            "'; expected an http(s) URL with a host and no query, such as "
                            "http://127.0.0.1:13013/cgi-bin/sendsms");
   }
+  s.method = r.one_of("method", {"GET", "POST"});
   s.username = r.required("username");
+  for (const char* key : {"username", "password", "from", "smsc"})
+    if (const auto* v = r.find(key); v && v->value.find_first_of("\r\n") != std::string::npos)
+      r.fail(v->where, "key '" + std::string(key) + "' of " + r.label() + " contains a line break");
   if (!r.find("password")) r.fail(cfg.where, r.label() + " needs key 'password'");
   s.password = r.get("password");
   s.from = r.get("from");
@@ -127,33 +133,61 @@ settings parse_settings(const config::provider_config& cfg) {
 codec::codec(settings s) : settings_(std::move(s)) {}
 
 engine::http_request codec::build_submit(const engine::outbound_message& message) const {
-  std::string url = settings_.url;
-  url += "?username=" + form_encode(settings_.username);
-  url += "&password=" + form_encode(settings_.password);
-  if (!settings_.from.empty()) url += "&from=" + form_encode(settings_.from);
-  url += "&to=" + form_encode(message.to);
-  url += "&text=" + form_encode(message.text);
-  url += "&charset=UTF-8";
-  if (templates::count_segments(message.text).enc == templates::encoding::ucs2) url += "&coding=2";
-  if (!settings_.smsc.empty()) url += "&smsc=" + form_encode(settings_.smsc);
+  // The sendsms parameters (CGI name, X-Kannel header for POST), text and charset aside.
+  std::vector<std::pair<std::string_view, std::string>> params;
+  params.reserve(10);
+  params.emplace_back("username", settings_.username);
+  params.emplace_back("password", settings_.password);
+  if (!settings_.from.empty()) params.emplace_back("from", settings_.from);
+  params.emplace_back("to", message.to);
+  if (templates::count_segments(message.text).enc == templates::encoding::ucs2)
+    params.emplace_back("coding", "2");
+  if (!settings_.smsc.empty()) params.emplace_back("smsc", settings_.smsc);
   if (message.expires && message.now) {
     auto left = std::chrono::ceil<std::chrono::minutes>(*message.expires - *message.now).count();
-    url += "&validity=" + std::to_string(left < 1 ? 1 : left);
+    params.emplace_back("validity", std::to_string(left < 1 ? 1 : left));
   }
   if (!message.status_callback_url.empty() && !settings_.webhook_token.empty() &&
       settings_.dlr_mask != 0) {
     const auto& cb = message.status_callback_url;
-    std::string dlr_url =
-        cb + (cb.find('?') == std::string::npos ? "?" : "&") + "id=" + std::to_string(message.id) +
-        "&token=" + form_encode(settings_.webhook_token) + "&type=%d&ts=%T&smsc=%i&reply=%A";
-    url += "&dlr-mask=" + std::to_string(settings_.dlr_mask);
-    url += "&dlr-url=" + form_encode(dlr_url);
+    params.emplace_back("dlr-mask", std::to_string(settings_.dlr_mask));
+    params.emplace_back("dlr-url", cb + (cb.find('?') == std::string::npos ? "?" : "&") +
+                                       "id=" + std::to_string(message.id) +
+                                       "&token=" + form_encode(settings_.webhook_token) +
+                                       "&type=%d&ts=%T&smsc=%i&reply=%A");
   }
 
   engine::http_request request;
+  request.timeout = settings_.timeout;
+  if (settings_.method == "POST") {
+    // Kannel's POST form: the text is the body, everything else X-Kannel-* headers.
+    static constexpr std::pair<std::string_view, std::string_view> header_names[] = {
+        {"username", "X-Kannel-Username"}, {"password", "X-Kannel-Password"},
+        {"from", "X-Kannel-From"},         {"to", "X-Kannel-To"},
+        {"coding", "X-Kannel-Coding"},     {"smsc", "X-Kannel-SMSC"},
+        {"validity", "X-Kannel-Validity"}, {"dlr-mask", "X-Kannel-DLR-Mask"},
+        {"dlr-url", "X-Kannel-DLR-Url"}};
+    request.method = "POST";
+    request.url = settings_.url;
+    request.headers.emplace_back("Content-Type", "text/plain; charset=UTF-8");
+    for (const auto& [name, value] : params)
+      for (const auto& [cgi, header] : header_names)
+        if (cgi == name) request.headers.emplace_back(std::string(header), value);
+    request.body = message.text;
+    return request;
+  }
+  std::string url = settings_.url;
+  char separator = '?';
+  for (const auto& [name, value] : params) {
+    url += separator;
+    url += name;
+    url += '=';
+    url += form_encode(value);
+    separator = '&';
+    if (name == "to") url += "&text=" + form_encode(message.text) + "&charset=UTF-8";
+  }
   request.method = "GET";
   request.url = std::move(url);
-  request.timeout = settings_.timeout;
   return request;
 }
 

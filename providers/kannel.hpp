@@ -14,7 +14,8 @@ namespace pigeon::providers::kannel {
 // through an `sms-service` get-url. See the comment block in kannel.cpp.
 
 struct settings {
-  std::string url;  // e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+  std::string url;             // e.g. http://127.0.0.1:13013/cgi-bin/sendsms
+  std::string method = "GET";  // GET (CGI parameters) | POST (text body, X-Kannel-* headers)
   std::string username;
   std::string password;
   std::string from;
@@ -25,7 +26,7 @@ struct settings {
   std::chrono::milliseconds timeout{10000};
 };
 
-// Reads and checks `cfg.settings` (keys: url, username, password, from, smsc, dlr_mask,
+// Reads and checks `cfg.settings` (keys: url, method, username, password, from, smsc, dlr_mask,
 // webhook_token, allow_from, timeout). Throws config::config_error with every problem at its
 // key's file:line:col.
 settings parse_settings(const config::provider_config& cfg);

@@ -11,6 +11,7 @@
     the codec reads it; a report with the wrong token is refused.
 Exits 77 (skipped) when Kannel is not installed (scripts/bootstrap.sh installs it)."""
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -111,14 +112,26 @@ def run(tool_path, harness, receiver):
             verdict = tool(tool_path, "reply", str(r.status), reply)
         assert verdict.startswith("accepted "), (r.status, reply, verdict)
 
+    # method: POST, Kannel's other sendsms form (text body, X-Kannel-* headers)
+    post = json.loads(tool(tool_path, "submit-post", harness.sendsms_url, harness.username,
+                           harness.password, "10690000", TOKEN, callback, "44",
+                           "+8613800138002", "posted ☕"))
+    req = urllib.request.Request(post["url"], data=post["body"].encode(), method="POST",
+                                 headers=dict(post["headers"]))
+    with urllib.request.urlopen(req, timeout=10) as r:
+        verdict = tool(tool_path, "reply", str(r.status), r.read().decode())
+    assert verdict.startswith("accepted "), verdict
+    cases.append((44, "+8613800138002", "posted ☕"))
+
     # fakesmsc prints each MT it receives: "Got message N: <from to type text>"
     deadline = time.time() + 20
     while time.time() < deadline:
         got = [line for line in harness.fakesmsc_lines() if "Got message" in line]
-        if len(got) >= 2:
+        if len(got) >= 3:
             break
         time.sleep(0.1)
-    assert len(got) >= 2, harness.fakesmsc_lines()
+    assert len(got) >= 3, harness.fakesmsc_lines()
+    assert any("10690000 +8613800138002 ucs-2 " in g for g in got), got
     assert any("10690000 +8613800138000 text Your code is 1234 @ 10% off" in g for g in got), got
     # The UCS-2 one arrives as fakesmsc's "ucs-2" type, its text form-encoded UTF-16BE.
     ucs2 = [g for g in got if "+8613800138001 ucs-2 " in g]

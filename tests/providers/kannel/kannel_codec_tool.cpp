@@ -4,10 +4,16 @@
 //
 //   kannel_codec_tool submit URL USERNAME PASSWORD FROM TOKEN CALLBACK_URL ID TO TEXT
 //     prints the request URL the codec builds (one line)
+//   kannel_codec_tool submit-post (same arguments)
+//     prints the POST request the codec builds with method: POST, as JSON
+//     {"url","headers":[[name,value],...],"body"}
 //   kannel_codec_tool reply STATUS BODY            prints the verdict (first line: its kind)
 //   kannel_codec_tool webhook status|inbound TOKEN REMOTE_ADDRESS URL
 //     parses a GET webhook; prints "receipt <message_id> <state> <status>",
 //     "inbound <from> <to> <text>" or "refused <status> <reason>"
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <iostream>
 #include <string>
 
@@ -42,15 +48,25 @@ int main(int argc, char** argv) {
   if (argc < 2) return usage();
   const std::string verb = argv[1];
   try {
-    if (verb == "submit" && argc == 11) {
-      auto codec =
-          providers::kannel::make(make_config(argv[2], argv[3], argv[4], argv[5], argv[6]));
+    if ((verb == "submit" || verb == "submit-post") && argc == 11) {
+      auto cfg = make_config(argv[2], argv[3], argv[4], argv[5], argv[6]);
+      if (verb == "submit-post") cfg.settings["method"] = {"POST", {}};
+      auto codec = providers::kannel::make(cfg);
       engine::outbound_message m;
       m.status_callback_url = argv[7];
       m.id = std::stoll(argv[8]);
       m.to = argv[9];
       m.text = argv[10];
-      std::cout << codec->build_submit(m).url << "\n";
+      auto request = codec->build_submit(m);
+      if (verb == "submit") {
+        std::cout << request.url << "\n";
+        return 0;
+      }
+      boost::json::array headers;
+      for (const auto& [name, value] : request.headers) headers.push_back({name, value});
+      boost::json::object out{
+          {"url", request.url}, {"headers", std::move(headers)}, {"body", request.body}};
+      std::cout << boost::json::serialize(out) << "\n";
       return 0;
     }
     if (verb == "reply" && argc == 4) {

@@ -50,6 +50,13 @@ TEST_CASE("kannel sends non-GSM text as UTF-8 with coding=2, and the validity in
   check_golden("kannel", "ucs2.request", test::to_text(request));
 }
 
+TEST_CASE("kannel POSTs the text as the body with every other parameter in X-Kannel headers") {
+  auto cfg = kannel_config();
+  cfg.settings["method"] = {"post", {"engine.yaml", 40, 5}};
+  auto m = message("【咖啡】双11 ☕");
+  check_golden("kannel", "ucs2_post.request", test::to_text(kannel::make(cfg)->build_submit(m)));
+}
+
 TEST_CASE("kannel asks for no delivery report without a token or a public URL") {
   auto cfg = kannel_config();
   cfg.settings.erase("webhook_token");
@@ -145,8 +152,8 @@ TEST_CASE("kannel reports bad settings at their places") {
   CHECK(lines ==
         std::vector<std::string>{
             "engine.yaml:24:5: unknown key 'dlr-url' for kannel provider 'backup'; expected one "
-            "of: url, username, password, from, smsc, dlr_mask, webhook_token, allow_from, "
-            "timeout",
+            "of: url, method, username, password, from, smsc, dlr_mask, webhook_token, "
+            "allow_from, timeout",
             "engine.yaml:21:5: key 'url' of kannel provider 'backup' is "
             "'http://127.0.0.1:13013/cgi-bin/sendsms?x=1'; expected an http(s) URL with a host "
             "and no query, such as http://127.0.0.1:13013/cgi-bin/sendsms",
