@@ -374,6 +374,8 @@ engine::webhook_result codec::parse_webhook(engine::webhook_kind kind,
     }
     if (!validate_signature(settings_.auth_token, signature, request.url, params))
       return refused(403, "X-Twilio-Signature does not match", true);
+    // A callback configured as GET carries its fields in the (signed) query.
+    if (request.method != "POST") params = std::move(*query);
   }
 
   // 2. The events.
