@@ -199,14 +199,23 @@ std::int64_t our_id(std::string_view query) {
 
 }  // namespace
 
-std::string compute_signature(std::string_view auth_token, std::string_view url,
-                              const form_params& params) {
+namespace {
+
+// The signed text after the URL: every key+value, sorted by key then value, duplicates once.
+std::string sorted_params(const form_params& params) {
   std::map<std::string, std::set<std::string>> sorted;
   for (const auto& [k, v] : params) sorted[k].insert(v);
-  std::string data(url);
+  std::string data;
   for (const auto& [k, values] : sorted)
     for (const auto& v : values) data += k + v;
-  return base64_encode(hmac_sha1(auth_token, data));
+  return data;
+}
+
+}  // namespace
+
+std::string compute_signature(std::string_view auth_token, std::string_view url,
+                              const form_params& params) {
+  return base64_encode(hmac_sha1(auth_token, std::string(url) + sorted_params(params)));
 }
 
 bool validate_signature(std::string_view auth_token, std::string_view signature,
@@ -222,9 +231,11 @@ bool validate_signature(std::string_view auth_token, std::string_view signature,
   }
   std::sort(candidates.begin(), candidates.end());
   candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  const auto suffix = sorted_params(params);
   bool match = false;
   for (const auto& candidate : candidates)
-    match |= constant_time_equal(compute_signature(auth_token, candidate, params), signature);
+    match |=
+        constant_time_equal(base64_encode(hmac_sha1(auth_token, candidate + suffix)), signature);
   if (!match) return false;
 
   auto query = parse_form(split_url(url).query);
