@@ -21,8 +21,10 @@
 //   codes 21211 21408 21606 21612 21614 21617 and any other 400/4xx not listed below
 //                                                     -> rejected, recipient fault
 //   code 20429 or HTTP 429                            -> retry_later{Retry-After}, carrier fault
-//   401, 403, code 20003 (authentication), 404 (account not found), 3xx
+//   401, 403, code 20003 (authentication), 404 (account not found), 3xx, account/sender
+//   misconfiguration (21603 21659 21660 21701 21703 21704 21705)
 //                                                     -> retry_later, carrier fault
+//   code 21611 (From's queue full)                     -> retry_later, carrier fault
 //   408, 425, 5xx, a reply that is not Twilio JSON    -> retry_later, carrier fault
 // Why authentication failures are retry_later with carrier fault and not rejected: the message
 // is fine, the account (or its token) is not. Rejecting would fail every message of the
@@ -73,6 +75,17 @@ std::string member_text(const boost::json::value& doc, std::string_view key) {
   if (v->is_int64()) return std::to_string(v->get_int64());
   if (v->is_uint64()) return std::to_string(v->get_uint64());
   return {};
+}
+
+// Codes that say this account or its sender is misconfigured, whatever the message: the whole
+// provider is unusable until someone fixes it, so they are carrier faults (failover), not
+// rejections that would burn every message of a campaign one by one.
+bool is_account_code(std::string_view code) {
+  // 21603 From required, 21659 From not a Twilio number, 21660 From/account mismatch,
+  // 21701/21703/21704/21705 messaging service invalid or without senders.
+  for (std::string_view c : {"21603", "21659", "21660", "21701", "21703", "21704", "21705"})
+    if (code == c) return true;
+  return false;
 }
 
 // The status callback URL with our message id as a query parameter.
@@ -346,10 +359,10 @@ engine::submit_verdict codec::parse_submit_reply(const engine::http_response& re
   if (text.empty()) text = "HTTP " + std::to_string(status);
   if (code.empty()) code = std::to_string(status);
 
-  if (code == "20429" || is_transient_status(status))
+  if (code == "20429" || code == "21611" || is_transient_status(status))
     return engine::retry_later{retry_after(response), std::move(code), std::move(text),
                                fault::carrier};
-  if (status == 401 || status == 403 || code == "20003" || status == 404 ||
+  if (status == 401 || status == 403 || code == "20003" || status == 404 || is_account_code(code) ||
       (status >= 300 && status <= 399) || status < 200 || doc.is_null())
     return engine::retry_later{std::chrono::milliseconds(0), std::move(code), std::move(text),
                                fault::carrier};

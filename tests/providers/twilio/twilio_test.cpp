@@ -107,6 +107,17 @@ TEST_CASE("twilio maps every reply fixture onto its verdict and whose fault it i
   }
 }
 
+TEST_CASE("twilio treats a misconfigured sender as the carrier's fault, not the recipient's") {
+  auto codec = twilio::make(twilio_config());
+  for (const char* code : {"21603", "21659", "21660", "21705", "21611"}) {
+    CAPTURE(code);
+    auto verdict = codec->parse_submit_reply(
+        {400, {}, std::string(R"({"code":)") + code + R"(,"message":"x","status":400})"});
+    REQUIRE(std::holds_alternative<engine::retry_later>(verdict));
+    CHECK(std::get<engine::retry_later>(verdict).blame == engine::fault::carrier);
+  }
+}
+
 TEST_CASE("twilio never calls a 2xx without a sid accepted") {
   auto codec = twilio::make(twilio_config());
   for (const char* body : {"", "null", "[]", R"({"sid":""})", R"({"sid":12})", "<xml/>"}) {
