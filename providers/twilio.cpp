@@ -235,20 +235,27 @@ bool validate_signature(std::string_view auth_token, std::string_view signature,
                         std::string_view url, const form_params& params,
                         std::optional<std::string_view> body) {
   if (signature.empty()) return false;
-  // Every variant is computed and compared, so the time taken does not tell which one matched.
-  std::vector<std::string> candidates;
-  for (auto& u : port_variants(url)) {
-    if (auto legacy = legacy_query_url(u)) candidates.push_back(std::move(*legacy));
-    if (auto whatwg = whatwg_query_url(u)) candidates.push_back(std::move(*whatwg));
-    candidates.push_back(std::move(u));
-  }
-  std::sort(candidates.begin(), candidates.end());
-  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+  // The URL as received first (the usual match), then its variants. Each comparison is
+  // constant-time; which variant matched is no secret (the URL is public), so trying stops at
+  // the first match.
   const auto suffix = sorted_params(params);
-  bool match = false;
-  for (const auto& candidate : candidates)
-    match |=
-        constant_time_equal(base64_encode(hmac_sha1(auth_token, candidate + suffix)), signature);
+  auto matches = [&](const std::string& candidate) {
+    return constant_time_equal(base64_encode(hmac_sha1(auth_token, candidate + suffix)), signature);
+  };
+  const std::string received(url);
+  bool match = matches(received);
+  if (!match) {
+    std::vector<std::string> candidates;
+    for (auto& u : port_variants(url)) {
+      if (auto legacy = legacy_query_url(u)) candidates.push_back(std::move(*legacy));
+      if (auto whatwg = whatwg_query_url(u)) candidates.push_back(std::move(*whatwg));
+      candidates.push_back(std::move(u));
+    }
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+    for (const auto& candidate : candidates)
+      if (candidate != received && (match = matches(candidate))) break;
+  }
   if (!match) return false;
 
   auto query = parse_form(split_url(url).query);
