@@ -58,16 +58,16 @@ int main(int argc, char** argv) {
       provider("twilio", {{"account_sid", "AC0123456789abcdef0123456789abcdef"},
                           {"auth_token", token.c_str()},
                           {"from", "+15550001111"}}));
-  auto kannel = providers::kannel::make(provider(
-      "kannel", {{"url", "http://127.0.0.1:13013/cgi-bin/sendsms"},
-                 {"username", "pigeon"},
-                 {"password", "secret"},
-                 {"webhook_token", "tok-0123456789abcdef"}}));
-  auto generic = providers::generic_http::make(provider(
-      "generic-http", {{"url", "http://127.0.0.1:18080/send"},
-                       {"auth", "hmac"},
-                       {"hmac_secret", "hmac-secret-1"},
-                       {"webhook_secret", "whsec-0123456789"}}));
+  auto kannel =
+      providers::kannel::make(provider("kannel", {{"url", "http://127.0.0.1:13013/cgi-bin/sendsms"},
+                                                  {"username", "pigeon"},
+                                                  {"password", "secret"},
+                                                  {"webhook_token", "tok-0123456789abcdef"}}));
+  auto generic = providers::generic_http::make(
+      provider("generic-http", {{"url", "http://127.0.0.1:18080/send"},
+                                {"auth", "hmac"},
+                                {"hmac_secret", "hmac-secret-1"},
+                                {"webhook_secret", "whsec-0123456789"}}));
 
   engine::outbound_message m;
   m.id = 123456789;
@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
   gw.body = R"({"id":"gw-1","ref":"123456789","status":"delivered"})";
   gw.received_at = *engine::parse_iso("2026-11-12T02:30:10Z");
   gw.headers["x-timestamp"] = "1794450600";
-  gw.headers["x-signature"] = providers::hex_encode(
-      providers::hmac_sha256("whsec-0123456789", "1794450600." + gw.body));
+  gw.headers["x-signature"] =
+      providers::hex_encode(providers::hmac_sha256("whsec-0123456789", "1794450600." + gw.body));
   measure("generic-http parse_webhook (HMAC)", n,
           [&] { return events_of(generic->parse_webhook(engine::webhook_kind::status, gw)); });
   return sink == 0 ? 1 : 0;
