@@ -82,7 +82,9 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
   if (!options_.quiet_hours.empty()) quiet_hours_ = parse_window({}, options_.quiet_hours);
   jitter_.seed(options_.jitter_seed ? options_.jitter_seed : std::random_device{}());
   for (auto& l : lanes) {
-    capacity_ += l.concurrency;
+    // A batch lane keeps up to concurrency × max_batch messages busy.
+    capacity_ += l.concurrency * static_cast<int>(std::clamp<std::size_t>(
+                                     l.codec ? l.codec->max_batch() : 1, 1, 1000));
     auto name = l.name;
     lanes_.emplace(name, std::make_unique<lane>(ex, std::move(l), options_.breaker));
   }
@@ -232,29 +234,88 @@ const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) 
   return *slot;
 }
 
-asio::awaitable<void> dispatcher::record(send_outcome outcome) {
+// The outcome of one request for one message: the verdict (or the transport error) mapped onto
+// the message's next state, the lane's breaker and counters fed, a 429 pausing the lane.
+send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::string& lane_name,
+                                  const boost::system::error_code& ec,
+                                  const http_response& response, const submit_verdict* verdict,
+                                  circuit_breaker::permit permit, steady_time finished) {
+  send_outcome outcome;
+  bool carrier_fault = true;
+  if (ec || !verdict) {
+    // Connect failures never reached the carrier; timeouts and resets may have: the message
+    // is retried and the ledger keeps both attempts, so a duplicate is traceable.
+    auto what = ec ? ec.message() : std::string("reply does not match the batch");
+    outcome = retry_or_fail(m, lane_name, 0ms, "transport: " + what);
+    spdlog::warn("send {} to {} via {}: {}", m.id, mask_phone(m.recipient.phone), lane_name, what);
+  } else if (auto* a = std::get_if<accepted>(verdict)) {
+    carrier_fault = false;
+    outcome = {m.id, message_state::submitted, lane_name, a->carrier_id, {}, {}, clock_.now()};
+  } else if (auto* r = std::get_if<rejected>(verdict)) {
+    carrier_fault = r->blame == fault::carrier;
+    outcome = {m.id,
+               message_state::failed,
+               lane_name,
+               {},
+               "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
+               {},
+               clock_.now()};
+  } else {
+    const auto& t = std::get<retry_later>(*verdict);
+    carrier_fault = t.blame == fault::carrier;
+    if (response.status == 429 && !clock_.simulated()) {
+      // Throttling concerns the whole lane, not just this message.
+      auto pause = std::min<std::chrono::milliseconds>(t.after > 0ms ? t.after : 1000ms,
+                                                       options_.max_lane_pause);
+      l.pause_until(finished + pause);
+    }
+    outcome = retry_or_fail(m, lane_name, t.after,
+                            "carrier " + t.code + (t.text.empty() ? "" : ": " + t.text));
+  }
+  l.breaker().record(carrier_fault, permit.trial, finished);
   switch (outcome.state) {
     case message_state::submitted:
-      ++stats_.submitted;
-      break;
-    case message_state::failed:
-      ++stats_.failed;
+      l.count_submitted();
       break;
     case message_state::retry:
-      ++stats_.retried;
-      break;
-    case message_state::expired:
-      ++stats_.expired;
-      break;
-    case message_state::deferred:
-      ++stats_.deferred;
+      l.count_retried();
       break;
     default:
+      l.count_failed();
       break;
   }
-  std::function<void(store&)> write = [o = std::move(outcome)](store& s) {
-    s.record_outcomes({o});
-  };
+  return outcome;
+}
+
+asio::awaitable<void> dispatcher::record(send_outcome outcome) {
+  std::vector<send_outcome> one;
+  one.push_back(std::move(outcome));
+  co_await record_many(std::move(one));
+}
+
+asio::awaitable<void> dispatcher::record_many(std::vector<send_outcome> outcomes) {
+  for (const auto& outcome : outcomes) {
+    switch (outcome.state) {
+      case message_state::submitted:
+        ++stats_.submitted;
+        break;
+      case message_state::failed:
+        ++stats_.failed;
+        break;
+      case message_state::retry:
+        ++stats_.retried;
+        break;
+      case message_state::expired:
+        ++stats_.expired;
+        break;
+      case message_state::deferred:
+        ++stats_.deferred;
+        break;
+      default:
+        break;
+    }
+  }
+  std::function<void(store&)> write = [o = std::move(outcomes)](store& s) { s.record_outcomes(o); };
   auto op = store_.async_run<void>(std::move(write), use_awaitable);
   co_await std::move(op);
 }
@@ -409,6 +470,10 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       reopens = std::min(reopens, l.breaker().reopens_at());
       continue;
     }
+    if (l.config().codec->max_batch() > 1) {
+      co_await submit_batched(l, m, std::move(out), segments, permit);
+      co_return;
+    }
     co_await l.acquire_slot();
     struct slot_guard {
       lane& l;
@@ -443,53 +508,10 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     const auto finished = std::chrono::steady_clock::now();
     l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
 
-    send_outcome outcome;
-    bool carrier_fault = true;
-    if (ec) {
-      // Connect failures never reached the carrier; timeouts and resets may have: the message
-      // is retried and the ledger keeps both attempts, so a duplicate is traceable.
-      outcome = retry_or_fail(m, lane_name, 0ms, std::string("transport: ") + ec.message());
-      spdlog::warn("send {} to {} via {}: {}", m.id, mask_phone(m.recipient.phone), lane_name,
-                   ec.message());
-    } else {
-      auto verdict = l.config().codec->parse_submit_reply(response);
-      if (auto* a = std::get_if<accepted>(&verdict)) {
-        carrier_fault = false;
-        outcome = {m.id, message_state::submitted, lane_name, a->carrier_id, {}, {}, clock_.now()};
-      } else if (auto* r = std::get_if<rejected>(&verdict)) {
-        carrier_fault = r->blame == fault::carrier;
-        outcome = {m.id,
-                   message_state::failed,
-                   lane_name,
-                   {},
-                   "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
-                   {},
-                   clock_.now()};
-      } else {
-        const auto& t = std::get<retry_later>(verdict);
-        carrier_fault = t.blame == fault::carrier;
-        if (response.status == 429 && !clock_.simulated()) {
-          // Throttling concerns the whole lane, not just this message.
-          auto pause = std::min<std::chrono::milliseconds>(t.after > 0ms ? t.after : 1000ms,
-                                                           options_.max_lane_pause);
-          l.pause_until(finished + pause);
-        }
-        outcome = retry_or_fail(m, lane_name, t.after,
-                                "carrier " + t.code + (t.text.empty() ? "" : ": " + t.text));
-      }
-    }
-    l.breaker().record(carrier_fault, permit.trial, finished);
-    switch (outcome.state) {
-      case message_state::submitted:
-        l.count_submitted();
-        break;
-      case message_state::retry:
-        l.count_retried();
-        break;
-      default:
-        l.count_failed();
-        break;
-    }
+    std::optional<submit_verdict> verdict;
+    if (!ec) verdict = l.config().codec->parse_submit_reply(response);
+    auto outcome =
+        classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
     co_await record(std::move(outcome));
     co_return;
   }

@@ -4,6 +4,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -101,11 +102,28 @@ class dispatcher {
 
  private:
   struct compiled_step;
+  struct batch_item;
+  struct batch_queue {  // one lane's messages waiting for a batch (dispatcher_batch.cpp)
+    std::deque<batch_item*> items;
+    int pumps = 0;
+  };
   struct recipient_queue;
   class recipient_turn;
 
   boost::asio::awaitable<void> submit_one(claimed_message m);
   boost::asio::awaitable<void> record(send_outcome outcome);
+  boost::asio::awaitable<void> record_many(std::vector<send_outcome> outcomes);
+  // Batch mode (codec max_batch() > 1, dispatcher_batch.cpp): the message joins its lane's
+  // queue and waits for the verdict; up to `concurrency` pumps per lane each send up to
+  // max_batch() queued messages in one request.
+  boost::asio::awaitable<void> submit_batched(lane& l, const claimed_message& m,
+                                              outbound_message out, int segments,
+                                              circuit_breaker::permit permit);
+  boost::asio::awaitable<void> pump(std::string lane_name);
+  send_outcome classify(lane& l, const claimed_message& m, const std::string& lane_name,
+                        const boost::system::error_code& ec, const http_response& response,
+                        const submit_verdict* verdict, circuit_breaker::permit permit,
+                        steady_time finished);
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> wait_for_change(std::chrono::milliseconds at_most);
   void notify_change();
@@ -122,6 +140,7 @@ class dispatcher {
   clock& clock_;
   std::map<std::string, std::unique_ptr<lane>> lanes_;
   std::unordered_map<std::string, std::unique_ptr<recipient_queue>> recipients_;
+  std::map<std::string, std::unique_ptr<batch_queue>> batches_;  // lanes in batch mode
   std::mt19937_64 jitter_;
   std::map<std::string, sender_profile> senders_;
   std::map<std::string, std::unique_ptr<compiled_step>> templates_;

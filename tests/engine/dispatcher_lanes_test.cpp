@@ -9,9 +9,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <set>
+#include <span>
 
 #include "engine/dispatcher.hpp"
 #include "engine/store/sqlite_store.hpp"
@@ -31,6 +33,7 @@ class carriers final : public http_client {
     std::chrono::steady_clock::time_point at;
   };
   std::map<std::string, std::vector<http_response>> scripts;
+  std::function<http_response(const http_request&)> responder;  // when set, answers everything
   std::chrono::milliseconds delay{0};
   std::vector<request_record> requests;
   std::map<std::string, int> open_per_recipient;
@@ -44,10 +47,15 @@ class carriers final : public http_client {
                         handler) override {
     auto host = req.url.substr(7, req.url.find('/', 7) - 7);
     auto to = req.url.substr(req.url.find("to=") + 3);
-    auto& script = scripts.at(host);
-    std::size_t n = 0;
-    for (const auto& r : requests) n += r.host == host;
-    auto resp = script[std::min(n, script.size() - 1)];
+    http_response resp;
+    if (responder) {
+      resp = responder(req);
+    } else {
+      auto& script = scripts.at(host);
+      std::size_t n = 0;
+      for (const auto& r : requests) n += r.host == host;
+      resp = script[std::min(n, script.size() - 1)];
+    }
     requests.push_back({host, to, req.body, std::chrono::steady_clock::now()});
     peak = std::max(peak, ++open);
     peak_per_recipient = std::max(peak_per_recipient, ++open_per_recipient[to]);
@@ -80,6 +88,44 @@ class test_codec final : public carrier_codec {
 
  private:
   std::string host_;
+};
+
+// A batch dialect: numbers joined by ',' in the URL and texts by '\n' in the body; the reply
+// has one line per message, "ok <id>" or "bad <code>".
+class batch_codec final : public carrier_codec {
+ public:
+  std::string_view kind() const override { return "test-batch"; }
+  http_request build_submit(const outbound_message& m) const override {
+    return build_submit_batch(std::span(&m, 1));
+  }
+  std::size_t max_batch() const override { return 10; }
+  http_request build_submit_batch(std::span<const outbound_message> ms) const override {
+    http_request r{"POST", "http://batch/send?to=", {}, {}};
+    for (const auto& m : ms) {
+      r.url += (&m == &ms.front() ? "" : ",") + m.to;
+      r.body += m.text + "\n";
+    }
+    return r;
+  }
+  submit_verdict parse_submit_reply(const http_response& r) const override {
+    return parse_submit_batch_reply(r, 1).front();
+  }
+  std::vector<submit_verdict> parse_submit_batch_reply(const http_response& r,
+                                                       std::size_t count) const override {
+    std::vector<submit_verdict> out;
+    std::size_t at = 0;
+    while (at < r.body.size()) {
+      auto end = r.body.find('\n', at);
+      auto line = r.body.substr(at, end - at);
+      at = end == std::string::npos ? r.body.size() : end + 1;
+      if (line.starts_with("ok "))
+        out.push_back(accepted{line.substr(3)});
+      else
+        out.push_back(rejected{line.substr(4), "refused"});
+    }
+    if (out.size() != count) return std::vector<submit_verdict>(count, retry_later{});
+    return out;
+  }
 };
 
 struct fixture {
@@ -278,4 +324,47 @@ TEST_CASE("a 429 pauses the whole lane for its Retry-After, and the message goes
   // messages waited, not just the throttled one).
   CHECK(http.requests[1].at - http.requests[0].at >= 950ms);
   for (const auto& row : f.rows()) CHECK(row.state == message_state::submitted);
+}
+
+TEST_CASE("a batch lane sends many messages per request with one verdict each") {
+  simulated_clock clk(start);
+  fixture f(25, 1, clk.now(), std::nullopt);
+  carriers http;
+  http.delay = 20ms;
+  std::vector<std::size_t> sizes;
+  http.responder = [&](const http_request& req) {
+    http_response resp{200, {}, {}};
+    auto list = req.url.substr(req.url.find("to=") + 3);
+    std::size_t n = 0, at = 0;
+    while (at <= list.size()) {
+      auto end = std::min(list.find(',', at), list.size());
+      auto to = list.substr(at, end - at);
+      resp.body += (to.back() == '7' ? "bad 21211" : "ok id-" + to) + "\n";
+      ++n;
+      at = end + 1;
+    }
+    sizes.push_back(n);
+    return resp;
+  };
+  lane_config batch{"batch", std::make_shared<batch_codec>(), 0, 2, 0};
+  auto stats = f.run(http, clk, {batch}, {"batch"}, {});
+  CHECK(stats.submitted + stats.failed == 25);
+  CHECK(stats.failed == 2);          // the numbers ending in 7: ...07 and ...17
+  CHECK(http.requests.size() < 25);  // batched
+  std::size_t total = 0;
+  for (auto n : sizes) {
+    CHECK(n <= 10);
+    total += n;
+  }
+  CHECK(total == 25);  // each message in exactly one request
+  for (const auto& row : f.rows()) {
+    CHECK(row.attempts == 1);
+    if (row.phone.back() == '7') {
+      CHECK(row.state == message_state::failed);
+      CHECK(row.reason == "rejected 21211: refused");
+    } else {
+      CHECK(row.state == message_state::submitted);
+      CHECK(row.carrier_id == "id-" + row.phone);
+    }
+  }
 }
