@@ -273,6 +273,7 @@ send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::
                             "carrier " + t.code + (t.text.empty() ? "" : ": " + t.text));
   }
   l.breaker().record(carrier_fault, permit.trial, finished);
+  if (carrier_fault) l.set_last_error(outcome.reason);
   switch (outcome.state) {
     case message_state::submitted:
       l.count_submitted();
@@ -519,9 +520,12 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
   auto wait = reopens == steady_time::max() ? options_.backoff_base
                                             : std::chrono::duration_cast<std::chrono::milliseconds>(
                                                   reopens - std::chrono::steady_clock::now());
-  auto outcome = retry_or_fail(
-      m, {}, std::max(wait, 0ms),
-      "every provider of sender `" + m.sender + "`'s route has its circuit open", false);
+  std::string why;
+  for (const auto& name : sender.route)
+    if (auto found = lanes_.find(name); found != lanes_.end())
+      why += (why.empty() ? "" : "; ") + name + ": " + found->second->last_error();
+  auto outcome = retry_or_fail(m, {}, std::max(wait, 0ms),
+                               "circuit open on every provider of the route (" + why + ")", false);
   co_await record(std::move(outcome));
 }
 

@@ -256,6 +256,7 @@ lane_snapshot lane::snapshot() const {
   s.latency_p50 = latency_.percentile(0.5);
   s.latency_p99 = latency_.percentile(0.99);
   s.backlog = waiting_;
+  s.last_error = last_error_;
   return s;
 }
 

@@ -157,7 +157,8 @@ struct lane_snapshot {
   std::int64_t submitted = 0, failed = 0, retried = 0;
   double error_rate = 0;  // carrier faults / attempts over the breaker's window
   std::chrono::microseconds latency_p50{0}, latency_p99{0};
-  int backlog = 0;  // messages waiting for a slot or a token
+  int backlog = 0;         // messages waiting for a slot or a token
+  std::string last_error;  // the last carrier fault, e.g. "carrier 503: busy"
 };
 
 // One provider lane. Owned by the dispatcher, used on its executor only.
@@ -181,6 +182,8 @@ class lane {
   void count_failed() { ++failed_; }
   void count_retried() { ++retried_; }
   void add_latency(std::chrono::microseconds l) { latency_.add(l); }
+  void set_last_error(std::string e) { last_error_ = std::move(e); }
+  const std::string& last_error() const { return last_error_; }
 
   lane_snapshot snapshot() const;
 
@@ -193,6 +196,7 @@ class lane {
   int waiting_ = 0;
   boost::asio::steady_timer slot_freed_;
   std::int64_t submitted_ = 0, failed_ = 0, retried_ = 0;
+  std::string last_error_;
 };
 
 }  // namespace pigeon::engine
