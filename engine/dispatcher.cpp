@@ -82,9 +82,11 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
   if (!options_.quiet_hours.empty()) quiet_hours_ = parse_window({}, options_.quiet_hours);
   jitter_.seed(options_.jitter_seed ? options_.jitter_seed : std::random_device{}());
   for (auto& l : lanes) {
-    // A batch lane keeps up to concurrency × max_batch messages busy.
-    capacity_ += l.concurrency * static_cast<int>(std::clamp<std::size_t>(
-                                     l.codec ? l.codec->max_batch() : 1, 1, 1000));
+    // A batch lane keeps up to concurrency × max_batch messages busy; twice that, so slots stay
+    // busy while answered messages wait for their outcome to be recorded.
+    capacity_ +=
+        2 * l.concurrency *
+        static_cast<int>(std::clamp<std::size_t>(l.codec ? l.codec->max_batch() : 1, 1, 1000));
     auto name = l.name;
     lanes_.emplace(name, std::make_unique<lane>(ex, std::move(l), options_.breaker));
   }
@@ -476,10 +478,7 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       co_return;
     }
     co_await l.acquire_slot();
-    struct slot_guard {
-      lane& l;
-      ~slot_guard() { l.release_slot(); }
-    } guard{l};
+    lane::slot_guard guard(l);
     co_await l.pace(segments);
     if (!permit.trial &&
         l.breaker().state(std::chrono::steady_clock::now()) != circuit_state::closed) {
@@ -508,6 +507,7 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
     l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
+    guard.release();  // the answer is in: the next request may go while this one is recorded
 
     std::optional<submit_verdict> verdict;
     if (!ec) verdict = l.config().codec->parse_submit_reply(response);

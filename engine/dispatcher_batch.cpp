@@ -69,10 +69,7 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
       queue.items.pop_front();
     }
     co_await l.acquire_slot();
-    struct slot_guard {
-      lane& l;
-      ~slot_guard() { l.release_slot(); }
-    } guard{l};
+    lane::slot_guard guard(l);
     co_await l.pace(segments);
 
     std::vector<submit_intent> intents;
@@ -105,6 +102,7 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
     l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
+    guard.release();  // the answer is in: the next request may go while this one is recorded
 
     std::vector<submit_verdict> verdicts;
     if (!ec) verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());

@@ -173,6 +173,21 @@ class lane {
   // Waits for a concurrency slot; release_slot() frees it.
   boost::asio::awaitable<void> acquire_slot();
   void release_slot();
+  // Releases an acquired slot once: at release() or at the end of its scope.
+  class slot_guard {
+   public:
+    explicit slot_guard(lane& l) : lane_(&l) {}
+    ~slot_guard() { release(); }
+    slot_guard(const slot_guard&) = delete;
+    slot_guard& operator=(const slot_guard&) = delete;
+    void release() {
+      if (lane_) lane_->release_slot();
+      lane_ = nullptr;
+    }
+
+   private:
+    lane* lane_;
+  };
   // Waits until `segments` tokens are this caller's and no pause is in force.
   boost::asio::awaitable<void> pace(int segments);
   // A 429: the whole lane pauses until `until` and then restarts slower.

@@ -30,6 +30,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+[ -n "${PIGEON_BENCH_KEEP:-}" ] && trap - EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -126,11 +127,11 @@ echo "carrier: $(carrier_rate)"
 ours="$(python3 -c "print(round($n/$wall))")"
 
 echo
-echo "== 2. one lane at 500 segments/s, 15000 messages (30 s)"
+echo "== 2. one lane at 500 segments/s (burst 25), 15000 messages (30 s)"
 head -n 15001 "$tmp/contacts.csv" > "$tmp/c15k.csv"
 cp "$tmp/contacts.csv" "$tmp/all.csv"
 cp "$tmp/c15k.csv" "$tmp/contacts.csv"
-write_config ", rate: 500/s" 16
+write_config ", rate: 500/s, burst: 25" 64
 run_engine > /dev/null
 cp "$tmp/all.csv" "$tmp/contacts.csv"
 python3 - "$tmp/access.log" << 'EOF'
@@ -140,7 +141,7 @@ per = collections.Counter(int(x - t[0]) for x in t)
 full = [per[s] for s in range(int(t[-1] - t[0]))]  # whole seconds only
 span = t[-1] - t[0]
 print(f"{len(t)} messages over {span:.2f}s: mean {len(t)/span:.1f}/s; whole seconds "
-      f"min {min(full)} max {max(full)}; first second {per[0]} (burst)")
+      f"min {min(full, default=0)} max {max(full, default=0)}; first second {per[0]} (burst)")
 EOF
 
 if command -v bearerbox > /dev/null && command -v wrk > /dev/null; then
@@ -161,6 +162,7 @@ group = smsc
 smsc = http
 smsc-id = nginx
 system-type = generic
+status-success-regex = "message_id"
 send-url = "http://127.0.0.1:$port/kannel?to=%P&text=%b"
 port = $(free_port)
 max-pending-submits = 64
@@ -190,7 +192,7 @@ local i = 0
 request = function()
   i = i + 1
   return wrk.format("GET", "/cgi-bin/sendsms?username=bench&password=bench&to=%2B86139" ..
-    string.format("%08d", i) .. "&text=Hi+there")
+    string.format("%08d", i) .. "&from=pigeon&text=Hi+there")
 end
 EOF
   # Drive sendsms until the carrier has seen N messages (or 120 s).
@@ -199,7 +201,8 @@ EOF
   pids+=($wrkpid)
   for _ in $(seq 1 240); do
     sleep 0.5
-    [ "$(grep -c /kannel "$tmp/access.log" 2> /dev/null || echo 0)" -ge "$n" ] && break
+    c="$(grep -c /kannel "$tmp/access.log" 2> /dev/null)" || c=0
+    [ "$c" -ge "$n" ] && break
   done
   kill "$wrkpid" 2> /dev/null || true
   sleep 1.2
