@@ -12,10 +12,14 @@
 #      ratio to ours.
 #
 # Usage: scripts/bench_dispatch.sh [N]   (default 100000). Builds the release preset's pigeon.
+# Environment: PIGEON_BENCH_CONCURRENCY (unpaced lane, default 64), PIGEON_BENCH_PHASES
+# (default 123), PIGEON_BENCH_NO_BUILD=1 (use the existing build), PIGEON_BENCH_BUILD_DIR.
 # Needs nginx (scripts/bootstrap.sh installs it). Everything runs on 127.0.0.1 in a temp dir.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
+concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
+phases="${PIGEON_BENCH_PHASES:-123}"
 build="${PIGEON_BENCH_BUILD_DIR:-$root/build/release}"
 if [ -z "${PIGEON_BENCH_NO_BUILD:-}" ]; then
   cmake --preset release > /dev/null
@@ -118,14 +122,18 @@ run_engine() {  # prints wall seconds and CPU seconds of `serve --until-idle`
   echo "$wall $user $sys"
 }
 
+ours=0
+if [[ $phases == *1* ]]; then
 echo
-echo "== 1. unpaced, one message per request, $n messages"
-write_config "" 64
+echo "== 1. unpaced, one message per request, $n messages, concurrency $concurrency"
+write_config "" "$concurrency"
 read -r wall user sys <<< "$(run_engine)"
 python3 -c "n=$n; w=$wall; c=$user+$sys; print(f'engine: {n} messages in {w:.2f}s wall = {n/w:.0f}/s; CPU {c:.2f}s = {c/n*1e6:.0f} us/message')"
 echo "carrier: $(carrier_rate)"
 ours="$(python3 -c "print(round($n/$wall))")"
+fi
 
+if [[ $phases == *2* ]]; then
 echo
 echo "== 2. one lane at 500 segments/s (burst 25), 15000 messages (30 s)"
 head -n 15001 "$tmp/contacts.csv" > "$tmp/c15k.csv"
@@ -143,8 +151,9 @@ span = t[-1] - t[0]
 print(f"{len(t)} messages over {span:.2f}s: mean {len(t)/span:.1f}/s; whole seconds "
       f"min {min(full, default=0)} max {max(full, default=0)}; first second {per[0]} (burst)")
 EOF
+fi
 
-if command -v bearerbox > /dev/null && command -v wrk > /dev/null; then
+if [[ $phases == *3* ]] && command -v bearerbox > /dev/null && command -v wrk > /dev/null; then
   echo
   echo "== 3. Kannel: $n messages through sendsms to the same nginx"
   admin="$(free_port)"; smsbox_port="$(free_port)"; sendsms="$(free_port)"
