@@ -34,6 +34,7 @@ class carriers final : public http_client {
   };
   std::map<std::string, std::vector<http_response>> scripts;
   std::function<http_response(const http_request&)> responder;  // when set, answers everything
+  int time_out_first = 0;  // the first n requests end in http_errc::timed_out
   std::chrono::milliseconds delay{0};
   std::vector<request_record> requests;
   std::map<std::string, int> open_per_recipient;
@@ -59,11 +60,16 @@ class carriers final : public http_client {
     requests.push_back({host, to, req.body, std::chrono::steady_clock::now()});
     peak = std::max(peak, ++open);
     peak_per_recipient = std::max(peak_per_recipient, ++open_per_recipient[to]);
+    boost::system::error_code ec;
+    if (static_cast<int>(requests.size()) <= time_out_first) {
+      ec = make_error_code(http_errc::timed_out);
+      resp = {};
+    }
     auto timer = std::make_shared<asio::steady_timer>(executor, delay);
-    timer->async_wait([this, timer, to, h = std::move(handler), resp](auto) mutable {
+    timer->async_wait([this, timer, to, h = std::move(handler), resp, ec](auto) mutable {
       --open;
       --open_per_recipient[to];
-      std::move(h)(boost::system::error_code{}, resp);
+      std::move(h)(ec, resp);
     });
   }
 };
@@ -366,5 +372,21 @@ TEST_CASE("a batch lane sends many messages per request with one verdict each") 
       CHECK(row.state == message_state::submitted);
       CHECK(row.carrier_id == "id-" + row.phone);
     }
+  }
+}
+
+TEST_CASE("a timed-out request is retried and the ledger keeps both attempts") {
+  simulated_clock clk(start);
+  fixture f(3, 1, clk.now(), clk.now() + 1h);
+  carriers http;
+  http.scripts["c"] = {{201, {}, "OK"}};
+  http.time_out_first = 3;
+  auto stats = f.run(http, clk, {make_lane("c", 0, 4)}, {"c"}, {});
+  CHECK(stats.retried == 3);
+  CHECK(stats.submitted == 3);
+  CHECK(http.requests.size() == 6);
+  for (const auto& row : f.rows()) {
+    CHECK(row.state == message_state::submitted);
+    CHECK(row.attempts == 2);  // the timed-out one may have arrived: it is in the ledger
   }
 }
