@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
+#include <set>
 
 #include "engine/compose.hpp"
 #include "engine/phone.hpp"
@@ -25,6 +26,7 @@ using namespace std::chrono_literals;
 // one at a time. Erased once nobody holds or waits for a ticket.
 struct dispatcher::recipient_queue {
   std::uint64_t next = 0, serving = 0;
+  std::set<std::uint64_t> abandoned;  // tickets whose task ended before its turn
   asio::steady_timer turn;
   explicit recipient_queue(asio::any_io_executor ex) : turn(ex) {
     turn.expires_at(asio::steady_timer::time_point::max());
@@ -40,7 +42,13 @@ class dispatcher::recipient_turn {
     ticket_ = queue_->next++;
   }
   ~recipient_turn() {
-    ++queue_->serving;
+    // A task that ends before its turn (expired, deferred, failed to render) leaves its ticket
+    // behind instead of advancing the turn of the message still being sent.
+    if (queue_->serving == ticket_)
+      ++queue_->serving;
+    else
+      queue_->abandoned.insert(ticket_);
+    while (queue_->abandoned.erase(queue_->serving) > 0) ++queue_->serving;
     if (queue_->serving == queue_->next)
       d_.recipients_.erase(phone_);
     else

@@ -139,7 +139,8 @@ struct fixture {
   std::unique_ptr<async_store> queue;
 
   // `steps` messages per contact (steps "s0", "s1", ... all due now, in that order).
-  fixture(int contacts, int steps, time_point now, std::optional<time_point> expires) {
+  fixture(int contacts, int steps, time_point now, std::optional<time_point> expires,
+          std::map<int, std::string> windows = {}) {
     dir = std::filesystem::temp_directory_path() /
           ("pigeon-lanes-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
     std::filesystem::create_directories(dir);
@@ -156,17 +157,23 @@ struct fixture {
     camp.sender = "shop";
     camp.category = "transactional";
     camp.content_hash = "h1";
-    for (int s = 0; s < steps; ++s)
-      camp.templates.push_back({"s" + std::to_string(s),
-                                "A",
-                                100,
-                                "sms",
-                                "step " + std::to_string(s),
-                                {},
-                                {},
-                                false,
-                                {},
-                                {}});
+    for (int s = 0; s < steps; ++s) {
+      campaign_template t{"s" + std::to_string(s),
+                          "A",
+                          100,
+                          "sms",
+                          "step " + std::to_string(s),
+                          {},
+                          {},
+                          false,
+                          {},
+                          {}};
+      if (windows.count(s)) {
+        t.has_window = true;
+        t.window_between = windows[s];
+      }
+      camp.templates.push_back(t);
+    }
     db->save_campaign(camp);
     std::vector<new_message> ms;
     for (int s = 0; s < steps; ++s)
@@ -389,4 +396,23 @@ TEST_CASE("a timed-out request is retried and the ledger keeps both attempts") {
     CHECK(row.state == message_state::submitted);
     CHECK(row.attempts == 2);  // the timed-out one may have arrived: it is in the ledger
   }
+}
+
+TEST_CASE("a recipient's message deferred before its turn does not let a later one overtake") {
+  simulated_clock clk(start);  // 02:00 UTC
+  // Step 2's window opens at 03:00: it is deferred at once, while step 0 is being sent and
+  // step 1 waits for its turn.
+  fixture f(1, 4, clk.now(), std::nullopt, {{2, "03:00-04:00"}});
+  carriers http;
+  http.scripts["c"] = {{201, {}, "OK"}};
+  http.delay = 20ms;
+  auto stats = f.run(http, clk, {make_lane("c", 0, 8)}, {"c"}, {});
+  CHECK(stats.deferred == 1);
+  CHECK(stats.submitted == 4);
+  CHECK(http.peak_per_recipient == 1);
+  REQUIRE(http.requests.size() == 4);
+  CHECK(http.requests[0].body == "step 0");
+  CHECK(http.requests[1].body == "step 1");
+  CHECK(http.requests[2].body == "step 3");
+  CHECK(http.requests[3].body == "step 2");  // at its window
 }
