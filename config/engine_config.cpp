@@ -103,6 +103,16 @@ void read_provider(yaml_reader& reader, const std::string& name, const YAML::Nod
                                 "3600/h, got '" +
                                 *text + "'");
       }
+    } else if (key == "burst") {
+      // Segments that may go at once after idling, on top of the rate.
+      auto count = reader.integer(value, join_path(path, key));
+      if (!count) continue;
+      if (*count <= 0 || *count > 10000000) {
+        reader.issue(value, path + ".burst: expected a positive number of segments, got " +
+                                std::to_string(*count));
+      } else {
+        provider.burst = static_cast<double>(*count);
+      }
     } else if (key == "concurrency") {
       auto count = reader.integer(value, join_path(path, key));
       if (!count) continue;

@@ -8,6 +8,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
+#include <set>
 
 #include "engine/compose.hpp"
 #include "engine/phone.hpp"
@@ -21,40 +22,51 @@ namespace asio = boost::asio;
 using asio::use_awaitable;
 using namespace std::chrono_literals;
 
-// Concurrency slots and segment pacing of one lane. Pacing reserves send times in order:
-// each send of k segments takes k/rate seconds of the lane's budget, so a lane never runs
-// faster than its rate whatever its concurrency (limits count segments, not messages).
-struct dispatcher::lane_state {
-  lane_config config;
-  int busy = 0;
-  asio::steady_timer slot_freed;
-  std::chrono::steady_clock::time_point next_send{};
+// A recipient's turn: tickets taken in claim order (before the task's first suspension), served
+// one at a time. Erased once nobody holds or waits for a ticket.
+struct dispatcher::recipient_queue {
+  std::uint64_t next = 0, serving = 0;
+  std::set<std::uint64_t> abandoned;  // tickets whose task ended before its turn
+  asio::steady_timer turn;
+  explicit recipient_queue(asio::any_io_executor ex) : turn(ex) {
+    turn.expires_at(asio::steady_timer::time_point::max());
+  }
+};
 
-  lane_state(asio::any_io_executor ex, lane_config c) : config(std::move(c)), slot_freed(ex) {
-    slot_freed.expires_at(asio::steady_timer::time_point::max());
+class dispatcher::recipient_turn {
+ public:
+  recipient_turn(dispatcher& d, const std::string& phone) : d_(d), phone_(phone) {
+    auto& q = d.recipients_[phone];
+    if (!q) q = std::make_unique<recipient_queue>(d.ex_);
+    queue_ = q.get();
+    ticket_ = queue_->next++;
+  }
+  ~recipient_turn() {
+    // A task that ends before its turn (expired, deferred, failed to render) leaves its ticket
+    // behind instead of advancing the turn of the message still being sent.
+    if (queue_->serving == ticket_)
+      ++queue_->serving;
+    else
+      queue_->abandoned.insert(ticket_);
+    while (queue_->abandoned.erase(queue_->serving) > 0) ++queue_->serving;
+    if (queue_->serving == queue_->next)
+      d_.recipients_.erase(phone_);
+    else
+      queue_->turn.cancel();  // the waiters check whose turn it is
+  }
+  recipient_turn(const recipient_turn&) = delete;
+  recipient_turn& operator=(const recipient_turn&) = delete;
+
+  asio::awaitable<void> wait() {
+    while (queue_->serving != ticket_)
+      (void)co_await queue_->turn.async_wait(asio::as_tuple(use_awaitable));
   }
 
-  asio::awaitable<void> acquire_slot() {
-    while (busy >= config.concurrency) {
-      (void)co_await slot_freed.async_wait(asio::as_tuple(use_awaitable));
-    }
-    ++busy;
-  }
-  void release_slot() {
-    --busy;
-    slot_freed.cancel_one();
-  }
-  asio::awaitable<void> pace(int segments) {
-    if (config.rate_per_second <= 0) co_return;
-    auto now = std::chrono::steady_clock::now();
-    auto start = std::max(now, next_send);
-    next_send = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                            std::chrono::duration<double>(segments / config.rate_per_second));
-    if (start > now) {
-      asio::steady_timer t(co_await asio::this_coro::executor, start);
-      (void)co_await t.async_wait(asio::as_tuple(use_awaitable));
-    }
-  }
+ private:
+  dispatcher& d_;
+  std::string phone_;
+  recipient_queue* queue_;
+  std::uint64_t ticket_;
 };
 
 struct dispatcher::compiled_step {
@@ -76,16 +88,28 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
       wake_(ex),
       heartbeat_timer_(ex) {
   if (!options_.quiet_hours.empty()) quiet_hours_ = parse_window({}, options_.quiet_hours);
+  jitter_.seed(options_.jitter_seed ? options_.jitter_seed : std::random_device{}());
   for (auto& l : lanes) {
-    capacity_ += l.concurrency;
+    // A batch lane keeps up to concurrency × max_batch messages busy; twice that, so slots stay
+    // busy while answered messages wait for their outcome to be recorded.
+    capacity_ +=
+        2 * l.concurrency *
+        static_cast<int>(std::clamp<std::size_t>(l.codec ? l.codec->max_batch() : 1, 1, 1000));
     auto name = l.name;
-    lanes_.emplace(name, std::make_unique<lane_state>(ex, std::move(l)));
+    lanes_.emplace(name, std::make_unique<lane>(ex, std::move(l), options_.breaker));
   }
   // Claim no more than the lanes can start soon, so nothing waits in memory near its lease.
   capacity_ = std::clamp(capacity_, 1, 4096);
 }
 
 dispatcher::~dispatcher() = default;
+
+std::vector<lane_snapshot> dispatcher::lanes() const {
+  std::vector<lane_snapshot> out;
+  out.reserve(lanes_.size());
+  for (const auto& [name, l] : lanes_) out.push_back(l->snapshot());
+  return out;
+}
 
 void dispatcher::stop() {
   stopping_ = true;
@@ -220,53 +244,122 @@ const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) 
   return *slot;
 }
 
-asio::awaitable<void> dispatcher::record(send_outcome outcome) {
+// The outcome of one request for one message: the verdict (or the transport error) mapped onto
+// the message's next state, the lane's breaker and counters fed, a 429 pausing the lane.
+send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::string& lane_name,
+                                  const boost::system::error_code& ec,
+                                  const http_response& response, const submit_verdict* verdict,
+                                  circuit_breaker::permit permit, steady_time finished) {
+  send_outcome outcome;
+  bool carrier_fault = true;
+  if (ec || !verdict) {
+    // Connect failures never reached the carrier; timeouts and resets may have: the message
+    // is retried and the ledger keeps both attempts, so a duplicate is traceable.
+    auto what = ec ? ec.message() : std::string("reply does not match the batch");
+    outcome = retry_or_fail(m, lane_name, 0ms, "transport: " + what);
+    spdlog::warn("send {} to {} via {}: {}", m.id, mask_phone(m.recipient.phone), lane_name, what);
+  } else if (auto* a = std::get_if<accepted>(verdict)) {
+    carrier_fault = false;
+    outcome = {m.id, message_state::submitted, lane_name, a->carrier_id, {}, {}, clock_.now()};
+  } else if (auto* r = std::get_if<rejected>(verdict)) {
+    carrier_fault = r->blame == fault::carrier;
+    outcome = {m.id,
+               message_state::failed,
+               lane_name,
+               {},
+               "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
+               {},
+               clock_.now()};
+  } else {
+    const auto& t = std::get<retry_later>(*verdict);
+    carrier_fault = t.blame == fault::carrier;
+    if (response.status == 429 && !clock_.simulated()) {
+      // Throttling concerns the whole lane, not just this message.
+      auto pause = std::min<std::chrono::milliseconds>(t.after > 0ms ? t.after : 1000ms,
+                                                       options_.max_lane_pause);
+      l.pause_until(finished + pause);
+    }
+    outcome = retry_or_fail(m, lane_name, t.after,
+                            "carrier " + t.code + (t.text.empty() ? "" : ": " + t.text));
+  }
+  l.breaker().record(carrier_fault, permit.trial, finished);
+  if (carrier_fault) l.set_last_error(outcome.reason);
   switch (outcome.state) {
     case message_state::submitted:
-      ++stats_.submitted;
-      break;
-    case message_state::failed:
-      ++stats_.failed;
+      l.count_submitted();
       break;
     case message_state::retry:
-      ++stats_.retried;
-      break;
-    case message_state::expired:
-      ++stats_.expired;
-      break;
-    case message_state::deferred:
-      ++stats_.deferred;
+      l.count_retried();
       break;
     default:
+      l.count_failed();
       break;
   }
-  std::function<void(store&)> write = [o = std::move(outcome)](store& s) {
-    s.record_outcomes({o});
-  };
+  return outcome;
+}
+
+asio::awaitable<void> dispatcher::record(send_outcome outcome) {
+  std::vector<send_outcome> one;
+  one.push_back(std::move(outcome));
+  co_await record_many(std::move(one));
+}
+
+asio::awaitable<void> dispatcher::record_many(std::vector<send_outcome> outcomes) {
+  for (const auto& outcome : outcomes) {
+    switch (outcome.state) {
+      case message_state::submitted:
+        ++stats_.submitted;
+        break;
+      case message_state::failed:
+        ++stats_.failed;
+        break;
+      case message_state::retry:
+        ++stats_.retried;
+        break;
+      case message_state::expired:
+        ++stats_.expired;
+        break;
+      case message_state::deferred:
+        ++stats_.deferred;
+        break;
+      default:
+        break;
+    }
+  }
+  std::function<void(store&)> write = [o = std::move(outcomes)](store& s) { s.record_outcomes(o); };
   auto op = store_.async_run<void>(std::move(write), use_awaitable);
   co_await std::move(op);
 }
 
 send_outcome dispatcher::retry_or_fail(const claimed_message& m, const std::string& lane,
-                                       std::chrono::milliseconds after, std::string reason) {
+                                       std::chrono::milliseconds after, std::string reason,
+                                       bool attempted) {
   send_outcome o{m.id, message_state::retry, lane, {}, std::move(reason), {}, clock_.now()};
-  int attempts = m.attempts + 1;
-  if (attempts >= options_.max_attempts) {
+  int attempts = m.attempts + (attempted ? 1 : 0);
+  if (!m.expires && attempts >= options_.max_attempts) {
     o.state = message_state::failed;
     o.reason = "gave up after " + std::to_string(attempts) + " attempts: " + o.reason;
     return o;
   }
-  // Exponential backoff with a per-message spread (±20%) so a recovering carrier is not hit by
-  // every retry at the same instant; a carrier's Retry-After is a floor.
-  double exp = std::min<double>(options_.backoff_max.count(),
-                                options_.backoff_base.count() * std::pow(2.0, attempts - 1));
-  double spread = 0.8 + 0.4 * static_cast<double>((m.id * 2654435761u) % 1000) / 1000.0;
-  auto backoff = std::chrono::milliseconds(static_cast<long long>(exp * spread));
-  o.next_due = o.at + std::max(backoff, after);
+  // Full jitter spreads retries over the whole backoff interval, so a recovering carrier is not
+  // hit by every retry at once; a carrier's Retry-After is a floor, and so is a tenth of the
+  // base (no hot loop).
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  auto backoff = full_jitter_backoff(std::max(1, attempts), options_.backoff_base,
+                                     options_.backoff_max, u01(jitter_));
+  o.next_due = o.at + std::max({backoff, after, options_.backoff_base / 10});
+  if (m.expires && *o.next_due >= *m.expires) {
+    o.state = message_state::expired;
+    o.next_due.reset();
+    o.reason = "validity ends (" + format_iso(*m.expires) + ") before the next attempt after " +
+               std::to_string(attempts) + " attempt(s): " + o.reason;
+  }
   return o;
 }
 
 asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
+  // Taken before the first suspension, so tickets follow the claim order.
+  recipient_turn turn(*this, m.recipient.phone);
   auto now = clock_.now();
   auto sender = senders_.find(m.sender);
   if (m.expires && now >= *m.expires) {
@@ -288,8 +381,9 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     co_await record(std::move(early));
     co_return;
   }
-  if (sender == senders_.end() || sender->second.route.empty() ||
-      !lanes_.count(sender->second.route.front())) {
+  if (sender == senders_.end() ||
+      std::none_of(sender->second.route.begin(), sender->second.route.end(),
+                   [this](const std::string& l) { return lanes_.count(l) > 0; })) {
     send_outcome early{m.id,
                        message_state::failed,
                        {},
@@ -362,63 +456,84 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     co_return;
   }
 
-  const std::string& lane_name = sender->second.route.front();
-  lane_state& lane = *lanes_.at(lane_name);
-  co_await lane.acquire_slot();
-  struct slot_guard {
-    lane_state& l;
-    ~slot_guard() { l.release_slot(); }
-  } guard{lane};
-  co_await lane.pace(segments);
-
-  // Durable intent before the request leaves: after a crash this message is known to be
-  // `submitting` (outcome unknown), never silently resent as if new.
-  std::function<bool(store&)> intent =
-      [i = submit_intent{m.id, lane_name, text, segments, clock_.now()}](store& s) {
-        return !s.mark_submitting({i}).empty();
-      };
-  auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
-  if (!co_await std::move(intent_op)) co_return;  // cancelled or paused since the claim
-
   outbound_message out;
   out.id = m.id;
   out.to = m.recipient.phone;
-  out.text = text;
+  out.text = std::move(text);
   out.kind = m.tmpl.kind;
-  out.subject = subject;
+  out.subject = std::move(subject);
   out.media = m.tmpl.media;
   out.expires = m.expires;
-  if (!options_.public_url.empty())
-    out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
-  auto request = lane.config.codec->build_submit(out);
-  auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
-  auto [ec, response] = co_await std::move(exchange);
+  co_await turn.wait();
+  co_await attempt(m, sender->second, std::move(out), segments);
+}
 
-  send_outcome outcome;
-  if (ec) {
-    // Connect failures never reached the carrier; timeouts and resets may have: the message is
-    // retried and the ledger keeps both attempts, so a duplicate is traceable.
-    outcome = retry_or_fail(m, lane_name, 0ms, std::string("transport: ") + ec.message());
-    spdlog::warn("send {} to {} via {}: {}", m.id, mask_phone(m.recipient.phone), lane_name,
-                 ec.message());
-  } else {
-    auto verdict = lane.config.codec->parse_submit_reply(response);
-    if (auto* a = std::get_if<accepted>(&verdict)) {
-      outcome = {m.id, message_state::submitted, lane_name, a->carrier_id, {}, {}, clock_.now()};
-    } else if (auto* r = std::get_if<rejected>(&verdict)) {
-      outcome = {m.id,
-                 message_state::failed,
-                 lane_name,
-                 {},
-                 "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
-                 {},
-                 clock_.now()};
-    } else {
-      const auto& t = std::get<retry_later>(verdict);
-      outcome = retry_or_fail(m, lane_name, t.after,
-                              "carrier " + t.code + (t.text.empty() ? "" : ": " + t.text));
+// One attempt through the first lane of the route that takes traffic.
+asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender_profile& sender,
+                                          outbound_message out, int segments) {
+  steady_time reopens = steady_time::max();
+  for (const auto& lane_name : sender.route) {
+    auto found = lanes_.find(lane_name);
+    if (found == lanes_.end()) continue;
+    lane& l = *found->second;
+    auto permit = l.breaker().allow(std::chrono::steady_clock::now());
+    if (!permit.allowed) {
+      reopens = std::min(reopens, l.breaker().reopens_at());
+      continue;
     }
+    if (l.config().codec->max_batch() > 1) {
+      co_await submit_batched(l, m, std::move(out), segments, permit);
+      co_return;
+    }
+    co_await l.acquire_slot();
+    lane::slot_guard guard(l);
+    co_await l.pace(segments);
+    if (!permit.trial &&
+        l.breaker().state(std::chrono::steady_clock::now()) != circuit_state::closed) {
+      // The circuit opened while this message waited for its turn: fail over.
+      reopens = std::min(reopens, l.breaker().reopens_at());
+      continue;
+    }
+
+    // Durable intent before the request leaves: after a crash this message is known to be
+    // `submitting` (outcome unknown), never silently resent as if new.
+    std::function<bool(store&)> intent =
+        [i = submit_intent{m.id, lane_name, out.text, segments, clock_.now()}](store& s) {
+          return !s.mark_submitting({i}).empty();
+        };
+    auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
+    if (!co_await std::move(intent_op)) {  // cancelled or paused since the claim
+      l.breaker().give_back(permit);
+      co_return;
+    }
+
+    if (!options_.public_url.empty())
+      out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
+    auto request = l.config().codec->build_submit(out);
+    const auto started = std::chrono::steady_clock::now();
+    auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
+    auto [ec, response] = co_await std::move(exchange);
+    const auto finished = std::chrono::steady_clock::now();
+    l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
+    guard.release();  // the answer is in: the next request may go while this one is recorded
+
+    std::optional<submit_verdict> verdict;
+    if (!ec) verdict = l.config().codec->parse_submit_reply(response);
+    auto outcome =
+        classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
+    co_await record(std::move(outcome));
+    co_return;
   }
+  // Every provider of the route has its circuit open: wait for the first half-open trial.
+  auto wait = reopens == steady_time::max() ? options_.backoff_base
+                                            : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  reopens - std::chrono::steady_clock::now());
+  std::string why;
+  for (const auto& name : sender.route)
+    if (auto found = lanes_.find(name); found != lanes_.end())
+      why += (why.empty() ? "" : "; ") + name + ": " + found->second->last_error();
+  auto outcome = retry_or_fail(m, {}, std::max(wait, 0ms),
+                               "circuit open on every provider of the route (" + why + ")", false);
   co_await record(std::move(outcome));
 }
 

@@ -4,33 +4,29 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/async_store.hpp"
 #include "engine/carrier.hpp"
 #include "engine/clock.hpp"
 #include "engine/http.hpp"
+#include "engine/lane.hpp"
 #include "engine/send_window.hpp"
 
 namespace pigeon::engine {
-
-// One carrier lane: a codec plus its pacing (segments per second) and concurrency.
-struct lane_config {
-  std::string name;
-  std::shared_ptr<const carrier_codec> codec;
-  double rate_per_second = 0;  // 0 = unpaced
-  int concurrency = 16;
-};
 
 struct sender_profile {
   std::string signature;
   std::string opt_out_hint;
   int sms_max_segments = 1;  // a longer text fails rather than going out split or truncated
   bool smart_encoding = false;
-  std::vector<std::string> route;  // lane names, first is used (failover: a later issue)
+  std::vector<std::string> route;  // lane names in failover order
 };
 
 struct dispatcher_options {
@@ -39,9 +35,16 @@ struct dispatcher_options {
   std::chrono::milliseconds lease{std::chrono::minutes(5)};
   std::chrono::milliseconds idle_poll{200};
   std::chrono::milliseconds heartbeat{std::chrono::seconds(5)};
+  // Transient failures are retried until the message's expiry; max_attempts is the safety net
+  // for messages without one (their last failure then fails them).
   int max_attempts = 8;
-  std::chrono::milliseconds backoff_base{std::chrono::seconds(2)};
+  std::chrono::milliseconds backoff_base{std::chrono::seconds(2)};  // full-jitter exponential
   std::chrono::milliseconds backoff_max{std::chrono::minutes(10)};
+  std::uint64_t jitter_seed = 0;  // 0: random; else a fixed seed (tests)
+  breaker_config breaker;         // per provider
+  // The longest a 429's Retry-After pauses a whole lane in memory (the throttled message itself
+  // is rescheduled after the full Retry-After). Not applied on a simulated clock.
+  std::chrono::milliseconds max_lane_pause{std::chrono::seconds(60)};
   bool until_idle = false;               // return once nothing is due or in flight (see run())
   std::string public_url;                // base for status callbacks, or empty
   std::string default_timezone = "UTC";  // for recipients without a `tz`
@@ -57,10 +60,21 @@ struct dispatcher_stats {
 
 // Claims due messages from the store, renders them and submits them through carrier lanes.
 //
-// Per message: render (signature + text + opt-out hint) -> lane slot (concurrency) -> pacing
-// token (segments) -> `submitting` made durable -> HTTP request -> verdict recorded. A verdict
-// of retry_later or an ambiguous transport failure schedules a retry with exponential backoff;
-// after max_attempts the message fails with the last reason.
+// Per message: render (signature + text + opt-out hint) -> the recipient's turn -> lane choice
+// (the first provider of the sender's route whose circuit is not open) -> lane slot
+// (concurrency) -> pacing tokens (segments) -> `submitting` made durable -> HTTP request ->
+// verdict recorded. A retry_later verdict or a transport failure schedules a retry with
+// full-jitter exponential backoff (a Retry-After is a floor) until the message's expiry, or up
+// to max_attempts for a message without one; a rejection is final. A 429 also pauses the whole
+// lane for its Retry-After and restarts it at half rate. Carrier faults (transport errors, 5xx,
+// 429, authentication: verdict blame fault::carrier) feed the lane's circuit breaker; while it
+// is open, messages go to the next provider of their route, or wait for the breaker's
+// half-open trial when none is left.
+//
+// Ordering per recipient: within one dispatcher, a recipient has at most one message between
+// lane choice and verdict, and its messages take their turn in claim order (due time, id). So
+// a later message never overtakes an earlier one through a faster lane; an earlier message that
+// goes back to `retry` may be overtaken by later ones, since it is due again only later.
 //
 // Threading: everything runs on `ex`, which must be a single-threaded io_context executor; the
 // store, HTTP client, clock and lanes must outlive the dispatcher.
@@ -83,25 +97,51 @@ class dispatcher {
 
   const dispatcher_stats& stats() const { return stats_; }
   int in_flight() const { return in_flight_; }
+  // Every lane's state, for status and metrics. Call on the executor's thread.
+  std::vector<lane_snapshot> lanes() const;
 
  private:
-  struct lane_state;
   struct compiled_step;
+  struct batch_item;
+  struct batch_queue {  // one lane's messages waiting for a batch (dispatcher_batch.cpp)
+    std::deque<batch_item*> items;
+    int pumps = 0;
+  };
+  struct recipient_queue;
+  class recipient_turn;
 
   boost::asio::awaitable<void> submit_one(claimed_message m);
   boost::asio::awaitable<void> record(send_outcome outcome);
+  boost::asio::awaitable<void> record_many(std::vector<send_outcome> outcomes);
+  // Batch mode (codec max_batch() > 1, dispatcher_batch.cpp): the message joins its lane's
+  // queue and waits for the verdict; up to `concurrency` pumps per lane each send up to
+  // max_batch() queued messages in one request.
+  boost::asio::awaitable<void> submit_batched(lane& l, const claimed_message& m,
+                                              outbound_message out, int segments,
+                                              circuit_breaker::permit permit);
+  boost::asio::awaitable<void> pump(std::string lane_name);
+  send_outcome classify(lane& l, const claimed_message& m, const std::string& lane_name,
+                        const boost::system::error_code& ec, const http_response& response,
+                        const submit_verdict* verdict, circuit_breaker::permit permit,
+                        steady_time finished);
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> wait_for_change(std::chrono::milliseconds at_most);
   void notify_change();
   const compiled_step& compiled(const claimed_message& m);
+  boost::asio::awaitable<void> attempt(const claimed_message& m, const sender_profile& sender,
+                                       outbound_message out, int segments);
   send_outcome retry_or_fail(const claimed_message& m, const std::string& lane,
-                             std::chrono::milliseconds after, std::string reason);
+                             std::chrono::milliseconds after, std::string reason,
+                             bool attempted = true);
 
   boost::asio::any_io_executor ex_;
   async_store& store_;
   http_client& http_;
   clock& clock_;
-  std::map<std::string, std::unique_ptr<lane_state>> lanes_;
+  std::map<std::string, std::unique_ptr<lane>> lanes_;
+  std::unordered_map<std::string, std::unique_ptr<recipient_queue>> recipients_;
+  std::map<std::string, std::unique_ptr<batch_queue>> batches_;  // lanes in batch mode
+  std::mt19937_64 jitter_;
   std::map<std::string, sender_profile> senders_;
   std::map<std::string, std::unique_ptr<compiled_step>> templates_;
   dispatcher_options options_;

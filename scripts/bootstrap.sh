@@ -16,7 +16,7 @@ PACKAGES=(
   libhowardhinnant-date-dev tzdata libssl-dev
   libprotobuf-dev libicu-dev
   kannel kannel-extras
-  wrk python3
+  wrk python3 nginx
 )
 # Node.js runs the segment-calculator oracle and the Prism mock; some images ship their own
 # node with npm bundled, which conflicts with Debian's npm package.

@@ -79,7 +79,7 @@ int serve(const context& ctx, const serve_options& opts) {
     cctx.status_callback_base = cfg.public_url;
     lanes.push_back({name,
                      std::shared_ptr<const engine::carrier_codec>(providers::make_codec(p, cctx)),
-                     p.rate_per_second, p.concurrency});
+                     p.rate_per_second, p.concurrency, p.burst});
   }
   std::map<std::string, engine::sender_profile> senders;
   for (const auto& [name, s] : cfg.senders)

@@ -103,7 +103,18 @@ struct transfer {
   std::string body;  // CURLOPT_POSTFIELDS points into it
   http_response response;
   char error[CURL_ERROR_SIZE] = {};
+  int sends = 0;  // times curl was about to send the request (see on_prereq)
 };
+
+// Called right before each time curl sends the request. libcurl silently re-sends a request
+// once when a reused keep-alive connection dies before any byte of the answer ("Connection
+// died, retrying a fresh connect"), but the carrier may have processed the first copy. A second
+// send is refused here: the transfer fails as connection_lost (outcome unknown), so the caller
+// records the attempt and decides about a resend itself; nothing goes out twice untraced.
+int on_prereq(void* user, char*, char*, int, int) {
+  auto* t = static_cast<transfer*>(user);
+  return ++t->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
 
 size_t on_body(char* data, size_t size, size_t count, void* user) {
   static_cast<transfer*>(user)->response.body.append(data, size * count);
@@ -213,6 +224,8 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
+  curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
 
   for (const auto& [name, value] : request.headers)
     t->headers = curl_slist_append(t->headers, (name + ": " + value).c_str());
@@ -363,6 +376,8 @@ void curl_multi_client::impl::socket_action(curl_socket_t fd, int mask) {
       long status = 0;
       curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
       t->response.status = static_cast<int>(status);
+    } else if (result == CURLE_ABORTED_BY_CALLBACK && t->sends > 1) {
+      ec = http_errc::connection_lost;  // the silent resend was refused (on_prereq)
     } else {
       ec = map_curl_error(result);
     }

@@ -15,6 +15,9 @@
 // Lifetime: destroy the client (or call shutdown()) before its io_context. shutdown() and the
 // destructor complete pending transfers with cancelled (posted, never inline) and close every
 // connection; requests made after shutdown() complete with cancelled.
+// At most once: a request is sent at most once per async_perform. libcurl's silent re-send on a
+// reused connection that died without an answer is refused and reported as connection_lost
+// (the first copy may have arrived), so every copy a carrier sees is an attempt the caller saw.
 // Failure: construction throws std::runtime_error if libcurl cannot make a multi handle.
 
 #include <boost/asio/any_io_executor.hpp>

@@ -394,3 +394,15 @@ TEST_CASE("a sender's smart_encoding is a boolean, off by default") {
         std::vector<std::string>{
             "engine.yaml:1:33: senders.s.smart_encoding: expected true or false, got 'maybe'"});
 }
+
+TEST_CASE("a provider's burst is read in segments and must be positive") {
+  const auto config = parse_engine_config(
+      "providers: { sim: { kind: simulator, rate: 50/s, burst: 200 } }\n", "e.yaml");
+  CHECK(config.providers.at("sim").burst == 200);
+  CHECK(parse_engine_config("providers: { sim: { kind: simulator } }\n", "e.yaml")
+            .providers.at("sim")
+            .burst == 0);  // default: one second of rate
+  CHECK(engine_issues("providers: { p: { kind: simulator, burst: -1 } }\n") ==
+        strings{"engine.yaml:1:43: providers.p.burst: expected a positive number of segments, "
+                "got -1"});
+}

@@ -200,15 +200,34 @@ TEST_CASE("simulator timeout and reset faults give timed_out and connection_lost
   CHECK(perform(f.io, f.client, std::move(control)).response.status == 200);
   CHECK(f.send("+8613800138000").ec == make_error_code(http_errc::connection_lost));
   // The reset request went over the connection pooled by the control request: curl treats a
-  // reused connection that dies without a byte of answer as stale and re-sends once on a fresh
-  // one (so the carrier saw that submission twice). Callers must treat connection_lost as
-  // "may have been delivered, maybe more than once".
+  // reused connection that dies without a byte of answer as stale and would re-send it on a
+  // fresh one; the client refuses that silent second send, so the carrier saw it once and the
+  // caller got connection_lost ("may have been delivered").
   auto subs = f.simulator.submissions();
-  REQUIRE(subs.size() == 3);
+  REQUIRE(subs.size() == 2);
   CHECK(subs[0].fault == "timeout");
   CHECK(subs[1].fault == "reset");
-  CHECK(subs[2].fault == "reset");
-  CHECK(subs[2].status == 0);
+  CHECK(subs[1].status == 0);
+}
+
+TEST_CASE("a request whose reused connection dies unanswered reaches the carrier only once") {
+  fixture f(simulator_options{});
+  // Pool a keep-alive connection, then make the carrier reset every submission.
+  REQUIRE(f.send("+8613800138000", "first").response.status == 201);
+  auto control =
+      make_request("POST", url(f.port, "/_control"), R"({"fail_rate":1,"faults":["reset"]})");
+  REQUIRE(perform(f.io, f.client, std::move(control)).response.status == 200);
+  for (int i = 0; i < 3; ++i)
+    CHECK(f.send("+8613800138001", "second").ec == make_error_code(http_errc::connection_lost));
+  // One submission per request: libcurl's silent resend on a fresh connection never went out.
+  auto subs = f.simulator.submissions();
+  REQUIRE(subs.size() == 4);
+  CHECK(subs[0].text == "first");
+  for (int i = 1; i < 4; ++i) CHECK(subs[i].fault == "reset");
+  // A healthy carrier is still reached over a fresh connection afterwards.
+  auto heal = make_request("POST", url(f.port, "/_control"), R"({"fail_rate":0})");
+  REQUIRE(perform(f.io, f.client, std::move(heal)).response.status == 200);
+  CHECK(f.send("+8613800138002", "third").response.status == 201);
 }
 
 TEST_CASE("simulator latency delays answers without blocking the loop") {
