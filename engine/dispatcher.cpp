@@ -481,6 +481,20 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       reopens = std::min(reopens, l.breaker().reopens_at());
       continue;
     }
+    if (auto refusal = l.config().codec->refuse(out)) {
+      // This carrier can never take the message (e.g. more media than it allows).
+      l.breaker().give_back(permit);
+      send_outcome refused{
+          m.id,
+          message_state::failed,
+          lane_name,
+          {},
+          "rejected " + refusal->code + (refusal->text.empty() ? "" : ": ") + refusal->text,
+          {},
+          clock_.now()};
+      co_await record(std::move(refused));
+      co_return;
+    }
     if (l.config().codec->max_batch() > 1) {
       co_await submit_batched(l, m, std::move(out), segments, permit);
       co_return;
@@ -509,6 +523,7 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
 
     if (!options_.public_url.empty())
       out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
+    out.now = clock_.now();  // codecs are clock-free: relative validity and signatures use this
     auto request = l.config().codec->build_submit(out);
     const auto started = std::chrono::steady_clock::now();
     auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
@@ -518,7 +533,7 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     guard.release();  // the answer is in: the next request may go while this one is recorded
 
     std::optional<submit_verdict> verdict;
-    if (!ec) verdict = l.config().codec->parse_submit_reply(response);
+    if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);
     auto outcome =
         classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
     co_await record(std::move(outcome));

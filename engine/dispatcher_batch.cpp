@@ -88,6 +88,7 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
       if (std::find(marked.begin(), marked.end(), item->m->id) != marked.end()) {
         going.push_back(item);
         messages.push_back(item->out);
+        messages.back().now = clock_.now();
       } else {
         l.breaker().give_back(item->permit);
         item->finished = true;
