@@ -287,7 +287,17 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"database", "listen", "public_url", "default_timezone", "default_region",
-                     "policy", "senders", "providers"});
+                     "reconcile_grace", "policy", "senders", "providers"});
+  if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
+    if (grace == "0" || grace == "0s") {
+      config.reconcile_grace = std::chrono::seconds(0);
+    } else if (auto d = parse_duration(grace)) {
+      config.reconcile_grace = *d;
+    } else {
+      reader.issue(root["reconcile_grace"],
+                   "reconcile_grace: expected a duration like 30s or 2m, got '" + grace + "'");
+    }
+  }
   if (reader.read(root, "", "database", config.database) && config.database.empty()) {
     reader.issue(root["database"], "database: expected a path, got an empty string");
   }

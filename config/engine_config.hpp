@@ -70,6 +70,9 @@ struct engine_config {
   // ISO 3166 region used to read national-format phone numbers ("CN", "US"); empty means
   // numbers must be in international (+...) format.
   std::string default_region;
+  // After a crash, messages left `submitting` wait this long before being resent, so a delivery
+  // receipt arriving meanwhile can prove the carrier has them (`reconcile_grace: 30s`).
+  std::chrono::seconds reconcile_grace{30};
   policy_config policy;
   std::map<std::string, sender_config> senders;
   std::map<std::string, provider_config> providers;

@@ -413,6 +413,7 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
                  "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
                  {},
                  clock_.now()};
+      outcome.recipient_opted_out = r->recipient_opted_out;
     } else {
       const auto& t = std::get<retry_later>(verdict);
       outcome = retry_or_fail(m, lane_name, t.after,

@@ -55,7 +55,7 @@ std::string member_text(const boost::json::value& doc, std::string_view key) {
 }  // namespace
 
 settings parse_settings(const config::provider_config& cfg, const std::string& embedded_url) {
-  settings_reader r(cfg, "simulator", {"url", "from", "timeout"});
+  settings_reader r(cfg, "simulator", {"url", "from", "timeout", "webhook_token"});
   settings s;
   const auto* url = r.find("url");
   s.url = url ? url->value : embedded_url;
@@ -74,6 +74,7 @@ settings parse_settings(const config::provider_config& cfg, const std::string& e
   while (!s.url.empty() && s.url.back() == '/') s.url.pop_back();
   s.from = r.get("from", s.from);
   s.timeout = r.duration("timeout", s.timeout);
+  s.webhook_token = r.get("webhook_token", s.webhook_token);
   r.throw_if_any();
   return s;
 }
@@ -127,6 +128,62 @@ engine::submit_verdict codec::parse_submit_reply(const engine::http_response& re
     return engine::retry_later{retry_after(response), std::move(code), std::move(text)};
   const bool opted_out = code == opted_out_code;
   return engine::rejected{std::move(code), std::move(text), opted_out};
+}
+
+// Webhooks (minimal, for tests and the e2e suite): JSON bodies,
+//   status:  {"ref": "<pigeon id>", "id": "<carrier id>", "status": "delivered", "error_code": ""}
+//   inbound: {"from": "+86...", "to": "pigeon", "text": "STOP", "id": "<carrier id>"}
+// With `webhook_token` set, the request must carry it in `X-Simulator-Token` (else 403).
+engine::webhook_result codec::parse_webhook(engine::webhook_kind kind,
+                                            const engine::webhook_request& request) const {
+  if (!settings_.webhook_token.empty()) {
+    auto it = request.headers.find("x-simulator-token");
+    if (it == request.headers.end() || it->second != settings_.webhook_token)
+      return engine::webhook_refused{403, "missing or wrong X-Simulator-Token", true};
+  }
+  boost::json::error_code ec;
+  auto doc = boost::json::parse(request.body, ec);
+  if (ec || !doc.is_object()) return engine::webhook_refused{400, "expected a JSON object", false};
+  engine::webhook_events events;
+  if (kind == engine::webhook_kind::status) {
+    engine::delivery_event e;
+    e.carrier_id = member_text(doc, "id");
+    auto ref = member_text(doc, "ref");
+    if (!ref.empty()) {
+      try {
+        e.message_id = std::stoll(ref);
+      } catch (const std::exception&) {
+        return engine::webhook_refused{400, "ref is not a message id", false};
+      }
+    }
+    e.status = member_text(doc, "status");
+    if (e.status == "delivered") {
+      e.state = engine::message_state::delivered;
+    } else if (e.status == "undelivered") {
+      e.state = engine::message_state::undelivered;
+    } else if (e.status == "failed") {
+      e.state = engine::message_state::failed;
+    } else if (e.status == "accepted" || e.status == "sent" || e.status == "submitted") {
+      e.state = engine::message_state::submitted;
+    } else {
+      return engine::webhook_refused{400, "unknown status '" + e.status + "'", false};
+    }
+    if (e.carrier_id.empty() && e.message_id == 0)
+      return engine::webhook_refused{400, "a status needs ref or id", false};
+    e.error_code = member_text(doc, "error_code");
+    e.at = request.received_at;
+    events.receipts.push_back(std::move(e));
+  } else {
+    engine::inbound_event e;
+    e.from = member_text(doc, "from");
+    e.to = member_text(doc, "to");
+    e.text = member_text(doc, "text");
+    e.carrier_id = member_text(doc, "id");
+    e.at = request.received_at;
+    if (e.from.empty()) return engine::webhook_refused{400, "an inbound message needs from", false};
+    events.inbound.push_back(std::move(e));
+  }
+  return events;
 }
 
 std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg,

@@ -17,6 +17,7 @@ struct settings {
   std::string url;  // base URL, e.g. "http://127.0.0.1:18090"; "/messages" is appended
   std::string from = "pigeon";
   std::chrono::milliseconds timeout{10000};
+  std::string webhook_token;  // when set, webhooks must carry it in X-Simulator-Token
 };
 
 // Reads and checks `cfg.settings` (keys: url, from, timeout). `embedded_url` is used when the
@@ -32,6 +33,8 @@ class codec final : public engine::carrier_codec {
   std::string_view kind() const override { return "simulator"; }
   engine::http_request build_submit(const engine::outbound_message& message) const override;
   engine::submit_verdict parse_submit_reply(const engine::http_response& response) const override;
+  engine::webhook_result parse_webhook(engine::webhook_kind kind,
+                                       const engine::webhook_request& request) const override;
 
   const settings& config() const { return settings_; }
 

@@ -81,7 +81,7 @@ TEST_CASE("simulator reports an unknown key at its own location") {
     REQUIRE(e.issues().size() == 1);
     CHECK(e.issues()[0].to_string() ==
           "engine.yaml:21:5: unknown key 'rate_limit' for simulator provider 'sandbox'; "
-          "expected one of: url, from, timeout");
+          "expected one of: url, from, timeout, webhook_token");
   }
 }
 
