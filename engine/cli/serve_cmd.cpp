@@ -36,8 +36,11 @@ asio::ip::tcp::endpoint parse_listen(const std::string& address) {
   auto colon = address.rfind(':');
   auto host = address.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  return {asio::ip::make_address(host),
-          static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)))};
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (ec) throw std::runtime_error("listen address `" + address + "`: expected an IP address");
+  return {ip, static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)))};
 }
 
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
