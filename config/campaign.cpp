@@ -246,8 +246,7 @@ void read_replies(yaml_reader& reader, const YAML::Node& node, campaign_config& 
     reader.read(entry.second, path, "tag", keyword.tag);
     reader.read(entry.second, path, "respond", keyword.respond);
     if (reader.read(entry.second, path, "action", keyword.action) &&
-        keyword.action != "frequency" && keyword.action != "nps" &&
-        keyword.action != "follow_up") {
+        keyword.action != "frequency" && keyword.action != "nps" && keyword.action != "follow_up") {
       reader.issue(entry.second["action"], path + ".action: expected frequency, nps or " +
                                                "follow_up, got '" + keyword.action + "'");
     }
@@ -343,7 +342,7 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
                              [&](const step_config& s) { return s.id == k.step; });
     if (!known)
       reader.issue(k.where, "replies.keywords." + k.keyword + ".step: no step '" + k.step +
-                       "' in this campaign");
+                                "' in this campaign");
   }
 }
 

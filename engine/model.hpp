@@ -69,13 +69,13 @@ struct campaign_template {
 
 // A campaign's `replies:` section (see engine/replies.hpp for how replies are matched).
 struct reply_keyword {
-  std::string keyword;     // as written in the campaign file
-  std::string normalized;  // normalize_reply(keyword): what a reply is compared with
-  std::string tag;         // added to the contact
-  std::string respond;     // a transactional reply through the campaign's sender
-  std::string action;      // "" | frequency | nps | follow_up
-  std::string step;        // follow_up: the campaign step to enqueue for this contact
-  int max = 0;             // frequency: at most `max` messages ...
+  std::string keyword;          // as written in the campaign file
+  std::string normalized;       // normalize_reply(keyword): what a reply is compared with
+  std::string tag;              // added to the contact
+  std::string respond;          // a transactional reply through the campaign's sender
+  std::string action;           // "" | frequency | nps | follow_up
+  std::string step;             // follow_up: the campaign step to enqueue for this contact
+  int max = 0;                  // frequency: at most `max` messages ...
   std::chrono::seconds per{0};  // ... per this period (both 0: nothing stored)
 };
 struct reply_config {
@@ -198,12 +198,12 @@ struct status_snapshot {
 struct receipt {
   std::string provider;
   std::string carrier_id;
-  std::int64_t message_id = 0;  // pigeon's id when the carrier echoed it, else 0
+  std::int64_t message_id = 0;                     // pigeon's id when the carrier echoed it, else 0
   message_state state = message_state::submitted;  // submitted | delivered | undelivered | failed
   std::string status;                              // the carrier's own word
   std::string error_code;
   std::string error_text;
-  time_point at{};           // the carrier's time (received_at when unknown)
+  time_point at{};  // the carrier's time (received_at when unknown)
   time_point received_at{};
 };
 

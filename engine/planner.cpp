@@ -1,6 +1,4 @@
 #include "engine/planner.hpp"
-#include "engine/replies.hpp"
-#include "config/values.hpp"
 
 #include <date/date.h>
 #include <date/tz.h>
@@ -10,6 +8,8 @@
 #include <regex>
 #include <sstream>
 
+#include "config/values.hpp"
+#include "engine/replies.hpp"
 #include "engine/send_window.hpp"
 #include "templates/template.hpp"
 
@@ -91,7 +91,7 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
     if (auto d = config::parse_duration(campaign.replies_valid_for)) replies.valid_for = *d;
     for (const auto& k : campaign.keywords) {
       reply_keyword rk{k.keyword, normalize_reply(k.keyword), k.tag, k.respond, k.action, k.step,
-                       k.max, std::chrono::seconds(0)};
+                       k.max,     std::chrono::seconds(0)};
       if (auto per = config::parse_duration(k.per)) rk.per = *per;
       replies.keywords.push_back(std::move(rk));
     }

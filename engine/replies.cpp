@@ -69,7 +69,8 @@ std::vector<std::string> normalized_all(const std::vector<std::string>& keywords
 
 std::optional<int> nps_score(const std::string& normalized) {
   if (normalized.empty() || normalized.size() > 2) return std::nullopt;
-  if (!std::all_of(normalized.begin(), normalized.end(), [](char c) { return c >= '0' && c <= '9'; }))
+  if (!std::all_of(normalized.begin(), normalized.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   int v = std::stoi(normalized);
   if (v > 10) return std::nullopt;

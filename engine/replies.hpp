@@ -49,9 +49,9 @@ struct reply_policy {
 reply_policy make_reply_policy(const config::engine_config& config);
 
 struct inbound_outcome {
-  bool duplicate = false;   // the carrier sent this MO before: nothing was done
-  reply_row reply;          // as stored, with keyword and action
-  std::size_t suppressed = 0;  // messages suppressed by an opt-out
+  bool duplicate = false;            // the carrier sent this MO before: nothing was done
+  reply_row reply;                   // as stored, with keyword and action
+  std::size_t suppressed = 0;        // messages suppressed by an opt-out
   std::vector<std::int64_t> queued;  // direct messages queued (responses, confirmations)
 };
 

@@ -16,8 +16,8 @@ int replies(const context& ctx, const std::string& campaign, const std::string& 
   if (!since.empty()) {
     f.since = engine::parse_iso(since);
     if (!f.since) {
-      std::cerr << "pigeon: --since expects an ISO 8601 time (2026-11-11T10:00:00Z), got `"
-                << since << "`\n";
+      std::cerr << "pigeon: --since expects an ISO 8601 time (2026-11-11T10:00:00Z), got `" << since
+                << "`\n";
       return 2;
     }
   }
@@ -40,8 +40,8 @@ int replies(const context& ctx, const std::string& campaign, const std::string& 
     return 0;
   }
   // Ops act on these (call back, check an opt-out): the phone is shown in full, as in --json.
-  std::printf("%-24s %-16s %-20s %-10s %-20s %s\n", "AT", "PHONE", "CAMPAIGN", "KEYWORD",
-              "ACTION", "TEXT");
+  std::printf("%-24s %-16s %-20s %-10s %-20s %s\n", "AT", "PHONE", "CAMPAIGN", "KEYWORD", "ACTION",
+              "TEXT");
   for (const auto& r : rows)
     std::printf("%-24s %-16s %-20s %-10s %-20s %s\n", engine::format_iso(r.at).c_str(),
                 r.phone.c_str(), r.campaign.empty() ? "-" : r.campaign.c_str(),

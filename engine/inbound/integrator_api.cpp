@@ -3,11 +3,11 @@
 #include <date/tz.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <boost/beast/http/field.hpp>
-#include <algorithm>
 
 #include "engine/phone.hpp"
 

@@ -107,8 +107,8 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
   wr.url = public_url_ + target;
   wr.path = path;
   wr.query = query;
-  for (const auto& field : request) wr.headers[lower(std::string(field.name_string()))] =
-      std::string(field.value());
+  for (const auto& field : request)
+    wr.headers[lower(std::string(field.name_string()))] = std::string(field.value());
   wr.body = request.body();
   wr.received_at = clock_.now();
   auto result = codec->second->parse_webhook(kind, wr);
@@ -123,10 +123,10 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
                                  error_body(refused->reason));
   }
   auto events = std::get<webhook_events>(std::move(result));
-  std::function<webhook_summary(store&)> job =
-      [recorder = recorder_, provider, events, now = wr.received_at](store& s) {
-        return recorder(s, provider, events, now);
-      };
+  std::function<webhook_summary(store&)> job = [recorder = recorder_, provider, events,
+                                                now = wr.received_at](store& s) {
+    return recorder(s, provider, events, now);
+  };
   std::exception_ptr failure;
   webhook_summary sum;
   try {

@@ -1,8 +1,8 @@
 // sqlite_store: delivery receipts, opt-out, replies, preferences and integrator events.
 #include <algorithm>
 #include <boost/json/parse.hpp>
-#include <cassert>
 #include <boost/json/serialize.hpp>
+#include <cassert>
 
 #include "engine/store/rows.hpp"
 #include "engine/store/sqlite_db.hpp"
@@ -122,7 +122,8 @@ receipt_effect sqlite_store::record_receipt(const receipt& r) {
     } else if (is_final(*current)) {
       effect = receipt_effect::stale;
     } else if (*current == message_state::submitted) {
-      effect = r.state == message_state::submitted ? receipt_effect::stale : receipt_effect::applied;
+      effect =
+          r.state == message_state::submitted ? receipt_effect::stale : receipt_effect::applied;
     } else if (*current == message_state::submitting || ever_submitted) {
       // submitting, or waiting for a resend after an unknown or transient outcome: the carrier
       // has it, so it must not go again.

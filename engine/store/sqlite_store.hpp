@@ -71,14 +71,12 @@ class sqlite_store final : public store {
   // sqlite_events.cpp
   receipt_effect record_receipt(const receipt& r) override;
   std::int64_t ensure_contact(const std::string& phone, time_point now) override;
-  std::size_t opt_out(std::int64_t contact_id, const std::string& source,
-                      time_point now) override;
+  std::size_t opt_out(std::int64_t contact_id, const std::string& source, time_point now) override;
   bool opt_in(std::int64_t contact_id, time_point now) override;
   std::optional<time_point> opted_out_at(std::int64_t contact_id) override;
   std::optional<reply_attribution> attribute_reply(std::int64_t contact_id,
                                                    time_point now) override;
-  std::optional<std::pair<std::string, std::string>> last_sender(
-      std::int64_t contact_id) override;
+  std::optional<std::pair<std::string, std::string>> last_sender(std::int64_t contact_id) override;
   void add_tag(std::int64_t contact_id, const std::string& tag, time_point now) override;
   void set_preference(std::int64_t contact_id, const contact_preference& p,
                       const std::string& source, time_point now) override;

@@ -279,7 +279,8 @@ ab_test: { metric: opens, decide_after: 2d }
                "c.yaml:7:20: ab_test.metric: expected reply:X or event:NAME, got 'opens'"});
 }
 
-TEST_CASE("reply keyword actions are checked: follow-ups name a step, frequency takes max and per") {
+TEST_CASE(
+    "reply keyword actions are checked: follow-ups name a step, frequency takes max and per") {
   CHECK(campaign_issues(head + R"(steps: [{ id: a, at: now, sms: { text: x } }]
 replies:
   keywords:

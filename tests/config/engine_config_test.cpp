@@ -361,9 +361,11 @@ TEST_CASE("config_error's message lists every issue, one per line") {
     CHECK(error.issues().size() == 2);
     CHECK(std::string(error.what()) ==
           "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
-          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, providers\n"
+          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
+          "providers\n"
           "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
-          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, providers");
+          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
+          "providers");
   }
 }
 

@@ -32,9 +32,9 @@ TEST_CASE("contact bodies are validated with the offending field named") {
         "[1].phone: expected a string, got a number");
   CHECK(field_of(parse_contacts_body(R"({"phone":"+8613800138000","tags":["a",""]})", "")) ==
         "tags[1]: expected a non-empty string");
-  CHECK(field_of(parse_contacts_body(R"({"phone":"+8613800138000","attributes":{"a":[1]}})",
-                                     "")) == "attributes.a: expected a string, number or "
-                                             "boolean, got an array");
+  CHECK(field_of(parse_contacts_body(R"({"phone":"+8613800138000","attributes":{"a":[1]}})", "")) ==
+        "attributes.a: expected a string, number or "
+        "boolean, got an array");
   CHECK(field_of(parse_contacts_body(R"({"phone":"+8613800138000","tz":"Mars/Base"})", "")) ==
         "tz: 'Mars/Base' is not an IANA time zone");
   CHECK(field_of(parse_contacts_body(R"({"phone":"+8613800138000","colour":"red"})", "")) ==

@@ -143,9 +143,9 @@ TEST_CASE("frequency, nps and follow-up actions store what the recipient asked")
   auto weekly = keyword("A", "", "ok, weekly", "frequency");
   weekly.max = 1;
   weekly.per = std::chrono::hours(24 * 7);
-  save_reply_campaign(*w.s, "promo",
-                      {weekly, keyword("score", "", "", "nps"),
-                       keyword("MORE", "", "", "follow_up", "s2")});
+  save_reply_campaign(
+      *w.s, "promo",
+      {weekly, keyword("score", "", "", "nps"), keyword("MORE", "", "", "follow_up", "s2")});
   send(*w.s, "promo", "s1", w.ids[0], 1000);
   CHECK(w.reply(ann, "a", 2000).reply.action == "frequency+respond");
   auto pref = w.s->preference(w.ids[0]);
@@ -178,22 +178,22 @@ TEST_CASE("delivery receipts move messages forward only and duplicates change no
   world w;
   save_reply_campaign(*w.s, "promo", {});
   auto id = send(*w.s, "promo", "s1", w.ids[0], 1000, "SM1");
-  receipt delivered{"main", "SM1", 0, message_state::delivered, "delivered", "", "",
-                    at_ms(2000), at_ms(2000)};
+  receipt delivered{"main", "SM1",       0,          message_state::delivered, "delivered", "",
+                    "",     at_ms(2000), at_ms(2000)};
   CHECK(w.s->record_receipt(delivered) == receipt_effect::applied);
   CHECK(state_of(*w.s, id) == message_state::delivered);
   CHECK(w.s->record_receipt(delivered) == receipt_effect::duplicate);
   // Late "sent" and a contradicting "undelivered" after the final state: kept, no effect.
-  receipt late{"main", "SM1", 0, message_state::submitted, "sent", "", "", at_ms(1500),
-               at_ms(3000)};
+  receipt late{"main", "SM1",       0,          message_state::submitted, "sent", "",
+               "",     at_ms(1500), at_ms(3000)};
   CHECK(w.s->record_receipt(late) == receipt_effect::stale);
-  receipt worse{"main", "SM1", 0, message_state::undelivered, "undelivered", "30003", "",
-                at_ms(2500), at_ms(3000)};
+  receipt worse{"main", "SM1",       0,          message_state::undelivered, "undelivered", "30003",
+                "",     at_ms(2500), at_ms(3000)};
   CHECK(w.s->record_receipt(worse) == receipt_effect::stale);
   CHECK(state_of(*w.s, id) == message_state::delivered);
   // Unknown carrier ids are kept for ops.
-  receipt stray{"main", "NOPE", 0, message_state::delivered, "delivered", "", "", at_ms(1),
-                at_ms(1)};
+  receipt stray{"main", "NOPE",   0,       message_state::delivered, "delivered", "",
+                "",     at_ms(1), at_ms(1)};
   CHECK(w.s->record_receipt(stray) == receipt_effect::unknown_message);
 }
 
@@ -201,8 +201,15 @@ TEST_CASE("an undelivered receipt keeps the carrier's error code on the message"
   world w;
   save_reply_campaign(*w.s, "promo", {});
   auto id = send(*w.s, "promo", "s1", w.ids[0], 1000, "SM2");
-  receipt r{"main", "", id, message_state::undelivered, "undelivered", "30005", "unknown handset",
-            at_ms(2000), at_ms(2000)};
+  receipt r{"main",
+            "",
+            id,
+            message_state::undelivered,
+            "undelivered",
+            "30005",
+            "unknown handset",
+            at_ms(2000),
+            at_ms(2000)};
   CHECK(w.s->record_receipt(r) == receipt_effect::applied);
   auto rows = w.s->messages({});
   REQUIRE(rows.size() == 1);
@@ -222,8 +229,8 @@ TEST_CASE("a receipt for a message left submitting by a crash reconciles it: no 
   auto [released, unknown] = w.s->recover_after_crash(at_ms(5000), std::chrono::seconds(30));
   CHECK(unknown == 1);
   CHECK(w.s->claim_due(at_ms(6000), 10, at_ms(600000), "new").empty());
-  receipt r{"main", "", id, message_state::delivered, "delivered", "", "", at_ms(7000),
-            at_ms(7000)};
+  receipt r{"main", "",          id,         message_state::delivered, "delivered", "",
+            "",     at_ms(7000), at_ms(7000)};
   CHECK(w.s->record_receipt(r) == receipt_effect::reconciled);
   CHECK(state_of(*w.s, id) == message_state::delivered);
   CHECK(w.s->claim_due(at_ms(60000), 10, at_ms(600000), "new").empty());

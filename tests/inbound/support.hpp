@@ -47,8 +47,12 @@ inline std::int64_t send(store& s, const std::string& campaign, const std::strin
   }
   REQUIRE(id != 0);
   s.mark_submitting({{id, "main", "text", 1, at_ms(sent_ms)}});
-  s.record_outcomes({{id, message_state::submitted, "main",
-                      carrier_id.empty() ? "C" + std::to_string(id) : carrier_id, "", {},
+  s.record_outcomes({{id,
+                      message_state::submitted,
+                      "main",
+                      carrier_id.empty() ? "C" + std::to_string(id) : carrier_id,
+                      "",
+                      {},
                       at_ms(sent_ms)}});
   return id;
 }

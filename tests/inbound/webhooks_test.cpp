@@ -111,11 +111,9 @@ TEST_CASE("a delivery receipt gets its 2xx only once it is in the database") {
 TEST_CASE("a webhook that cannot be recorded is answered 503 so the carrier retries") {
   server_world w;
   auto h = w.handler([](store&, const std::string&, const webhook_events&,
-                        time_point) -> webhook_summary {
-    throw store_error("disk full");
-  });
-  auto res = w.call(h, http::verb::post, "/webhooks/sim/status",
-                    std::to_string(w.sent) + " delivered");
+                        time_point) -> webhook_summary { throw store_error("disk full"); });
+  auto res =
+      w.call(h, http::verb::post, "/webhooks/sim/status", std::to_string(w.sent) + " delivered");
   CHECK(res.result_int() == 503);
   CHECK(h.stats().store_failures == 1);
   CHECK(h.stats().accepted == 0);

@@ -236,7 +236,8 @@ TEST_CASE("recovery after a crash releases leases and retries unknown submission
   CHECK(claimed.size() == 3);
   auto retried = s->messages({"", message_state::leased, 0});
   CHECK(retried.size() == 3);
-  CHECK(s->recover_after_crash(at_ms(6000), std::chrono::milliseconds(0)) == std::pair<std::size_t, std::size_t>{3, 0});
+  CHECK(s->recover_after_crash(at_ms(6000), std::chrono::milliseconds(0)) ==
+        std::pair<std::size_t, std::size_t>{3, 0});
 }
 
 TEST_CASE("campaign versions follow the content hash and claims use the current templates") {
