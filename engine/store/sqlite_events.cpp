@@ -89,7 +89,8 @@ std::vector<std::int64_t> sqlite_store::suppress_opted_out(const std::string& id
           "lease_owner = NULL, lease_until = NULL, updated_at = ?2 "
           "WHERE id IN (SELECT value FROM json_each(?1)) AND direct_text IS NULL "
           "AND state IN ('leased', 'scheduled', 'deferred', 'retry') "
-          "AND contact_id IN (SELECT id FROM contacts WHERE opted_out_at IS NOT NULL) "
+          "AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = messages.contact_id "
+          "AND k.opted_out_at IS NOT NULL) "
           "RETURNING id");
   q.bind(1, ids_json).bind(2, now);
   while (q.step()) ids.push_back(q.get_int(0));
@@ -105,17 +106,24 @@ receipt_effect sqlite_store::record_receipt(const receipt& r) {
     std::int64_t id = 0;
     std::optional<message_state> current;
     bool ever_submitted = false;
-    {
-      query q(*db_,
-              "SELECT id, state, maybe_duplicate OR attempts > 0 FROM messages WHERE "
-              "(?1 > 0 AND id = ?1) OR (?1 <= 0 AND ?3 <> '' AND provider = ?2 AND "
-              "carrier_id = ?3) ORDER BY id DESC LIMIT 1");
-      q.bind(1, r.message_id).bind(2, r.provider).bind(3, r.carrier_id);
-      if (q.step()) {
-        id = q.get_int(0);
-        current = sqlite::read_state(q.get_text(1));
-        ever_submitted = q.get_int(2) != 0;
-      }
+    // Two lookups rather than one OR, so each uses its index (primary key, by carrier id).
+    auto find = [&](const std::string& sql, auto&&... binds) {
+      query q(*db_, sql);
+      int index = 0;
+      ((q.bind(++index, binds)), ...);
+      if (!q.step()) return false;
+      id = q.get_int(0);
+      current = sqlite::read_state(q.get_text(1));
+      ever_submitted = q.get_int(2) != 0;
+      return true;
+    };
+    const std::string columns = "SELECT id, state, maybe_duplicate OR attempts > 0 FROM messages ";
+    bool found = r.message_id > 0 && find(columns + "WHERE id = ?1", r.message_id);
+    if (!found && !r.carrier_id.empty()) {
+      find(columns +
+               "WHERE provider = ?1 AND carrier_id = ?2 AND carrier_id <> '' "
+               "ORDER BY id DESC LIMIT 1",
+           r.provider, r.carrier_id);
     }
     if (!current) {
       effect = receipt_effect::unknown_message;
