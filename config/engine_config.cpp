@@ -128,7 +128,7 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
   if (!reader.expect_map(node, path)) return;
   reader.check_keys(node, path,
                     {"signature", "opt_out_hint", "sms_max_segments", "mms_max_bytes", "help_text",
-                     "smart_encoding", "route"});
+                     "smart_encoding", "route", "opt_out_reply", "opt_in_reply"});
   if (std::string smart; reader.read(node, path, "smart_encoding", smart)) {
     if (smart == "true" || smart == "false")
       sender.smart_encoding = smart == "true";
@@ -139,6 +139,8 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
   reader.read(node, path, "signature", sender.signature);
   reader.read(node, path, "opt_out_hint", sender.opt_out_hint);
   reader.read(node, path, "help_text", sender.help_text);
+  reader.read(node, path, "opt_out_reply", sender.opt_out_reply);
+  reader.read(node, path, "opt_in_reply", sender.opt_in_reply);
   if (reader.read(node, path, "sms_max_segments", sender.sms_max_segments) &&
       (sender.sms_max_segments < 1 || sender.sms_max_segments > 255)) {
     reader.issue(node["sms_max_segments"],

@@ -34,6 +34,10 @@ struct sender_config {
   int sms_max_segments = 1;
   long mms_max_bytes = 512000;
   std::string help_text;
+  // Confirmations of a STOP and a START (transactional, through this sender).
+  std::string opt_out_reply =
+      "You are unsubscribed and will get no more messages from us. Reply START to resubscribe.";
+  std::string opt_in_reply = "You are subscribed again. Reply STOP to opt out.";
   // Map curly quotes, dashes, ellipses and similar to GSM-7 look-alikes when that saves segments.
   bool smart_encoding = false;
   std::vector<std::string> route;  // provider names, failover order

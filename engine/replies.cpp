@@ -111,9 +111,8 @@ reply_policy make_reply_policy(const config::engine_config& config) {
   for (const auto& [name, s] : config.senders) {
     sender_replies r;
     r.help_text = s.help_text;
-    r.opt_out_reply =
-        "You are unsubscribed and will get no more messages from us. Reply START to resubscribe.";
-    r.opt_in_reply = "You are subscribed again. Reply STOP to opt out.";
+    r.opt_out_reply = s.opt_out_reply;
+    r.opt_in_reply = s.opt_in_reply;
     p.senders[name] = std::move(r);
   }
   return p;

@@ -153,7 +153,7 @@ TEST_CASE("an unknown key in a nested map names the map and its allowed keys") {
                       "providers: { sim: { kind: simulator } }\n") ==
         strings{"engine.yaml:4:5: unknown key 'sigature' in senders.coffee; allowed keys: "
                 "signature, opt_out_hint, sms_max_segments, mms_max_bytes, help_text, "
-                "smart_encoding, route"});
+                "smart_encoding, route, opt_out_reply, opt_in_reply"});
 }
 
 TEST_CASE("unknown keys in a provider map are kept as settings for the provider to check") {
