@@ -242,10 +242,26 @@ void read_replies(yaml_reader& reader, const YAML::Node& node, campaign_config& 
     const std::string path = "replies.keywords." + keyword.keyword;
     if (keyword.keyword.empty()) reader.issue(entry.first, path + ": the keyword is empty");
     if (!reader.expect_map(entry.second, path)) continue;
-    reader.check_keys(entry.second, path, {"tag", "respond", "action"});
+    reader.check_keys(entry.second, path, {"tag", "respond", "action", "step", "max", "per"});
     reader.read(entry.second, path, "tag", keyword.tag);
     reader.read(entry.second, path, "respond", keyword.respond);
-    reader.read(entry.second, path, "action", keyword.action);
+    if (reader.read(entry.second, path, "action", keyword.action) &&
+        keyword.action != "frequency" && keyword.action != "nps" && keyword.action != "follow_up") {
+      reader.issue(entry.second["action"], path + ".action: expected frequency, nps or " +
+                                               "follow_up, got '" + keyword.action + "'");
+    }
+    if (reader.read(entry.second, path, "step", keyword.step) && keyword.action != "follow_up")
+      reader.issue(entry.second["step"], path + ".step: only with action: follow_up");
+    if (keyword.action == "follow_up" && keyword.step.empty())
+      reader.issue(entry.second, path + ": action follow_up needs `step:` (a step id)");
+    bool has_max = reader.read(entry.second, path, "max", keyword.max);
+    read_duration(reader, entry.second, path, "per", keyword.per);
+    if ((has_max || !keyword.per.empty()) && keyword.action != "frequency")
+      reader.issue(entry.second, path + ": max and per go with action: frequency");
+    if (has_max != !keyword.per.empty())
+      reader.issue(entry.second, path + ": max and per go together");
+    if (has_max && keyword.max < 1)
+      reader.issue(entry.second["max"], path + ".max: expected a positive number");
     if (entry.second.size() == 0) {
       reader.issue(entry.second, path + ": expected at least one of tag, respond, action");
     }
@@ -318,6 +334,15 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
   }
   if (const YAML::Node ab_test = root["ab_test"]; ab_test.IsDefined()) {
     read_ab_test(reader, ab_test, campaign);
+  }
+  // A follow-up names a step of this campaign.
+  for (const auto& k : campaign.keywords) {
+    if (k.step.empty()) continue;
+    bool known = std::any_of(campaign.steps.begin(), campaign.steps.end(),
+                             [&](const step_config& s) { return s.id == k.step; });
+    if (!known)
+      reader.issue(k.where, "replies.keywords." + k.keyword + ".step: no step '" + k.step +
+                                "' in this campaign");
   }
 }
 

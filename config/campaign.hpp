@@ -39,8 +39,11 @@ struct step_config {
 struct keyword_config {
   std::string keyword;
   std::string tag;
-  std::string action;  // e.g. "frequency"
+  std::string action;  // "" | frequency | nps | follow_up
   std::string respond;
+  std::string step;  // follow_up: the step enqueued for the contact who replied
+  int max = 0;       // frequency: the recipient's own cap, `max` messages per `per`
+  std::string per;   // a duration (7d); empty with max 0 = the reply only asks (nothing stored)
   source_location where;
 };
 

@@ -138,7 +138,7 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
   if (!reader.expect_map(node, path)) return;
   reader.check_keys(node, path,
                     {"signature", "opt_out_hint", "sms_max_segments", "mms_max_bytes", "help_text",
-                     "smart_encoding", "route"});
+                     "smart_encoding", "route", "opt_out_reply", "opt_in_reply"});
   if (std::string smart; reader.read(node, path, "smart_encoding", smart)) {
     if (smart == "true" || smart == "false")
       sender.smart_encoding = smart == "true";
@@ -149,6 +149,8 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
   reader.read(node, path, "signature", sender.signature);
   reader.read(node, path, "opt_out_hint", sender.opt_out_hint);
   reader.read(node, path, "help_text", sender.help_text);
+  reader.read(node, path, "opt_out_reply", sender.opt_out_reply);
+  reader.read(node, path, "opt_in_reply", sender.opt_in_reply);
   if (reader.read(node, path, "sms_max_segments", sender.sms_max_segments) &&
       (sender.sms_max_segments < 1 || sender.sms_max_segments > 255)) {
     reader.issue(node["sms_max_segments"],
@@ -297,7 +299,17 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"database", "listen", "public_url", "default_timezone", "default_region",
-                     "policy", "senders", "providers"});
+                     "reconcile_grace", "policy", "senders", "providers"});
+  if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
+    if (grace == "0" || grace == "0s") {
+      config.reconcile_grace = std::chrono::seconds(0);
+    } else if (auto d = parse_duration(grace)) {
+      config.reconcile_grace = *d;
+    } else {
+      reader.issue(root["reconcile_grace"],
+                   "reconcile_grace: expected a duration like 30s or 2m, got '" + grace + "'");
+    }
+  }
   if (reader.read(root, "", "database", config.database) && config.database.empty()) {
     reader.issue(root["database"], "database: expected a path, got an empty string");
   }

@@ -35,6 +35,10 @@ struct sender_config {
   int sms_max_segments = 1;
   long mms_max_bytes = 512000;
   std::string help_text;
+  // Confirmations of a STOP and a START (transactional, through this sender).
+  std::string opt_out_reply =
+      "You are unsubscribed and will get no more messages from us. Reply START to resubscribe.";
+  std::string opt_in_reply = "You are subscribed again. Reply STOP to opt out.";
   // Map curly quotes, dashes, ellipses and similar to GSM-7 look-alikes when that saves segments.
   bool smart_encoding = false;
   std::vector<std::string> route;  // provider names, failover order
@@ -71,6 +75,9 @@ struct engine_config {
   // ISO 3166 region used to read national-format phone numbers ("CN", "US"); empty means
   // numbers must be in international (+...) format.
   std::string default_region;
+  // After a crash, messages left `submitting` wait this long before being resent, so a delivery
+  // receipt arriving meanwhile can prove the carrier has them (`reconcile_grace: 30s`).
+  std::chrono::seconds reconcile_grace{30};
   policy_config policy;
   std::map<std::string, sender_config> senders;
   std::map<std::string, provider_config> providers;

@@ -270,6 +270,7 @@ send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::
                "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
                {},
                clock_.now()};
+    outcome.recipient_opted_out = r->recipient_opted_out;  // the store records the opt-out
   } else {
     const auto& t = std::get<retry_later>(*verdict);
     carrier_fault = t.blame == fault::carrier;

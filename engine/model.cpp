@@ -71,4 +71,20 @@ bool is_final(message_state s) {
   }
 }
 
+std::string_view to_string(receipt_effect e) {
+  switch (e) {
+    case receipt_effect::applied:
+      return "applied";
+    case receipt_effect::reconciled:
+      return "reconciled";
+    case receipt_effect::stale:
+      return "stale";
+    case receipt_effect::duplicate:
+      return "duplicate";
+    case receipt_effect::unknown_message:
+      return "unknown message";
+  }
+  return "unknown";
+}
+
 }  // namespace pigeon::engine

@@ -67,6 +67,22 @@ struct campaign_template {
   std::string window_between;            // "HH:MM-HH:MM"; empty = all day
 };
 
+// A campaign's `replies:` section (see engine/replies.hpp for how replies are matched).
+struct reply_keyword {
+  std::string keyword;          // as written in the campaign file
+  std::string normalized;       // normalize_reply(keyword): what a reply is compared with
+  std::string tag;              // added to the contact
+  std::string respond;          // a transactional reply through the campaign's sender
+  std::string action;           // "" | frequency | nps | follow_up
+  std::string step;             // follow_up: the campaign step to enqueue for this contact
+  int max = 0;                  // frequency: at most `max` messages ...
+  std::chrono::seconds per{0};  // ... per this period (both 0: nothing stored)
+};
+struct reply_config {
+  std::chrono::milliseconds valid_for{std::chrono::hours(24 * 7)};
+  std::vector<reply_keyword> keywords;
+};
+
 struct stored_campaign {
   std::string name;
   int version = 0;  // assigned by the store
@@ -78,6 +94,7 @@ struct stored_campaign {
   std::string source_path;
   std::string source_text;
   std::vector<campaign_template> templates;
+  std::optional<reply_config> replies;  // stored with the version (campaign_replies)
   time_point applied_at{};
 };
 
@@ -128,6 +145,9 @@ struct send_outcome {
   std::string reason;                  // error code and text, or why deferred/suppressed
   std::optional<time_point> next_due;  // for retry and deferred
   time_point at{};
+  // A carrier refused because the recipient opted out with it (e.g. Twilio 21610): the contact
+  // is recorded as opted out too and their queued messages are suppressed.
+  bool recipient_opted_out = false;
 };
 
 // A row of the message log (`pigeon messages`).
@@ -170,6 +190,83 @@ struct status_snapshot {
   std::string engine_owner;
   std::int64_t possible_duplicates = 0;  // resends after an unknown outcome
   std::int64_t contacts = 0;
+};
+
+// --- webhooks, replies and integrator events ----------------------------------------------------
+
+// A delivery receipt as the store records it (engine/carrier.hpp delivery_event + provider).
+struct receipt {
+  std::string provider;
+  std::string carrier_id;
+  std::int64_t message_id = 0;                     // pigeon's id when the carrier echoed it, else 0
+  message_state state = message_state::submitted;  // submitted | delivered | undelivered | failed
+  std::string status;                              // the carrier's own word
+  std::string error_code;
+  std::string error_text;
+  time_point at{};  // the carrier's time (received_at when unknown)
+  time_point received_at{};
+};
+
+// What a receipt did to its message.
+enum class receipt_effect {
+  applied,          // moved the message forward (or filled in its carrier id)
+  reconciled,       // the message's outcome was unknown (submitting, or a possible duplicate
+                    // waiting for resend): it is now submitted/final and will not be resent
+  stale,            // late or out of order: the message is already further (kept for ops)
+  duplicate,        // the same (provider, carrier id, status) was recorded before
+  unknown_message,  // no message matches (kept for ops)
+};
+std::string_view to_string(receipt_effect e);
+
+// The campaign a reply is attributed to: the one whose message was most recently sent to the
+// number within that campaign's replies.valid_for.
+struct reply_attribution {
+  std::int64_t message_id = 0;
+  std::string campaign;
+  int version = 0;
+  std::string sender;
+  time_point sent_at{};
+  reply_config replies;
+};
+
+// A stored inbound message (`pigeon replies`).
+struct reply_row {
+  std::int64_t id = 0;
+  std::string provider;
+  std::string carrier_id;
+  std::string phone;
+  std::int64_t contact_id = 0;
+  std::string to;
+  std::string text;
+  std::string normalized;
+  std::string campaign;  // '' when not attributed
+  std::int64_t message_id = 0;
+  std::string keyword;  // '' when unmatched
+  std::string action;   // what it triggered, e.g. "opt_out", "tag+respond"
+  std::optional<int> nps_score;
+  time_point at{};
+};
+
+struct reply_filter {
+  std::string campaign;             // empty = all
+  std::optional<time_point> since;  // inclusive
+  std::size_t limit = 0;            // 0 = no limit
+};
+
+// An integrator event (POST /v1/events), e.g. "purchase".
+struct contact_event {
+  std::int64_t id = 0;
+  std::string name;
+  std::int64_t contact_id = 0;
+  boost::json::object properties;
+  time_point at{};
+  time_point received_at{};
+};
+
+// A recipient's own frequency preference (contact_preferences).
+struct contact_preference {
+  int max = 0;
+  std::chrono::seconds per{0};
 };
 
 }  // namespace pigeon::engine

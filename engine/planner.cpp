@@ -8,6 +8,8 @@
 #include <regex>
 #include <sstream>
 
+#include "config/values.hpp"
+#include "engine/replies.hpp"
 #include "engine/send_window.hpp"
 #include "templates/template.hpp"
 
@@ -83,6 +85,17 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
       }
       s.templates.push_back(std::move(t));
     }
+  }
+  if (!campaign.replies_valid_for.empty() || !campaign.keywords.empty()) {
+    reply_config replies;
+    if (auto d = config::parse_duration(campaign.replies_valid_for)) replies.valid_for = *d;
+    for (const auto& k : campaign.keywords) {
+      reply_keyword rk{k.keyword, normalize_reply(k.keyword), k.tag, k.respond, k.action, k.step,
+                       k.max,     std::chrono::seconds(0)};
+      if (auto per = config::parse_duration(k.per)) rk.per = *per;
+      replies.keywords.push_back(std::move(rk));
+    }
+    s.replies = std::move(replies);
   }
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx",

@@ -12,5 +12,6 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code);
 void register_serve(CLI::App& app, context& ctx, int& exit_code);
 void register_status(CLI::App& app, context& ctx, int& exit_code);  // status, messages
 void register_tools(CLI::App& app, context& ctx, int& exit_code);   // segments, simulate-carrier
+void register_replies(CLI::App& app, context& ctx, int& exit_code);
 
 }  // namespace pigeon::cli

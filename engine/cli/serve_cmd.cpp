@@ -14,6 +14,8 @@
 #include "engine/clock.hpp"
 #include "engine/dispatcher.hpp"
 #include "engine/engine_lock.hpp"
+#include "engine/inbound/integrator_api.hpp"
+#include "engine/inbound/webhooks.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/curl_multi_client.hpp"
 #include "providers/registry.hpp"
@@ -28,6 +30,18 @@ struct serve_options {
   bool until_idle = false;
   std::string clock;  // "" or "sim:T"
 };
+
+// "host:port" (validated by the config loader) -> an endpoint; port 0 picks a free one.
+asio::ip::tcp::endpoint parse_listen(const std::string& address) {
+  auto colon = address.rfind(':');
+  auto host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (ec) throw std::runtime_error("listen address `" + address + "`: expected an IP address");
+  return {ip, static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)))};
+}
 
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
   if (spec.empty() || spec == "system") return std::make_unique<engine::system_clock>();
@@ -47,7 +61,8 @@ int serve(const context& ctx, const serve_options& opts) {
   engine::engine_lock lock(db_path);  // a second engine on the same database is refused here
 
   // We hold the lock, so anything leased or submitting belongs to a run that died.
-  auto [released, unknown] = db->recover_after_crash(clk->now());
+  auto [released, unknown] = db->recover_after_crash(
+      clk->now(), std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace));
   if (released + unknown > 0)
     spdlog::warn(
         "recovered a previous run: {} leased messages released, {} with unknown "
@@ -81,6 +96,9 @@ int serve(const context& ctx, const serve_options& opts) {
                      std::shared_ptr<const engine::carrier_codec>(providers::make_codec(p, cctx)),
                      p.rate_per_second, p.concurrency, p.burst});
   }
+  // Webhooks reach the codec of the provider named in their path.
+  engine::webhook_handler::codec_map codecs;
+  for (const auto& lane : lanes) codecs[lane.name] = lane.codec;
   std::map<std::string, engine::sender_profile> senders;
   for (const auto& [name, s] : cfg.senders)
     senders[name] = {s.signature, s.opt_out_hint, s.sms_max_segments, s.smart_encoding, s.route};
@@ -94,6 +112,38 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.quiet_hours = cfg.policy.quiet_hours;
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
                                 std::move(senders), dopts);
+
+  // The webhooks listener (carriers) and the admin listener (integrator API). Their bound
+  // ports are logged ("webhooks listening on 127.0.0.1:PORT"): with port 0, tests read them.
+  engine::webhook_handler webhooks(store, *clk, std::move(codecs), cfg.public_url,
+                                   engine::default_recorder(engine::make_reply_policy(cfg)));
+  engine::integrator_api api(store, *clk, cfg.default_region);
+  net::server_options wopts;
+  wopts.name = "webhooks";
+  wopts.body_limit = 64 * 1024;
+  wopts.idle_timeout = std::chrono::seconds(30);
+  wopts.read_timeout = std::chrono::seconds(10);
+  net::http_server webhook_server(
+      ioc.get_executor(), [&webhooks](net::http_request_t r) { return webhooks(std::move(r)); },
+      wopts);
+  net::server_options aopts;
+  aopts.name = "admin";
+  aopts.body_limit = 8 * 1024 * 1024;  // contact batches
+  net::http_server admin_server(
+      ioc.get_executor(),
+      [&api](net::http_request_t r) -> asio::awaitable<net::http_response_t> {
+        auto op = api.handle(r);
+        auto res = co_await std::move(op);
+        if (res) co_return std::move(*res);
+        co_return net::make_response(r, 404, R"({"error":"no such endpoint"})");
+      },
+      aopts);
+  auto webhook_port = webhook_server.start(parse_listen(cfg.listen_webhooks));
+  spdlog::info("webhooks listening on {}:{}",
+               parse_listen(cfg.listen_webhooks).address().to_string(), webhook_port);
+  auto admin_port = admin_server.start(parse_listen(cfg.listen_admin));
+  spdlog::info("admin listening on {}:{}", parse_listen(cfg.listen_admin).address().to_string(),
+               admin_port);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
@@ -114,6 +164,8 @@ int serve(const context& ctx, const serve_options& opts) {
       }
     }
     signals.cancel();
+    webhook_server.stop();
+    admin_server.stop();
     if (simulator) simulator->stop();
     http.shutdown();
   });

@@ -131,6 +131,19 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
     if (ec) co_return;  // timeout, reset, malformed request, cancellation
 
     http_request_t request = parser.release();
+    // The peer's address, for handlers that check it (webhook source allow-lists). Whatever a
+    // client sent under this name is replaced: only the server sets it.
+    {
+      boost::system::error_code peer_ec;
+      auto peer = stream.socket().remote_endpoint(peer_ec);
+      request.erase(peer_address_header);
+      if (!peer_ec) {
+        auto address = peer.address();
+        if (address.is_v6() && address.to_v6().is_v4_mapped())
+          address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+        request.set(peer_address_header, address.to_string());
+      }
+    }
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
     stream.expires_never();  // the handler may take its time (simulated latency)

@@ -34,6 +34,10 @@ using http_request_t = boost::beast::http::request<boost::beast::http::string_bo
 using http_response_t = boost::beast::http::response<boost::beast::http::string_body>;
 using request_handler = std::function<boost::asio::awaitable<http_response_t>(http_request_t)>;
 
+// The server sets this request header to the peer's IP address (replacing any value the client
+// sent), so a pure handler can check where a request came from.
+inline constexpr std::string_view peer_address_header = "X-Pigeon-Peer-Address";
+
 // Thrown by a request_handler: close the connection with a reset and send no response.
 class drop_connection : public std::runtime_error {
  public:

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 3> migrations = {
+constexpr std::array<const char*, 4> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -126,6 +126,92 @@ ALTER TABLE engine_heartbeat ADD COLUMN stopped_at INTEGER;
     R"sql(
 ALTER TABLE campaign_templates ADD COLUMN window_days TEXT;
 ALTER TABLE campaign_templates ADD COLUMN window_between TEXT NOT NULL DEFAULT '';
+)sql",
+    // 4: webhooks and replies: opt-out on contacts, delivery receipts, replies, integrator
+    // events, per-recipient frequency preferences, NPS scores, campaign reply keywords, and
+    // direct (reply) messages carrying their own text.
+    R"sql(
+ALTER TABLE contacts ADD COLUMN opted_out_at INTEGER;          -- NULL = subscribed
+ALTER TABLE contacts ADD COLUMN opt_out_source TEXT NOT NULL DEFAULT '';
+-- A direct message (keyword response, STOP/START/HELP confirmation) has its own text and is
+-- transactional; its step is "reply:<reply id>". NULL for campaign steps.
+ALTER TABLE messages ADD COLUMN direct_text TEXT;
+-- Set when a delivery receipt proved a message of unknown outcome reached the carrier.
+ALTER TABLE messages ADD COLUMN reconciled_at INTEGER;
+
+-- Every delivery receipt, kept for ops; (provider, dedupe_key, status) makes them idempotent.
+CREATE TABLE receipts (
+  id           INTEGER PRIMARY KEY,
+  provider     TEXT NOT NULL,
+  dedupe_key   TEXT NOT NULL,                -- the carrier id, else "id:<message id>"
+  carrier_id   TEXT NOT NULL,
+  message_id   INTEGER,                      -- NULL when no message matched
+  status       TEXT NOT NULL,                -- the carrier's word
+  state        TEXT NOT NULL,                -- submitted | delivered | undelivered | failed
+  error_code   TEXT NOT NULL DEFAULT '',
+  error_text   TEXT NOT NULL DEFAULT '',
+  at           INTEGER NOT NULL,             -- the carrier's time, else received_at
+  received_at  INTEGER NOT NULL,
+  effect       TEXT NOT NULL,                -- applied | reconciled | stale | unknown message
+  UNIQUE (provider, dedupe_key, status)
+);
+CREATE INDEX receipts_by_message ON receipts (message_id);
+
+-- Every inbound message (MO) and what it triggered.
+CREATE TABLE replies (
+  id           INTEGER PRIMARY KEY,
+  provider     TEXT NOT NULL,
+  carrier_id   TEXT NOT NULL DEFAULT '',
+  phone        TEXT NOT NULL,                -- the recipient who wrote
+  contact_id   INTEGER REFERENCES contacts (id),
+  to_number    TEXT NOT NULL DEFAULT '',
+  text         TEXT NOT NULL,
+  normalized   TEXT NOT NULL,
+  campaign     TEXT NOT NULL DEFAULT '',     -- attributed campaign, '' when none
+  message_id   INTEGER,                      -- the attributed message
+  keyword      TEXT NOT NULL DEFAULT '',     -- the keyword matched, '' when unmatched
+  action       TEXT NOT NULL DEFAULT '',     -- opt_out | opt_in | help | tag | respond | ...
+  nps_score    INTEGER,
+  at           INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX replies_dedupe ON replies (provider, carrier_id) WHERE carrier_id <> '';
+CREATE INDEX replies_by_time ON replies (at);
+CREATE INDEX replies_by_campaign ON replies (campaign, at);
+
+-- Integrator events (POST /v1/events): A/B conversions and sequence stop_on read these.
+CREATE TABLE events (
+  id           INTEGER PRIMARY KEY,
+  name         TEXT NOT NULL,
+  contact_id   INTEGER NOT NULL REFERENCES contacts (id),
+  properties   TEXT NOT NULL DEFAULT '{}',   -- JSON object
+  at           INTEGER NOT NULL,             -- when it happened (given, else received_at)
+  received_at  INTEGER NOT NULL
+);
+CREATE INDEX events_by_contact ON events (contact_id, name, at);
+CREATE INDEX events_by_name ON events (name, at);
+
+-- A recipient's own frequency preference (a reply with `action: frequency`): at most `max`
+-- messages per `per_seconds`. Read by the caps policy.
+CREATE TABLE contact_preferences (
+  contact_id   INTEGER PRIMARY KEY REFERENCES contacts (id),
+  max          INTEGER NOT NULL,
+  per_seconds  INTEGER NOT NULL,
+  source       TEXT NOT NULL DEFAULT '',     -- e.g. "reply:<campaign>:<keyword>"
+  updated_at   INTEGER NOT NULL
+);
+
+-- The `replies:` section of a campaign version: valid_for and the keywords (JSON array of
+-- {keyword, normalized, tag, respond, action, step, max, per_seconds}).
+CREATE TABLE campaign_replies (
+  campaign      TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  valid_for_ms  INTEGER NOT NULL,
+  keywords      TEXT NOT NULL DEFAULT '[]',
+  PRIMARY KEY (campaign, version),
+  FOREIGN KEY (campaign, version) REFERENCES campaigns (name, version)
+);
+-- Attribution looks up a contact's most recent sends.
+CREATE INDEX messages_by_contact_sent ON messages (contact_id, sent_at) WHERE sent_at IS NOT NULL;
 )sql",
 };
 

@@ -34,16 +34,17 @@ const std::string claim_sql =
 // from the campaign's current version (LEFT JOIN: it may have been removed since enqueue).
 const std::string claimed_details_sql =
     std::string("SELECT m.id, m.campaign, h.version, m.step, m.variant, c.sender, c.category, ") +
-    "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL, t.weight, t.kind, t.text, "
-    "t.subject, t.media, " +
-    sqlite::contact_columns + ", t.window_days, t.window_between " +
+    "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL OR m.direct_text IS NOT NULL, "
+    "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
+    "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
+    sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL " +
     "FROM messages m "
     "JOIN campaign_heads h ON h.name = m.campaign "
     "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
     "JOIN contacts k ON k.id = m.contact_id "
     "LEFT JOIN campaign_templates t ON t.campaign = h.name AND t.version = h.version "
     "  AND t.step = m.step AND t.variant = m.variant "
-    "WHERE m.id IN (SELECT value FROM json_each(?1)) "
+    "WHERE m.id IN (SELECT value FROM json_each(?1)) AND m.state = 'leased' "
     "ORDER BY m.due_at, m.id";
 
 bool is_carrier_verdict(message_state s) {
@@ -103,6 +104,10 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
     }
     ids += ']';
     if (ids == "[]") return;
+    // A contact who opted out after these were queued: suppressed here, never handed out.
+    if (!suppress_opted_out(ids, now).empty()) {
+      // claimed_details_sql below reads only what is still leased.
+    }
     query q(*db_, claimed_details_sql);
     q.bind(1, ids);
     while (q.step()) {
@@ -133,6 +138,8 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
         m.tmpl.window_days = sqlite::json_to_strings(*days, "template window");
         m.tmpl.window_between = q.get_text(22);
       }
+      // A direct message (a reply) is transactional whatever its campaign's category.
+      if (q.get_int(23) != 0) m.category = "transactional";
       out.push_back(std::move(m));
     }
   });
@@ -144,6 +151,8 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
   atomically("mark submitting", [&] {
     marked.clear();
     for (const auto& in : intents) {
+      // Opted out since the claim: suppressed, never sent.
+      if (!suppress_opted_out("[" + std::to_string(in.message_id) + "]", in.at).empty()) continue;
       query q(
           *db_,
           "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "
@@ -226,11 +235,18 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
           .bind(4, o.reason)
           .bind(5, is_carrier_verdict(o.state) ? 1 : 0)
           .run();
+      // The carrier says the recipient opted out with it: record it like a STOP.
+      if (o.recipient_opted_out) {
+        query q(*db_, "SELECT contact_id FROM messages WHERE id = ?1");
+        q.bind(1, o.message_id);
+        if (q.step()) opt_out(q.get_int(0), "carrier: " + o.reason, o.at);
+      }
     }
   });
 }
 
-std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(time_point now) {
+std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(
+    time_point now, std::chrono::milliseconds reconcile_grace) {
   std::pair<std::size_t, std::size_t> counts{0, 0};
   atomically("recover after crash", [&] {
     query(*db_,
@@ -245,10 +261,11 @@ std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(time_point
           "(SELECT id FROM messages WHERE state = 'submitting')")
         .run();
     query(*db_,
-          "UPDATE messages SET state = 'retry', due_at = ?1, maybe_duplicate = 1, "
+          "UPDATE messages SET state = 'retry', due_at = ?2, maybe_duplicate = 1, "
           "reason = 'outcome unknown: engine stopped mid-submit', lease_owner = NULL, "
           "lease_until = NULL, updated_at = ?1 WHERE state = 'submitting'")
         .bind(1, now)
+        .bind(2, now + reconcile_grace)
         .run();
     counts.second = static_cast<std::size_t>(db_->changes());
   });

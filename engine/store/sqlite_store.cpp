@@ -248,6 +248,7 @@ int sqlite_store::save_campaign(const stored_campaign& campaign) {
           .bind(12, t.window_between)
           .run();
     }
+    if (campaign.replies) save_replies(campaign.name, version, *campaign.replies);
     // A new version keeps the campaign's lifecycle state (see the class comment).
     query(*db_,
           "INSERT INTO campaign_heads (name, version, state, updated_at) VALUES (?1, ?2, ?3, ?4) "

@@ -57,7 +57,9 @@ class sqlite_store final : public store {
   // latest ledger row is completed even when the message no longer changes. Unknown ids are
   // ignored.
   void record_outcomes(const std::vector<send_outcome>& outcomes) override;
-  std::pair<std::size_t, std::size_t> recover_after_crash(time_point now) override;
+  std::pair<std::size_t, std::size_t> recover_after_crash(
+      time_point now,
+      std::chrono::milliseconds reconcile_grace = std::chrono::seconds(30)) override;
   std::optional<time_point> next_due() override;
   std::int64_t count_pending() override;
 
@@ -65,6 +67,29 @@ class sqlite_store final : public store {
   void engine_stopped(const std::string& owner, time_point now) override;
   status_snapshot status(time_point now) override;
   std::vector<message_row> messages(const message_filter& filter) override;
+
+  // sqlite_events.cpp
+  receipt_effect record_receipt(const receipt& r) override;
+  std::int64_t ensure_contact(const std::string& phone, time_point now) override;
+  std::size_t opt_out(std::int64_t contact_id, const std::string& source, time_point now) override;
+  bool opt_in(std::int64_t contact_id, time_point now) override;
+  std::optional<time_point> opted_out_at(std::int64_t contact_id) override;
+  std::optional<reply_attribution> attribute_reply(std::int64_t contact_id,
+                                                   time_point now) override;
+  std::optional<std::pair<std::string, std::string>> last_sender(std::int64_t contact_id) override;
+  void add_tag(std::int64_t contact_id, const std::string& tag, time_point now) override;
+  void set_preference(std::int64_t contact_id, const contact_preference& p,
+                      const std::string& source, time_point now) override;
+  std::optional<contact_preference> preference(std::int64_t contact_id) override;
+  std::int64_t enqueue_direct(const std::string& campaign, std::int64_t contact_id,
+                              std::int64_t reply_id, const std::string& text,
+                              time_point due) override;
+  std::int64_t record_reply(const reply_row& r) override;
+  void update_reply(const reply_row& r) override;
+  std::vector<reply_row> replies(const reply_filter& filter) override;
+  std::int64_t record_event(const contact_event& e) override;
+  std::vector<contact_event> events(std::int64_t contact_id, const std::string& name,
+                                    time_point since) override;
 
   const std::string& path() const { return path_; }
 
@@ -77,6 +102,12 @@ class sqlite_store final : public store {
   void begin(bool nested);
   void commit(bool nested);
   void rollback(bool nested) noexcept;
+
+  // Suppresses the campaign messages among `ids_json` (a JSON array) whose contact opted out;
+  // returns the ids suppressed (sqlite_events.cpp).
+  std::vector<std::int64_t> suppress_opted_out(const std::string& ids_json, time_point now);
+  // Stores a campaign version's replies section (sqlite_events.cpp).
+  void save_replies(const std::string& campaign, int version, const reply_config& replies);
 
   std::string path_;
   std::unique_ptr<sqlite::database> db_;

@@ -274,9 +274,23 @@ ab_test: { metric: opens, decide_after: 2d }
                "'week'",
                "c.yaml:6:46: replies.keywords.1: expected at least one of tag, respond, action",
                "c.yaml:6:65: unknown key 'reply' in replies.keywords.2; allowed keys: tag, "
-               "respond, action",
+               "respond, action, step, max, per",
                "c.yaml:7:10: ab_test: no step has two or more variants to compare",
                "c.yaml:7:20: ab_test.metric: expected reply:X or event:NAME, got 'opens'"});
+}
+
+TEST_CASE(
+    "reply keyword actions are checked: follow-ups name a step, frequency takes max and per") {
+  CHECK(campaign_issues(head + R"(steps: [{ id: a, at: now, sms: { text: x } }]
+replies:
+  keywords:
+    "1": { action: follow_up, step: b }
+    "2": { action: frequency, max: 1 }
+    "3": { action: vote }
+)") == strings{"c.yaml:6:5: replies.keywords.1.step: no step 'b' in this campaign",
+               "c.yaml:7:10: replies.keywords.2: max and per go together",
+               "c.yaml:8:20: replies.keywords.3.action: expected frequency, nps or follow_up, got "
+               "'vote'"});
 }
 
 TEST_CASE("${ENV} references in a campaign are substituted and unset ones reported") {

@@ -132,8 +132,18 @@ TEST_CASE("a provider without rate or concurrency gets unlimited rate and 16 in 
 TEST_CASE("an unknown top-level key is reported with its line and column and the allowed keys") {
   CHECK(engine_issues("database: x.db\nrate_limit: 5\n") ==
         strings{"engine.yaml:2:1: unknown key 'rate_limit' at the top level; allowed keys: "
-                "database, listen, public_url, default_timezone, default_region, policy, "
-                "senders, providers"});
+                "database, listen, public_url, default_timezone, default_region, "
+                "reconcile_grace, policy, senders, providers"});
+}
+
+TEST_CASE("reconcile_grace defaults to 30 seconds, takes a duration and names a bad one") {
+  CHECK(parse_engine_config("database: x.db\n", "e.yaml").reconcile_grace ==
+        std::chrono::seconds(30));
+  CHECK(parse_engine_config("reconcile_grace: 0s\n", "e.yaml").reconcile_grace ==
+        std::chrono::seconds(0));
+  CHECK(engine_issues("reconcile_grace: soon\n") ==
+        strings{"engine.yaml:1:18: reconcile_grace: expected a duration like 30s or 2m, got "
+                "'soon'"});
 }
 
 TEST_CASE("an unknown key in a nested map names the map and its allowed keys") {
@@ -143,7 +153,7 @@ TEST_CASE("an unknown key in a nested map names the map and its allowed keys") {
                       "providers: { sim: { kind: simulator } }\n") ==
         strings{"engine.yaml:4:5: unknown key 'sigature' in senders.coffee; allowed keys: "
                 "signature, opt_out_hint, sms_max_segments, mms_max_bytes, help_text, "
-                "smart_encoding, route"});
+                "smart_encoding, route, opt_out_reply, opt_in_reply"});
 }
 
 TEST_CASE("unknown keys in a provider map are kept as settings for the provider to check") {
@@ -351,9 +361,11 @@ TEST_CASE("config_error's message lists every issue, one per line") {
     CHECK(error.issues().size() == 2);
     CHECK(std::string(error.what()) ==
           "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
-          "public_url, default_timezone, default_region, policy, senders, providers\n"
+          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
+          "providers\n"
           "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
-          "public_url, default_timezone, default_region, policy, senders, providers");
+          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
+          "providers");
   }
 }
 

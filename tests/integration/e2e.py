@@ -55,6 +55,8 @@ class Env:
             f.write(f"""database: {self.db}
 default_timezone: Asia/Shanghai
 default_region: CN
+listen: {{ webhooks: "127.0.0.1:0", admin: "127.0.0.1:0" }}
+reconcile_grace: 1s
 senders:
   shop:
     signature: "[Shop]"

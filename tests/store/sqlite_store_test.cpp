@@ -225,7 +225,7 @@ TEST_CASE("recovery after a crash releases leases and retries unknown submission
     s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1100)}});
   }
   auto s = sqlite_store::open(path);
-  auto [released, reconciled] = s->recover_after_crash(at_ms(5000));
+  auto [released, reconciled] = s->recover_after_crash(at_ms(5000), std::chrono::milliseconds(0));
   CHECK(released == 2);
   CHECK(reconciled == 1);
   auto status = s->status(at_ms(5000));
@@ -236,7 +236,8 @@ TEST_CASE("recovery after a crash releases leases and retries unknown submission
   CHECK(claimed.size() == 3);
   auto retried = s->messages({"", message_state::leased, 0});
   CHECK(retried.size() == 3);
-  CHECK(s->recover_after_crash(at_ms(6000)) == std::pair<std::size_t, std::size_t>{3, 0});
+  CHECK(s->recover_after_crash(at_ms(6000), std::chrono::milliseconds(0)) ==
+        std::pair<std::size_t, std::size_t>{3, 0});
 }
 
 TEST_CASE("campaign versions follow the content hash and claims use the current templates") {

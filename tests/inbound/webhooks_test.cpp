@@ -1,0 +1,155 @@
+#include "engine/inbound/webhooks.hpp"
+
+#include <doctest/doctest.h>
+
+#include "support.hpp"
+
+using namespace pigeon;
+using namespace pigeon::engine;
+using namespace pigeon::engine::test;
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+
+namespace {
+
+const std::string ann = "+8613800138000";
+
+// A codec for tests: authentic when `X-Sig: ok`; status bodies are "<message id> <status>",
+// inbound bodies "<from> <text>". Remembers the URL it was given.
+class test_codec final : public carrier_codec {
+ public:
+  std::string_view kind() const override { return "test"; }
+  http_request build_submit(const outbound_message&) const override { return {}; }
+  submit_verdict parse_submit_reply(const http_response&) const override { return accepted{}; }
+  webhook_result parse_webhook(webhook_kind kind, const webhook_request& r) const override {
+    last_url = r.url;
+    auto sig = r.headers.find("x-sig");
+    if (sig == r.headers.end() || sig->second != "ok")
+      return webhook_refused{403, "bad signature", true};
+    auto space = r.body.find(' ');
+    if (space == std::string::npos) return webhook_refused{400, "expected two words", false};
+    auto first = r.body.substr(0, space), second = r.body.substr(space + 1);
+    webhook_events events;
+    if (kind == webhook_kind::status) {
+      delivery_event e;
+      e.message_id = std::stoll(first);
+      e.status = second;
+      e.state = second == "delivered" ? message_state::delivered : message_state::submitted;
+      events.receipts.push_back(e);
+    } else {
+      inbound_event e;
+      e.from = first;
+      e.text = second;
+      events.inbound.push_back(e);
+      events.reply_content_type = "application/xml";
+      events.reply_body = "<Response/>";
+    }
+    return events;
+  }
+  mutable std::string last_url;
+};
+
+struct server_world {
+  temp_dir dir;
+  std::string path = dir.file("p.db");
+  std::vector<std::int64_t> ids;
+  std::int64_t sent = 0;
+  std::shared_ptr<test_codec> codec = std::make_shared<test_codec>();
+  simulated_clock clk{at_ms(3600 * 1000)};
+  std::unique_ptr<async_store> store;
+
+  explicit server_world() {
+    auto s = sqlite_store::open(path);
+    ids = s->upsert_contacts({make_contact(ann)});
+    save_reply_campaign(*s, "promo", {});
+    sent = send(*s, "promo", "s1", ids[0], 1000);
+    s->enqueue({make_message("promo", "s2", ids[0], 7200 * 1000)});
+    store = std::make_unique<async_store>(std::move(s));
+  }
+
+  net::http_response_t call(webhook_handler& h, http::verb method, const std::string& target,
+                            std::string body, std::string sig = "ok") {
+    net::http_request_t req{method, target, 11};
+    req.set(http::field::host, "evil.example.com");
+    if (!sig.empty()) req.set("X-Sig", sig);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    asio::io_context io;
+    auto f = asio::co_spawn(io, h(std::move(req)), asio::use_future);
+    io.run();
+    return f.get();
+  }
+
+  webhook_handler handler(webhook_recorder recorder = {}) {
+    if (!recorder) recorder = default_recorder(make_reply_policy(reply_engine_config()));
+    return webhook_handler(*store, clk, {{"sim", codec}}, "https://sms.example.com/",
+                           std::move(recorder));
+  }
+
+  // What another process would read from the database file right now.
+  std::unique_ptr<sqlite_store> reader() { return sqlite_store::open(path); }
+};
+
+}  // namespace
+
+TEST_CASE("a delivery receipt gets its 2xx only once it is in the database") {
+  server_world w;
+  auto h = w.handler();
+  auto res = w.call(h, http::verb::post, "/webhooks/sim/status?x=1",
+                    std::to_string(w.sent) + " delivered");
+  CHECK(res.result_int() == 200);
+  CHECK(state_of(*w.reader(), w.sent) == message_state::delivered);
+  CHECK(h.stats().receipts == 1);
+  // The URL the codec checks signatures against is the configured one, not the Host header.
+  CHECK(w.codec->last_url == "https://sms.example.com/webhooks/sim/status?x=1");
+  // A repeat is answered 2xx (the carrier must stop retrying) and counted as a duplicate.
+  CHECK(w.call(h, http::verb::post, "/webhooks/sim/status", std::to_string(w.sent) + " delivered")
+            .result_int() == 200);
+  CHECK(h.stats().duplicate_receipts == 1);
+}
+
+TEST_CASE("a webhook that cannot be recorded is answered 503 so the carrier retries") {
+  server_world w;
+  auto h = w.handler([](store&, const std::string&, const webhook_events&,
+                        time_point) -> webhook_summary { throw store_error("disk full"); });
+  auto res =
+      w.call(h, http::verb::post, "/webhooks/sim/status", std::to_string(w.sent) + " delivered");
+  CHECK(res.result_int() == 503);
+  CHECK(h.stats().store_failures == 1);
+  CHECK(h.stats().accepted == 0);
+  CHECK(state_of(*w.reader(), w.sent) == message_state::submitted);
+}
+
+TEST_CASE("unknown providers are 404 and refused signatures 403, counted as security refusals") {
+  server_world w;
+  auto h = w.handler();
+  CHECK(w.call(h, http::verb::post, "/webhooks/nope/status", "1 delivered").result_int() == 404);
+  CHECK(w.call(h, http::verb::post, "/webhooks/sim/other", "1 delivered").result_int() == 404);
+  CHECK(w.call(h, http::verb::post, "/elsewhere", "").result_int() == 404);
+  auto forged = w.call(h, http::verb::post, "/webhooks/sim/status",
+                       std::to_string(w.sent) + " delivered", "forged");
+  CHECK(forged.result_int() == 403);
+  CHECK(forged.body().find("bad signature") != std::string::npos);
+  CHECK(w.call(h, http::verb::post, "/webhooks/sim/status", "garbage").result_int() == 400);
+  CHECK(h.stats().not_found == 3);
+  CHECK(h.stats().refused == 2);
+  CHECK(h.stats().security_refused == 1);
+  CHECK(w.call(h, http::verb::delete_, "/webhooks/sim/status", "").result_int() == 405);
+  CHECK(state_of(*w.reader(), w.sent) == message_state::submitted);
+}
+
+TEST_CASE("a STOP through the webhook suppresses the queued step and answers the codec's reply") {
+  server_world w;
+  auto h = w.handler();
+  // GET works too (Kannel calls back with GET).
+  auto res = w.call(h, http::verb::get, "/webhooks/sim/inbound", ann + " stop");
+  CHECK(res.result_int() == 200);
+  CHECK(res.body() == "<Response/>");
+  CHECK(res[http::field::content_type] == "application/xml");
+  CHECK(h.stats().opt_outs == 1);
+  auto r = w.reader();
+  CHECK(r->messages({"promo", message_state::suppressed, 0}).size() == 1);
+  auto replies = r->replies({});
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].action == "opt_out");
+}
