@@ -31,6 +31,7 @@ def write_config(env, primary, backup):
         f.write(f"""database: {env.db}
 default_timezone: Asia/Shanghai
 default_region: CN
+listen: {{ webhooks: "127.0.0.1:0", admin: "127.0.0.1:0" }}
 senders:
   shop:
     signature: "[Shop]"
