@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "config/ops_config.hpp"
 #include "config/values.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -285,9 +286,10 @@ bool valid_time_zone(const std::string& name) {
 
 void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& config) {
   if (!reader.expect_map(root, "")) return;
-  reader.check_keys(root, "",
-                    {"database", "listen", "public_url", "default_timezone", "default_region",
-                     "policy", "senders", "providers"});
+  reader.check_keys(
+      root, "",
+      {"database", "listen", "public_url", "default_timezone", "default_region", "policy",
+       "senders", "providers", "alerts", "admin_token", "drain_timeout", "log_format"});
   if (reader.read(root, "", "database", config.database) && config.database.empty()) {
     reader.issue(root["database"], "database: expected a path, got an empty string");
   }
@@ -337,6 +339,7 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
                   config.senders[entry.first.Scalar()]);
     }
   }
+  read_operations(reader, root, config);
 }
 
 }  // namespace
