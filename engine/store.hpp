@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/model.hpp"
+#include "engine/ops_snapshot.hpp"
 
 namespace pigeon::engine {
 
@@ -94,6 +95,15 @@ class store {
   virtual void engine_stopped(const std::string& owner, time_point now) = 0;
   virtual status_snapshot status(time_point now) = 0;
   virtual std::vector<message_row> messages(const message_filter& filter) = 0;
+
+  // --- operations (engine/ops) ----------------------------------------------------------------
+  // A clean stop: `owner`'s leased messages (claimed, never marked submitting) go back to
+  // `scheduled` at once. Returns how many.
+  virtual std::size_t release_leases(const std::string& owner) = 0;
+  // Stores `detail` (JSON text: the lanes' state) with `owner`'s heartbeat, for `status`.
+  virtual void heartbeat_detail(const std::string& owner, const std::string& detail) = 0;
+  // Throughput, providers, campaign progress and waiting reasons as of `now`.
+  virtual ops_snapshot operations(time_point now) = 0;
 };
 
 }  // namespace pigeon::engine
