@@ -44,15 +44,18 @@ struct dispatcher::lane_state {
     --busy;
     slot_freed.cancel_one();
   }
-  asio::awaitable<void> pace(int segments) {
+  // Waits in slices of at most 100 ms so that a stop (`stopping`) ends the wait promptly.
+  asio::awaitable<void> pace(int segments, const bool& stopping) {
     if (config.rate_per_second <= 0) co_return;
     auto now = std::chrono::steady_clock::now();
     auto start = std::max(now, next_send);
     next_send = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                             std::chrono::duration<double>(segments / config.rate_per_second));
-    if (start > now) {
-      asio::steady_timer t(co_await asio::this_coro::executor, start);
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (start > now && !stopping) {
+      t.expires_at(std::min(start, now + std::chrono::milliseconds(100)));
       (void)co_await t.async_wait(asio::as_tuple(use_awaitable));
+      now = std::chrono::steady_clock::now();
     }
   }
 };
@@ -178,11 +181,22 @@ asio::awaitable<void> dispatcher::run() {
     }
     co_await wait_for_change(options_.idle_poll);
   }
-  while (in_flight_ > 0) co_await wait_for_change(options_.idle_poll);
+  // Drain: requests already sent get until drain_timeout to answer; then they are abandoned
+  // (their messages stay `submitting`, recovered as unknown outcomes at the next start).
+  auto drain_deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < drain_deadline)
+    co_await wait_for_change(options_.idle_poll);
+  if (in_flight_ > 0) {
+    abandoned_ = true;
+    spdlog::warn("drain timeout: {} sends still in flight are abandoned (left submitting)",
+                 in_flight_);
+  }
   stopping_ = true;
   wake_.cancel();
   heartbeat_timer_.cancel();
+  // Nothing stays leased: claimed but never marked messages go back to the queue.
   std::function<void(store&)> stopped = [owner = options_.owner](store& s) {
+    if (auto n = s.release_leases(owner)) spdlog::info("released {} leased messages", n);
     s.engine_stopped(owner, system_clock().now());
   };
   auto op = store_.async_run<void>(std::move(stopped), use_awaitable);
@@ -369,7 +383,8 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     lane_state& l;
     ~slot_guard() { l.release_slot(); }
   } guard{lane};
-  co_await lane.pace(segments);
+  co_await lane.pace(segments, stopping_);
+  if (stopping_) co_return;  // stays leased; run() releases it
 
   // Durable intent before the request leaves: after a crash this message is known to be
   // `submitting` (outcome unknown), never silently resent as if new.
@@ -391,8 +406,16 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   if (!options_.public_url.empty())
     out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
   auto request = lane.config.codec->build_submit(out);
+  auto sent_at = std::chrono::steady_clock::now();
   auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
   auto [ec, response] = co_await std::move(exchange);
+  if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
+  if (options_.on_response) {
+    options_.on_response(lane_name,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - sent_at),
+                         !ec && response.status < 500);
+  }
 
   send_outcome outcome;
   if (ec) {

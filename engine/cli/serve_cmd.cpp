@@ -11,9 +11,11 @@
 
 #include "engine/async_store.hpp"
 #include "engine/cli/commands.hpp"
+#include "engine/cli/engine_ops.hpp"
 #include "engine/clock.hpp"
 #include "engine/dispatcher.hpp"
 #include "engine/engine_lock.hpp"
+#include "engine/log_format.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/curl_multi_client.hpp"
 #include "providers/registry.hpp"
@@ -27,6 +29,7 @@ namespace asio = boost::asio;
 struct serve_options {
   bool until_idle = false;
   std::string clock;  // "" or "sim:T"
+  bool admin = true;  // serve the admin API on listen.admin
 };
 
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
@@ -41,6 +44,8 @@ std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
 
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
+  engine::use_log_style(cfg.logs == config::log_format::json ? engine::log_style::json
+                                                             : engine::log_style::text);
   auto clk = make_clock(opts.clock);
   auto db_path = ctx.database(cfg);
   auto db = ctx.open_store(cfg);
@@ -92,13 +97,19 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.public_url = cfg.public_url;
   dopts.default_timezone = cfg.default_timezone;
   dopts.quiet_hours = cfg.policy.quiet_hours;
+  dopts.drain_timeout = cfg.drain_timeout;
+  engine_ops ops(ioc, cfg, db_path, store, dopts.owner);  // admin API, metrics, SIGHUP
+  ops.instrument(dopts);
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
                                 std::move(senders), dopts);
+  if (opts.admin) ops.start(dispatcher);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: stopping claims, draining in-flight sends", sig);
+    spdlog::info("signal {}: stopping claims, draining in-flight sends (up to {}s)", sig,
+                 cfg.drain_timeout.count());
+    ops.stop();
     dispatcher.stop();
   });
   int rc = 0;
@@ -114,8 +125,9 @@ int serve(const context& ctx, const serve_options& opts) {
       }
     }
     signals.cancel();
+    ops.stop();
     if (simulator) simulator->stop();
-    http.shutdown();
+    http.shutdown();  // cancels requests abandoned at the drain deadline
   });
   ioc.run();
   const auto& st = dispatcher.stats();
@@ -134,6 +146,7 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code) {
                       "exit 0 once nothing is due or in flight (batch runs, tests)");
   serve_cmd->add_option("--clock", opts.clock,
                         "sim:T runs on a simulated clock from T that jumps to the next due time");
+  serve_cmd->add_flag("!--no-admin", opts.admin, "do not serve the admin API (listen.admin)");
   serve_cmd->callback([&] { exit_code = serve(ctx, opts); });
 }
 
