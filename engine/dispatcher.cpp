@@ -209,8 +209,14 @@ asio::awaitable<void> dispatcher::heartbeat_loop() {
     std::function<void(store&)> beat = [owner = options_.owner, now](store& s) {
       s.heartbeat(owner, now);
     };
-    auto op = store_.async_run<void>(std::move(beat), use_awaitable);
-    co_await std::move(op);
+    // A failed beat (database locked, disk full) is logged and retried at the next one.
+    auto op = store_.async_run<void>(std::move(beat), asio::as_tuple(use_awaitable));
+    auto [error] = co_await std::move(op);
+    if (error) try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::warn("heartbeat not recorded: {}", e.what());
+      }
     heartbeat_timer_.expires_after(options_.heartbeat);
     (void)co_await heartbeat_timer_.async_wait(asio::as_tuple(use_awaitable));
   }

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "engine/admin_handler.hpp"
+#include "engine/cli/progress.hpp"
 #include "engine/log_format.hpp"
 #include "engine/metrics.hpp"
 #include "engine/phone.hpp"
@@ -170,4 +171,11 @@ TEST_CASE("status verdicts: ok, warning past a threshold, critical when the engi
   CHECK(c.level == alert_level::critical);
   CHECK(c.alerts.at(0).name == "engine_down");
   CHECK(to_json(c).at("exit_code") == 2);
+}
+
+TEST_CASE("the progress line shows count, rate and ETA, or count and rate without a total") {
+  using pigeon::cli::progress_bar;
+  CHECK(progress_bar::render("stored", 250, 1000, std::chrono::seconds(5)) ==
+        "stored [######..................] 250/1000  50/s  ETA 15s");
+  CHECK(progress_bar::render("read", 30000, 0, std::chrono::seconds(2)) == "read 30000  15000/s");
 }
