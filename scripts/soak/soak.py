@@ -170,26 +170,36 @@ con.execute("ROLLBACK")
 def diskfull(env, messages):
     mount = os.path.join(env.tmp, "small")
     os.makedirs(mount)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mount],
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", mount],
                       capture_output=True).returncode != 0:
         print("result:", json.dumps({"scenario": "diskfull", "skipped": "cannot mount tmpfs"}))
         return
     try:
         env.db = os.path.join(mount, "pigeon.db")
-        _, record, expected = prepare(env, messages, ("--latency-ms", "2"))
+        _, record, expected = prepare(env, messages, ("--latency-ms", "20"), concurrency=4)
         filler = os.path.join(mount, "filler")
-        # Fill what is left, so the engine's writes fail.
-        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
-        p = env.run("serve", "--until-idle", check=False, timeout=600)
-        full_rc, full_err = p.returncode, (p.stderr + p.stdout)
+        p = env.spawn("serve")
+        time.sleep(1.0)
+        # Fill what is left while the engine runs, so its writes fail.
+        subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=16k"], capture_output=True)
+        time.sleep(3.0)
+        alive = p.poll() is None
+        os.remove(filler)  # (integrity_check itself needs room for the WAL index)
         check = integrity(env.db)
-        os.remove(filler)
-        env.run("serve", "--until-idle", timeout=600)
+        time.sleep(1.0)
+        p.send_signal(signal.SIGTERM)
+        stop_rc = p.wait(timeout=120)
+        log = p.stderr.read() + p.stdout.read()
+        full_lines = [l for l in log.splitlines() if "full" in l.lower()]
+        usage = subprocess.run(["du", "-ak", mount], capture_output=True, text=True).stdout
+        restart = env.run("serve", "--until-idle", check=False, timeout=600)
+        assert restart.returncode == 0, restart.stderr + "\n" + usage
         check_common(env, record, expected, {
-            "scenario": "diskfull", "messages": messages, "exit_when_full": full_rc,
-            "integrity_when_full": check,
-            "said_full": "full" in full_err.lower()})
-        assert check == "ok"
+            "scenario": "diskfull", "messages": messages, "engine_survived_full_disk": alive,
+            "exit_after_sigterm": stop_rc, "integrity_after_full": check,
+            "errors_naming_full_disk": len(full_lines),
+            "example_error": full_lines[0][-200:] if full_lines else ""})
+        assert alive and check == "ok"
     finally:
         subprocess.run(["umount", "-l", mount], capture_output=True)
 
