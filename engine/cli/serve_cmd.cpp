@@ -28,8 +28,9 @@ namespace asio = boost::asio;
 
 struct serve_options {
   bool until_idle = false;
-  std::string clock;  // "" or "sim:T"
-  bool admin = true;  // serve the admin API on listen.admin
+  std::string clock;       // "" or "sim:T"
+  bool admin = true;       // serve the admin API on listen.admin
+  std::string log_format;  // "", json or text: overrides the config's log_format
 };
 
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
@@ -44,6 +45,8 @@ std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
 
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
+  if (opts.log_format == "json") cfg.logs = config::log_format::json;
+  if (opts.log_format == "text") cfg.logs = config::log_format::text;
   engine::use_log_style(cfg.logs == config::log_format::json ? engine::log_style::json
                                                              : engine::log_style::text);
   auto clk = make_clock(opts.clock);
@@ -146,6 +149,8 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code) {
                       "exit 0 once nothing is due or in flight (batch runs, tests)");
   serve_cmd->add_option("--clock", opts.clock,
                         "sim:T runs on a simulated clock from T that jumps to the next due time");
+  serve_cmd->add_option("--log-format", opts.log_format, "json or text (overrides log_format)")
+      ->check(CLI::IsMember({"json", "text"}));
   serve_cmd->add_flag("!--no-admin", opts.admin, "do not serve the admin API (listen.admin)");
   serve_cmd->callback([&] { exit_code = serve(ctx, opts); });
 }
