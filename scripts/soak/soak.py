@@ -80,8 +80,13 @@ def kills(env, messages, n_kills, seed):
     rng = random.Random(seed)
     t0 = time.time()
     for _ in range(n_kills):
+        before = len(read_records(record))
         p = env.spawn("serve")
-        time.sleep(rng.uniform(0.5, 3.0))
+        # Kill while sending: once this run's first sends arrive, at a random moment after.
+        deadline = time.time() + 300
+        while len(read_records(record)) == before and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.1, 2.0))
         p.send_signal(signal.SIGKILL)
         p.wait()
     env.run("serve", "--until-idle", timeout=7200)
