@@ -127,7 +127,13 @@ def faults(env, messages, fault_seconds, fail_rate):
     control(port, {"fail_rate": 0})
     recovered_at = time.time()
     p.send_signal(signal.SIGTERM)
-    p.wait(timeout=120)
+    try:
+        p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        raise AssertionError("serve did not exit within 120 s of SIGTERM:\n" + p.stderr.read()[-3000:])
+    sigterm_seconds = round(time.time() - recovered_at, 1)
     env.run("serve", "--until-idle", timeout=7200)
     per_second, (max_attempts, avg_attempts) = attempts_per_second(env.db)
     peak = max(n for _, n in per_second)
@@ -135,6 +141,7 @@ def faults(env, messages, fault_seconds, fail_rate):
         "scenario": "faults", "messages": messages, "fault_seconds": fault_seconds,
         "fail_rate": fail_rate, "peak_attempts_per_second": peak, "rate_limit": 200,
         "max_attempts_per_message": max_attempts, "avg_attempts_per_message": round(avg_attempts, 3),
+        "sigterm_exit_seconds": sigterm_seconds,
         "seconds_after_recovery": round(time.time() - recovered_at, 1),
         "seconds": round(time.time() - t0, 1)})
     # No retry storm: the lane never exceeds its rate, retries included (1 s buckets, +10%).
