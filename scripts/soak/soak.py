@@ -28,6 +28,23 @@ import e2e  # noqa: E402
 from e2e import Env, STEP_NOW, read_records  # noqa: E402
 
 
+def spawn_serve(env):
+    """`pigeon serve` logging to a file: a pipe nobody reads would fill up and block the
+    engine's logging (and so the engine) during long runs."""
+    path = os.path.join(env.tmp, f"serve-{len(env.procs)}.log")
+    with open(path, "w") as log:
+        p = subprocess.Popen([e2e.PIGEON, "--config", env.config, "--db", env.db, "serve"],
+                             stdout=log, stderr=subprocess.STDOUT, text=True)
+    p.log_path = path
+    env.procs.append(p)
+    return p
+
+
+def read_log(p):
+    with open(p.log_path) as f:
+        return f.read()
+
+
 def integrity(db):
     con = sqlite3.connect(db, timeout=30)
     try:
@@ -81,7 +98,7 @@ def kills(env, messages, n_kills, seed):
     t0 = time.time()
     for _ in range(n_kills):
         before = len(read_records(record))
-        p = env.spawn("serve")
+        p = spawn_serve(env)
         # Kill while sending: once this run's first sends arrive, at a random moment after.
         deadline = time.time() + 300
         while len(read_records(record)) == before and time.time() < deadline:
@@ -122,17 +139,17 @@ def faults(env, messages, fault_seconds, fail_rate):
     with open(env.config, "w") as f:
         f.write(cfg)
     t0 = time.time()
-    p = env.spawn("serve")
+    p = spawn_serve(env)
     time.sleep(fault_seconds)
     control(port, {"fail_rate": 0})
     recovered_at = time.time()
     p.send_signal(signal.SIGTERM)
     try:
-        p.wait(timeout=120)
+        p.wait(timeout=60)
     except subprocess.TimeoutExpired:
         p.send_signal(signal.SIGKILL)
         p.wait()
-        raise AssertionError("serve did not exit within 120 s of SIGTERM:\n" + p.stderr.read()[-3000:])
+        raise AssertionError("serve did not exit within 60 s of SIGTERM:\n" + read_log(p)[-3000:])
     sigterm_seconds = round(time.time() - recovered_at, 1)
     env.run("serve", "--until-idle", timeout=7200)
     per_second, (max_attempts, avg_attempts) = attempts_per_second(env.db)
@@ -150,7 +167,7 @@ def faults(env, messages, fault_seconds, fail_rate):
 
 def locked(env, messages, lock_seconds):
     _, record, expected = prepare(env, messages, ("--latency-ms", "5"))
-    p = env.spawn("serve")
+    p = spawn_serve(env)
     time.sleep(1.0)
     holder = subprocess.Popen([sys.executable, "-c", f"""
 import sqlite3, time
@@ -168,7 +185,7 @@ con.execute("ROLLBACK")
     alive = p.poll() is None
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=120)
-    log = p.stderr.read() + p.stdout.read()
+    log = read_log(p)
     env.run("serve", "--until-idle", timeout=3600)
     check_common(env, record, expected, {
         "scenario": "locked", "messages": messages, "lock_seconds": lock_seconds,
@@ -190,7 +207,7 @@ def diskfull(env, messages):
         env.db = os.path.join(mount, "pigeon.db")
         _, record, expected = prepare(env, messages, ("--latency-ms", "20"), concurrency=4)
         filler = os.path.join(mount, "filler")
-        p = env.spawn("serve")
+        p = spawn_serve(env)
         time.sleep(1.0)
         # Fill what is left while the engine runs, so its writes fail.
         subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=16k"], capture_output=True)
@@ -201,7 +218,7 @@ def diskfull(env, messages):
         time.sleep(1.0)
         p.send_signal(signal.SIGTERM)
         stop_rc = p.wait(timeout=120)
-        log = p.stderr.read() + p.stdout.read()
+        log = read_log(p)
         full_lines = [l for l in log.splitlines() if "full" in l.lower()]
         usage = subprocess.run(["du", "-ak", mount], capture_output=True, text=True).stdout
         restart = env.run("serve", "--until-idle", check=False, timeout=600)
