@@ -134,7 +134,8 @@ TEST_CASE("log lines mask phone numbers, and JSON lines are valid JSON") {
   auto line = format_line(log_style::json, "to +8613800138000: \"quoted\"\n");
   auto v = boost::json::parse(line);
   CHECK(v.at("level") == "warning");
-  CHECK(std::string(v.at("msg").as_string()) == "to " + mask_phone("+8613800138000") + ": \"quoted\"\n");
+  CHECK(std::string(v.at("msg").as_string()) ==
+        "to " + mask_phone("+8613800138000") + ": \"quoted\"\n");
   CHECK(std::string(v.at("time").as_string()).ends_with("Z"));
   CHECK(format_line(log_style::text, "to +8613800138000").find("+8613800138000") ==
         std::string::npos);

@@ -3,8 +3,8 @@
 //
 // Input: byte 0 picks the codec, byte 1 the webhook kind and method; then header lines
 // ("name: value") up to an empty line, a query line, and the body.
-#include <cstdint>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -58,8 +58,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (codecs.empty() || size < 2) return 0;
   const auto& codec = *codecs[data[0] % codecs.size()];
   pigeon::engine::webhook_request req;
-  auto kind = data[1] & 1 ? pigeon::engine::webhook_kind::inbound
-                          : pigeon::engine::webhook_kind::status;
+  auto kind =
+      data[1] & 1 ? pigeon::engine::webhook_kind::inbound : pigeon::engine::webhook_kind::status;
   req.method = data[1] & 2 ? "GET" : "POST";
   req.remote_address = data[1] & 4 ? "127.0.0.1" : "203.0.113.9";
   std::string rest(reinterpret_cast<const char*>(data) + 2, size - 2);
@@ -85,9 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pos = end + 1;
   }
   if (pos < rest.size()) req.body = rest.substr(pos);
-  req.path = std::string("/webhooks/fuzz/") + (kind == pigeon::engine::webhook_kind::inbound
-                                                    ? "inbound"
-                                                    : "status");
+  req.path = std::string("/webhooks/fuzz/") +
+             (kind == pigeon::engine::webhook_kind::inbound ? "inbound" : "status");
   req.url = "https://sms.example.com" + req.path + (req.query.empty() ? "" : "?" + req.query);
   (void)codec.parse_webhook(kind, req);
 
