@@ -8,6 +8,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "config/ops_config.hpp"
 #include "config/values.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -299,7 +300,8 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"database", "listen", "public_url", "default_timezone", "default_region",
-                     "reconcile_grace", "policy", "senders", "providers"});
+                     "reconcile_grace", "policy", "senders", "providers", "alerts", "admin_token",
+                     "drain_timeout", "log_format"});
   if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
     if (grace == "0" || grace == "0s") {
       config.reconcile_grace = std::chrono::seconds(0);
@@ -359,6 +361,7 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
                   config.senders[entry.first.Scalar()]);
     }
   }
+  read_operations(reader, root, config);
 }
 
 }  // namespace

@@ -65,6 +65,20 @@ struct policy_config {
   std::vector<std::string> help_keywords{"HELP", "INFO"};
 };
 
+// Thresholds of `pigeon status` (and the admin /status endpoint): each alert is a warning or
+// critical once its figure passes the threshold. Reloaded by SIGHUP.
+struct alert_thresholds {
+  std::chrono::seconds heartbeat_stale{30};  // no heartbeat for this long: engine down
+  std::chrono::seconds oldest_due_warning{600};
+  std::chrono::seconds oldest_due_critical{1800};
+  double failure_rate_warning = 0.05;  // failed / finished attempts over the last hour
+  double failure_rate_critical = 0.2;
+  long retry_backlog_warning = 100;  // messages waiting to retry
+  source_location where;
+};
+
+enum class log_format { text, json };
+
 struct engine_config {
   std::string path;  // the file it was loaded from
   std::string database = "var/pigeon.db";
@@ -81,6 +95,13 @@ struct engine_config {
   policy_config policy;
   std::map<std::string, sender_config> senders;
   std::map<std::string, provider_config> providers;
+  // Operations (engine/ops): see config/ops_config.cpp.
+  alert_thresholds alerts;
+  // Required when listen.admin is not a loopback address; sent as `Authorization: Bearer`.
+  std::string admin_token;
+  // How long SIGTERM waits for in-flight requests before cancelling them.
+  std::chrono::seconds drain_timeout{10};
+  log_format logs = log_format::text;
 };
 
 // Loads and checks an engine config file. Throws config_error listing every issue

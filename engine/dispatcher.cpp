@@ -202,11 +202,22 @@ asio::awaitable<void> dispatcher::run() {
     }
     co_await wait_for_change(options_.idle_poll);
   }
-  while (in_flight_ > 0) co_await wait_for_change(options_.idle_poll);
+  // Drain: requests already sent get until drain_timeout to answer; then they are abandoned
+  // (their messages stay `submitting`, recovered as unknown outcomes at the next start).
+  auto drain_deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
+  while (in_flight_ > 0 && std::chrono::steady_clock::now() < drain_deadline)
+    co_await wait_for_change(options_.idle_poll);
+  if (in_flight_ > 0) {
+    abandoned_ = true;
+    spdlog::warn("drain timeout: {} sends still in flight are abandoned (left submitting)",
+                 in_flight_);
+  }
   stopping_ = true;
   wake_.cancel();
   heartbeat_timer_.cancel();
+  // Nothing stays leased: claimed but never marked messages go back to the queue.
   std::function<void(store&)> stopped = [owner = options_.owner](store& s) {
+    if (auto n = s.release_leases(owner)) spdlog::info("released {} leased messages", n);
     s.engine_stopped(owner, system_clock().now());
   };
   auto op = store_.async_run<void>(std::move(stopped), use_awaitable);
@@ -219,8 +230,14 @@ asio::awaitable<void> dispatcher::heartbeat_loop() {
     std::function<void(store&)> beat = [owner = options_.owner, now](store& s) {
       s.heartbeat(owner, now);
     };
-    auto op = store_.async_run<void>(std::move(beat), use_awaitable);
-    co_await std::move(op);
+    // A failed beat (database locked, disk full) is logged and retried at the next one.
+    auto op = store_.async_run<void>(std::move(beat), asio::as_tuple(use_awaitable));
+    auto [error] = co_await std::move(op);
+    if (error) try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        spdlog::warn("heartbeat not recorded: {}", e.what());
+      }
     heartbeat_timer_.expires_after(options_.heartbeat);
     (void)co_await heartbeat_timer_.async_wait(asio::as_tuple(use_awaitable));
   }
@@ -503,6 +520,10 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     co_await l.acquire_slot();
     lane::slot_guard guard(l);
     co_await l.pace(segments);
+    if (stopping_) {  // a clean stop sends nothing new: the message stays leased, run() releases it
+      l.breaker().give_back(permit);
+      co_return;
+    }
     if (!permit.trial &&
         l.breaker().state(std::chrono::steady_clock::now()) != circuit_state::closed) {
       // The circuit opened while this message waited for its turn: fail over.
@@ -532,6 +553,11 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     const auto finished = std::chrono::steady_clock::now();
     l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
     guard.release();  // the answer is in: the next request may go while this one is recorded
+    if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
+    if (options_.on_response)
+      options_.on_response(
+          lane_name, std::chrono::duration_cast<std::chrono::milliseconds>(finished - started),
+          !ec && response.status < 500);
 
     std::optional<submit_verdict> verdict;
     if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);

@@ -5,6 +5,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -52,6 +53,12 @@ struct dispatcher_options {
   // Messages deferred to a window's opening are spread over its first minutes (by message id),
   // so a million recipients do not all fall due in the same second.
   std::chrono::minutes window_spread{5};
+  // After stop(): how long requests already sent may take to answer before they are abandoned.
+  std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};
+  // Called on the executor after each carrier answer (or transport failure, ok = false): for
+  // metrics. Optional.
+  std::function<void(const std::string& lane, std::chrono::milliseconds latency, bool ok)>
+      on_response;
 };
 
 struct dispatcher_stats {
@@ -91,8 +98,11 @@ class dispatcher {
   // clock, the clock jumps to the next due time, so every message reaches its end state.
   boost::asio::awaitable<void> run();
 
-  // Stops claiming; run() returns once in-flight sends complete. Safe to call from the
-  // executor's thread only (post to it from signal handlers).
+  // Stops claiming; messages claimed but not yet sent stay `leased` and are released back to
+  // `scheduled`; run() returns once requests in flight complete or drain_timeout passes (then
+  // they are abandoned: their messages stay `submitting`, and the caller should cancel the HTTP
+  // client's transfers). Safe to call from the executor's thread only (post to it from signal
+  // handlers).
   void stop();
 
   const dispatcher_stats& stats() const { return stats_; }
@@ -149,6 +159,7 @@ class dispatcher {
   int in_flight_ = 0;
   int capacity_ = 0;
   bool stopping_ = false;
+  bool abandoned_ = false;  // drain timed out: late answers are not recorded
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer heartbeat_timer_;
   std::optional<clock_window> quiet_hours_;  // parsed once from options_.quiet_hours

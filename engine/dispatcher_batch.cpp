@@ -71,6 +71,14 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     co_await l.acquire_slot();
     lane::slot_guard guard(l);
     co_await l.pace(segments);
+    if (stopping_) {  // a clean stop sends nothing new: these stay leased, run() releases them
+      for (auto* item : batch) {
+        l.breaker().give_back(item->permit);
+        item->finished = true;
+        item->done.cancel();
+      }
+      continue;
+    }
 
     std::vector<submit_intent> intents;
     intents.reserve(batch.size());
@@ -103,7 +111,12 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
     l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
-    guard.release();  // the answer is in: the next request may go while this one is recorded
+    guard.release();        // the answer is in: the next request may go while this one is recorded
+    if (abandoned_) break;  // past the drain deadline: left `submitting` (see run())
+    if (options_.on_response)
+      options_.on_response(
+          lane_name, std::chrono::duration_cast<std::chrono::milliseconds>(finished - started),
+          !ec && response.status < 500);
 
     std::vector<submit_verdict> verdicts;
     if (!ec) verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());

@@ -4,6 +4,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <cmath>
 
 namespace pigeon::engine {
@@ -258,6 +261,29 @@ lane_snapshot lane::snapshot() const {
   s.backlog = waiting_;
   s.last_error = last_error_;
   return s;
+}
+
+std::string lanes_json(const std::vector<lane_snapshot>& lanes) {
+  boost::json::array out;
+  for (const auto& l : lanes) {
+    boost::json::object o;
+    o["name"] = l.name;
+    o["circuit"] = to_string(l.circuit);
+    o["rate_limit"] = l.rate_limit;
+    o["rate_factor"] = std::round(l.rate_factor * 100) / 100;
+    o["paused"] = l.paused;
+    o["in_flight"] = l.in_flight;
+    o["concurrency"] = l.concurrency;
+    o["backlog"] = l.backlog;
+    o["submitted"] = l.submitted;
+    o["failed"] = l.failed;
+    o["retried"] = l.retried;
+    o["error_rate"] = std::round(l.error_rate * 1000) / 1000;
+    o["p99_ms"] = static_cast<double>(l.latency_p99.count()) / 1000.0;
+    if (!l.last_error.empty()) o["last_error"] = l.last_error;
+    out.push_back(std::move(o));
+  }
+  return boost::json::serialize(out);
 }
 
 }  // namespace pigeon::engine

@@ -161,6 +161,10 @@ struct lane_snapshot {
   std::string last_error;  // the last carrier fault, e.g. "carrier 503: busy"
 };
 
+// The lanes as a JSON array of objects (name, rate_limit, circuit, in_flight, backlog, p99_ms,
+// error_rate, ...), as the engine stores them with its heartbeat for `pigeon status`.
+std::string lanes_json(const std::vector<lane_snapshot>& lanes);
+
 // One provider lane. Owned by the dispatcher, used on its executor only.
 class lane {
  public:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/model.hpp"
+#include "engine/ops_snapshot.hpp"
 
 namespace pigeon::engine {
 
@@ -147,6 +148,14 @@ class store {
   // A contact's events named `name` (all when empty) at or after `since`, oldest first.
   virtual std::vector<contact_event> events(std::int64_t contact_id, const std::string& name,
                                             time_point since) = 0;
+  // --- operations (engine/ops) ----------------------------------------------------------------
+  // A clean stop: `owner`'s leased messages (claimed, never marked submitting) go back to
+  // `scheduled` at once. Returns how many.
+  virtual std::size_t release_leases(const std::string& owner) = 0;
+  // Stores `detail` (JSON text: the lanes' state) with `owner`'s heartbeat, for `status`.
+  virtual void heartbeat_detail(const std::string& owner, const std::string& detail) = 0;
+  // Throughput, providers, campaign progress and waiting reasons as of `now`.
+  virtual ops_snapshot operations(time_point now) = 0;
 };
 
 }  // namespace pigeon::engine

@@ -17,6 +17,7 @@ PACKAGES=(
   libprotobuf-dev libicu-dev
   kannel kannel-extras
   wrk python3 nginx
+  clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer and sanitizers
 )
 # Node.js runs the segment-calculator oracle and the Prism mock; some images ship their own
 # node with npm bundled, which conflicts with Debian's npm package.

@@ -4,8 +4,10 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "engine/cli/commands.hpp"
+#include "engine/cli/progress.hpp"
 #include "engine/contacts_csv.hpp"
 
 namespace pigeon::cli {
@@ -19,11 +21,11 @@ int import_contacts(const context& ctx, const std::string& file) {
     std::cerr << "pigeon: cannot read " << file << "\n";
     return 2;
   }
-  bool tty = ::isatty(STDERR_FILENO) && !ctx.json;
+  std::optional<progress_bar> reading(std::in_place, "read", 0, !ctx.json);
   auto parsed = engine::read_contacts_csv(in, cfg.default_region, [&](std::size_t n) {
-    if (tty && n % 10000 == 0) std::cerr << "\rread " << n << " rows" << std::flush;
+    reading->update(static_cast<std::int64_t>(n));
   });
-  if (tty) std::cerr << "\r";
+  reading.reset();
   if (!parsed.fatal.empty()) {
     std::cerr << file << ": " << parsed.fatal << "\n";
     return 1;
@@ -32,14 +34,15 @@ int import_contacts(const context& ctx, const std::string& file) {
   // One transaction per chunk keeps memory flat and makes every stored chunk durable.
   std::size_t stored = 0;
   constexpr std::size_t chunk = 5000;
+  progress_bar storing("stored", static_cast<std::int64_t>(parsed.contacts.size()), !ctx.json);
   for (std::size_t i = 0; i < parsed.contacts.size(); i += chunk) {
     auto end = std::min(parsed.contacts.size(), i + chunk);
     std::vector<engine::contact> part(parsed.contacts.begin() + static_cast<long>(i),
                                       parsed.contacts.begin() + static_cast<long>(end));
     stored += db->upsert_contacts(part).size();
-    if (tty) std::cerr << "\rstored " << stored << " / " << parsed.contacts.size() << std::flush;
+    storing.update(static_cast<std::int64_t>(stored));
   }
-  if (tty) std::cerr << "\n";
+  storing.finish();
   if (ctx.json) {
     boost::json::array rejected;
     for (const auto& r : parsed.rejected)

@@ -11,11 +11,13 @@
 
 #include "engine/async_store.hpp"
 #include "engine/cli/commands.hpp"
+#include "engine/cli/engine_ops.hpp"
 #include "engine/clock.hpp"
 #include "engine/dispatcher.hpp"
 #include "engine/engine_lock.hpp"
 #include "engine/inbound/integrator_api.hpp"
 #include "engine/inbound/webhooks.hpp"
+#include "engine/log_format.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/curl_multi_client.hpp"
 #include "providers/registry.hpp"
@@ -28,7 +30,9 @@ namespace asio = boost::asio;
 
 struct serve_options {
   bool until_idle = false;
-  std::string clock;  // "" or "sim:T"
+  std::string clock;       // "" or "sim:T"
+  bool admin = true;       // serve the admin API on listen.admin
+  std::string log_format;  // "", json or text: overrides the config's log_format
 };
 
 // "host:port" (validated by the config loader) -> an endpoint; port 0 picks a free one.
@@ -55,6 +59,10 @@ std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
 
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
+  if (opts.log_format == "json") cfg.logs = config::log_format::json;
+  if (opts.log_format == "text") cfg.logs = config::log_format::text;
+  engine::use_log_style(cfg.logs == config::log_format::json ? engine::log_style::json
+                                                             : engine::log_style::text);
   auto clk = make_clock(opts.clock);
   auto db_path = ctx.database(cfg);
   auto db = ctx.open_store(cfg);
@@ -110,14 +118,21 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.public_url = cfg.public_url;
   dopts.default_timezone = cfg.default_timezone;
   dopts.quiet_hours = cfg.policy.quiet_hours;
+  dopts.drain_timeout = cfg.drain_timeout;
+  engine_ops ops(ioc, cfg, db_path, store, dopts.owner);  // admin API, metrics, SIGHUP
+  ops.instrument(dopts);
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
                                 std::move(senders), dopts);
 
-  // The webhooks listener (carriers) and the admin listener (integrator API). Their bound
-  // ports are logged ("webhooks listening on 127.0.0.1:PORT"): with port 0, tests read them.
+  // The webhooks listener (carriers) and the admin listener (metrics, health, status and the
+  // integrator API). Their bound ports are logged ("webhooks listening on 127.0.0.1:PORT",
+  // "admin listening on ..."): with port 0, tests read them.
   engine::webhook_handler webhooks(store, *clk, std::move(codecs), cfg.public_url,
                                    engine::default_recorder(engine::make_reply_policy(cfg)));
   engine::integrator_api api(store, *clk, cfg.default_region);
+  ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
+  ops.lane_detail = [&dispatcher] { return engine::lanes_json(dispatcher.lanes()); };
+  if (opts.admin) ops.start(dispatcher);
   net::server_options wopts;
   wopts.name = "webhooks";
   wopts.body_limit = 64 * 1024;
@@ -126,29 +141,16 @@ int serve(const context& ctx, const serve_options& opts) {
   net::http_server webhook_server(
       ioc.get_executor(), [&webhooks](net::http_request_t r) { return webhooks(std::move(r)); },
       wopts);
-  net::server_options aopts;
-  aopts.name = "admin";
-  aopts.body_limit = 8 * 1024 * 1024;  // contact batches
-  net::http_server admin_server(
-      ioc.get_executor(),
-      [&api](net::http_request_t r) -> asio::awaitable<net::http_response_t> {
-        auto op = api.handle(r);
-        auto res = co_await std::move(op);
-        if (res) co_return std::move(*res);
-        co_return net::make_response(r, 404, R"({"error":"no such endpoint"})");
-      },
-      aopts);
   auto webhook_port = webhook_server.start(parse_listen(cfg.listen_webhooks));
   spdlog::info("webhooks listening on {}:{}",
                parse_listen(cfg.listen_webhooks).address().to_string(), webhook_port);
-  auto admin_port = admin_server.start(parse_listen(cfg.listen_admin));
-  spdlog::info("admin listening on {}:{}", parse_listen(cfg.listen_admin).address().to_string(),
-               admin_port);
 
   asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code ec, int sig) {
     if (ec) return;
-    spdlog::info("signal {}: stopping claims, draining in-flight sends", sig);
+    spdlog::info("signal {}: stopping claims, draining in-flight sends (up to {}s)", sig,
+                 cfg.drain_timeout.count());
+    ops.stop();
     dispatcher.stop();
   });
   int rc = 0;
@@ -165,9 +167,9 @@ int serve(const context& ctx, const serve_options& opts) {
     }
     signals.cancel();
     webhook_server.stop();
-    admin_server.stop();
+    ops.stop();
     if (simulator) simulator->stop();
-    http.shutdown();
+    http.shutdown();  // cancels requests abandoned at the drain deadline
   });
   ioc.run();
   const auto& st = dispatcher.stats();
@@ -186,6 +188,9 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code) {
                       "exit 0 once nothing is due or in flight (batch runs, tests)");
   serve_cmd->add_option("--clock", opts.clock,
                         "sim:T runs on a simulated clock from T that jumps to the next due time");
+  serve_cmd->add_option("--log-format", opts.log_format, "json or text (overrides log_format)")
+      ->check(CLI::IsMember({"json", "text"}));
+  serve_cmd->add_flag("!--no-admin", opts.admin, "do not serve the admin API (listen.admin)");
   serve_cmd->callback([&] { exit_code = serve(ctx, opts); });
 }
 

@@ -2,11 +2,14 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "engine/cli/commands.hpp"
 #include "engine/clock.hpp"
 #include "engine/phone.hpp"
+#include "engine/status_report.hpp"
 
 namespace pigeon::cli {
 
@@ -14,90 +17,96 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct verdict {
-  int code = 0;  // 0 ok, 1 warning, 2 critical
-  std::vector<std::string> alerts;
-  void raise(int level, std::string text) {
-    code = std::max(code, level);
-    alerts.push_back(std::move(text));
-  }
-};
+// Exit code when status cannot be judged at all (no config, unreadable database): distinct from
+// 1 (warning) and 2 (critical), as monitoring plugins use 3 for "unknown".
+constexpr int exit_unknown = 3;
 
-verdict assess(const engine::status_snapshot& s, engine::time_point now) {
-  verdict v;
-  auto count = [&](const char* state) {
-    auto it = s.by_state.find(state);
-    return it == s.by_state.end() ? 0 : it->second;
-  };
-  bool engine_up = s.engine_heartbeat && !s.engine_stopped_at && now - *s.engine_heartbeat < 30s;
-  if (s.oldest_due && now - *s.oldest_due > 10min)
-    v.raise(engine_up ? 1 : 2, "messages overdue since " + engine::format_iso(*s.oldest_due) +
-                                   (engine_up ? "" : " and the engine is not running"));
-  if (count("failed") > 0) v.raise(1, std::to_string(count("failed")) + " messages failed");
-  if (count("retry") > 0) v.raise(1, std::to_string(count("retry")) + " messages waiting to retry");
-  if (s.possible_duplicates > 0)
-    v.raise(1, std::to_string(s.possible_duplicates) +
-                   " messages resent after an unknown outcome (possible duplicates)");
-  return v;
+std::string ago(engine::time_point now, engine::time_point t) {
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(now - t).count();
+  if (s < 120) return std::to_string(s) + "s ago";
+  if (s < 7200) return std::to_string(s / 60) + "m ago";
+  return std::to_string(s / 3600) + "h ago";
 }
 
-int status(const context& ctx) {
-  auto cfg = ctx.engine_config(false);
-  auto db = ctx.open_store(cfg);
-  auto now = engine::system_clock().now();
-  auto s = db->status(now);
-  auto v = assess(s, now);
-  bool engine_up = s.engine_heartbeat && !s.engine_stopped_at && now - *s.engine_heartbeat < 30s;
-  if (ctx.json) {
-    boost::json::object by_state, out;
-    for (const auto& [k, n] : s.by_state) by_state[k] = n;
-    boost::json::array campaigns;
-    for (const auto& c : s.campaigns) {
-      boost::json::object counts;
-      for (const auto& [k, n] : c.by_state) counts[k] = n;
-      campaigns.push_back({{"name", c.name},
-                           {"version", c.version},
-                           {"state", c.state},
-                           {"messages", std::move(counts)}});
-    }
-    out["status"] = v.code == 0 ? "ok" : v.code == 1 ? "warning" : "critical";
-    out["exit_code"] = v.code;
-    out["database"] = ctx.database(cfg);
-    out["engine"] = {{"up", engine_up},
-                     {"owner", s.engine_owner},
-                     {"heartbeat", s.engine_heartbeat
-                                       ? boost::json::value(engine::format_iso(*s.engine_heartbeat))
-                                       : nullptr}};
-    out["contacts"] = s.contacts;
-    out["messages"] = std::move(by_state);
-    out["oldest_due"] =
-        s.oldest_due ? boost::json::value(engine::format_iso(*s.oldest_due)) : nullptr;
-    out["possible_duplicates"] = s.possible_duplicates;
-    out["campaigns"] = std::move(campaigns);
-    boost::json::array alerts;
-    for (const auto& a : v.alerts) alerts.push_back(boost::json::string(a));
-    out["alerts"] = std::move(alerts);
-    std::cout << boost::json::serialize(out) << "\n";
-    return v.code;
+std::string rate_line(const engine::attempt_counts& c) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "%lld sent, %lld accepted, %lld delivered, %lld failed, %lld retry",
+                static_cast<long long>(c.attempts), static_cast<long long>(c.accepted),
+                static_cast<long long>(c.delivered), static_cast<long long>(c.failed),
+                static_cast<long long>(c.retried));
+  return buf;
+}
+
+std::string scalar_text(const boost::json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_double()) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v.as_double());
+    return buf;
   }
-  bool color = ::isatty(STDOUT_FILENO);
+  return boost::json::serialize(v);
+}
+
+// The terminal view: what is wrong first, then the figures that explain it.
+void render(const engine::status_report& r, bool color) {
+  const auto& s = r.snapshot;
+  int code = static_cast<int>(r.level);
   const char* tag[] = {"OK", "WARNING", "CRITICAL"};
   const char* paint[] = {"\033[32m", "\033[33m", "\033[31m"};
-  std::cout << (color ? paint[v.code] : "") << "pigeon " << tag[v.code] << (color ? "\033[0m" : "")
-            << "   database " << ctx.database(cfg) << "\n";
-  std::cout << "engine    "
-            << (engine_up             ? "up (" + s.engine_owner + ")"
-                : s.engine_stopped_at ? "stopped at " + engine::format_iso(*s.engine_stopped_at)
-                : s.engine_heartbeat  ? "down, last seen " + engine::format_iso(*s.engine_heartbeat)
+  auto painted = [&](int level, const std::string& text) {
+    return color ? std::string(paint[level]) + text + "\033[0m" : text;
+  };
+  std::cout << painted(code, std::string("pigeon ") + tag[code]) << "   "
+            << engine::format_iso(r.now) << "   database " << r.database << "\n";
+  for (const auto& a : r.alerts)
+    std::cout << "  " << painted(static_cast<int>(a.level), tag[static_cast<int>(a.level)]) << " "
+              << a.name << ": " << a.text << "\n";
+  std::cout << "\nengine      "
+            << (r.engine_up
+                    ? "up (" + s.engine_owner + "), heartbeat " + ago(r.now, *s.engine_heartbeat)
+                : s.engine_stopped_at ? "stopped cleanly " + ago(r.now, *s.engine_stopped_at)
+                : s.engine_heartbeat  ? "DOWN, last heartbeat " + ago(r.now, *s.engine_heartbeat)
                                       : std::string("never started"))
             << "\n";
-  std::cout << "contacts  " << s.contacts << "\n";
-  std::cout << "queue    ";
+  std::cout << "queue      ";
   for (const auto& [k, n] : s.by_state)
     if (n > 0) std::cout << " " << k << "=" << n;
+  if (s.oldest_due) std::cout << "   oldest due " << ago(r.now, *s.oldest_due);
   std::cout << "\n";
-  if (s.oldest_due) std::cout << "oldest due " << engine::format_iso(*s.oldest_due) << "\n";
-  std::printf("\n%-28s %4s %-9s %9s %9s %9s %7s %7s\n", "CAMPAIGN", "VER", "STATE", "QUEUED",
+  std::cout << "last 1 min  " << rate_line(r.ops.last_minute) << "\n";
+  std::cout << "last 1 h    " << rate_line(r.ops.last_hour) << "\n";
+  std::cout << "contacts    " << s.contacts << "\n";
+
+  if (!r.ops.providers.empty()) {
+    std::printf("\n%-16s %8s %8s %7s %9s\n", "PROVIDER", "SENT/1m", "SENT/1h", "ERR/1h", "P99 ms");
+    for (const auto& p : r.ops.providers) {
+      char p99[32] = "-";
+      if (p.p99_latency_ms) std::snprintf(p99, sizeof p99, "%.0f", *p.p99_latency_ms);
+      std::printf("%-16s %8lld %8lld %6.1f%% %9s\n", p.name.c_str(),
+                  static_cast<long long>(p.last_minute.attempts),
+                  static_cast<long long>(p.last_hour.attempts), p.last_hour.error_rate() * 100,
+                  p99);
+    }
+  }
+  // The running engine's lanes, as it last stored them (rate, circuit, backlog...).
+  boost::system::error_code ec;
+  auto lanes = r.ops.lane_detail.empty() || !r.engine_up
+                   ? boost::json::value(nullptr)
+                   : boost::json::parse(r.ops.lane_detail, ec);
+  if (!ec && lanes.is_array() && !lanes.as_array().empty()) {
+    std::cout << "\nLANES (live)\n";
+    for (const auto& lane : lanes.as_array()) {
+      if (!lane.is_object()) continue;
+      const auto& o = lane.as_object();
+      std::cout << "  " << (o.contains("name") ? scalar_text(o.at("name")) : "?");
+      for (const auto& [k, v] : o)
+        if (k != "name") std::cout << "  " << std::string(k) << "=" << scalar_text(v);
+      std::cout << "\n";
+    }
+  }
+
+  std::printf("\n%-24s %4s %-9s %9s %9s %9s %7s %7s\n", "CAMPAIGN", "VER", "STATE", "QUEUED",
               "SUBMITTED", "DELIVERED", "FAILED", "OTHER");
   for (const auto& c : s.campaigns) {
     auto get = [&](const char* k) {
@@ -107,14 +116,65 @@ int status(const context& ctx) {
     long long queued =
         get("scheduled") + get("leased") + get("submitting") + get("retry") + get("deferred");
     long long other = get("undelivered") + get("suppressed") + get("expired");
-    std::printf("%-28s %4d %-9s %9lld %9lld %9lld %7lld %7lld\n", c.name.c_str(), c.version,
+    std::printf("%-24s %4d %-9s %9lld %9lld %9lld %7lld %7lld\n", c.name.c_str(), c.version,
                 c.state.c_str(), queued, get("submitted"), get("delivered"), get("failed"), other);
+    for (const auto& f : r.ops.campaigns) {
+      if (f.name != c.name) continue;
+      for (const auto& v : f.variants) {
+        std::printf("  %-16s %-4s sent %lld of %lld, %lld delivered, %lld failed", v.step.c_str(),
+                    v.variant.c_str(), static_cast<long long>(v.sent),
+                    static_cast<long long>(v.total), static_cast<long long>(v.delivered),
+                    static_cast<long long>(v.failed));
+        if (r.ops.replies_table) std::printf(", %lld replies", static_cast<long long>(v.replies));
+        std::printf("\n");
+      }
+      if (!f.replies.empty()) {
+        std::cout << "  replies:";
+        for (const auto& [k, n] : f.replies) std::cout << " " << k << "=" << n;
+        std::cout << "\n";
+      }
+      if (f.opt_outs) std::cout << "  opt-outs: " << *f.opt_outs << "\n";
+    }
   }
-  if (!v.alerts.empty()) {
-    std::cout << "\nalerts\n";
-    for (const auto& a : v.alerts) std::cout << "  - " << a << "\n";
+  for (auto [title, m] : {std::pair{"deferred", &r.ops.deferred_by_reason},
+                          std::pair{"suppressed", &r.ops.suppressed_by_reason}}) {
+    if (m->empty()) continue;
+    std::cout << "\n" << title << " by reason\n";
+    for (const auto& [reason, n] : *m) std::cout << "  " << n << "  " << reason << "\n";
   }
-  return v.code;
+}
+
+int status(const context& ctx) {
+  auto cfg = ctx.engine_config(false);
+  auto path = ctx.database(cfg);
+  // status only reads: never create a database where there was none.
+  if (path != ":memory:" && !path.starts_with("file:") && !std::filesystem::exists(path)) {
+    std::cerr << "pigeon: no database at " << path
+              << " (nothing applied yet, or wrong --db / database:)\n";
+    return exit_unknown;
+  }
+  auto db = ctx.open_store(cfg);
+  auto report = engine::build_status_report(*db, engine::system_clock().now(), cfg.alerts, path);
+  if (ctx.json) {
+    std::cout << boost::json::serialize(engine::to_json(report)) << "\n";
+  } else {
+    render(report, ::isatty(STDOUT_FILENO));
+  }
+  return static_cast<int>(report.level);
+}
+
+// status, with every failure to read turned into a clear message and exit 3.
+int guarded_status(const context& ctx) {
+  try {
+    return status(ctx);
+  } catch (const config::config_error& e) {
+    print_issues(e);
+  } catch (const engine::store_error& e) {
+    std::cerr << "pigeon: database: " << e.what() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "pigeon: " << e.what() << "\n";
+  }
+  return exit_unknown;
 }
 
 int messages(const context& ctx, const std::string& campaign, const std::string& state,
@@ -168,14 +228,16 @@ int messages(const context& ctx, const std::string& campaign, const std::string&
 
 void register_status(CLI::App& app, context& ctx, int& exit_code) {
   auto* st = app.add_subcommand(
-      "status", "on-call view; exit 0 ok, 1 warning, 2 critical; works with the engine down");
+      "status",
+      "on-call view; exit 0 ok, 1 warning, 2 critical, 3 unknown (cannot read); works with the "
+      "engine down");
   static bool watch = false;
   st->add_flag("--json", ctx.json, "JSON output");
   st->add_flag("--watch", watch, "refresh every 2 seconds");
   st->callback([&] {
     do {
       if (watch && ::isatty(STDOUT_FILENO)) std::cout << "\033[H\033[2J";
-      exit_code = status(ctx);
+      exit_code = guarded_status(ctx);
       if (watch) ::sleep(2);
     } while (watch);
   });

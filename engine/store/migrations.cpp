@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 4> migrations = {
+constexpr std::array<const char*, 5> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -212,6 +212,13 @@ CREATE TABLE campaign_replies (
 );
 -- Attribution looks up a contact's most recent sends.
 CREATE INDEX messages_by_contact_sent ON messages (contact_id, sent_at) WHERE sent_at IS NOT NULL;
+)sql",
+    // 5 (ops): when each attempt got its answer (latency per provider), the lanes' state the
+    // engine stores with its heartbeat, and an index for throughput over recent windows.
+    R"sql(
+ALTER TABLE send_ledger ADD COLUMN completed_at INTEGER;
+ALTER TABLE engine_heartbeat ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+CREATE INDEX send_ledger_by_at ON send_ledger (at);
 )sql",
 };
 

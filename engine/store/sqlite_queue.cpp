@@ -226,7 +226,8 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
       // pending takes any outcome; submitted and unknown (crash) only carrier verdicts.
       query(*db_,
             "UPDATE send_ledger SET outcome = ?2, "
-            "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4 "
+            "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4, "
+            "completed_at = coalesce(completed_at, ?6) "
             "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1) "
             "AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))")
           .bind(1, o.message_id)
@@ -234,6 +235,7 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
           .bind(3, o.carrier_id)
           .bind(4, o.reason)
           .bind(5, is_carrier_verdict(o.state) ? 1 : 0)
+          .bind(6, o.at)
           .run();
       // The carrier says the recipient opted out with it: record it like a STOP.
       if (o.recipient_opted_out) {

@@ -50,6 +50,13 @@ std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path) {
     }
     throw store_error("cannot open database " + path + ": " + e.what());
   }
+  // A database of another application (tables, but no pigeon schema) is never migrated into.
+  if (db.query_int("PRAGMA user_version") == 0 &&
+      db.query_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
+                   "AND name NOT IN ('schema_migrations') AND name NOT LIKE 'sqlite_%'") > 0) {
+    throw store_error("database " + path +
+                      " is not a pigeon database: it has tables but no pigeon schema");
+  }
   sqlite::migrate(db, sqlite::wall_clock_ms());
   return s;
 }

@@ -67,6 +67,10 @@ class sqlite_store final : public store {
   void engine_stopped(const std::string& owner, time_point now) override;
   status_snapshot status(time_point now) override;
   std::vector<message_row> messages(const message_filter& filter) override;
+  // In sqlite_ops.cpp.
+  std::size_t release_leases(const std::string& owner) override;
+  void heartbeat_detail(const std::string& owner, const std::string& detail) override;
+  ops_snapshot operations(time_point now) override;
 
   // sqlite_events.cpp
   receipt_effect record_receipt(const receipt& r) override;

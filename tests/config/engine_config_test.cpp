@@ -133,7 +133,8 @@ TEST_CASE("an unknown top-level key is reported with its line and column and the
   CHECK(engine_issues("database: x.db\nrate_limit: 5\n") ==
         strings{"engine.yaml:2:1: unknown key 'rate_limit' at the top level; allowed keys: "
                 "database, listen, public_url, default_timezone, default_region, "
-                "reconcile_grace, policy, senders, providers"});
+                "reconcile_grace, policy, senders, providers, alerts, admin_token, "
+                "drain_timeout, log_format"});
 }
 
 TEST_CASE("reconcile_grace defaults to 30 seconds, takes a duration and names a bad one") {
@@ -362,10 +363,10 @@ TEST_CASE("config_error's message lists every issue, one per line") {
     CHECK(std::string(error.what()) ==
           "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
           "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers\n"
+          "providers, alerts, admin_token, drain_timeout, log_format\n"
           "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
           "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers");
+          "providers, alerts, admin_token, drain_timeout, log_format");
   }
 }
 
@@ -417,4 +418,49 @@ TEST_CASE("a provider's burst is read in segments and must be positive") {
   CHECK(engine_issues("providers: { p: { kind: simulator, burst: -1 } }\n") ==
         strings{"engine.yaml:1:43: providers.p.burst: expected a positive number of segments, "
                 "got -1"});
+TEST_CASE("alert thresholds, drain timeout and log format have defaults and can be set") {
+  auto defaults = parse_engine_config("database: x.db\n", "engine.yaml");
+  CHECK(defaults.alerts.heartbeat_stale == std::chrono::seconds(30));
+  CHECK(defaults.alerts.oldest_due_warning == std::chrono::minutes(10));
+  CHECK(defaults.alerts.oldest_due_critical == std::chrono::minutes(30));
+  CHECK(defaults.alerts.failure_rate_warning == doctest::Approx(0.05));
+  CHECK(defaults.drain_timeout == std::chrono::seconds(10));
+  CHECK(defaults.logs == log_format::text);
+
+  auto set = parse_engine_config(
+      "alerts: { heartbeat_stale: 1m, oldest_due_warning: 5s, oldest_due_critical: 20s,\n"
+      "          failure_rate_warning: 1%, failure_rate_critical: 0.5, "
+      "retry_backlog_warning: 7 }\n"
+      "drain_timeout: 3s\nlog_format: json\n",
+      "engine.yaml");
+  CHECK(set.alerts.heartbeat_stale == std::chrono::minutes(1));
+  CHECK(set.alerts.oldest_due_warning == std::chrono::seconds(5));
+  CHECK(set.alerts.oldest_due_critical == std::chrono::seconds(20));
+  CHECK(set.alerts.failure_rate_warning == doctest::Approx(0.01));
+  CHECK(set.alerts.failure_rate_critical == doctest::Approx(0.5));
+  CHECK(set.alerts.retry_backlog_warning == 7);
+  CHECK(set.drain_timeout == std::chrono::seconds(3));
+  CHECK(set.logs == log_format::json);
+}
+
+TEST_CASE("a wrong alert threshold or an unknown alert is reported with its place") {
+  CHECK(engine_issues("alerts:\n  oldest_due_warning: soon\n  failure_rate_warning: 2\n"
+                      "  heartbeat: 5s\n") ==
+        strings{"engine.yaml:2:23: alerts.oldest_due_warning: expected a duration like 30s, 10m "
+                "or 1h, got 'soon'",
+                "engine.yaml:3:25: alerts.failure_rate_warning: expected a fraction between 0 and "
+                "1 (0.05) or a percentage (5%), got '2'",
+                "engine.yaml:4:3: unknown key 'heartbeat' in alerts; allowed keys: "
+                "heartbeat_stale, oldest_due_warning, oldest_due_critical, failure_rate_warning, "
+                "failure_rate_critical, retry_backlog_warning"});
+  CHECK(engine_issues("log_format: xml\n") ==
+        strings{"engine.yaml:1:13: log_format: expected json or text, got 'xml'"});
+}
+
+TEST_CASE("an admin listener off loopback is refused without an admin token") {
+  CHECK(engine_issues("listen: { admin: \"0.0.0.0:9090\" }\n") ==
+        strings{"engine.yaml:1:18: listen.admin: '0.0.0.0:9090' is not a loopback address, so "
+                "admin_token is required (admin_token: ${PIGEON_ADMIN_TOKEN})"});
+  CHECK(engine_issues("listen: { admin: \"0.0.0.0:9090\" }\nadmin_token: s3cret\n").empty());
+  CHECK(engine_issues("listen: { admin: \"localhost:9090\" }\n").empty());
 }

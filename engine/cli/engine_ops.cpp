@@ -1,0 +1,268 @@
+#include "engine/cli/engine_ops.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "config/ops_config.hpp"
+#include "engine/admin_handler.hpp"
+#include "engine/log_format.hpp"
+#include "engine/net/http_server.hpp"
+#include "engine/status_report.hpp"
+
+namespace pigeon::cli {
+
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+// Submit round-trip buckets, seconds.
+const std::vector<double> latency_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                          0.5,   1,    2.5,   5,    10,  30};
+
+asio::ip::tcp::endpoint parse_endpoint(const std::string& host_port) {
+  auto colon = host_port.rfind(':');
+  std::string host = host_port.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  auto port = static_cast<std::uint16_t>(std::stoi(host_port.substr(colon + 1)));
+  return {asio::ip::make_address(host), port};
+}
+
+}  // namespace
+
+engine_ops::engine_ops(asio::io_context& ioc, config::engine_config cfg, std::string database,
+                       engine::async_store& store, std::string owner)
+    : ioc_(ioc),
+      cfg_(std::move(cfg)),
+      database_(std::move(database)),
+      store_(store),
+      owner_(std::move(owner)),
+      refresh_timer_(ioc),
+      hup_(ioc, SIGHUP) {}
+
+engine_ops::~engine_ops() {
+  *alive_ = false;
+  stop();
+}
+
+void engine_ops::instrument(engine::dispatcher_options& options) {
+  options.on_response = [this](const std::string& lane, std::chrono::milliseconds latency,
+                               bool ok) {
+    metrics_
+        .histogram("pigeon_submit_latency_seconds",
+                   "Round trip of submit requests to the carrier, by provider.", latency_buckets,
+                   {{"provider", lane}})
+        .observe(static_cast<double>(latency.count()) / 1000.0);
+    metrics_
+        .counter("pigeon_carrier_responses_total",
+                 "Carrier answers by provider; ok=false for 5xx and transport failures.",
+                 {{"provider", lane}, {"ok", ok ? "true" : "false"}})
+        .inc();
+  };
+}
+
+std::uint16_t engine_ops::start(engine::dispatcher& d) {
+  dispatcher_ = &d;
+  running_ = true;
+  if (!config::is_loopback_address(cfg_.listen_admin) && cfg_.admin_token.empty())
+    throw std::runtime_error("refusing to serve the admin API on " + cfg_.listen_admin +
+                             " (not loopback) without admin_token");
+  engine::admin_sources sources;
+  sources.token = cfg_.admin_token;
+  sources.metrics = [this] { return metrics_.render(); };
+  sources.healthy = [this] { return running_; };
+  sources.status = [this]() -> asio::awaitable<boost::json::object> {
+    std::function<boost::json::object(engine::store&)> job = [alerts = cfg_.alerts,
+                                                              db = database_](engine::store& s) {
+      return engine::to_json(
+          engine::build_status_report(s, engine::system_clock().now(), alerts, db));
+    };
+    auto op = store_.async_run<boost::json::object>(std::move(job), asio::use_awaitable);
+    co_return co_await std::move(op);
+  };
+  auto shared = std::make_shared<engine::admin_sources>(std::move(sources));
+  net::server_options so;
+  so.name = "admin";
+  admin_ = std::make_unique<net::http_server>(
+      ioc_.get_executor(),
+      [shared, api = api_routes](net::http_request_t req) -> asio::awaitable<net::http_response_t> {
+        std::string_view target(req.target().data(), req.target().size());
+        const unsigned version = req.version();
+        const bool keep_alive = req.keep_alive();
+        if (api && target.starts_with("/v1/")) {
+          if (auto refused = engine::refuse_unauthorized(req, shared->token))
+            co_return std::move(*refused);
+          auto op = api(std::move(req));
+          auto res = co_await std::move(op);
+          if (res) co_return std::move(*res);
+        } else {
+          auto op = engine::handle_admin(std::move(req), *shared);
+          auto res = co_await std::move(op);
+          if (res) co_return std::move(*res);
+        }
+        net::http_response_t nf{boost::beast::http::status::not_found, version};
+        nf.keep_alive(keep_alive);
+        nf.set(boost::beast::http::field::content_type, "application/json");
+        nf.body() = "{\"error\":\"no such admin endpoint\"}\n";
+        nf.prepare_payload();
+        co_return nf;
+      },
+      so);
+  std::uint16_t port = 0;
+  try {
+    port = admin_->start(parse_endpoint(cfg_.listen_admin));
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot serve the admin API on " + cfg_.listen_admin + ": " +
+                             e.what());
+  }
+  auto host = cfg_.listen_admin.substr(0, cfg_.listen_admin.rfind(':'));
+  spdlog::info("admin listening on {}:{} (/metrics, /healthz, /status{})", host, port,
+               api_routes ? ", /v1/contacts, /v1/events" : "");
+  if (!lane_detail) {
+    lane_detail = [this] {
+      boost::json::array lanes;
+      for (const auto& [name, p] : cfg_.providers)
+        lanes.push_back(
+            {{"name", name}, {"rate_limit", p.rate_per_second}, {"concurrency", p.concurrency}});
+      return boost::json::serialize(lanes);
+    };
+  }
+  refresh();
+  watch_reload();
+  return port;
+}
+
+void engine_ops::stop() {
+  running_ = false;
+  refresh_timer_.cancel();
+  boost::system::error_code ec;
+  hup_.cancel(ec);
+  if (admin_) admin_->stop();
+}
+
+// Every 5 s: dispatcher counters into metrics, queue gauges and lane detail from/to the store.
+void engine_ops::refresh() {
+  if (!running_) return;
+  if (dispatcher_) {
+    const auto& st = dispatcher_->stats();
+    auto bump = [&](const char* outcome, std::int64_t now, std::int64_t before) {
+      metrics_
+          .counter("pigeon_dispatched_total", "Messages handled by the dispatcher, by outcome.",
+                   {{"outcome", outcome}})
+          .inc(static_cast<double>(now - before));
+    };
+    bump("claimed", st.claimed, last_stats_.claimed);
+    bump("submitted", st.submitted, last_stats_.submitted);
+    bump("failed", st.failed, last_stats_.failed);
+    bump("retried", st.retried, last_stats_.retried);
+    bump("expired", st.expired, last_stats_.expired);
+    bump("deferred", st.deferred, last_stats_.deferred);
+    last_stats_ = st;
+    metrics_.gauge("pigeon_in_flight", "Messages claimed and not yet answered.")
+        .set(dispatcher_->in_flight());
+  }
+  std::function<std::pair<engine::status_snapshot, engine::ops_snapshot>(engine::store&)> job =
+      [owner = owner_, detail = lane_detail ? lane_detail() : std::string()](engine::store& s) {
+        auto now = engine::system_clock().now();
+        if (!detail.empty()) s.heartbeat_detail(owner, detail);
+        return std::pair{s.status(now), s.operations(now)};
+      };
+  store_.async_run<std::pair<engine::status_snapshot, engine::ops_snapshot>>(
+      std::move(job),
+      asio::bind_executor(
+          ioc_.get_executor(),
+          [this, alive = alive_](std::exception_ptr e,
+                                 std::pair<engine::status_snapshot, engine::ops_snapshot> result) {
+            if (!*alive || !running_) return;
+            if (e) {
+              try {
+                std::rethrow_exception(e);
+              } catch (const std::exception& ex) {
+                spdlog::warn("metrics refresh failed: {}", ex.what());
+              }
+            } else {
+              const auto& [status, ops] = result;
+              for (const auto& [state, n] : status.by_state)
+                metrics_.gauge("pigeon_messages", "Messages by state.", {{"state", state}})
+                    .set(static_cast<double>(n));
+              for (const auto& c : status.campaigns)
+                for (const auto& [state, n] : c.by_state)
+                  metrics_
+                      .gauge("pigeon_campaign_messages", "Messages by campaign and state.",
+                             {{"campaign", c.name}, {"state", state}})
+                      .set(static_cast<double>(n));
+              metrics_
+                  .gauge("pigeon_oldest_due_age_seconds",
+                         "Age of the oldest message due and not yet claimed (0 when none).")
+                  .set(status.oldest_due ? std::chrono::duration<double>(
+                                               engine::system_clock().now() - *status.oldest_due)
+                                               .count()
+                                         : 0.0);
+              metrics_
+                  .gauge("pigeon_possible_duplicates", "Messages resent after an unknown outcome.")
+                  .set(static_cast<double>(status.possible_duplicates));
+              for (const auto& p : ops.providers)
+                metrics_
+                    .gauge("pigeon_provider_error_rate",
+                           "Failed or retried share of the last hour's attempts, by provider.",
+                           {{"provider", p.name}})
+                    .set(p.last_hour.error_rate());
+            }
+            refresh_timer_.expires_after(5s);
+            refresh_timer_.async_wait([this, alive](boost::system::error_code ec) {
+              if (!ec && *alive) refresh();
+            });
+          }));
+}
+
+void engine_ops::watch_reload() {
+  hup_.async_wait([this, alive = alive_](boost::system::error_code ec, int) {
+    if (ec || !*alive || !running_) return;
+    reload();
+    watch_reload();
+  });
+}
+
+// SIGHUP: alert thresholds and the log format apply at once; what needs a restart is named.
+void engine_ops::reload() {
+  config::engine_config next;
+  try {
+    next = config::load_engine_config(cfg_.path);
+  } catch (const std::exception& e) {
+    spdlog::error("SIGHUP: {} not reloaded, keeping the running config: {}", cfg_.path, e.what());
+    return;
+  }
+  std::vector<std::string> restart;
+  if (next.database != cfg_.database) restart.push_back("database");
+  if (next.listen_webhooks != cfg_.listen_webhooks) restart.push_back("listen.webhooks");
+  if (next.listen_admin != cfg_.listen_admin) restart.push_back("listen.admin");
+  if (next.admin_token != cfg_.admin_token) restart.push_back("admin_token");
+  if (next.policy.quiet_hours != cfg_.policy.quiet_hours) restart.push_back("policy.quiet_hours");
+  for (const auto& [name, p] : next.providers) {
+    auto old = cfg_.providers.find(name);
+    if (old == cfg_.providers.end() || old->second.rate_per_second != p.rate_per_second ||
+        old->second.concurrency != p.concurrency || old->second.kind != p.kind)
+      restart.push_back("providers." + name);
+  }
+  if (next.senders.size() != cfg_.senders.size()) restart.push_back("senders");
+  if (next.drain_timeout != cfg_.drain_timeout) restart.push_back("drain_timeout");
+  cfg_.alerts = next.alerts;
+  if (next.logs != cfg_.logs) {
+    cfg_.logs = next.logs;
+    engine::use_log_style(next.logs == config::log_format::json ? engine::log_style::json
+                                                                : engine::log_style::text);
+  }
+  std::string pending;
+  for (const auto& r : restart) pending += (pending.empty() ? "" : ", ") + r;
+  spdlog::info("SIGHUP: reloaded {}: alert thresholds and log_format applied{}", cfg_.path,
+               pending.empty() ? "" : "; changed but needing a restart: " + pending);
+}
+
+}  // namespace pigeon::cli

@@ -1,0 +1,74 @@
+#pragma once
+
+// Operations around a running engine (pigeon serve): the admin listener (GET /metrics,
+// /healthz, /status on listen.admin), metrics fed by the dispatcher and refreshed from the
+// store, lane detail stored with the heartbeat for `pigeon status`, and SIGHUP config reload.
+//
+// Threading: construct, start and stop on the io_context's thread; everything runs there.
+// Lifetime: the store and dispatcher must outlive this object; stop() before they go.
+// Failure: start() throws std::runtime_error naming the address when listen.admin cannot be
+// bound, or when it is not loopback and no admin_token is set.
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/engine_config.hpp"
+#include "engine/async_store.hpp"
+#include "engine/dispatcher.hpp"
+#include "engine/metrics.hpp"
+#include "engine/net/http_server.hpp"
+
+namespace pigeon::cli {
+
+class engine_ops {
+ public:
+  engine_ops(boost::asio::io_context& ioc, config::engine_config cfg, std::string database,
+             engine::async_store& store, std::string owner);
+  ~engine_ops();
+
+  // Hooks the dispatcher into the metrics; call before constructing the dispatcher.
+  void instrument(engine::dispatcher_options& options);
+  // Starts the admin listener, the refresh loop and the SIGHUP handler; `d` is the running
+  // dispatcher. Returns the admin port bound.
+  std::uint16_t start(engine::dispatcher& d);
+  // Stops them (idempotent); /healthz turns 503 first.
+  void stop();
+
+  // The lanes' state as JSON, stored with the heartbeat. By default the lane names with their
+  // answer counts; the serve wiring may replace it (e.g. from dispatcher::lanes()).
+  std::function<std::string()> lane_detail;
+
+  // More admin endpoints (the integrator API, /v1/...), behind the same token: called for
+  // paths under /v1/, returning nullopt for a path it does not own (answered 404). Set before
+  // start().
+  std::function<boost::asio::awaitable<std::optional<net::http_response_t>>(net::http_request_t)>
+      api_routes;
+
+  engine::metrics_registry& metrics() { return metrics_; }
+
+ private:
+  void refresh();
+  void watch_reload();
+  void reload();
+
+  boost::asio::io_context& ioc_;
+  config::engine_config cfg_;
+  std::string database_;
+  engine::async_store& store_;
+  std::string owner_;
+  engine::dispatcher* dispatcher_ = nullptr;
+  engine::metrics_registry metrics_;
+  engine::dispatcher_stats last_stats_;
+  std::unique_ptr<net::http_server> admin_;
+  boost::asio::steady_timer refresh_timer_;
+  boost::asio::signal_set hup_;
+  bool running_ = false;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace pigeon::cli

@@ -1,0 +1,194 @@
+#include "engine/status_report.hpp"
+
+#include <boost/json.hpp>
+#include <cstdio>
+
+namespace pigeon::engine {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Below this many finished attempts in the hour, a failure rate says little: no alert.
+constexpr std::int64_t min_attempts_for_rate = 10;
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+  if (s < 120) return std::to_string(s) + "s";
+  if (s < 7200) return std::to_string(s / 60) + "m";
+  return std::to_string(s / 3600) + "h";
+}
+
+std::string percent(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", rate * 100);
+  return buf;
+}
+
+boost::json::value opt_time(const std::optional<time_point>& t) {
+  return t ? boost::json::value(format_iso(*t)) : boost::json::value(nullptr);
+}
+
+boost::json::object counts_json(const attempt_counts& c) {
+  return {{"attempts", c.attempts},      {"accepted", c.accepted}, {"delivered", c.delivered},
+          {"failed", c.failed},          {"retried", c.retried},   {"pending", c.pending},
+          {"error_rate", c.error_rate()}};
+}
+
+}  // namespace
+
+std::string_view to_string(alert_level level) {
+  switch (level) {
+    case alert_level::ok:
+      return "ok";
+    case alert_level::warning:
+      return "warning";
+    case alert_level::critical:
+      return "critical";
+  }
+  return "critical";
+}
+
+void assess(status_report& r, const config::alert_thresholds& t) {
+  const auto& s = r.snapshot;
+  auto raise = [&](alert_level level, std::string name, std::string text) {
+    r.level = std::max(r.level, level);
+    r.alerts.push_back({level, std::move(name), std::move(text)});
+  };
+  auto count = [&](const char* state) {
+    auto it = s.by_state.find(state);
+    return it == s.by_state.end() ? std::int64_t{0} : it->second;
+  };
+  auto age = [&](time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(r.now - t);
+  };
+  bool heartbeat_fresh = s.engine_heartbeat && age(*s.engine_heartbeat) < t.heartbeat_stale;
+  r.engine_up = heartbeat_fresh && !s.engine_stopped_at;
+  if (s.engine_heartbeat && !s.engine_stopped_at && !heartbeat_fresh) {
+    raise(alert_level::critical, "engine_down",
+          "engine " + s.engine_owner + " stopped beating " +
+              seconds_text(age(*s.engine_heartbeat)) +
+              " ago without a clean stop (crashed or hung)");
+  }
+  if (s.oldest_due && age(*s.oldest_due) > t.oldest_due_warning) {
+    bool critical = age(*s.oldest_due) > t.oldest_due_critical || !r.engine_up;
+    raise(critical ? alert_level::critical : alert_level::warning, "oldest_due",
+          "messages overdue by " + seconds_text(age(*s.oldest_due)) + " (due since " +
+              format_iso(*s.oldest_due) + ")" + (r.engine_up ? "" : " and no engine is running"));
+  }
+  const auto& hour = r.ops.last_hour;
+  if (hour.attempts - hour.pending >= min_attempts_for_rate) {
+    double rate = hour.error_rate();
+    if (rate > t.failure_rate_critical || rate > t.failure_rate_warning) {
+      raise(rate > t.failure_rate_critical ? alert_level::critical : alert_level::warning,
+            "failure_rate",
+            "send error rate " + percent(rate) + " over the last hour (" +
+                std::to_string(hour.failed) + " failed, " + std::to_string(hour.retried) +
+                " to retry, of " + std::to_string(hour.attempts - hour.pending) + ")");
+    }
+  }
+  if (count("retry") > t.retry_backlog_warning) {
+    raise(alert_level::warning, "retry_backlog",
+          std::to_string(count("retry")) + " messages waiting to retry (threshold " +
+              std::to_string(t.retry_backlog_warning) + ")");
+  }
+  if (count("failed") > 0)
+    raise(alert_level::warning, "failed_messages",
+          std::to_string(count("failed")) + " messages failed");
+  if (s.possible_duplicates > 0)
+    raise(alert_level::warning, "possible_duplicates",
+          std::to_string(s.possible_duplicates) +
+              " messages resent after an unknown outcome (possible duplicates)");
+}
+
+status_report build_status_report(store& db, time_point now,
+                                  const config::alert_thresholds& thresholds,
+                                  std::string database) {
+  status_report r;
+  r.database = std::move(database);
+  r.now = now;
+  r.snapshot = db.status(now);
+  r.ops = db.operations(now);
+  assess(r, thresholds);
+  return r;
+}
+
+boost::json::object to_json(const status_report& r) {
+  const auto& s = r.snapshot;
+  boost::json::object out;
+  out["status"] = to_string(r.level);
+  out["exit_code"] = static_cast<int>(r.level);
+  out["database"] = r.database;
+  out["now"] = format_iso(r.now);
+  out["engine"] = {{"up", r.engine_up},
+                   {"owner", s.engine_owner},
+                   {"heartbeat", opt_time(s.engine_heartbeat)},
+                   {"stopped_at", opt_time(s.engine_stopped_at)}};
+  out["contacts"] = s.contacts;
+  boost::json::object by_state;
+  for (const auto& [k, n] : s.by_state) by_state[k] = n;
+  out["messages"] = std::move(by_state);
+  out["oldest_due"] = opt_time(s.oldest_due);
+  out["possible_duplicates"] = s.possible_duplicates;
+  out["rates"] = {{"last_minute", counts_json(r.ops.last_minute)},
+                  {"last_hour", counts_json(r.ops.last_hour)}};
+  boost::json::array providers;
+  for (const auto& p : r.ops.providers) {
+    providers.push_back({{"name", p.name},
+                         {"last_minute", counts_json(p.last_minute)},
+                         {"last_hour", counts_json(p.last_hour)},
+                         {"p99_latency_ms", p.p99_latency_ms ? boost::json::value(*p.p99_latency_ms)
+                                                             : boost::json::value(nullptr)}});
+  }
+  out["providers"] = std::move(providers);
+  // The running engine's own view of its lanes, as it stored it (see heartbeat_detail).
+  boost::system::error_code ec;
+  auto lanes = r.ops.lane_detail.empty() ? boost::json::value(nullptr)
+                                         : boost::json::parse(r.ops.lane_detail, ec);
+  out["lanes"] = ec ? boost::json::value(nullptr) : lanes;
+  boost::json::array campaigns;
+  for (const auto& c : s.campaigns) {
+    boost::json::object counts;
+    for (const auto& [k, n] : c.by_state) counts[k] = n;
+    boost::json::object entry{{"name", c.name},
+                              {"version", c.version},
+                              {"state", c.state},
+                              {"messages", std::move(counts)}};
+    for (const auto& f : r.ops.campaigns) {
+      if (f.name != c.name) continue;
+      boost::json::array variants;
+      for (const auto& v : f.variants)
+        variants.push_back({{"step", v.step},
+                            {"variant", v.variant},
+                            {"total", v.total},
+                            {"sent", v.sent},
+                            {"delivered", v.delivered},
+                            {"failed", v.failed},
+                            {"replies", v.replies}});
+      entry["steps"] = std::move(variants);
+      if (r.ops.replies_table) {
+        boost::json::object replies;
+        for (const auto& [k, n] : f.replies) replies[k] = n;
+        entry["replies"] = std::move(replies);
+      }
+      if (f.opt_outs) entry["opt_outs"] = *f.opt_outs;
+    }
+    campaigns.push_back(std::move(entry));
+  }
+  out["campaigns"] = std::move(campaigns);
+  boost::json::object deferred, suppressed;
+  for (const auto& [k, n] : r.ops.deferred_by_reason) deferred[k] = n;
+  for (const auto& [k, n] : r.ops.suppressed_by_reason) suppressed[k] = n;
+  out["deferred_by_reason"] = std::move(deferred);
+  out["suppressed_by_reason"] = std::move(suppressed);
+  boost::json::array alerts, details;
+  for (const auto& a : r.alerts) {
+    alerts.push_back(boost::json::string(a.text));
+    details.push_back({{"level", to_string(a.level)}, {"name", a.name}, {"text", a.text}});
+  }
+  out["alerts"] = std::move(alerts);
+  out["alert_details"] = std::move(details);
+  return out;
+}
+
+}  // namespace pigeon::engine

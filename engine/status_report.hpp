@@ -1,0 +1,45 @@
+#pragma once
+
+// The on-call verdict: everything `pigeon status` and the admin /status endpoint show, judged
+// against the alert thresholds of the engine config. Pure functions over store reads.
+
+#include <boost/json/object.hpp>
+#include <string>
+#include <vector>
+
+#include "config/engine_config.hpp"
+#include "engine/store.hpp"
+
+namespace pigeon::engine {
+
+enum class alert_level { ok = 0, warning = 1, critical = 2 };
+
+struct alert {
+  alert_level level = alert_level::warning;
+  std::string name;  // stable id, the runbook's heading (README "Operations")
+  std::string text;  // for a person
+};
+
+struct status_report {
+  std::string database;
+  time_point now{};
+  status_snapshot snapshot;
+  ops_snapshot ops;
+  bool engine_up = false;
+  alert_level level = alert_level::ok;  // the worst alert; the exit code of `pigeon status`
+  std::vector<alert> alerts;
+};
+
+// Reads `db` (status() and operations()) and judges it. Throws store_error as the store does.
+status_report build_status_report(store& db, time_point now,
+                                  const config::alert_thresholds& thresholds, std::string database);
+
+// Judges a snapshot (exposed for tests); fills engine_up, level and alerts of `report`.
+void assess(status_report& report, const config::alert_thresholds& thresholds);
+
+// The JSON of `pigeon status --json` and GET /status.
+boost::json::object to_json(const status_report& report);
+
+std::string_view to_string(alert_level level);  // ok | warning | critical
+
+}  // namespace pigeon::engine

@@ -1,0 +1,181 @@
+// sqlite_store: operations — clean-stop lease release, lane detail with the heartbeat, and the
+// figures `pigeon status` shows beyond status().
+#include <algorithm>
+#include <chrono>
+#include <tuple>
+
+#include "engine/store/rows.hpp"
+#include "engine/store/sqlite_db.hpp"
+#include "engine/store/sqlite_store.hpp"
+
+namespace pigeon::engine {
+
+using sqlite::query;
+
+namespace {
+
+using namespace std::chrono_literals;
+
+// Adds one ledger row's outcome to `c`.
+void count_outcome(attempt_counts& c, const std::string& outcome, std::int64_t n) {
+  c.attempts += n;
+  if (outcome == "pending") {
+    c.pending += n;
+  } else if (outcome == "submitted") {
+    c.accepted += n;
+  } else if (outcome == "delivered") {
+    c.accepted += n;
+    c.delivered += n;
+  } else if (outcome == "failed" || outcome == "undelivered") {
+    c.failed += n;
+  } else if (outcome == "retry" || outcome == "unknown") {
+    c.retried += n;
+  } else {
+    // expired, suppressed, deferred: the attempt ended without a carrier verdict.
+    c.accepted += 0;
+  }
+}
+
+bool table_exists(sqlite::database& db, const std::string& name) {
+  query q(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  q.bind(1, name);
+  return q.step();
+}
+
+bool column_exists(sqlite::database& db, const std::string& table, const std::string& column) {
+  query q(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+  q.bind(1, table).bind(2, column);
+  return q.step();
+}
+
+campaign_figures& campaign_named(ops_snapshot& s, const std::string& name) {
+  for (auto& c : s.campaigns)
+    if (c.name == name) return c;
+  s.campaigns.push_back({name, {}, {}, {}});
+  return s.campaigns.back();
+}
+
+}  // namespace
+
+std::size_t sqlite_store::release_leases(const std::string& owner) {
+  std::size_t n = 0;
+  atomically("release leases", [&] {
+    query(*db_,
+          "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
+          "WHERE state = 'leased' AND lease_owner = ?1")
+        .bind(1, owner)
+        .run();
+    n = static_cast<std::size_t>(db_->changes());
+  });
+  return n;
+}
+
+void sqlite_store::heartbeat_detail(const std::string& owner, const std::string& detail) {
+  atomically("store heartbeat detail", [&] {
+    query(*db_, "UPDATE engine_heartbeat SET detail = ?2 WHERE owner = ?1")
+        .bind(1, owner)
+        .bind(2, detail)
+        .run();
+  });
+}
+
+ops_snapshot sqlite_store::operations(time_point now) {
+  ops_snapshot s;
+  atomically("read operations", [&] {
+    // Throughput, overall and per provider, over the last minute and hour.
+    for (auto [window, all, pick] :
+         {std::tuple{1min, &s.last_minute, &provider_figures::last_minute},
+          std::tuple{60min, &s.last_hour, &provider_figures::last_hour}}) {
+      query q(*db_,
+              "SELECT provider, outcome, count(*) FROM send_ledger WHERE at >= ?1 "
+              "GROUP BY provider, outcome ORDER BY provider");
+      q.bind(1, now - window);
+      while (q.step()) {
+        auto provider = q.get_text(0);
+        auto it = std::find_if(s.providers.begin(), s.providers.end(),
+                               [&](const provider_figures& p) { return p.name == provider; });
+        if (it == s.providers.end()) {
+          s.providers.push_back({provider, {}, {}, {}});
+          it = std::prev(s.providers.end());
+        }
+        count_outcome(*all, q.get_text(1), q.get_int(2));
+        count_outcome((*it).*pick, q.get_text(1), q.get_int(2));
+      }
+    }
+    // p99 of submit round trips per provider over the last hour.
+    for (auto& p : s.providers) {
+      std::int64_t n = 0;
+      {
+        query q(*db_,
+                "SELECT count(*) FROM send_ledger WHERE provider = ?1 AND at >= ?2 "
+                "AND completed_at IS NOT NULL");
+        q.bind(1, p.name).bind(2, now - 60min);
+        if (q.step()) n = q.get_int(0);
+      }
+      if (n == 0) continue;
+      query q(*db_,
+              "SELECT completed_at - at AS l FROM send_ledger WHERE provider = ?1 AND at >= ?2 "
+              "AND completed_at IS NOT NULL ORDER BY l LIMIT 1 OFFSET ?3");
+      q.bind(1, p.name).bind(2, now - 60min).bind(3, (n * 99 - 1) / 100);
+      if (q.step()) p.p99_latency_ms = static_cast<double>(q.get_int(0));
+    }
+    // Campaign progress by step and variant (A/B standing).
+    {
+      query q(*db_,
+              "SELECT campaign, step, variant, count(*), "
+              "sum(state IN ('submitted', 'delivered', 'undelivered')), "
+              "sum(state = 'delivered'), sum(state IN ('failed', 'undelivered')) "
+              "FROM messages GROUP BY campaign, step, variant ORDER BY campaign, step, variant");
+      while (q.step()) {
+        campaign_named(s, q.get_text(0))
+            .variants.push_back({q.get_text(1), q.get_text(2), q.get_int(3), q.get_int(4),
+                                 q.get_int(5), q.get_int(6), 0});
+      }
+    }
+    // Tables and columns another part of pigeon adds (webhooks: replies, opt-outs): shown
+    // when present.
+    s.replies_table = table_exists(*db_, "replies") && column_exists(*db_, "replies", "campaign") &&
+                      column_exists(*db_, "replies", "keyword");
+    if (s.replies_table) {
+      query q(*db_,
+              "SELECT campaign, keyword, count(*) FROM replies WHERE campaign IS NOT NULL "
+              "AND campaign <> '' GROUP BY campaign, keyword");
+      while (q.step()) campaign_named(s, q.get_text(0)).replies[q.get_text(1)] = q.get_int(2);
+      if (column_exists(*db_, "replies", "message_id")) {
+        query v(*db_,
+                "SELECT m.campaign, m.step, m.variant, count(*) FROM replies r "
+                "JOIN messages m ON m.id = r.message_id GROUP BY 1, 2, 3");
+        while (v.step()) {
+          for (auto& var : campaign_named(s, v.get_text(0)).variants)
+            if (var.step == v.get_text(1) && var.variant == v.get_text(2))
+              var.replies = v.get_int(3);
+        }
+      }
+    }
+    s.opt_out_column = column_exists(*db_, "contacts", "opted_out_at");
+    if (s.opt_out_column) {
+      for (auto& c : s.campaigns) c.opt_outs = 0;
+      query q(*db_,
+              "SELECT m.campaign, count(DISTINCT k.id) FROM messages m "
+              "JOIN contacts k ON k.id = m.contact_id WHERE k.opted_out_at IS NOT NULL "
+              "AND m.sent_at IS NOT NULL AND k.opted_out_at >= m.sent_at GROUP BY m.campaign");
+      while (q.step()) campaign_named(s, q.get_text(0)).opt_outs = q.get_int(1);
+    }
+    for (auto [state, out] : {std::pair{"deferred", &s.deferred_by_reason},
+                              std::pair{"suppressed", &s.suppressed_by_reason}}) {
+      query q(*db_, "SELECT reason, count(*) FROM messages WHERE state = ?1 GROUP BY reason");
+      q.bind(1, state);
+      while (q.step()) (*out)[q.get_text(0).empty() ? "(none)" : q.get_text(0)] = q.get_int(1);
+    }
+    s.retry_backlog = db_->query_int("SELECT count(*) FROM messages WHERE state = 'retry'");
+    {
+      query q(*db_,
+              "SELECT detail FROM engine_heartbeat WHERE stopped_at IS NULL "
+              "ORDER BY at DESC LIMIT 1");
+      if (q.step()) s.lane_detail = q.get_text(0);
+    }
+  });
+  return s;
+}
+
+}  // namespace pigeon::engine

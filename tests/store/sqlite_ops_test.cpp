@@ -1,0 +1,150 @@
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include "engine/store/sqlite_store.hpp"
+#include "tests/store/fixture.hpp"
+
+using namespace pigeon::engine;
+using pigeon::engine::test::at_ms;
+using pigeon::engine::test::make_campaign;
+using pigeon::engine::test::make_contact;
+using pigeon::engine::test::make_message;
+using pigeon::engine::test::temp_dir;
+
+namespace {
+
+// Four messages of campaign "promo", due at 1 s.
+std::unique_ptr<sqlite_store> seeded(const std::string& path) {
+  auto s = sqlite_store::open(path);
+  s->save_campaign(make_campaign("promo", "h1"));
+  std::vector<contact> cs;
+  for (int i = 0; i < 4; ++i) cs.push_back(make_contact("+861380000000" + std::to_string(i)));
+  auto ids = s->upsert_contacts(cs);
+  std::vector<new_message> ms;
+  for (auto id : ids) ms.push_back(make_message("promo", "s1", id, 1000));
+  s->enqueue(ms);
+  return s;
+}
+
+void exec(const std::string& path, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(raw);
+  REQUIRE_MESSAGE(rc == SQLITE_OK, msg);
+}
+
+}  // namespace
+
+TEST_CASE("a clean stop releases only its own leases and leaves submitting messages alone") {
+  temp_dir dir;
+  auto s = seeded(dir.file("p.db"));
+  auto mine = s->claim_due(at_ms(1000), 3, at_ms(600000), "me");
+  REQUIRE(mine.size() == 3);
+  s->mark_submitting({{mine[0].id, "main", "x", 1, at_ms(1100)}});
+  auto theirs = s->claim_due(at_ms(1000), 1, at_ms(600000), "other");
+  REQUIRE(theirs.size() == 1);
+  CHECK(s->release_leases("me") == 2);
+  auto st = s->status(at_ms(2000));
+  CHECK(st.by_state.at("scheduled") == 2);
+  CHECK(st.by_state.at("leased") == 1);
+  CHECK(st.by_state.at("submitting") == 1);
+  CHECK(s->release_leases("me") == 0);
+}
+
+TEST_CASE("operations count attempts per provider and window, with latency and error rate") {
+  temp_dir dir;
+  auto s = seeded(dir.file("p.db"));
+  auto now = at_ms(10'000'000);
+  auto claimed = s->claim_due(now, 4, now + std::chrono::minutes(5), "me");
+  REQUIRE(claimed.size() == 4);
+  // Four attempts 30 s ago: three on main, one on backup.
+  for (int i = 0; i < 4; ++i) {
+    s->mark_submitting(
+        {{claimed[i].id, i < 3 ? "main" : "backup", "x", 1, now - std::chrono::seconds(30)}});
+  }
+  auto done = now - std::chrono::seconds(30) + std::chrono::milliseconds(250);
+  s->record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "c0", "", {}, done},
+       {claimed[1].id, message_state::failed, "main", "", "rejected 21211", {}, done},
+       {claimed[2].id, message_state::retry, "main", "", "carrier 503", now, done}});
+  auto ops = s->operations(now);
+  CHECK(ops.last_minute.attempts == 4);
+  CHECK(ops.last_minute.pending == 1);
+  CHECK(ops.last_minute.accepted == 1);
+  CHECK(ops.last_minute.failed == 1);
+  CHECK(ops.last_minute.retried == 1);
+  CHECK(ops.last_minute.error_rate() == doctest::Approx(2.0 / 3));
+  REQUIRE(ops.providers.size() == 2);
+  CHECK(ops.providers[0].name == "backup");
+  CHECK(!ops.providers[0].p99_latency_ms);
+  CHECK(ops.providers[1].name == "main");
+  CHECK(ops.providers[1].last_hour.attempts == 3);
+  REQUIRE(ops.providers[1].p99_latency_ms);
+  CHECK(*ops.providers[1].p99_latency_ms == doctest::Approx(250));
+  CHECK(ops.retry_backlog == 1);
+  // An hour later, nothing is recent.
+  auto later = s->operations(now + std::chrono::hours(2));
+  CHECK(later.last_hour.attempts == 0);
+  REQUIRE(ops.campaigns.size() == 1);
+  CHECK(ops.campaigns[0].variants.at(0).total == 4);
+  CHECK(ops.campaigns[0].variants.at(0).sent == 1);
+  CHECK(ops.campaigns[0].variants.at(0).failed == 1);
+  CHECK(!ops.replies_table);
+  CHECK(!ops.campaigns[0].opt_outs);
+}
+
+TEST_CASE("replies and opt-outs show once their tables exist") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  auto s = seeded(path);
+  auto claimed = s->claim_due(at_ms(1000), 1, at_ms(600000), "me");
+  s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1100)}});
+  s->record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "c0", "", {}, at_ms(1200)}});
+  exec(path,
+       "CREATE TABLE replies (id INTEGER PRIMARY KEY, campaign TEXT, keyword TEXT, "
+       "message_id INTEGER);"
+       "INSERT INTO replies (campaign, keyword, message_id) VALUES ('promo', 'STOP', " +
+           std::to_string(claimed[0].id) +
+           "), ('promo', 'YES', NULL), ('promo', 'YES', NULL);"
+           "ALTER TABLE contacts ADD COLUMN opted_out_at INTEGER;"
+           "UPDATE contacts SET opted_out_at = 5000 WHERE id = " +
+           std::to_string(claimed[0].recipient.id));
+  auto ops = s->operations(at_ms(6000));
+  CHECK(ops.replies_table);
+  REQUIRE(ops.campaigns.size() == 1);
+  CHECK(ops.campaigns[0].replies == std::map<std::string, std::int64_t>{{"STOP", 1}, {"YES", 2}});
+  CHECK(ops.campaigns[0].variants.at(0).replies == 1);
+  CHECK(ops.campaigns[0].opt_outs == 1);
+}
+
+TEST_CASE("lane detail stored with the heartbeat is read back while the engine runs") {
+  temp_dir dir;
+  auto s = seeded(dir.file("p.db"));
+  s->heartbeat("pid-1", at_ms(1000));
+  s->heartbeat_detail("pid-1", R"([{"name":"main"}])");
+  CHECK(s->operations(at_ms(1000)).lane_detail == R"([{"name":"main"}])");
+  s->engine_stopped("pid-1", at_ms(2000));
+  CHECK(s->operations(at_ms(2000)).lane_detail.empty());
+}
+
+TEST_CASE("a database of another application is refused and left untouched") {
+  temp_dir dir;
+  auto path = dir.file("other.db");
+  exec(path, "CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)");
+  CHECK_THROWS_WITH_AS(sqlite_store::open(path),
+                       doctest::Contains("is not a pigeon database: it has tables"), store_error);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "SELECT count(*) FROM sqlite_master", -1, &st, nullptr) ==
+          SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 1);
+  sqlite3_finalize(st);
+  sqlite3_close(raw);
+}
