@@ -23,7 +23,7 @@ struct provider_config {
   std::string kind;            // twilio | kannel | generic-http | simulator
   double rate_per_second = 0;  // segments per second; 0 = unlimited
   int concurrency = 16;        // requests in flight at once
-  double burst = 0;            // segments at once after idling; 0 = one second of rate
+  double burst = 0;            // segments at once after idling; 0 = 50 ms of rate (min 1)
   source_location where;
   std::map<std::string, setting> settings;  // every other key of the provider's map
 };

@@ -104,6 +104,7 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
       }
     }
     if (going.empty()) continue;
+    co_await l.wait_out_pause();  // a 429 may have paused the lane while the intents were stored
 
     auto request = l.config().codec->build_submit_batch(messages);
     const auto started = std::chrono::steady_clock::now();

@@ -28,7 +28,7 @@ std::chrono::steady_clock::duration from_seconds(double s) {
 
 token_bucket::token_bucket(double rate, double burst, steady_time now)
     : rate_(rate > 0 ? rate : 0),
-      burst_(burst > 0 ? burst : std::max(1.0, rate_)),
+      burst_(burst > 0 ? burst : std::max(1.0, rate_ / 20)),
       tokens_(burst_),
       last_(now) {}
 
@@ -217,6 +217,16 @@ asio::awaitable<void> lane::acquire_slot() {
 void lane::release_slot() {
   --busy_;
   slot_freed_.cancel_one();
+}
+
+asio::awaitable<void> lane::wait_out_pause() {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (int rounds = 0; rounds < 1000; ++rounds) {  // bounded: each round ends at a later pause
+    auto until = bucket_.paused_until();
+    if (until <= std::chrono::steady_clock::now()) break;
+    timer.expires_at(until);
+    (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+  }
 }
 
 asio::awaitable<void> lane::pace(int segments) {

@@ -36,7 +36,7 @@ struct lane_config {
   std::shared_ptr<const carrier_codec> codec;
   double rate_per_second = 0;  // segments per second; 0 = unpaced
   int concurrency = 16;
-  double burst = 0;  // segments that may go at once after idling; 0 = one second of rate
+  double burst = 0;  // segments that may go at once after idling; 0 = 50 ms of rate (min 1)
 };
 
 // Segment pacing. Tokens accrue at `rate` up to `burst`; a send of k segments takes k tokens.
@@ -46,7 +46,7 @@ struct lane_config {
 // its end, then the rate restarts at half and recovers linearly over `recovery`.
 class token_bucket {
  public:
-  // rate <= 0: unlimited (reserve() always returns now). burst <= 0: one second of rate (and at
+  // rate <= 0: unlimited (reserve() always returns now). burst <= 0: 50 ms of rate (and at
   // least one segment).
   token_bucket(double rate, double burst, steady_time now);
 
@@ -194,6 +194,9 @@ class lane {
   };
   // Waits until `segments` tokens are this caller's and no pause is in force.
   boost::asio::awaitable<void> pace(int segments);
+  // Waits while the lane is paused by a carrier's Retry-After (a 429 that arrived after this
+  // send passed pace(), e.g. while its intent was being made durable).
+  boost::asio::awaitable<void> wait_out_pause();
   // A 429: the whole lane pauses until `until` and then restarts slower.
   void pause_until(steady_time until);
 

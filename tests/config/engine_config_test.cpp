@@ -414,10 +414,12 @@ TEST_CASE("a provider's burst is read in segments and must be positive") {
   CHECK(config.providers.at("sim").burst == 200);
   CHECK(parse_engine_config("providers: { sim: { kind: simulator } }\n", "e.yaml")
             .providers.at("sim")
-            .burst == 0);  // default: one second of rate
+            .burst == 0);  // default: 50 ms of rate
   CHECK(engine_issues("providers: { p: { kind: simulator, burst: -1 } }\n") ==
         strings{"engine.yaml:1:43: providers.p.burst: expected a positive number of segments, "
                 "got -1"});
+}
+
 TEST_CASE("alert thresholds, drain timeout and log format have defaults and can be set") {
   auto defaults = parse_engine_config("database: x.db\n", "engine.yaml");
   CHECK(defaults.alerts.heartbeat_stale == std::chrono::seconds(30));

@@ -21,12 +21,14 @@ TEST_CASE("a lane sends its burst at once, then no faster than its rate in segme
   CHECK(bucket.reserve(3, t0) - t0 == 800ms);
 }
 
-TEST_CASE("an idle lane's burst defaults to one second of its rate and never exceeds it") {
-  token_bucket bucket(20, 0, t0);
+TEST_CASE("an idle lane's burst defaults to 50 ms of its rate and never exceeds it") {
+  token_bucket bucket(400, 0, t0);
   CHECK(bucket.burst() == 20);
   CHECK(bucket.tokens(t0 + 1h) == doctest::Approx(20));
   for (int i = 0; i < 20; ++i) CHECK(bucket.reserve(1, t0 + 1h) == t0 + 1h);
   CHECK(bucket.reserve(1, t0 + 1h) > t0 + 1h);
+  // A slow lane still lets one segment go at once.
+  CHECK(token_bucket(5, 0, t0).burst() == 1);
 }
 
 TEST_CASE("an unpaced lane never waits unless paused") {

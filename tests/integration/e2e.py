@@ -53,7 +53,6 @@ class Env:
     def write_config(self, url, concurrency=32):
         with open(self.config, "w") as f:
             f.write(f"""database: {self.db}
-listen: {{ admin: "127.0.0.1:0" }}
 default_timezone: Asia/Shanghai
 default_region: CN
 listen: {{ webhooks: "127.0.0.1:0", admin: "127.0.0.1:0" }}

@@ -93,11 +93,11 @@ TEST_CASE("operations count attempts per provider and window, with latency and e
   CHECK(ops.campaigns[0].variants.at(0).total == 4);
   CHECK(ops.campaigns[0].variants.at(0).sent == 1);
   CHECK(ops.campaigns[0].variants.at(0).failed == 1);
-  CHECK(!ops.replies_table);
-  CHECK(!ops.campaigns[0].opt_outs);
+  CHECK(ops.replies_table);
+  CHECK(ops.campaigns[0].opt_outs == 0);
 }
 
-TEST_CASE("replies and opt-outs show once their tables exist") {
+TEST_CASE("replies per keyword and opt-outs after a send are counted per campaign") {
   temp_dir dir;
   auto path = dir.file("p.db");
   auto s = seeded(path);
@@ -106,12 +106,11 @@ TEST_CASE("replies and opt-outs show once their tables exist") {
   s->record_outcomes(
       {{claimed[0].id, message_state::submitted, "main", "c0", "", {}, at_ms(1200)}});
   exec(path,
-       "CREATE TABLE replies (id INTEGER PRIMARY KEY, campaign TEXT, keyword TEXT, "
-       "message_id INTEGER);"
-       "INSERT INTO replies (campaign, keyword, message_id) VALUES ('promo', 'STOP', " +
+       "INSERT INTO replies (provider, phone, text, normalized, campaign, keyword, message_id, at) "
+       "VALUES ('main', '+8613800000000', 'stop', 'STOP', 'promo', 'STOP', " +
            std::to_string(claimed[0].id) +
-           "), ('promo', 'YES', NULL), ('promo', 'YES', NULL);"
-           "ALTER TABLE contacts ADD COLUMN opted_out_at INTEGER;"
+           ", 4000), ('main', '+8613800000001', 'yes', 'YES', 'promo', 'YES', NULL, 4100), "
+           "('main', '+8613800000002', 'yes', 'YES', 'promo', 'YES', NULL, 4200);"
            "UPDATE contacts SET opted_out_at = 5000 WHERE id = " +
            std::to_string(claimed[0].recipient.id));
   auto ops = s->operations(at_ms(6000));
