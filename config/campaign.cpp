@@ -275,12 +275,34 @@ void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& 
   campaign.ab_test = std::move(test);
 }
 
+void read_caps(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
+  campaign_cap_config caps;
+  caps.where = reader.location(node);
+  if (!reader.expect_map(node, "caps")) return;
+  reader.check_keys(node, "caps", {"max", "per"});
+  if (reader.require(node, "caps", "max") && reader.read(node, "caps", "max", caps.max) &&
+      caps.max < 1) {
+    reader.issue(node["max"], "caps.max: expected 1 or more, got " + std::to_string(caps.max) +
+                                  " (to send nothing, leave the recipients out of the audience)");
+  }
+  std::string per;
+  if (reader.require(node, "caps", "per") && reader.read(node, "caps", "per", per)) {
+    if (auto duration = parse_duration(per)) {
+      caps.per = *duration;
+    } else {
+      reader.issue(node["per"],
+                   "caps.per: expected a duration like 1d, 7d, 12h or 30m, got '" + per + "'");
+    }
+  }
+  campaign.caps = caps;
+}
+
 void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config& campaign) {
   campaign.where = reader.location(root);
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"campaign", "sender", "category", "priority", "anchor", "stop_on", "audience",
-                     "window", "steps", "replies", "ab_test"});
+                     "window", "steps", "replies", "ab_test", "caps", "on_cap"});
   for (const char* key : {"campaign", "sender"}) {
     std::string& out = key == std::string_view("campaign") ? campaign.name : campaign.sender;
     if (reader.require(root, "", key) && reader.read(root, "", key, out) && out.empty()) {
@@ -318,6 +340,11 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
   }
   if (const YAML::Node ab_test = root["ab_test"]; ab_test.IsDefined()) {
     read_ab_test(reader, ab_test, campaign);
+  }
+  if (const YAML::Node caps = root["caps"]; caps.IsDefined()) read_caps(reader, caps, campaign);
+  if (reader.read(root, "", "on_cap", campaign.on_cap) && campaign.on_cap != "defer" &&
+      campaign.on_cap != "drop") {
+    reader.issue(root["on_cap"], "on_cap: expected defer or drop, got '" + campaign.on_cap + "'");
   }
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/async_store.hpp"
+#include "engine/caps.hpp"
 #include "engine/carrier.hpp"
 #include "engine/clock.hpp"
 #include "engine/http.hpp"
@@ -49,6 +50,8 @@ struct dispatcher_options {
   // Messages deferred to a window's opening are spread over its first minutes (by message id),
   // so a million recipients do not all fall due in the same second.
   std::chrono::minutes window_spread{5};
+  // The engine's frequency rules (tiers, calendars); null = none. Marketing only.
+  std::shared_ptr<const cap_policy> caps;
 };
 
 struct dispatcher_stats {

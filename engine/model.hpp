@@ -52,6 +52,15 @@ struct contact {
   std::string tz;                  // IANA name or empty
 };
 
+// A frequency cap: at most `max` marketing messages to one recipient in any sliding window of
+// `per`. `label` names the rule in reasons ("active 2 per 7d"). Evaluated by the store at
+// mark_submitting against the send ledger (see engine/caps.hpp for what counts).
+struct cap_rule {
+  std::string label;
+  int max = 0;
+  std::chrono::milliseconds per{0};
+};
+
 // A campaign as stored: one row per version, the source kept for `campaign show`.
 struct campaign_template {
   std::string step;
@@ -79,6 +88,12 @@ struct stored_campaign {
   std::string source_text;
   std::vector<campaign_template> templates;
   time_point applied_at{};
+  // Policy (YAML `caps`, `on_cap`, `stop_on`): a cap on this campaign's messages per recipient
+  // (max 0 = none), what a capped message does (defer | drop), and the triggers that cancel a
+  // recipient's later steps (opt_out, reply:K, event:NAME).
+  cap_rule cap{};
+  std::string on_cap = "defer";
+  std::vector<std::string> stop_on{};
 };
 
 // A message to enqueue. The unique key (campaign, step, contact) makes enqueue idempotent.
@@ -116,6 +131,10 @@ struct submit_intent {
   std::string body;  // the rendered text
   int segments = 1;
   time_point at{};
+  // The engine's frequency rules that apply to this recipient now (tier and calendar rules,
+  // computed by cap_policy); the store adds the campaign's own cap and the recipient's
+  // preference, and counts them all against the ledger atomically with the mark.
+  std::vector<cap_rule> caps{};
 };
 
 // The result of an attempt or of a policy decision, applied by record_outcomes.

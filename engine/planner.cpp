@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 
+#include "engine/caps.hpp"
 #include "engine/send_window.hpp"
 #include "templates/template.hpp"
 
@@ -46,6 +47,8 @@ std::vector<config::config_issue> validate_campaign(const config::campaign_confi
   auto issues = config::check_campaign_against(campaign, engine);
   auto audience = audience_issues(campaign.audience, engine);
   issues.insert(issues.end(), audience.begin(), audience.end());
+  auto frequency = frequency_issues(engine);
+  issues.insert(issues.end(), frequency.begin(), frequency.end());
   for (const auto& step : campaign.steps) {
     for (const auto& variant : step.variants) {
       for (const std::string* text : {&variant.text, &variant.subject}) {
@@ -71,6 +74,12 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
   s.priority = campaign.priority;
   s.source_path = campaign.path;
   s.source_text = campaign.source_text;
+  if (campaign.caps) {
+    s.cap.max = campaign.caps->max;
+    s.cap.per = campaign.caps->per;
+  }
+  s.on_cap = campaign.on_cap;
+  s.stop_on = campaign.stop_on;
   for (const auto& step : campaign.steps) {
     const auto& window = step.window ? step.window : campaign.window;
     for (const auto& v : step.variants) {

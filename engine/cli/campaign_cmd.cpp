@@ -1,4 +1,4 @@
-// pigeon campaign validate|apply|preview|list|show|pause|resume|cancel
+// pigeon campaign validate|apply|preview|list|show|pause|resume|cancel (plan: plan_cmd.cpp)
 #include <boost/json.hpp>
 #include <filesystem>
 #include <iostream>
@@ -377,6 +377,7 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   p->add_option("--contact", contact_phone, "render for this contact only");
   p->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
   p->callback([&] { exit_code = preview(ctx, file, contact_phone); });
+  register_campaign_plan(*campaign, ctx, exit_code);
   campaign->add_subcommand("list", "every campaign")->callback([&] { exit_code = list(ctx); });
   auto* s = campaign->add_subcommand("show", "one campaign: templates and message counts");
   s->add_option("name", name)->required();

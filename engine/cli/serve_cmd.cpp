@@ -92,6 +92,7 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.public_url = cfg.public_url;
   dopts.default_timezone = cfg.default_timezone;
   dopts.quiet_hours = cfg.policy.quiet_hours;
+  dopts.caps = std::make_shared<const engine::cap_policy>(cfg);
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
                                 std::move(senders), dopts);
 

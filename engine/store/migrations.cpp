@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 3> migrations = {
+constexpr std::array<const char*, 4> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -126,6 +126,39 @@ ALTER TABLE engine_heartbeat ADD COLUMN stopped_at INTEGER;
     R"sql(
 ALTER TABLE campaign_templates ADD COLUMN window_days TEXT;
 ALTER TABLE campaign_templates ADD COLUMN window_between TEXT NOT NULL DEFAULT '';
+)sql",
+    // 4: send policy. A campaign's own cap (cap_per in ms; NULL = none), what a capped message
+    // does, and its stop_on triggers. Per-recipient preferences (reply "3"), replies and events
+    // are read by caps and stop_on; the webhooks branch writes them (same shapes, IF NOT EXISTS
+    // so either branch may create them first).
+    R"sql(
+ALTER TABLE campaigns ADD COLUMN cap_max INTEGER;
+ALTER TABLE campaigns ADD COLUMN cap_per INTEGER;
+ALTER TABLE campaigns ADD COLUMN on_cap TEXT NOT NULL DEFAULT 'defer';
+ALTER TABLE campaigns ADD COLUMN stop_on TEXT NOT NULL DEFAULT '[]';
+CREATE TABLE IF NOT EXISTS contact_preferences (
+  contact_id   INTEGER PRIMARY KEY,
+  max          INTEGER,
+  per_seconds  INTEGER,
+  updated_at   INTEGER
+);
+CREATE TABLE IF NOT EXISTS replies (
+  id          INTEGER PRIMARY KEY,
+  contact_id  INTEGER NOT NULL,
+  campaign    TEXT,
+  keyword     TEXT,
+  text        TEXT,
+  at          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_by_contact ON replies (contact_id, at);
+CREATE TABLE IF NOT EXISTS events (
+  id          INTEGER PRIMARY KEY,
+  contact_id  INTEGER NOT NULL,
+  name        TEXT NOT NULL,
+  properties  TEXT NOT NULL DEFAULT '{}',
+  at          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_contact ON events (contact_id, at);
 )sql",
 };
 

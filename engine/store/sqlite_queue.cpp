@@ -144,6 +144,10 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
   atomically("mark submitting", [&] {
     marked.clear();
     for (const auto& in : intents) {
+      if (auto verdict = policy_verdict(in)) {
+        record_outcomes({*verdict});
+        continue;
+      }
       query q(
           *db_,
           "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "
