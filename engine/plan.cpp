@@ -145,9 +145,14 @@ plan_report plan_campaign(const config::campaign_config& campaign,
           suppress(t >= expires ? expires : t, "expired: " + last_reason);
           break;
         }
+        // As in the dispatcher: a message whose next chance is past its validity expires now.
         auto d = check_window(t, tz, windows[i], quiet);
         if (!d.open) {
           last_reason = general_reason(d.reason);
+          if (d.next_open >= expires) {
+            suppress(t, "expired: " + last_reason);
+            break;
+          }
           defer(t, last_reason);
           t = d.next_open;
           continue;
@@ -159,6 +164,10 @@ plan_report plan_campaign(const config::campaign_config& campaign,
               break;
             }
             last_reason = b->reason;
+            if (b->next >= expires) {
+              suppress(t, "expired: " + last_reason);
+              break;
+            }
             defer(t, b->reason);
             t = b->next;
             continue;

@@ -216,10 +216,31 @@ std::string choose_variant(const config::step_config& step, const std::string& c
   return step.variants.back().name;
 }
 
+std::vector<config::config_issue> past_step_issues(const config::campaign_config& campaign,
+                                                   time_point now) {
+  std::vector<config::config_issue> issues;
+  // UTC-12 is the last zone to reach any local time, so its end of day is the latest validity.
+  const std::string last_zone = "Etc/GMT+12";
+  for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+    const auto& step = campaign.steps[i];
+    if (step.at == "now") continue;
+    auto due = step_due(step, campaign.anchor, last_zone, now);
+    if (!due || end_of_local_day(*due, last_zone) > now) continue;
+    issues.push_back({step.at_where, "steps[" + std::to_string(i) + "].at: '" + step.at +
+                                         "' is already past in every time zone (due by " +
+                                         format_iso(*due) + ", now " + format_iso(now) +
+                                         "); its messages would only expire. Use \"now\" or a "
+                                         "later time"});
+  }
+  return issues;
+}
+
 apply_summary apply_campaign(const config::campaign_config& campaign,
                              const config::engine_config& engine, store& db, time_point now,
                              const media_probe& url_probe) {
   auto issues = validate_campaign(campaign, engine);
+  auto past = past_step_issues(campaign, now);
+  issues.insert(issues.end(), past.begin(), past.end());
   if (!issues.empty()) throw config::config_error(std::move(issues));
   auto budget = check_budget(
       campaign, engine, [&](const auto& fn) { db.for_each_contact(fn); }, url_probe);

@@ -17,6 +17,12 @@ namespace pigeon::engine {
 // Pure planning functions plus apply_campaign, which writes through a store. Called from the
 // CLI thread; the store is used synchronously.
 
+// Steps that are already over at `now` in every time zone (their validity, the end of the local
+// day they were due, has passed everywhere): applying would only expire them. Each issue names
+// the step's `at` (file:line:col). `now` steps never are.
+std::vector<config::config_issue> past_step_issues(const config::campaign_config& campaign,
+                                                   time_point now);
+
 // Everything about a campaign that needs the engine config or the template compiler: the sender
 // exists, every template compiles, the audience can be evaluated. Each issue carries the YAML
 // file:line:col.

@@ -32,6 +32,8 @@ bool database_exists(const context& ctx, const config::engine_config& cfg) {
 int validate_file(const context& ctx, const std::string& file) {
   config::engine_config cfg;
   auto campaign = load_checked(ctx, file, cfg);
+  if (auto past = engine::past_step_issues(campaign, engine::system_clock().now()); !past.empty())
+    throw config::config_error(std::move(past));
   engine::budget_report report;
   if (database_exists(ctx, cfg)) {
     auto db = ctx.open_store(cfg);
