@@ -302,7 +302,7 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"campaign", "sender", "category", "priority", "anchor", "stop_on", "audience",
-                     "window", "steps", "replies", "ab_test", "caps", "on_cap"});
+                     "window", "steps", "replies", "ab_test", "caps", "on_cap", "holdout"});
   for (const char* key : {"campaign", "sender"}) {
     std::string& out = key == std::string_view("campaign") ? campaign.name : campaign.sender;
     if (reader.require(root, "", key) && reader.read(root, "", key, out) && out.empty()) {
@@ -342,6 +342,11 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
     read_ab_test(reader, ab_test, campaign);
   }
   if (const YAML::Node caps = root["caps"]; caps.IsDefined()) read_caps(reader, caps, campaign);
+  if (reader.read(root, "", "holdout", campaign.holdout) &&
+      (campaign.holdout < 0 || campaign.holdout > 50)) {
+    reader.issue(root["holdout"], "holdout: expected a percentage from 0 to 50, got " +
+                                      std::to_string(campaign.holdout));
+  }
   if (reader.read(root, "", "on_cap", campaign.on_cap) && campaign.on_cap != "defer" &&
       campaign.on_cap != "drop") {
     reader.issue(root["on_cap"], "on_cap: expected defer or drop, got '" + campaign.on_cap + "'");

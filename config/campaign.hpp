@@ -85,7 +85,8 @@ struct campaign_config {
   std::optional<ab_test_config> ab_test;
   std::optional<campaign_cap_config> caps;
   std::string on_cap = "defer";  // defer | drop: what a message over a cap does
-  std::string source_text;       // the file's text, stored with each version
+  int holdout = 0;          // percent of the audience held out of every step (A/B control group)
+  std::string source_text;  // the file's text, stored with each version
   source_location where;
 };
 

@@ -104,6 +104,9 @@ struct new_message {
   std::int64_t contact_id = 0;
   time_point due{};
   std::optional<time_point> expires;
+  // Non-empty: stored already `suppressed` with this reason (an A/B holdout recipient), so the
+  // campaign's statistics count them without anything being sent.
+  std::string suppressed_reason{};
 };
 
 // What the dispatcher gets back from a claim: the message joined with what it needs to render
@@ -147,6 +150,19 @@ struct send_outcome {
   std::string reason;                  // error code and text, or why deferred/suppressed
   std::optional<time_point> next_due;  // for retry and deferred
   time_point at{};
+};
+
+// A/B statistics of one variant of a campaign (`campaign show`): recipients are grouped by the
+// variant of their messages in the steps that have several variants ("holdout" for held-out
+// recipients). Replies (matched to the campaign or to none) and events count distinct
+// recipients, at or after the recipient's first send (for the holdout: the campaign's first).
+struct variant_stats {
+  std::string variant;
+  std::int64_t recipients = 0;
+  std::int64_t sent = 0;  // submitted, delivered or undelivered
+  std::int64_t delivered = 0;
+  std::map<std::string, std::int64_t> replies;  // keyword (upper case) -> recipients
+  std::map<std::string, std::int64_t> events;   // event name -> recipients
 };
 
 // A row of the message log (`pigeon messages`).

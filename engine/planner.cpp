@@ -235,6 +235,11 @@ std::vector<config::config_issue> past_step_issues(const config::campaign_config
   return issues;
 }
 
+bool in_holdout(int holdout_percent, const std::string& campaign, const std::string& phone) {
+  if (holdout_percent <= 0) return false;
+  return static_cast<int>(fnv1a(phone, fnv1a(campaign + ":holdout:")) % 100) < holdout_percent;
+}
+
 apply_summary apply_campaign(const config::campaign_config& campaign,
                              const config::engine_config& engine, store& db, time_point now,
                              const media_probe& url_probe) {
@@ -262,10 +267,16 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       if (!audience.matches(c, now)) return;
       ++summary.recipients;
       const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
+      bool held_out = in_holdout(campaign.holdout, campaign.name, c.phone);
+      summary.held_out += held_out ? 1 : 0;
       for (const auto& step : campaign.steps) {
         auto due = step_due(step, campaign.anchor, tz, now);
         new_message m{campaign.name, step.id, choose_variant(step, campaign.name, c.phone),
                       c.id,          *due,    end_of_local_day(*due, tz)};
+        if (held_out) {
+          m.variant = "holdout";
+          m.suppressed_reason = "holdout";
+        }
         batch.push_back(std::move(m));
       }
       if (batch.size() >= 5000) flush();

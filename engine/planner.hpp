@@ -63,12 +63,17 @@ std::vector<config::config_issue> audience_issues(const config::audience_config&
 std::string choose_variant(const config::step_config& step, const std::string& campaign,
                            const std::string& phone);
 
+// Whether (campaign, phone) falls in the campaign's holdout (`holdout` percent): deterministic,
+// independent of the variant choice, stable across re-apply.
+bool in_holdout(int holdout_percent, const std::string& campaign, const std::string& phone);
+
 struct apply_summary {
   int version = 0;
   bool new_version = false;
   std::size_t recipients = 0;
   std::size_t queued = 0;          // new messages
   std::size_t already_queued = 0;  // existing (campaign, step, contact) left as they were
+  std::size_t held_out = 0;        // recipients in the holdout (stored suppressed "holdout")
 };
 
 // Validates, checks the length budget of every step and variant for every recipient

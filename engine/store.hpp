@@ -95,6 +95,9 @@ class store {
       time_point since,
       const std::function<void(std::int64_t, const std::string&, time_point)>& fn) = 0;
 
+  // Per-variant A/B statistics of a campaign (see variant_stats), by variant name.
+  virtual std::vector<variant_stats> ab_stats(const std::string& campaign) = 0;
+
   // --- observation ----------------------------------------------------------------------------
   // The engine `owner` is alive at `now` (real time, even on a simulated clock).
   virtual void heartbeat(const std::string& owner, time_point now) = 0;

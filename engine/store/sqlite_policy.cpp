@@ -202,4 +202,60 @@ void sqlite_store::for_each_capped_send(
   });
 }
 
+std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
+  std::vector<variant_stats> out;
+  // One row per recipient: their variant in the campaign's A/B steps (or holdout).
+  const std::string assign =
+      "WITH ab_steps AS (SELECT t.step FROM campaign_templates t JOIN campaign_heads h "
+      "  ON h.name = t.campaign AND h.version = t.version WHERE t.campaign = ?1 "
+      "  GROUP BY t.step HAVING count(*) > 1), "
+      "start AS (SELECT min(sent_at) AS at FROM messages WHERE campaign = ?1), "
+      "assign AS (SELECT contact_id, max(variant) AS variant, "
+      "  coalesce(min(sent_at), (SELECT at FROM start)) AS since, "
+      "  max(state IN ('submitted', 'delivered', 'undelivered')) AS sent, "
+      "  max(state = 'delivered') AS delivered FROM messages "
+      "  WHERE campaign = ?1 AND (variant = 'holdout' OR step IN (SELECT step FROM ab_steps)) "
+      "  GROUP BY contact_id) ";
+  atomically("read A/B statistics", [&] {
+    auto find = [&](const std::string& variant) -> variant_stats& {
+      for (auto& v : out)
+        if (v.variant == variant) return v;
+      variant_stats fresh;
+      fresh.variant = variant;
+      out.push_back(std::move(fresh));
+      return out.back();
+    };
+    {
+      query q(*db_, assign +
+                        "SELECT variant, count(*), sum(sent), sum(delivered) FROM assign "
+                        "GROUP BY variant ORDER BY variant");
+      q.bind(1, campaign);
+      while (q.step()) {
+        auto& v = find(q.get_text(0));
+        v.recipients = q.get_int(1);
+        v.sent = q.get_int(2);
+        v.delivered = q.get_int(3);
+      }
+    }
+    {
+      query q(*db_, assign +
+                        "SELECT a.variant, upper(trim(r.keyword)), count(DISTINCT r.contact_id) "
+                        "FROM assign a JOIN replies r ON r.contact_id = a.contact_id "
+                        "AND r.at >= a.since AND (r.campaign IS NULL OR r.campaign = '' "
+                        "OR r.campaign = ?1) WHERE r.keyword IS NOT NULL GROUP BY 1, 2");
+      q.bind(1, campaign);
+      while (q.step()) find(q.get_text(0)).replies[q.get_text(1)] = q.get_int(2);
+    }
+    {
+      query q(*db_, assign +
+                        "SELECT a.variant, e.name, count(DISTINCT e.contact_id) FROM assign a "
+                        "JOIN events e ON e.contact_id = a.contact_id AND e.at >= a.since "
+                        "GROUP BY 1, 2");
+      q.bind(1, campaign);
+      while (q.step()) find(q.get_text(0)).events[q.get_text(1)] = q.get_int(2);
+    }
+  });
+  return out;
+}
+
 }  // namespace pigeon::engine

@@ -65,6 +65,8 @@ class sqlite_store final : public store {
       time_point since,
       const std::function<void(std::int64_t, const std::string&, time_point)>& fn) override;
 
+  std::vector<variant_stats> ab_stats(const std::string& campaign) override;
+
   void heartbeat(const std::string& owner, time_point now) override;
   void engine_stopped(const std::string& owner, time_point now) override;
   status_snapshot status(time_point now) override;

@@ -150,7 +150,7 @@ TEST_CASE("unknown keys in a campaign are reported with the allowed keys") {
   CHECK(campaign_issues(one_step("{ id: a, at: now, sms: { text: hi } }") + "audince: {}\n") ==
         strings{"c.yaml:5:1: unknown key 'audince' at the top level; allowed keys: campaign, "
                 "sender, category, priority, anchor, stop_on, audience, window, steps, replies, "
-                "ab_test, caps, on_cap"});
+                "ab_test, caps, on_cap, holdout"});
 }
 
 TEST_CASE("a step's at accepts now, offsets from the anchor and absolute times") {

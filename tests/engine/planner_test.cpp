@@ -177,3 +177,16 @@ steps: [{ id: a, at: now, sms: { text: hi } }]
                                          "'25:00-26:00'"),
                        config::config_error);
 }
+
+TEST_CASE("a holdout takes about its share of recipients, the same ones every time") {
+  int held = 0;
+  for (int i = 0; i < 10000; ++i) {
+    auto phone = "+86139" + std::to_string(10000000 + i);
+    bool h = in_holdout(10, "promo", phone);
+    CHECK(h == in_holdout(10, "promo", phone));
+    held += h ? 1 : 0;
+  }
+  CHECK(held > 850);
+  CHECK(held < 1150);
+  CHECK_FALSE(in_holdout(0, "promo", "+8613900000000"));
+}

@@ -206,3 +206,46 @@ TEST_CASE("an event named in stop_on cancels later steps; other events and repli
   CHECK_FALSE(f.send("seq", "s3", 2 * day_ms));
   CHECK(f.row("seq", "s3").reason == "stop_on event:purchase");
 }
+
+TEST_CASE(
+    "held-out recipients are stored suppressed and A/B statistics count replies and "
+    "events per variant") {
+  policy_fixture f;
+  auto other =
+      f.s->upsert_contacts({make_contact("+8613800000002"), make_contact("+8613800000003")});
+  auto c = make_campaign("ab", "h-ab", {"s1"});
+  c.templates.push_back({"s1", "B", 50, "sms", "b", "", {}, false, {}, {}});
+  f.s->save_campaign(c);
+  auto held = make_message("ab", "s1", other[1], 0);
+  held.variant = "holdout";
+  held.suppressed_reason = "holdout";
+  auto b = make_message("ab", "s1", other[0], 0);
+  b.variant = "B";
+  CHECK(f.s->enqueue({held}) == 1);
+  CHECK(f.send("ab", "s1", 0));  // contact 1, variant A
+  f.s->enqueue({b});
+  auto claimed = f.s->claim_due(at_ms(10), 10, at_ms(60'000), "t");
+  REQUIRE(claimed.size() == 1);  // the held-out message is never claimed
+  REQUIRE(f.s->mark_submitting({{claimed[0].id, "main", "b", 1, at_ms(10), {}}}).size() == 1);
+  f.s->record_outcomes(
+      {{claimed[0].id, message_state::delivered, "main", "C", "", std::nullopt, at_ms(20)}});
+  f.sql("INSERT INTO replies (contact_id, campaign, keyword, text, at) VALUES (" +
+        std::to_string(other[0]) + ", 'ab', '1', '1', 100)");
+  f.sql("INSERT INTO events (contact_id, name, at) VALUES (" + std::to_string(other[1]) +
+        ", 'purchase', 100), (" + std::to_string(f.contact_id) + ", 'purchase', 100)");
+  auto rows = f.s->messages({"ab", message_state::suppressed, 0});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].reason == "holdout");
+  auto stats = f.s->ab_stats("ab");
+  REQUIRE(stats.size() == 3);
+  CHECK(stats[0].variant == "A");
+  CHECK(stats[0].sent == 1);
+  CHECK(stats[0].events.at("purchase") == 1);
+  CHECK(stats[1].variant == "B");
+  CHECK(stats[1].delivered == 1);
+  CHECK(stats[1].replies.at("1") == 1);
+  CHECK(stats[2].variant == "holdout");
+  CHECK(stats[2].recipients == 1);
+  CHECK(stats[2].sent == 0);
+  CHECK(stats[2].events.at("purchase") == 1);
+}
