@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <regex>
 #include <sstream>
+#include <unordered_map>
 
 #include "engine/caps.hpp"
 #include "engine/send_window.hpp"
@@ -263,16 +264,25 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       batch.clear();
     };
     audience_filter audience(campaign.audience, engine);
+    std::unordered_map<std::string, std::vector<std::pair<time_point, time_point>>> times_by_zone;
     db.for_each_contact([&](const contact& c) {
       if (!audience.matches(c, now)) return;
       ++summary.recipients;
       const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
       bool held_out = in_holdout(campaign.holdout, campaign.name, c.phone);
       summary.held_out += held_out ? 1 : 0;
-      for (const auto& step : campaign.steps) {
-        auto due = step_due(step, campaign.anchor, tz, now);
-        new_message m{campaign.name, step.id, choose_variant(step, campaign.name, c.phone),
-                      c.id,          *due,    end_of_local_day(*due, tz)};
+      // Due times and validity depend only on the zone: computed once per zone, not per contact.
+      auto& times = times_by_zone[tz];
+      if (times.empty()) {
+        for (const auto& step : campaign.steps) {
+          auto due = *step_due(step, campaign.anchor, tz, now);
+          times.emplace_back(due, end_of_local_day(due, tz));
+        }
+      }
+      for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+        const auto& step = campaign.steps[i];
+        new_message m{campaign.name, step.id,        choose_variant(step, campaign.name, c.phone),
+                      c.id,          times[i].first, times[i].second};
         if (held_out) {
           m.variant = "holdout";
           m.suppressed_reason = "holdout";
