@@ -10,7 +10,7 @@ n="${1:-1000000}"
 pigeon="${PIGEON:-$root/build/release/engine/cli/pigeon}"
 [ -x "$pigeon" ] || { echo "build first: cmake --preset release && cmake --build build/release --target pigeon" >&2; exit 1; }
 work="$(mktemp -d /tmp/pigeon-bench-apply-XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 cat > "$work/pigeon.yaml" <<YAML
 database: $work/bench.db
 default_timezone: Asia/Shanghai
