@@ -291,12 +291,34 @@ void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& 
   campaign.ab_test = std::move(test);
 }
 
+void read_caps(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
+  campaign_cap_config caps;
+  caps.where = reader.location(node);
+  if (!reader.expect_map(node, "caps")) return;
+  reader.check_keys(node, "caps", {"max", "per"});
+  if (reader.require(node, "caps", "max") && reader.read(node, "caps", "max", caps.max) &&
+      caps.max < 1) {
+    reader.issue(node["max"], "caps.max: expected 1 or more, got " + std::to_string(caps.max) +
+                                  " (to send nothing, leave the recipients out of the audience)");
+  }
+  std::string per;
+  if (reader.require(node, "caps", "per") && reader.read(node, "caps", "per", per)) {
+    if (auto duration = parse_duration(per)) {
+      caps.per = *duration;
+    } else {
+      reader.issue(node["per"],
+                   "caps.per: expected a duration like 1d, 7d, 12h or 30m, got '" + per + "'");
+    }
+  }
+  campaign.caps = caps;
+}
+
 void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config& campaign) {
   campaign.where = reader.location(root);
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"campaign", "sender", "category", "priority", "anchor", "stop_on", "audience",
-                     "window", "steps", "replies", "ab_test"});
+                     "window", "steps", "replies", "ab_test", "caps", "on_cap", "holdout"});
   for (const char* key : {"campaign", "sender"}) {
     std::string& out = key == std::string_view("campaign") ? campaign.name : campaign.sender;
     if (reader.require(root, "", key) && reader.read(root, "", key, out) && out.empty()) {
@@ -343,6 +365,16 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
     if (!known)
       reader.issue(k.where, "replies.keywords." + k.keyword + ".step: no step '" + k.step +
                                 "' in this campaign");
+  }
+  if (const YAML::Node caps = root["caps"]; caps.IsDefined()) read_caps(reader, caps, campaign);
+  if (reader.read(root, "", "holdout", campaign.holdout) &&
+      (campaign.holdout < 0 || campaign.holdout > 50)) {
+    reader.issue(root["holdout"], "holdout: expected a percentage from 0 to 50, got " +
+                                      std::to_string(campaign.holdout));
+  }
+  if (reader.read(root, "", "on_cap", campaign.on_cap) && campaign.on_cap != "defer" &&
+      campaign.on_cap != "drop") {
+    reader.issue(root["on_cap"], "on_cap: expected defer or drop, got '" + campaign.on_cap + "'");
   }
 }
 

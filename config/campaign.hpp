@@ -63,6 +63,14 @@ struct ab_test_config {
   source_location where;
 };
 
+// `caps: { max: 1, per: 7d }`: at most `max` of this campaign's messages per recipient in any
+// window of `per` (on top of the engine's frequency rules).
+struct campaign_cap_config {
+  int max = 0;
+  std::chrono::seconds per{0};
+  source_location where;
+};
+
 struct campaign_config {
   std::string path;  // the file it was loaded from
   std::string name;  // `campaign:`
@@ -78,6 +86,9 @@ struct campaign_config {
   std::string replies_valid_for;  // e.g. "7d"
   std::vector<keyword_config> keywords;
   std::optional<ab_test_config> ab_test;
+  std::optional<campaign_cap_config> caps;
+  std::string on_cap = "defer";  // defer | drop: what a message over a cap does
+  int holdout = 0;          // percent of the audience held out of every step (A/B control group)
   std::string source_text;  // the file's text, stored with each version
   source_location where;
 };

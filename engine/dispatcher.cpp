@@ -533,10 +533,15 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
 
     // Durable intent before the request leaves: after a crash this message is known to be
     // `submitting` (outcome unknown), never silently resent as if new.
-    std::function<bool(store&)> intent =
-        [i = submit_intent{m.id, lane_name, out.text, segments, clock_.now()}](store& s) {
-          return !s.mark_submitting({i}).empty();
-        };
+    // Frequency caps are counted by the store against the ledger, atomically with the mark.
+    submit_intent intent_data{m.id, lane_name, out.text, segments, clock_.now(), {}};
+    if (options_.caps && m.category == "marketing") {
+      const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
+      intent_data.caps = options_.caps->rules_for(m.recipient, tz, intent_data.at);
+    }
+    std::function<bool(store&)> intent = [i = std::move(intent_data)](store& s) {
+      return !s.mark_submitting({i}).empty();
+    };
     auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
     if (!co_await std::move(intent_op)) {  // cancelled or paused since the claim
       l.breaker().give_back(permit);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/async_store.hpp"
+#include "engine/caps.hpp"
 #include "engine/carrier.hpp"
 #include "engine/clock.hpp"
 #include "engine/http.hpp"
@@ -59,6 +60,8 @@ struct dispatcher_options {
   // metrics. Optional.
   std::function<void(const std::string& lane, std::chrono::milliseconds latency, bool ok)>
       on_response;
+  // The engine's frequency rules (tiers, calendars); null = none. Marketing only.
+  std::shared_ptr<const cap_policy> caps;
 };
 
 struct dispatcher_stats {

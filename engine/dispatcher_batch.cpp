@@ -82,8 +82,14 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
 
     std::vector<submit_intent> intents;
     intents.reserve(batch.size());
-    for (auto* item : batch)
-      intents.push_back({item->m->id, lane_name, item->out.text, item->segments, clock_.now()});
+    for (auto* item : batch) {
+      intents.push_back({item->m->id, lane_name, item->out.text, item->segments, clock_.now(), {}});
+      if (options_.caps && item->m->category == "marketing") {
+        const auto& r = item->m->recipient;
+        intents.back().caps = options_.caps->rules_for(
+            r, r.tz.empty() ? options_.default_timezone : r.tz, intents.back().at);
+      }
+    }
     std::function<std::vector<std::int64_t>(store&)> mark = [i = std::move(intents)](store& s) {
       return s.mark_submitting(i);
     };

@@ -52,6 +52,15 @@ struct contact {
   std::string tz;                  // IANA name or empty
 };
 
+// A frequency cap: at most `max` marketing messages to one recipient in any sliding window of
+// `per`. `label` names the rule in reasons ("active 2 per 7d"). Evaluated by the store at
+// mark_submitting against the send ledger (see engine/caps.hpp for what counts).
+struct cap_rule {
+  std::string label;
+  int max = 0;
+  std::chrono::milliseconds per{0};
+};
+
 // A campaign as stored: one row per version, the source kept for `campaign show`.
 struct campaign_template {
   std::string step;
@@ -96,6 +105,12 @@ struct stored_campaign {
   std::vector<campaign_template> templates;
   std::optional<reply_config> replies;  // stored with the version (campaign_replies)
   time_point applied_at{};
+  // Policy (YAML `caps`, `on_cap`, `stop_on`): a cap on this campaign's messages per recipient
+  // (max 0 = none), what a capped message does (defer | drop), and the triggers that cancel a
+  // recipient's later steps (opt_out, reply:K, event:NAME).
+  cap_rule cap{};
+  std::string on_cap = "defer";
+  std::vector<std::string> stop_on{};
 };
 
 // A message to enqueue. The unique key (campaign, step, contact) makes enqueue idempotent.
@@ -106,6 +121,9 @@ struct new_message {
   std::int64_t contact_id = 0;
   time_point due{};
   std::optional<time_point> expires;
+  // Non-empty: stored already `suppressed` with this reason (an A/B holdout recipient), so the
+  // campaign's statistics count them without anything being sent.
+  std::string suppressed_reason{};
 };
 
 // What the dispatcher gets back from a claim: the message joined with what it needs to render
@@ -133,6 +151,10 @@ struct submit_intent {
   std::string body;  // the rendered text
   int segments = 1;
   time_point at{};
+  // The engine's frequency rules that apply to this recipient now (tier and calendar rules,
+  // computed by cap_policy); the store adds the campaign's own cap and the recipient's
+  // preference, and counts them all against the ledger atomically with the mark.
+  std::vector<cap_rule> caps{};
 };
 
 // The result of an attempt or of a policy decision, applied by record_outcomes.
@@ -148,6 +170,19 @@ struct send_outcome {
   // A carrier refused because the recipient opted out with it (e.g. Twilio 21610): the contact
   // is recorded as opted out too and their queued messages are suppressed.
   bool recipient_opted_out = false;
+};
+
+// A/B statistics of one variant of a campaign (`campaign show`): recipients are grouped by the
+// variant of their messages in the steps that have several variants ("holdout" for held-out
+// recipients). Replies (matched to the campaign or to none) and events count distinct
+// recipients, at or after the recipient's first send (for the holdout: the campaign's first).
+struct variant_stats {
+  std::string variant;
+  std::int64_t recipients = 0;
+  std::int64_t sent = 0;  // submitted, delivered or undelivered
+  std::int64_t delivered = 0;
+  std::map<std::string, std::int64_t> replies;  // keyword (upper case) -> recipients
+  std::map<std::string, std::int64_t> events;   // event name -> recipients
 };
 
 // A row of the message log (`pigeon messages`).

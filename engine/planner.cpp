@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <regex>
 #include <sstream>
+#include <unordered_map>
 
 #include "config/values.hpp"
+#include "engine/caps.hpp"
 #include "engine/replies.hpp"
 #include "engine/send_window.hpp"
 #include "templates/template.hpp"
@@ -48,6 +50,8 @@ std::vector<config::config_issue> validate_campaign(const config::campaign_confi
   auto issues = config::check_campaign_against(campaign, engine);
   auto audience = audience_issues(campaign.audience, engine);
   issues.insert(issues.end(), audience.begin(), audience.end());
+  auto frequency = frequency_issues(engine);
+  issues.insert(issues.end(), frequency.begin(), frequency.end());
   for (const auto& step : campaign.steps) {
     for (const auto& variant : step.variants) {
       for (const std::string* text : {&variant.text, &variant.subject}) {
@@ -73,6 +77,12 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
   s.priority = campaign.priority;
   s.source_path = campaign.path;
   s.source_text = campaign.source_text;
+  if (campaign.caps) {
+    s.cap.max = campaign.caps->max;
+    s.cap.per = campaign.caps->per;
+  }
+  s.on_cap = campaign.on_cap;
+  s.stop_on = campaign.stop_on;
   for (const auto& step : campaign.steps) {
     const auto& window = step.window ? step.window : campaign.window;
     for (const auto& v : step.variants) {
@@ -220,10 +230,36 @@ std::string choose_variant(const config::step_config& step, const std::string& c
   return step.variants.back().name;
 }
 
+std::vector<config::config_issue> past_step_issues(const config::campaign_config& campaign,
+                                                   time_point now) {
+  std::vector<config::config_issue> issues;
+  // UTC-12 is the last zone to reach any local time, so its end of day is the latest validity.
+  const std::string last_zone = "Etc/GMT+12";
+  for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+    const auto& step = campaign.steps[i];
+    if (step.at == "now") continue;
+    auto due = step_due(step, campaign.anchor, last_zone, now);
+    if (!due || end_of_local_day(*due, last_zone) > now) continue;
+    issues.push_back({step.at_where, "steps[" + std::to_string(i) + "].at: '" + step.at +
+                                         "' is already past in every time zone (due by " +
+                                         format_iso(*due) + ", now " + format_iso(now) +
+                                         "); its messages would only expire. Use \"now\" or a "
+                                         "later time"});
+  }
+  return issues;
+}
+
+bool in_holdout(int holdout_percent, const std::string& campaign, const std::string& phone) {
+  if (holdout_percent <= 0) return false;
+  return static_cast<int>(fnv1a(phone, fnv1a(campaign + ":holdout:")) % 100) < holdout_percent;
+}
+
 apply_summary apply_campaign(const config::campaign_config& campaign,
                              const config::engine_config& engine, store& db, time_point now,
                              const media_probe& url_probe) {
   auto issues = validate_campaign(campaign, engine);
+  auto past = past_step_issues(campaign, now);
+  issues.insert(issues.end(), past.begin(), past.end());
   if (!issues.empty()) throw config::config_error(std::move(issues));
   auto budget = check_budget(
       campaign, engine, [&](const auto& fn) { db.for_each_contact(fn); }, url_probe);
@@ -241,14 +277,29 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       batch.clear();
     };
     audience_filter audience(campaign.audience, engine);
+    std::unordered_map<std::string, std::vector<std::pair<time_point, time_point>>> times_by_zone;
     db.for_each_contact([&](const contact& c) {
       if (!audience.matches(c, now)) return;
       ++summary.recipients;
       const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
-      for (const auto& step : campaign.steps) {
-        auto due = step_due(step, campaign.anchor, tz, now);
-        new_message m{campaign.name, step.id, choose_variant(step, campaign.name, c.phone),
-                      c.id,          *due,    end_of_local_day(*due, tz)};
+      bool held_out = in_holdout(campaign.holdout, campaign.name, c.phone);
+      summary.held_out += held_out ? 1 : 0;
+      // Due times and validity depend only on the zone: computed once per zone, not per contact.
+      auto& times = times_by_zone[tz];
+      if (times.empty()) {
+        for (const auto& step : campaign.steps) {
+          auto due = *step_due(step, campaign.anchor, tz, now);
+          times.emplace_back(due, end_of_local_day(due, tz));
+        }
+      }
+      for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+        const auto& step = campaign.steps[i];
+        new_message m{campaign.name, step.id,        choose_variant(step, campaign.name, c.phone),
+                      c.id,          times[i].first, times[i].second};
+        if (held_out) {
+          m.variant = "holdout";
+          m.suppressed_reason = "holdout";
+        }
         batch.push_back(std::move(m));
       }
       if (batch.size() >= 5000) flush();

@@ -17,6 +17,12 @@ namespace pigeon::engine {
 // Pure planning functions plus apply_campaign, which writes through a store. Called from the
 // CLI thread; the store is used synchronously.
 
+// Steps that are already over at `now` in every time zone (their validity, the end of the local
+// day they were due, has passed everywhere): applying would only expire them. Each issue names
+// the step's `at` (file:line:col). `now` steps never are.
+std::vector<config::config_issue> past_step_issues(const config::campaign_config& campaign,
+                                                   time_point now);
+
 // Everything about a campaign that needs the engine config or the template compiler: the sender
 // exists, every template compiles, the audience can be evaluated. Each issue carries the YAML
 // file:line:col.
@@ -57,12 +63,17 @@ std::vector<config::config_issue> audience_issues(const config::audience_config&
 std::string choose_variant(const config::step_config& step, const std::string& campaign,
                            const std::string& phone);
 
+// Whether (campaign, phone) falls in the campaign's holdout (`holdout` percent): deterministic,
+// independent of the variant choice, stable across re-apply.
+bool in_holdout(int holdout_percent, const std::string& campaign, const std::string& phone);
+
 struct apply_summary {
   int version = 0;
   bool new_version = false;
   std::size_t recipients = 0;
   std::size_t queued = 0;          // new messages
   std::size_t already_queued = 0;  // existing (campaign, step, contact) left as they were
+  std::size_t held_out = 0;        // recipients in the holdout (stored suppressed "holdout")
 };
 
 // Validates, checks the length budget of every step and variant for every recipient

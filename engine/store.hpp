@@ -91,6 +91,17 @@ class store {
   // Messages not in a final state and not `submitted` (i.e. still the engine's business).
   virtual std::int64_t count_pending() = 0;
 
+  // --- policy ---------------------------------------------------------------------------------
+  // Calls `fn(contact_id, campaign, at)` for each marketing message with an attempt at or after
+  // `since` that counts against frequency caps (see engine/store/sqlite_policy.cpp), once per
+  // message (its latest attempt). Read-only: `campaign plan` simulates caps with it.
+  virtual void for_each_capped_send(
+      time_point since,
+      const std::function<void(std::int64_t, const std::string&, time_point)>& fn) = 0;
+
+  // Per-variant A/B statistics of a campaign (see variant_stats), by variant name.
+  virtual std::vector<variant_stats> ab_stats(const std::string& campaign) = 0;
+
   // --- observation ----------------------------------------------------------------------------
   // The engine `owner` is alive at `now` (real time, even on a simulated clock).
   virtual void heartbeat(const std::string& owner, time_point now) = 0;

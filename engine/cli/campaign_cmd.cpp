@@ -1,9 +1,10 @@
-// pigeon campaign validate|apply|preview|list|show|pause|resume|cancel
+// pigeon campaign validate|apply|preview|list|show|pause|resume|cancel (plan: plan_cmd.cpp)
 #include <boost/json.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "config/campaign.hpp"
+#include "engine/ab_report.hpp"
 #include "engine/budget.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/clock.hpp"
@@ -32,6 +33,8 @@ bool database_exists(const context& ctx, const config::engine_config& cfg) {
 int validate_file(const context& ctx, const std::string& file) {
   config::engine_config cfg;
   auto campaign = load_checked(ctx, file, cfg);
+  if (auto past = engine::past_step_issues(campaign, engine::system_clock().now()); !past.empty())
+    throw config::config_error(std::move(past));
   engine::budget_report report;
   if (database_exists(ctx, cfg)) {
     auto db = ctx.open_store(cfg);
@@ -70,12 +73,15 @@ int apply_file(const context& ctx, const std::string& file) {
                                                             {"new_version", s.new_version},
                                                             {"recipients", s.recipients},
                                                             {"queued", s.queued},
-                                                            {"already_queued", s.already_queued}})
+                                                            {"already_queued", s.already_queued},
+                                                            {"held_out", s.held_out}})
               << "\n";
   } else {
     std::cout << "applied " << campaign.name << " version " << s.version
               << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients << " recipients, "
-              << s.queued << " messages queued, " << s.already_queued << " already queued\n";
+              << s.queued << " messages queued, " << s.already_queued << " already queued";
+    if (s.held_out > 0) std::cout << ", " << s.held_out << " recipients held out";
+    std::cout << "\n";
   }
   return 0;
 }
@@ -300,6 +306,42 @@ int list(const context& ctx) {
   return 0;
 }
 
+// The campaign's ab_test metric from its stored source, or "" (no ab_test, or unreadable).
+std::string ab_metric(const engine::stored_campaign& c) {
+  try {
+    auto parsed = config::parse_campaign(c.source_text, c.source_path);
+    return parsed.ab_test ? parsed.ab_test->metric : std::string();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
+                            const engine::ab_comparison& cmp) {
+  boost::json::array variants;
+  for (const auto& v : stats) {
+    boost::json::object replies, events;
+    for (const auto& [k, n] : v.replies) replies[k] = n;
+    for (const auto& [k, n] : v.events) events[k] = n;
+    variants.push_back({{"variant", v.variant},
+                        {"recipients", v.recipients},
+                        {"sent", v.sent},
+                        {"delivered", v.delivered},
+                        {"replies", std::move(replies)},
+                        {"conversions", std::move(events)}});
+  }
+  boost::json::object out{{"variants", std::move(variants)}};
+  if (!cmp.metric.empty()) {
+    boost::json::object test{{"metric", cmp.metric},
+                             {"leader", cmp.leader},
+                             {"runner_up", cmp.runner_up},
+                             {"significant", cmp.significant}};
+    test["p_value"] = cmp.p_value ? boost::json::value(*cmp.p_value) : nullptr;
+    out["test"] = std::move(test);
+  }
+  return out;
+}
+
 int show(const context& ctx, const std::string& name) {
   auto cfg = ctx.engine_config(false);
   auto db = ctx.open_store(cfg);
@@ -309,6 +351,9 @@ int show(const context& ctx, const std::string& name) {
     return 1;
   }
   auto st = db->status(engine::system_clock().now());
+  auto stats = db->ab_stats(name);
+  auto metric = ab_metric(*c);
+  auto cmp = engine::compare_variants(stats, metric);
   boost::json::object counts;
   for (const auto& cc : st.campaigns)
     if (cc.name == name)
@@ -329,7 +374,8 @@ int show(const context& ctx, const std::string& name) {
                                                             {"priority", c->priority},
                                                             {"source", c->source_path},
                                                             {"templates", std::move(templates)},
-                                                            {"messages", std::move(counts)}})
+                                                            {"messages", std::move(counts)},
+                                                            {"ab", ab_json(stats, cmp)}})
               << "\n";
     return 0;
   }
@@ -343,6 +389,25 @@ int show(const context& ctx, const std::string& name) {
   for (const auto& [state, n] : counts)
     if (n.as_int64() > 0) std::cout << " " << state << "=" << n.as_int64();
   std::cout << "\n";
+  if (stats.size() > 1) {
+    std::cout << "variants:\n";
+    for (const auto& v : stats) {
+      std::cout << "  " << v.variant << ": " << v.recipients << " recipients, " << v.sent
+                << " sent, " << v.delivered << " delivered";
+      for (const auto& [k, n] : v.replies) std::cout << ", reply " << k << "=" << n;
+      for (const auto& [k, n] : v.events) std::cout << ", " << k << "=" << n;
+      std::cout << "\n";
+    }
+    if (!metric.empty() && !cmp.leader.empty()) {
+      std::cout << "test on " << metric << ": " << cmp.leader << " leads " << cmp.runner_up;
+      if (cmp.p_value)
+        std::cout << ", p = " << *cmp.p_value
+                  << (cmp.significant ? " (significant)" : " (not significant)");
+      else
+        std::cout << ", no difference to test yet";
+      std::cout << "\n";
+    }
+  }
   return 0;
 }
 
@@ -377,6 +442,7 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   p->add_option("--contact", contact_phone, "render for this contact only");
   p->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
   p->callback([&] { exit_code = preview(ctx, file, contact_phone); });
+  register_campaign_plan(*campaign, ctx, exit_code);
   campaign->add_subcommand("list", "every campaign")->callback([&] { exit_code = list(ctx); });
   auto* s = campaign->add_subcommand("show", "one campaign: templates and message counts");
   s->add_option("name", name)->required();

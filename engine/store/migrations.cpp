@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 5> migrations = {
+constexpr std::array<const char*, 6> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -219,6 +219,16 @@ CREATE INDEX messages_by_contact_sent ON messages (contact_id, sent_at) WHERE se
 ALTER TABLE send_ledger ADD COLUMN completed_at INTEGER;
 ALTER TABLE engine_heartbeat ADD COLUMN detail TEXT NOT NULL DEFAULT '';
 CREATE INDEX send_ledger_by_at ON send_ledger (at);
+)sql",
+    // 6: send policy. A campaign's own cap (cap_per in ms; NULL = none), what a capped message
+    // does, and its stop_on triggers. Caps read contact_preferences; stop_on reads replies and
+    // events (all three from migration 4).
+    R"sql(
+ALTER TABLE campaigns ADD COLUMN cap_max INTEGER;
+ALTER TABLE campaigns ADD COLUMN cap_per INTEGER;
+ALTER TABLE campaigns ADD COLUMN on_cap TEXT NOT NULL DEFAULT 'defer';
+ALTER TABLE campaigns ADD COLUMN stop_on TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX replies_by_contact ON replies (contact_id, at);
 )sql",
 };
 

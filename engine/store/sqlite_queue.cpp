@@ -70,8 +70,9 @@ std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
     for (const auto& m : messages) {
       query(*db_,
             "INSERT INTO messages (campaign, step, variant, contact_id, state, due_at, "
-            "expires_at, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, 'scheduled', ?5, ?6, ?7, ?7) "
+            "expires_at, created_at, updated_at, reason, final_at) "
+            "VALUES (?1, ?2, ?3, ?4, CASE WHEN ?8 = '' THEN 'scheduled' ELSE 'suppressed' END, "
+            "?5, ?6, ?7, ?7, ?8, CASE WHEN ?8 = '' THEN NULL ELSE ?7 END) "
             "ON CONFLICT (campaign, step, contact_id) DO NOTHING")
           .bind(1, m.campaign)
           .bind(2, m.step)
@@ -80,6 +81,7 @@ std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
           .bind(5, m.due)
           .bind(6, m.expires)
           .bind(7, now)
+          .bind(8, m.suppressed_reason)
           .run();
       added += static_cast<std::size_t>(db_->changes());
     }
@@ -153,6 +155,10 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
     for (const auto& in : intents) {
       // Opted out since the claim: suppressed, never sent.
       if (!suppress_opted_out("[" + std::to_string(in.message_id) + "]", in.at).empty()) continue;
+      if (auto verdict = policy_verdict(in)) {
+        record_outcomes({*verdict});
+        continue;
+      }
       query q(
           *db_,
           "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "

@@ -222,7 +222,8 @@ int sqlite_store::save_campaign(const stored_campaign& campaign) {
                                                        : campaign.applied_at;
     query(*db_,
           "INSERT INTO campaigns (name, version, content_hash, sender, category, priority, "
-          "source_path, source_text, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+          "source_path, source_text, applied_at, cap_max, cap_per, on_cap, stop_on) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)")
         .bind(1, campaign.name)
         .bind(2, version)
         .bind(3, campaign.content_hash)
@@ -232,6 +233,12 @@ int sqlite_store::save_campaign(const stored_campaign& campaign) {
         .bind(7, campaign.source_path)
         .bind(8, campaign.source_text)
         .bind(9, applied)
+        .bind(10,
+              campaign.cap.max > 0 ? std::optional<std::int64_t>(campaign.cap.max) : std::nullopt)
+        .bind(11, campaign.cap.max > 0 ? std::optional<std::int64_t>(campaign.cap.per.count())
+                                       : std::nullopt)
+        .bind(12, campaign.on_cap)
+        .bind(13, sqlite::strings_to_json(campaign.stop_on))
         .run();
     int position = 0;
     for (const auto& t : campaign.templates) {

@@ -63,6 +63,12 @@ class sqlite_store final : public store {
   std::optional<time_point> next_due() override;
   std::int64_t count_pending() override;
 
+  void for_each_capped_send(
+      time_point since,
+      const std::function<void(std::int64_t, const std::string&, time_point)>& fn) override;
+
+  std::vector<variant_stats> ab_stats(const std::string& campaign) override;
+
   void heartbeat(const std::string& owner, time_point now) override;
   void engine_stopped(const std::string& owner, time_point now) override;
   status_snapshot status(time_point now) override;
@@ -106,6 +112,10 @@ class sqlite_store final : public store {
   void begin(bool nested);
   void commit(bool nested);
   void rollback(bool nested) noexcept;
+  // Send policy checked inside mark_submitting (engine/store/sqlite_policy.cpp): stop_on, then
+  // frequency caps. Returns the outcome (suppressed, deferred or expired) when the message must
+  // not go now, nullopt when it may (or is no longer `leased` by an active campaign).
+  std::optional<send_outcome> policy_verdict(const submit_intent& intent);
 
   // Suppresses the campaign messages among `ids_json` (a JSON array) whose contact opted out;
   // returns the ids suppressed (sqlite_events.cpp).

@@ -150,7 +150,7 @@ TEST_CASE("unknown keys in a campaign are reported with the allowed keys") {
   CHECK(campaign_issues(one_step("{ id: a, at: now, sms: { text: hi } }") + "audince: {}\n") ==
         strings{"c.yaml:5:1: unknown key 'audince' at the top level; allowed keys: campaign, "
                 "sender, category, priority, anchor, stop_on, audience, window, steps, replies, "
-                "ab_test"});
+                "ab_test, caps, on_cap, holdout"});
 }
 
 TEST_CASE("a step's at accepts now, offsets from the anchor and absolute times") {
@@ -333,4 +333,23 @@ TEST_CASE("a campaign with a YAML syntax error or a missing file is a config_err
 
 TEST_CASE("a campaign that is not a map is reported as such") {
   CHECK(campaign_issues("- a\n- b\n") == strings{"c.yaml:1:1: expected a map, got a list"});
+}
+
+TEST_CASE("a campaign cap and on_cap are read, and bad values are reported with their place") {
+  const auto c = parse_campaign(one_step("{ id: a, at: now, sms: { text: hi } }") +
+                                    "caps: { max: 1, per: 7d }\non_cap: drop\n",
+                                "c.yaml");
+  REQUIRE(c.caps);
+  CHECK(c.caps->max == 1);
+  CHECK(c.caps->per == std::chrono::hours(24 * 7));
+  CHECK(c.on_cap == "drop");
+  CHECK(parse_campaign(one_step("{ id: a, at: now, sms: { text: hi } }"), "c.yaml").on_cap ==
+        "defer");
+  CHECK(campaign_issues(one_step("{ id: a, at: now, sms: { text: hi } }") +
+                        "caps: { max: 0, per: week, every: 1 }\non_cap: later\n") ==
+        strings{"c.yaml:5:14: caps.max: expected 1 or more, got 0 (to send nothing, leave the "
+                "recipients out of the audience)",
+                "c.yaml:5:22: caps.per: expected a duration like 1d, 7d, 12h or 30m, got 'week'",
+                "c.yaml:5:28: unknown key 'every' in caps; allowed keys: max, per",
+                "c.yaml:6:9: on_cap: expected defer or drop, got 'later'"});
 }

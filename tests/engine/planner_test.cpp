@@ -146,3 +146,47 @@ TEST_CASE("smart encoding is used only when it saves segments") {
   apply_smart_encoding(longer);
   CHECK(longer == "It's " + std::string(95, 'a'));
 }
+
+TEST_CASE("a step already over in every time zone is reported at its place; later ones are not") {
+  auto c = config::parse_campaign(R"(campaign: late
+sender: s
+anchor: 2026-11-11
+steps:
+  - { id: gone, at: "-2d 10:30", sms: { text: hi } }
+  - { id: today, at: "0d 10:30", sms: { text: hi } }
+  - { id: now, at: now, sms: { text: hi } }
+)",
+                                  "late.yaml");
+  // 2026-11-11 12:00 UTC: 9 November is over everywhere; 11 November is not over anywhere.
+  auto issues = past_step_issues(c, at("2026-11-11T12:00:00Z"));
+  REQUIRE(issues.size() == 1);
+  CHECK(issues[0].to_string().starts_with(
+      "late.yaml:5:21: steps[0].at: '-2d 10:30' is already past in every time zone"));
+  // Until the end of that day in UTC-12 (12:00 UTC on the 10th), a recipient might still get it.
+  CHECK(past_step_issues(c, at("2026-11-10T11:00:00Z")).empty());
+}
+
+TEST_CASE("a window with impossible clock times is an error at its place") {
+  CHECK_THROWS_WITH_AS(config::parse_campaign(R"(campaign: w
+sender: s
+window: { between: "25:00-26:00" }
+steps: [{ id: a, at: now, sms: { text: hi } }]
+)",
+                                              "w.yaml"),
+                       doctest::Contains("w.yaml:3:20: window.between: expected HH:MM-HH:MM, got "
+                                         "'25:00-26:00'"),
+                       config::config_error);
+}
+
+TEST_CASE("a holdout takes about its share of recipients, the same ones every time") {
+  int held = 0;
+  for (int i = 0; i < 10000; ++i) {
+    auto phone = "+86139" + std::to_string(10000000 + i);
+    bool h = in_holdout(10, "promo", phone);
+    CHECK(h == in_holdout(10, "promo", phone));
+    held += h ? 1 : 0;
+  }
+  CHECK(held > 850);
+  CHECK(held < 1150);
+  CHECK_FALSE(in_holdout(0, "promo", "+8613900000000"));
+}

@@ -1,0 +1,66 @@
+#include "engine/ab_report.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+namespace pigeon::engine {
+
+std::optional<double> two_proportion_p_value(std::int64_t x1, std::int64_t n1, std::int64_t x2,
+                                             std::int64_t n2) {
+  if (n1 <= 0 || n2 <= 0) return std::nullopt;
+  double p1 = static_cast<double>(x1) / static_cast<double>(n1);
+  double p2 = static_cast<double>(x2) / static_cast<double>(n2);
+  double pooled = static_cast<double>(x1 + x2) / static_cast<double>(n1 + n2);
+  double variance =
+      pooled * (1 - pooled) * (1.0 / static_cast<double>(n1) + 1.0 / static_cast<double>(n2));
+  if (variance <= 0) return std::nullopt;
+  double z = (p1 - p2) / std::sqrt(variance);
+  return std::erfc(std::fabs(z) / std::sqrt(2.0));
+}
+
+namespace {
+
+std::int64_t conversions(const variant_stats& v, const std::string& metric) {
+  if (metric.starts_with("reply:")) {
+    std::string keyword = metric.substr(6);
+    for (char& c : keyword) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    auto it = v.replies.find(keyword);
+    return it == v.replies.end() ? 0 : it->second;
+  }
+  if (metric.starts_with("event:")) {
+    auto it = v.events.find(metric.substr(6));
+    return it == v.events.end() ? 0 : it->second;
+  }
+  return 0;
+}
+
+std::int64_t exposed(const variant_stats& v) {
+  return v.variant == "holdout" ? v.recipients : v.sent;
+}
+
+}  // namespace
+
+ab_comparison compare_variants(const std::vector<variant_stats>& stats, const std::string& metric) {
+  ab_comparison out;
+  out.metric = metric;
+  std::vector<const variant_stats*> ranked;
+  for (const auto& v : stats) {
+    out.conversions.emplace_back(v.variant, conversions(v, metric));
+    if (v.variant != "holdout" && exposed(v) > 0) ranked.push_back(&v);
+  }
+  auto rate = [&](const variant_stats* v) {
+    return static_cast<double>(conversions(*v, metric)) / static_cast<double>(exposed(*v));
+  };
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [&](auto* a, auto* b) { return rate(a) > rate(b); });
+  if (ranked.size() < 2) return out;
+  out.leader = ranked[0]->variant;
+  out.runner_up = ranked[1]->variant;
+  out.p_value = two_proportion_p_value(conversions(*ranked[0], metric), exposed(*ranked[0]),
+                                       conversions(*ranked[1], metric), exposed(*ranked[1]));
+  out.significant = out.p_value && *out.p_value < 0.05 && rate(ranked[0]) > rate(ranked[1]);
+  return out;
+}
+
+}  // namespace pigeon::engine

@@ -1,0 +1,107 @@
+// pigeon campaign plan FILE [--from T] [--days N] [--json]
+#include <boost/json.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "config/campaign.hpp"
+#include "engine/cli/commands.hpp"
+#include "engine/clock.hpp"
+#include "engine/plan.hpp"
+
+namespace pigeon::cli {
+
+namespace {
+
+boost::json::object to_json(const engine::plan_report& r, bool database_found) {
+  boost::json::array days;
+  for (const auto& b : r.buckets) {
+    boost::json::object reasons;
+    for (const auto& [reason, n] : b.reasons) reasons[reason] = n;
+    days.push_back({{"date", b.date},
+                    {"provider", b.provider},
+                    {"sends", b.sends},
+                    {"deferrals", b.deferrals},
+                    {"suppressions", b.suppressions},
+                    {"reasons", std::move(reasons)}});
+  }
+  return {{"campaign", r.campaign},
+          {"from", engine::format_iso(r.from)},
+          {"days", r.days},
+          {"timezone", r.timezone},
+          {"database_found", database_found},
+          {"recipients", r.recipients},
+          {"forecast", std::move(days)},
+          {"totals",
+           {{"sends", r.sends}, {"deferrals", r.deferrals}, {"suppressions", r.suppressions}}},
+          {"after_horizon", r.after_horizon}};
+}
+
+int plan(const context& ctx, const std::string& file, const std::string& from_text, int days) {
+  auto cfg = ctx.engine_config(true);
+  auto campaign = config::load_campaign(file);
+  auto from = engine::system_clock().now();
+  if (!from_text.empty()) {
+    auto parsed = engine::parse_iso(from_text);
+    if (!parsed) {
+      std::cerr << "pigeon: --from: expected an ISO 8601 time like 2026-11-11T00:00:00Z, got '"
+                << from_text << "'\n";
+      return 2;
+    }
+    from = *parsed;
+  }
+  if (days < 1 || days > 366) {
+    std::cerr << "pigeon: --days: expected 1 to 366, got " << days << "\n";
+    return 2;
+  }
+  // Never creates the database: a missing one means no contacts yet.
+  bool found = std::filesystem::exists(ctx.database(cfg));
+  engine::plan_report report;
+  if (found) {
+    auto db = ctx.open_store(cfg);
+    report = engine::plan_campaign(campaign, cfg, *db, from, days);
+  } else {
+    report.campaign = campaign.name;
+    report.from = from;
+    report.days = days;
+    report.timezone = cfg.default_timezone;
+  }
+  if (ctx.json) {
+    std::cout << boost::json::serialize(to_json(report, found)) << "\n";
+    return 0;
+  }
+  if (!found)
+    std::cerr << "plan: database " << ctx.database(cfg) << " does not exist yet (no contacts)\n";
+  std::cout << "plan for " << report.campaign << " from " << engine::format_iso(report.from) << ", "
+            << report.days << " days (dates in " << report.timezone << "): " << report.recipients
+            << " recipients\n";
+  std::cout << "date        provider      sends  deferrals  suppressions\n";
+  for (const auto& b : report.buckets) {
+    std::printf("%-11s %-12s %6lld %10lld %13lld\n", b.date.c_str(),
+                b.provider.empty() ? "-" : b.provider.c_str(), static_cast<long long>(b.sends),
+                static_cast<long long>(b.deferrals), static_cast<long long>(b.suppressions));
+    std::fflush(stdout);
+    for (const auto& [reason, n] : b.reasons) std::cout << "    " << n << "  " << reason << "\n";
+  }
+  std::cout << "total: " << report.sends << " sends, " << report.deferrals << " deferrals, "
+            << report.suppressions << " suppressions";
+  if (report.after_horizon > 0) std::cout << "; " << report.after_horizon << " after the horizon";
+  std::cout << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void register_campaign_plan(CLI::App& campaign, context& ctx, int& exit_code) {
+  static std::string file, from;
+  static int days = 7;
+  auto* p = campaign.add_subcommand(
+      "plan", "forecast per day and provider: sends, deferrals, suppressions and why (no writes)");
+  p->add_option("file", file)->required();
+  p->add_option("--from", from, "start of the forecast (ISO 8601; default now)");
+  p->add_option("--days", days, "days to forecast (default 7)");
+  p->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+  p->callback([&] { exit_code = plan(ctx, file, from, days); });
+}
+
+}  // namespace pigeon::cli

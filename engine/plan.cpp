@@ -1,0 +1,195 @@
+#include "engine/plan.hpp"
+
+#include <date/date.h>
+#include <date/tz.h>
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "engine/caps.hpp"
+#include "engine/planner.hpp"
+#include "engine/send_window.hpp"
+
+namespace pigeon::engine {
+
+namespace {
+
+struct past_send {
+  time_point at;
+  bool this_campaign;
+};
+
+// A window decision's reason without the recipient-specific suffix, so reasons aggregate.
+std::string general_reason(const std::string& reason) {
+  auto cut = reason.find(" (recipient local");
+  return cut == std::string::npos ? reason : reason.substr(0, cut);
+}
+
+struct blocked_by {
+  time_point next{};
+  std::string reason;
+};
+
+// The latest time any applicable rule frees a slot, or nullopt when every rule allows `t`.
+std::optional<blocked_by> capped(const std::vector<cap_rule>& engine_rules,
+                                 const cap_rule& campaign_rule, const std::vector<past_send>& sends,
+                                 time_point t) {
+  std::optional<blocked_by> worst;
+  auto check = [&](const cap_rule& rule, bool campaign_only) {
+    if (rule.max <= 0 && !campaign_only) {
+      worst = blocked_by{time_point::max(), "frequency cap: " + rule.label};
+      return;
+    }
+    std::vector<time_point> in_window;
+    for (const auto& s : sends)
+      if (s.at > t - rule.per && s.at <= t && (!campaign_only || s.this_campaign))
+        in_window.push_back(s.at);
+    if (static_cast<int>(in_window.size()) < rule.max) return;
+    std::sort(in_window.begin(), in_window.end());
+    auto next = in_window[in_window.size() - static_cast<std::size_t>(rule.max)] + rule.per;
+    if (!worst || next > worst->next) worst = blocked_by{next, "frequency cap: " + rule.label};
+  };
+  for (const auto& r : engine_rules) check(r, false);
+  if (campaign_rule.max > 0) check(campaign_rule, true);
+  return worst;
+}
+
+}  // namespace
+
+plan_report plan_campaign(const config::campaign_config& campaign,
+                          const config::engine_config& engine, store& db, time_point from,
+                          int days) {
+  auto issues = validate_campaign(campaign, engine);
+  if (!issues.empty()) throw config::config_error(std::move(issues));
+  plan_report report;
+  report.campaign = campaign.name;
+  report.from = from;
+  report.days = days;
+  report.timezone = engine.default_timezone;
+
+  const bool marketing = campaign.category == "marketing";
+  cap_policy policy(engine);
+  cap_rule campaign_rule;
+  if (campaign.caps) {
+    campaign_rule = {"campaign " + std::to_string(campaign.caps->max) + " per " +
+                         format_period(campaign.caps->per),
+                     campaign.caps->max, campaign.caps->per};
+  }
+  std::optional<clock_window> quiet;
+  if (marketing && !engine.policy.quiet_hours.empty())
+    quiet = parse_window({}, engine.policy.quiet_hours);
+  std::vector<std::optional<clock_window>> windows;
+  for (const auto& step : campaign.steps) {
+    const auto& w = step.window ? step.window : campaign.window;
+    windows.push_back(w ? parse_window(w->days, w->between) : std::nullopt);
+  }
+  std::string provider;
+  if (auto s = engine.senders.find(campaign.sender);
+      s != engine.senders.end() && !s->second.route.empty())
+    provider = s->second.route.front();
+
+  // The ledger as far back as the longest rule reaches.
+  std::chrono::milliseconds longest{0};
+  for (const auto& f : engine.policy.frequency)
+    longest = std::max<std::chrono::milliseconds>(longest, f.per);
+  longest = std::max(longest, campaign_rule.per);
+  std::unordered_map<std::int64_t, std::vector<past_send>> ledger;
+  if (marketing && longest.count() > 0) {
+    db.for_each_capped_send(from - longest,
+                            [&](std::int64_t id, const std::string& name, time_point at) {
+                              ledger[id].push_back({at, name == campaign.name});
+                            });
+  }
+
+  const auto* zone = find_zone(engine.default_timezone);
+  auto horizon_end = from + std::chrono::days(days);
+  std::map<std::pair<std::string, std::string>, plan_bucket> buckets;
+  auto bucket = [&](time_point t) -> plan_bucket* {
+    if (t < from || t >= horizon_end) return nullptr;
+    auto date = date::format("%F", date::floor<date::days>(zone->to_local(t)));
+    auto& b = buckets[{date, provider}];
+    b.date = date;
+    b.provider = provider;
+    return &b;
+  };
+  auto defer = [&](time_point t, const std::string& reason) {
+    if (auto* b = bucket(t)) {
+      ++b->deferrals;
+      ++b->reasons["deferred: " + reason];
+    }
+  };
+  auto suppress = [&](time_point t, const std::string& reason) {
+    if (auto* b = bucket(t)) {
+      ++b->suppressions;
+      ++b->reasons["suppressed: " + reason];
+    } else {
+      ++report.after_horizon;
+    }
+  };
+
+  audience_filter audience(campaign.audience, engine);
+  db.for_each_contact([&](const contact& c) {
+    if (!audience.matches(c, from)) return;
+    ++report.recipients;
+    const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
+    auto& sends = ledger[c.id];
+    for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+      auto due = *step_due(campaign.steps[i], campaign.anchor, tz, from);
+      auto expires = end_of_local_day(due, tz);
+      auto t = std::max(due, from);
+      std::string last_reason = "validity passed";
+      // Each round moves t forward; a bounded number of rounds covers window, quiet hours and
+      // cap deferrals (a message still waiting after them is past any one-day validity).
+      for (int round = 0;; ++round) {
+        if (t >= expires || round == 16) {
+          suppress(t >= expires ? expires : t, "expired: " + last_reason);
+          break;
+        }
+        // As in the dispatcher: a message whose next chance is past its validity expires now.
+        auto d = check_window(t, tz, windows[i], quiet);
+        if (!d.open) {
+          last_reason = general_reason(d.reason);
+          if (d.next_open >= expires) {
+            suppress(t, "expired: " + last_reason);
+            break;
+          }
+          defer(t, last_reason);
+          t = d.next_open;
+          continue;
+        }
+        if (marketing) {
+          if (auto b = capped(policy.rules_for(c, tz, t), campaign_rule, sends, t)) {
+            if (campaign.on_cap == "drop" || b->next == time_point::max()) {
+              suppress(t, b->reason);
+              break;
+            }
+            last_reason = b->reason;
+            if (b->next >= expires) {
+              suppress(t, "expired: " + last_reason);
+              break;
+            }
+            defer(t, b->reason);
+            t = b->next;
+            continue;
+          }
+        }
+        if (auto* b = bucket(t)) {
+          ++b->sends;
+        } else {
+          ++report.after_horizon;
+        }
+        sends.push_back({t, true});
+        break;
+      }
+    }
+  });
+  for (auto& [key, b] : buckets) {
+    report.sends += b.sends;
+    report.deferrals += b.deferrals;
+    report.suppressions += b.suppressions;
+    report.buckets.push_back(std::move(b));
+  }
+  return report;
+}
+
+}  // namespace pigeon::engine

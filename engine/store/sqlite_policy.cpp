@@ -1,0 +1,261 @@
+// sqlite_store: send policy checked atomically with mark_submitting (stop_on, frequency caps).
+//
+// What a cap counts: distinct marketing messages to the recipient with a ledger attempt in the
+// window whose outcome is pending, unknown, submitted, delivered or undelivered (the carrier had
+// or may have had it). Attempts that failed before or at the carrier, or that the carrier asked
+// to retry, do not count; a retried message counts once. Transactional messages are never
+// counted and never capped.
+//
+// Priority: a message may not take a slot that a higher-priority marketing message to the same
+// recipient (of an active campaign, still waiting, due before this send leaves the window) needs;
+// it waits until that message has gone (then until the window frees a slot) or is dropped, as
+// its campaign's `on_cap` says.
+#include <algorithm>
+
+#include "engine/caps.hpp"
+#include "engine/store/rows.hpp"
+#include "engine/store/sqlite_db.hpp"
+#include "engine/store/sqlite_store.hpp"
+
+namespace pigeon::engine {
+
+using sqlite::query;
+
+namespace {
+
+constexpr const char* counted_outcomes =
+    "('pending', 'unknown', 'submitted', 'delivered', 'undelivered')";
+
+struct message_context {
+  std::int64_t contact_id = 0;
+  std::string campaign;
+  std::optional<time_point> expires;
+  std::string category;
+  int priority = 0;
+  cap_rule campaign_cap;
+  std::string on_cap;
+  std::vector<std::string> stop_on;
+};
+
+struct blocked {
+  time_point next{};
+  std::string reason;
+};
+
+}  // namespace
+
+std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in) {
+  message_context ctx;
+  {
+    query q(*db_,
+            "SELECT m.contact_id, m.campaign, m.expires_at, c.category, c.priority, c.cap_max, "
+            "c.cap_per, c.on_cap, c.stop_on FROM messages m "
+            "JOIN campaign_heads h ON h.name = m.campaign "
+            "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+            "WHERE m.id = ?1 AND m.state = 'leased' AND h.state = 'active'");
+    q.bind(1, in.message_id);
+    if (!q.step()) return std::nullopt;  // mark_submitting's own checks handle it
+    ctx.contact_id = q.get_int(0);
+    ctx.campaign = q.get_text(1);
+    ctx.expires = q.get_opt_time(2);
+    ctx.category = q.get_text(3);
+    ctx.priority = static_cast<int>(q.get_int(4));
+    if (!q.is_null(5) && !q.is_null(6)) {
+      ctx.campaign_cap.max = static_cast<int>(q.get_int(5));
+      ctx.campaign_cap.per = std::chrono::milliseconds(q.get_int(6));
+      ctx.campaign_cap.label = "campaign " + std::to_string(ctx.campaign_cap.max) + " per " +
+                               format_period(ctx.campaign_cap.per);
+    }
+    ctx.on_cap = q.get_text(7);
+    ctx.stop_on = sqlite::json_to_strings(q.get_text(8), "campaign stop_on");
+  }
+  auto outcome = [&](message_state state, std::string reason,
+                     std::optional<time_point> next = std::nullopt) {
+    return send_outcome{in.message_id, state, {}, {}, std::move(reason), next, in.at};
+  };
+
+  // stop_on: a reply or event after this campaign's first send to the recipient ends its later
+  // steps. (opt_out is global suppression, handled with the opt-out list.)
+  if (!ctx.stop_on.empty()) {
+    std::optional<time_point> first_send;
+    {
+      query q(*db_, std::string("SELECT min(at) FROM send_ledger WHERE contact_id = ?1 AND "
+                                "campaign = ?2 AND message_id <> ?3 AND outcome IN ") +
+                        counted_outcomes);
+      q.bind(1, ctx.contact_id).bind(2, ctx.campaign).bind(3, in.message_id);
+      if (q.step()) first_send = q.get_opt_time(0);
+    }
+    if (first_send) {
+      for (const auto& trigger : ctx.stop_on) {
+        bool hit = false;
+        if (trigger.starts_with("reply:")) {
+          // A reply matched to this campaign, or to none (the keyword engine could not tell).
+          query q(*db_,
+                  "SELECT 1 FROM replies WHERE contact_id = ?1 AND at >= ?2 "
+                  "AND upper(trim(keyword)) = upper(?3) "
+                  "AND (campaign IS NULL OR campaign = '' OR campaign = ?4) LIMIT 1");
+          q.bind(1, ctx.contact_id).bind(2, *first_send).bind(3, trigger.substr(6));
+          q.bind(4, ctx.campaign);
+          hit = q.step();
+        } else if (trigger.starts_with("event:")) {
+          query q(*db_,
+                  "SELECT 1 FROM events WHERE contact_id = ?1 AND at >= ?2 AND name = ?3 LIMIT 1");
+          q.bind(1, ctx.contact_id).bind(2, *first_send).bind(3, trigger.substr(6));
+          hit = q.step();
+        }
+        if (hit) return outcome(message_state::suppressed, "stop_on " + trigger);
+      }
+    }
+  }
+
+  if (ctx.category != "marketing") return std::nullopt;
+
+  // The rules: the engine's (from the dispatcher), the campaign's own, the recipient's choice.
+  struct scoped_rule {
+    cap_rule rule;
+    bool this_campaign_only = false;
+  };
+  std::vector<scoped_rule> rules;
+  for (const auto& r : in.caps) rules.push_back({r, false});
+  if (ctx.campaign_cap.max > 0) rules.push_back({ctx.campaign_cap, true});
+  {
+    query q(*db_, "SELECT max, per_seconds FROM contact_preferences WHERE contact_id = ?1");
+    q.bind(1, ctx.contact_id);
+    if (q.step() && !q.is_null(0) && !q.is_null(1) && q.get_int(1) > 0) {
+      cap_rule pref;
+      pref.max = static_cast<int>(q.get_int(0));
+      pref.per = std::chrono::seconds(q.get_int(1));
+      pref.label = "preference " + std::to_string(pref.max) + " per " + format_period(pref.per);
+      rules.push_back({pref, false});
+    }
+  }
+
+  std::optional<blocked> worst;
+  for (const auto& [rule, campaign_only] : rules) {
+    if (rule.per.count() <= 0) continue;
+    std::string reason = "frequency cap: " + rule.label;
+    if (rule.max <= 0) return outcome(message_state::suppressed, reason);
+    std::vector<time_point> sends;  // the last attempt of each counted message, oldest first
+    {
+      query q(*db_, std::string("SELECT max(l.at) FROM send_ledger l "
+                                "JOIN campaign_heads h ON h.name = l.campaign "
+                                "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+                                "WHERE l.contact_id = ?1 AND l.at > ?2 AND l.message_id <> ?3 "
+                                "AND c.category = 'marketing' AND (?4 = '' OR l.campaign = ?4) "
+                                "AND l.outcome IN ") +
+                        counted_outcomes + " GROUP BY l.message_id ORDER BY 1");
+      q.bind(1, ctx.contact_id).bind(2, in.at - rule.per).bind(3, in.message_id);
+      q.bind(4, campaign_only ? ctx.campaign : std::string());
+      while (q.step()) sends.push_back(q.get_time(0));
+    }
+    std::int64_t reserved = 0;
+    std::optional<time_point> last_reserving;
+    if (!campaign_only) {
+      query q(*db_,
+              "SELECT count(*), max(m.due_at) FROM messages m "
+              "JOIN campaign_heads h ON h.name = m.campaign "
+              "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+              "WHERE m.contact_id = ?1 AND m.id <> ?2 AND h.state = 'active' "
+              "AND c.category = 'marketing' AND c.priority > ?3 "
+              "AND m.state IN ('scheduled', 'retry', 'deferred', 'leased') AND m.due_at < ?4");
+      q.bind(1, ctx.contact_id).bind(2, in.message_id).bind(3, ctx.priority);
+      q.bind(4, in.at + rule.per);
+      if (q.step()) {
+        reserved = q.get_int(0);
+        last_reserving = q.get_opt_time(1);
+      }
+    }
+    auto used = static_cast<std::int64_t>(sends.size());
+    if (used + reserved < rule.max) continue;
+    blocked b;
+    b.reason = reason;
+    if (used >= rule.max) {
+      // The slot frees when the (used - max + 1)-th oldest send leaves the window.
+      b.next = sends[static_cast<std::size_t>(used - rule.max)] + rule.per;
+    } else {
+      // Held for a higher-priority message: look again once it is due (then its send counts).
+      b.reason += " (slot held for a higher-priority campaign)";
+      b.next = std::max(in.at, last_reserving.value_or(in.at)) + std::chrono::minutes(1);
+    }
+    if (!worst || b.next > worst->next) worst = std::move(b);
+  }
+  if (!worst) return std::nullopt;
+  if (ctx.on_cap == "drop") return outcome(message_state::suppressed, worst->reason);
+  if (ctx.expires && worst->next >= *ctx.expires) {
+    return outcome(message_state::expired, worst->reason +
+                                               "; a slot frees only after its validity (" +
+                                               format_iso(*ctx.expires) + ")");
+  }
+  return outcome(message_state::deferred, worst->reason, worst->next);
+}
+
+void sqlite_store::for_each_capped_send(
+    time_point since, const std::function<void(std::int64_t, const std::string&, time_point)>& fn) {
+  atomically("list capped sends", [&] {
+    query q(*db_, std::string("SELECT l.contact_id, l.campaign, max(l.at) FROM send_ledger l "
+                              "JOIN campaign_heads h ON h.name = l.campaign "
+                              "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+                              "WHERE l.at >= ?1 AND c.category = 'marketing' AND l.outcome IN ") +
+                      counted_outcomes + " GROUP BY l.message_id");
+    q.bind(1, since);
+    while (q.step()) fn(q.get_int(0), q.get_text(1), q.get_time(2));
+  });
+}
+
+std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
+  std::vector<variant_stats> out;
+  // One row per recipient: their variant in the campaign's A/B steps (or holdout).
+  const std::string assign =
+      "WITH ab_steps AS (SELECT t.step FROM campaign_templates t JOIN campaign_heads h "
+      "  ON h.name = t.campaign AND h.version = t.version WHERE t.campaign = ?1 "
+      "  GROUP BY t.step HAVING count(*) > 1), "
+      "start AS (SELECT min(sent_at) AS at FROM messages WHERE campaign = ?1), "
+      "assign AS (SELECT contact_id, max(variant) AS variant, "
+      "  coalesce(min(sent_at), (SELECT at FROM start)) AS since, "
+      "  max(state IN ('submitted', 'delivered', 'undelivered')) AS sent, "
+      "  max(state = 'delivered') AS delivered FROM messages "
+      "  WHERE campaign = ?1 AND (variant = 'holdout' OR step IN (SELECT step FROM ab_steps)) "
+      "  GROUP BY contact_id) ";
+  atomically("read A/B statistics", [&] {
+    auto find = [&](const std::string& variant) -> variant_stats& {
+      for (auto& v : out)
+        if (v.variant == variant) return v;
+      variant_stats fresh;
+      fresh.variant = variant;
+      out.push_back(std::move(fresh));
+      return out.back();
+    };
+    {
+      query q(*db_, assign +
+                        "SELECT variant, count(*), sum(sent), sum(delivered) FROM assign "
+                        "GROUP BY variant ORDER BY variant");
+      q.bind(1, campaign);
+      while (q.step()) {
+        auto& v = find(q.get_text(0));
+        v.recipients = q.get_int(1);
+        v.sent = q.get_int(2);
+        v.delivered = q.get_int(3);
+      }
+    }
+    {
+      query q(*db_, assign +
+                        "SELECT a.variant, upper(trim(r.keyword)), count(DISTINCT r.contact_id) "
+                        "FROM assign a JOIN replies r ON r.contact_id = a.contact_id "
+                        "AND r.at >= a.since AND (r.campaign IS NULL OR r.campaign = '' "
+                        "OR r.campaign = ?1) WHERE r.keyword IS NOT NULL GROUP BY 1, 2");
+      q.bind(1, campaign);
+      while (q.step()) find(q.get_text(0)).replies[q.get_text(1)] = q.get_int(2);
+    }
+    {
+      query q(*db_, assign +
+                        "SELECT a.variant, e.name, count(DISTINCT e.contact_id) FROM assign a "
+                        "JOIN events e ON e.contact_id = a.contact_id AND e.at >= a.since "
+                        "GROUP BY 1, 2");
+      q.bind(1, campaign);
+      while (q.step()) find(q.get_text(0)).events[q.get_text(1)] = q.get_int(2);
+    }
+  });
+  return out;
+}
+
+}  // namespace pigeon::engine

@@ -1,0 +1,33 @@
+#include "engine/ab_report.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace pigeon::engine;
+
+TEST_CASE("the two-proportion z-test gives the textbook p-value") {
+  // 12% of 1000 vs 9% of 1000: z = 2.188, two-sided p = 0.0287.
+  auto p = two_proportion_p_value(120, 1000, 90, 1000);
+  REQUIRE(p);
+  CHECK(*p == doctest::Approx(0.02865).epsilon(0.001));
+  CHECK(*two_proportion_p_value(100, 1000, 100, 1000) == doctest::Approx(1.0));
+  CHECK_FALSE(two_proportion_p_value(0, 1000, 0, 1000));  // no variance
+  CHECK_FALSE(two_proportion_p_value(1, 0, 1, 10));       // empty group
+}
+
+TEST_CASE("variants are compared on the metric's reply keyword or event, leader first") {
+  std::vector<variant_stats> stats{
+      {"A", 1000, 1000, 990, {{"1", 90}, {"T", 5}}, {{"purchase", 30}}},
+      {"B", 1000, 1000, 985, {{"1", 120}}, {{"purchase", 31}}},
+      {"holdout", 200, 0, 0, {}, {{"purchase", 2}}},
+  };
+  auto replies = compare_variants(stats, "reply:1");
+  CHECK(replies.leader == "B");
+  CHECK(replies.runner_up == "A");
+  REQUIRE(replies.p_value);
+  CHECK(*replies.p_value == doctest::Approx(0.02865).epsilon(0.001));
+  CHECK(replies.significant);
+  auto purchases = compare_variants(stats, "event:purchase");
+  CHECK(purchases.leader == "B");
+  CHECK_FALSE(purchases.significant);  // 3.1% vs 3.0%
+  CHECK(purchases.conversions.back() == std::pair<std::string, std::int64_t>{"holdout", 2});
+}

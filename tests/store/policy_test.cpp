@@ -1,0 +1,261 @@
+// Send policy enforced by mark_submitting: frequency caps against the ledger, priorities,
+// preferences and stop_on.
+#include <doctest/doctest.h>
+
+#include "engine/store/sqlite_db.hpp"
+#include "engine/store/sqlite_store.hpp"
+#include "tests/store/fixture.hpp"
+
+using namespace pigeon::engine;
+using namespace std::chrono_literals;
+using pigeon::engine::test::at_ms;
+using pigeon::engine::test::make_campaign;
+using pigeon::engine::test::make_contact;
+using pigeon::engine::test::make_message;
+using pigeon::engine::test::temp_dir;
+
+namespace {
+
+constexpr std::int64_t day_ms = 86'400'000;
+
+cap_rule active_2_per_7d() { return {"active 2 per 7d", 2, 7 * 24h}; }
+
+struct policy_fixture {
+  temp_dir dir;
+  std::unique_ptr<sqlite_store> s = sqlite_store::open(dir.file("p.db"));
+  std::int64_t contact_id = s->upsert_contacts({make_contact("+8613800000001")}).at(0);
+
+  void campaign(const std::string& name, int priority = 5, std::string category = "marketing",
+                cap_rule cap = {}, std::string on_cap = "defer",
+                std::vector<std::string> stop_on = {}) {
+    auto c = make_campaign(name, "h-" + name, {"s1", "s2", "s3"});
+    c.priority = priority;
+    c.category = std::move(category);
+    c.cap = std::move(cap);
+    c.on_cap = std::move(on_cap);
+    c.stop_on = std::move(stop_on);
+    s->save_campaign(c);
+  }
+  // Enqueues, claims and tries to mark one message at `at_ms_`; returns whether it was marked.
+  bool send(const std::string& campaign, const std::string& step, std::int64_t at,
+            std::vector<cap_rule> caps = {}, std::optional<time_point> expires = std::nullopt) {
+    auto m = make_message(campaign, step, contact_id, at);
+    m.expires = expires;
+    s->enqueue({m});
+    auto claimed = s->claim_due(at_ms(at), 100, at_ms(at + 60'000), "t");
+    auto it = std::find_if(claimed.begin(), claimed.end(), [&](const claimed_message& c) {
+      return c.campaign == campaign && c.step == step;
+    });
+    REQUIRE(it != claimed.end());
+    submit_intent in{it->id, "main", "hi", 1, at_ms(at), std::move(caps)};
+    bool marked = !s->mark_submitting({in}).empty();
+    if (marked) {
+      s->record_outcomes(
+          {{it->id, message_state::submitted, "main", "C", "", std::nullopt, at_ms(at)}});
+    }
+    // Leave other claimed messages as they were.
+    for (const auto& c : claimed) {
+      if (c.id != it->id)
+        s->record_outcomes({{c.id, message_state::deferred, "", "", "", c.due, at_ms(at)}});
+    }
+    return marked;
+  }
+  message_row row(const std::string& campaign, const std::string& step) {
+    for (auto& r : s->messages({campaign, std::nullopt, 0}))
+      if (r.step == step) return r;
+    FAIL("no message " << campaign << "/" << step);
+    return {};
+  }
+  void sql(const std::string& text) {
+    sqlite::database db(dir.file("p.db"));
+    db.exec(text);
+  }
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a third marketing message in 7 days to an active recipient is deferred until a slot "
+    "frees") {
+  policy_fixture f;
+  f.campaign("a");
+  f.campaign("b");
+  f.campaign("c");
+  CHECK(f.send("a", "s1", 0, {active_2_per_7d()}));
+  CHECK(f.send("b", "s1", 2 * day_ms, {active_2_per_7d()}));
+  CHECK_FALSE(f.send("c", "s1", 3 * day_ms, {active_2_per_7d()}));
+  auto r = f.row("c", "s1");
+  CHECK(r.state == message_state::deferred);
+  CHECK(r.reason == "frequency cap: active 2 per 7d");
+  CHECK(r.due == at_ms(7 * day_ms));  // the first send leaves the window
+  // Once it has left, the message goes.
+  CHECK(f.send("c", "s1", 7 * day_ms, {active_2_per_7d()}));
+}
+
+TEST_CASE("failed attempts do not count against a cap and transactional messages are exempt") {
+  policy_fixture f;
+  f.campaign("a");
+  f.campaign("b");
+  f.campaign("receipt", 5, "transactional");
+  CHECK(f.send("a", "s1", 0, {active_2_per_7d()}));
+  // b's first attempt is rejected by the carrier: it did not reach the recipient.
+  f.s->enqueue({make_message("b", "s1", f.contact_id, 1000)});
+  auto claimed = f.s->claim_due(at_ms(1000), 1, at_ms(60'000), "t");
+  REQUIRE(claimed.size() == 1);
+  REQUIRE(f.s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1000), {}}}).size() == 1);
+  f.s->record_outcomes(
+      {{claimed[0].id, message_state::failed, "main", "", "rejected", std::nullopt, at_ms(1000)}});
+  CHECK(f.send("b", "s2", 2000, {active_2_per_7d()}));
+  // The cap is now full for marketing, but a transactional message still goes.
+  CHECK(f.send("receipt", "s1", 3000, {active_2_per_7d()}));
+  CHECK_FALSE(f.send("a", "s2", 4000, {active_2_per_7d()}));
+}
+
+TEST_CASE("a campaign's own cap counts only its messages and may drop instead of deferring") {
+  policy_fixture f;
+  f.campaign("other");
+  f.campaign("weekly", 5, "marketing", {"campaign 1 per 7d", 1, 7 * 24h}, "drop");
+  CHECK(f.send("other", "s1", 0));
+  CHECK(f.send("weekly", "s1", 1000));
+  CHECK_FALSE(f.send("weekly", "s2", 2000));
+  auto r = f.row("weekly", "s2");
+  CHECK(r.state == message_state::suppressed);
+  CHECK(r.reason == "frequency cap: campaign 1 per 7d");
+  CHECK(f.send("other", "s2", 3000));  // the other campaign is not limited by it
+}
+
+TEST_CASE("when the budget is short the higher-priority campaign gets the last slot") {
+  policy_fixture f;
+  f.campaign("big-sale", 9);
+  f.campaign("newsletter", 1);
+  f.campaign("earlier", 5);
+  CHECK(f.send("earlier", "s1", 0, {active_2_per_7d()}));
+  // big-sale is due tomorrow for this recipient; the newsletter may not take the last slot.
+  f.s->enqueue({make_message("big-sale", "s1", f.contact_id, day_ms)});
+  CHECK_FALSE(f.send("newsletter", "s1", 1000, {active_2_per_7d()}));
+  auto r = f.row("newsletter", "s1");
+  CHECK(r.state == message_state::deferred);
+  CHECK(r.reason == "frequency cap: active 2 per 7d (slot held for a higher-priority campaign)");
+  CHECK(f.send("big-sale", "s1", day_ms, {active_2_per_7d()}));
+  // Now the window is full: the newsletter waits for the first send to leave it.
+  CHECK_FALSE(f.send("newsletter", "s1", day_ms + 60'000, {active_2_per_7d()}));
+  CHECK(f.row("newsletter", "s1").due == at_ms(7 * day_ms));
+}
+
+TEST_CASE("a lower-priority message does not hold back a higher-priority one") {
+  policy_fixture f;
+  f.campaign("big-sale", 9);
+  f.campaign("newsletter", 1);
+  CHECK(f.send("newsletter", "s1", 0, {active_2_per_7d()}));
+  f.s->enqueue({make_message("newsletter", "s2", f.contact_id, day_ms)});
+  CHECK(f.send("big-sale", "s1", 1000, {active_2_per_7d()}));
+}
+
+TEST_CASE("a recipient's frequency preference caps marketing from every campaign") {
+  policy_fixture f;
+  f.campaign("a");
+  f.campaign("b");
+  f.sql("INSERT INTO contact_preferences (contact_id, max, per_seconds, updated_at) VALUES (" +
+        std::to_string(f.contact_id) + ", 1, 2592000, 0)");
+  CHECK(f.send("a", "s1", 0));
+  CHECK_FALSE(f.send("b", "s1", day_ms));
+  auto r = f.row("b", "s1");
+  CHECK(r.reason == "frequency cap: preference 1 per 30d");
+  CHECK(r.due == at_ms(30 * day_ms));
+}
+
+TEST_CASE("a capped message whose slot frees after its validity expires instead of waiting") {
+  policy_fixture f;
+  f.campaign("a");
+  f.campaign("b");
+  CHECK(f.send("a", "s1", 0, {{"active 1 per 7d", 1, 7 * 24h}}));
+  CHECK_FALSE(f.send("b", "s1", 1000, {{"active 1 per 7d", 1, 7 * 24h}}, at_ms(day_ms)));
+  auto r = f.row("b", "s1");
+  CHECK(r.state == message_state::expired);
+  CHECK(r.reason.starts_with("frequency cap: active 1 per 7d; a slot frees only after"));
+}
+
+TEST_CASE("a reply named in stop_on after the first send cancels the recipient's later steps") {
+  policy_fixture f;
+  f.campaign("seq", 5, "marketing", {}, "defer", {"reply:1"});
+  auto id = std::to_string(f.contact_id);
+  // A reply before the campaign wrote to them does not count.
+  f.sql(
+      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
+      "VALUES ('test', '', '', " +
+      id + ", '', '1', '1', -5)");
+  CHECK(f.send("seq", "s1", 0));
+  CHECK(f.send("seq", "s2", day_ms));
+  f.sql(
+      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
+      "VALUES ('test', '', '', " +
+      id + ", 'seq', '1', ' 1 ', " + std::to_string(day_ms + 5) + ")");
+  CHECK_FALSE(f.send("seq", "s3", 2 * day_ms));
+  auto r = f.row("seq", "s3");
+  CHECK(r.state == message_state::suppressed);
+  CHECK(r.reason == "stop_on reply:1");
+}
+
+TEST_CASE("an event named in stop_on cancels later steps; other events and replies do not") {
+  policy_fixture f;
+  f.campaign("seq", 5, "marketing", {}, "defer", {"event:purchase"});
+  auto id = std::to_string(f.contact_id);
+  CHECK(f.send("seq", "s1", 0));
+  f.sql("INSERT INTO events (received_at, contact_id, name, at) VALUES (0, " + id +
+        ", 'page_view', 10)");
+  f.sql(
+      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
+      "VALUES ('test', '', '', " +
+      id + ", 'seq', '1', '1', 10)");
+  CHECK(f.send("seq", "s2", day_ms));
+  f.sql("INSERT INTO events (received_at, contact_id, name, at) VALUES (0, " + id +
+        ", 'purchase', " + std::to_string(day_ms + 1) + ")");
+  CHECK_FALSE(f.send("seq", "s3", 2 * day_ms));
+  CHECK(f.row("seq", "s3").reason == "stop_on event:purchase");
+}
+
+TEST_CASE(
+    "held-out recipients are stored suppressed and A/B statistics count replies and "
+    "events per variant") {
+  policy_fixture f;
+  auto other =
+      f.s->upsert_contacts({make_contact("+8613800000002"), make_contact("+8613800000003")});
+  auto c = make_campaign("ab", "h-ab", {"s1"});
+  c.templates.push_back({"s1", "B", 50, "sms", "b", "", {}, false, {}, {}});
+  f.s->save_campaign(c);
+  auto held = make_message("ab", "s1", other[1], 0);
+  held.variant = "holdout";
+  held.suppressed_reason = "holdout";
+  auto b = make_message("ab", "s1", other[0], 0);
+  b.variant = "B";
+  CHECK(f.s->enqueue({held}) == 1);
+  CHECK(f.send("ab", "s1", 0));  // contact 1, variant A
+  f.s->enqueue({b});
+  auto claimed = f.s->claim_due(at_ms(10), 10, at_ms(60'000), "t");
+  REQUIRE(claimed.size() == 1);  // the held-out message is never claimed
+  REQUIRE(f.s->mark_submitting({{claimed[0].id, "main", "b", 1, at_ms(10), {}}}).size() == 1);
+  f.s->record_outcomes(
+      {{claimed[0].id, message_state::delivered, "main", "C", "", std::nullopt, at_ms(20)}});
+  f.sql(
+      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
+      "VALUES ('test', '', '', " +
+      std::to_string(other[0]) + ", 'ab', '1', '1', 100)");
+  f.sql("INSERT INTO events (received_at, contact_id, name, at) VALUES (0, " +
+        std::to_string(other[1]) + ", 'purchase', 100), (0, " + std::to_string(f.contact_id) +
+        ", 'purchase', 100)");
+  auto rows = f.s->messages({"ab", message_state::suppressed, 0});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].reason == "holdout");
+  auto stats = f.s->ab_stats("ab");
+  REQUIRE(stats.size() == 3);
+  CHECK(stats[0].variant == "A");
+  CHECK(stats[0].sent == 1);
+  CHECK(stats[0].events.at("purchase") == 1);
+  CHECK(stats[1].variant == "B");
+  CHECK(stats[1].delivered == 1);
+  CHECK(stats[1].replies.at("1") == 1);
+  CHECK(stats[2].variant == "holdout");
+  CHECK(stats[2].recipients == 1);
+  CHECK(stats[2].sent == 0);
+  CHECK(stats[2].events.at("purchase") == 1);
+}
