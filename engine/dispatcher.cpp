@@ -118,6 +118,18 @@ void dispatcher::stop() {
 
 void dispatcher::notify_change() { wake_.cancel(); }
 
+void dispatcher::reload(const std::string& quiet_hours,
+                        const std::map<std::string, std::pair<double, double>>& lane_rates) {
+  std::optional<clock_window> parsed;
+  if (!quiet_hours.empty()) parsed = parse_window({}, quiet_hours);
+  quiet_hours_ = parsed;
+  options_.quiet_hours = quiet_hours;
+  for (const auto& [name, rate] : lane_rates)
+    if (auto found = lanes_.find(name); found != lanes_.end())
+      found->second->bucket().set_rate(rate.first, rate.second, std::chrono::steady_clock::now());
+  notify_change();
+}
+
 asio::awaitable<void> dispatcher::wait_for_change(std::chrono::milliseconds at_most) {
   wake_.expires_after(at_most);
   (void)co_await wake_.async_wait(asio::as_tuple(use_awaitable));

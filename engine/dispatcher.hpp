@@ -108,6 +108,13 @@ class dispatcher {
   // handlers).
   void stop();
 
+  // Live reload (SIGHUP): new quiet hours ("" = none) and, per lane name, a new rate and burst
+  // in segments per second (lanes not named keep theirs). Executor thread only. The config
+  // loader has validated quiet_hours; a malformed one would lift quiet hours, so callers pass
+  // only validated text.
+  void reload(const std::string& quiet_hours,
+              const std::map<std::string, std::pair<double, double>>& lane_rates);
+
   const dispatcher_stats& stats() const { return stats_; }
   int in_flight() const { return in_flight_; }
   // Every lane's state, for status and metrics. Call on the executor's thread.

@@ -32,6 +32,13 @@ token_bucket::token_bucket(double rate, double burst, steady_time now)
       tokens_(burst_),
       last_(now) {}
 
+void token_bucket::set_rate(double rate, double burst, steady_time now) {
+  refill(now);
+  rate_ = rate > 0 ? rate : 0;
+  burst_ = burst > 0 ? burst : std::max(1.0, rate_ / 20);
+  tokens_ = std::min(tokens_, burst_);
+}
+
 double token_bucket::rate_factor(steady_time now) const {
   if (paused_until_ == steady_time{}) return 1.0;
   if (now < paused_until_) return 0.0;

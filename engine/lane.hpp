@@ -52,6 +52,9 @@ class token_bucket {
 
   steady_time reserve(double segments, steady_time now);
   void pause_until(steady_time until, steady_time now);
+  // A new rate and burst (SIGHUP): tokens accrued so far at the old rate are kept, capped at the
+  // new burst; reservations already made keep their times.
+  void set_rate(double rate, double burst, steady_time now);
 
   double tokens(steady_time now) const;  // may be negative: debt of earlier reservations
   double rate() const { return rate_; }

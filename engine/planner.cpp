@@ -256,13 +256,21 @@ bool in_holdout(int holdout_percent, const std::string& campaign, const std::str
 
 apply_summary apply_campaign(const config::campaign_config& campaign,
                              const config::engine_config& engine, store& db, time_point now,
-                             const media_probe& url_probe) {
+                             const media_probe& url_probe, const apply_progress& progress) {
   auto issues = validate_campaign(campaign, engine);
   auto past = past_step_issues(campaign, now);
   issues.insert(issues.end(), past.begin(), past.end());
   if (!issues.empty()) throw config::config_error(std::move(issues));
+  std::int64_t contacts = 0;
   auto budget = check_budget(
-      campaign, engine, [&](const auto& fn) { db.for_each_contact(fn); }, url_probe);
+      campaign, engine,
+      [&](const auto& fn) {
+        db.for_each_contact([&](const contact& c) {
+          fn(c);
+          if (progress) progress("checked", ++contacts, 0);
+        });
+      },
+      url_probe);
   if (!budget.ok()) throw config::config_error(budget.issues());
   apply_summary summary;
   db.transaction([&] {
@@ -278,7 +286,9 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
     };
     audience_filter audience(campaign.audience, engine);
     std::unordered_map<std::string, std::vector<std::pair<time_point, time_point>>> times_by_zone;
+    std::int64_t done = 0;
     db.for_each_contact([&](const contact& c) {
+      if (progress) progress("queued", ++done, contacts);
       if (!audience.matches(c, now)) return;
       ++summary.recipients;
       const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;

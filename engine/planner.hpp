@@ -1,7 +1,10 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/campaign.hpp"
@@ -81,8 +84,13 @@ struct apply_summary {
 // changed) and enqueues one message per step per recipient, idempotently, in one transaction.
 // Throws config_error when validation or the budget check fails (nothing is stored) and
 // store_error on storage failure. `url_probe` sizes http(s) MMS media (none: URLs are issues).
+// `progress`, when set, is called per contact: phase "checked" (the length budget pass; total
+// unknown, 0) then "queued" (total = contacts checked), so a CLI can draw a bar.
+using apply_progress =
+    std::function<void(std::string_view phase, std::int64_t done, std::int64_t total)>;
 apply_summary apply_campaign(const config::campaign_config& campaign,
                              const config::engine_config& engine, store& db, time_point now,
-                             const media_probe& url_probe = {});
+                             const media_probe& url_probe = {},
+                             const apply_progress& progress = {});
 
 }  // namespace pigeon::engine

@@ -2,11 +2,13 @@
 #include <boost/json.hpp>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "config/campaign.hpp"
 #include "engine/ab_report.hpp"
 #include "engine/budget.hpp"
 #include "engine/cli/commands.hpp"
+#include "engine/cli/progress.hpp"
 #include "engine/clock.hpp"
 #include "engine/net/media_probe.hpp"
 #include "engine/phone.hpp"
@@ -66,7 +68,23 @@ int apply_file(const context& ctx, const std::string& file) {
   auto campaign = load_checked(ctx, file, cfg);
   auto db = ctx.open_store(cfg);
   engine::system_clock clk;
-  auto s = engine::apply_campaign(campaign, cfg, *db, clk.now(), net::make_url_media_probe());
+  // Two passes over the contacts (length budget, then enqueue): one bar each, on a TTY only.
+  std::optional<progress_bar> checking(std::in_place, "checked", 0, !ctx.json), queuing;
+  auto s =
+      engine::apply_campaign(campaign, cfg, *db, clk.now(), net::make_url_media_probe(),
+                             [&](std::string_view phase, std::int64_t done, std::int64_t total) {
+                               if (phase == "checked") {
+                                 checking->update(done);
+                                 return;
+                               }
+                               if (!queuing) {
+                                 checking.reset();  // finishes its line
+                                 queuing.emplace("queued", total, !ctx.json);
+                               }
+                               queuing->update(done);
+                             });
+  checking.reset();
+  queuing.reset();
   if (ctx.json) {
     std::cout << boost::json::serialize(boost::json::object{{"campaign", campaign.name},
                                                             {"version", s.version},

@@ -244,12 +244,25 @@ void engine_ops::reload() {
   if (next.listen_webhooks != cfg_.listen_webhooks) restart.push_back("listen.webhooks");
   if (next.listen_admin != cfg_.listen_admin) restart.push_back("listen.admin");
   if (next.admin_token != cfg_.admin_token) restart.push_back("admin_token");
-  if (next.policy.quiet_hours != cfg_.policy.quiet_hours) restart.push_back("policy.quiet_hours");
+  // Applied live: quiet hours and each existing provider's rate and burst.
+  std::vector<std::string> applied{"alert thresholds", "log_format"};
+  std::map<std::string, std::pair<double, double>> rates;
   for (const auto& [name, p] : next.providers) {
     auto old = cfg_.providers.find(name);
-    if (old == cfg_.providers.end() || old->second.rate_per_second != p.rate_per_second ||
-        old->second.concurrency != p.concurrency || old->second.kind != p.kind)
+    if (old == cfg_.providers.end() || old->second.concurrency != p.concurrency ||
+        old->second.kind != p.kind || old->second.settings.size() != p.settings.size()) {
       restart.push_back("providers." + name);
+    } else if (old->second.rate_per_second != p.rate_per_second || old->second.burst != p.burst) {
+      rates[name] = {p.rate_per_second, p.burst};
+      old->second.rate_per_second = p.rate_per_second;
+      old->second.burst = p.burst;
+      applied.push_back("providers." + name + ".rate");
+    }
+  }
+  if (dispatcher_ && (next.policy.quiet_hours != cfg_.policy.quiet_hours || !rates.empty())) {
+    if (next.policy.quiet_hours != cfg_.policy.quiet_hours) applied.push_back("policy.quiet_hours");
+    dispatcher_->reload(next.policy.quiet_hours, rates);
+    cfg_.policy.quiet_hours = next.policy.quiet_hours;
   }
   if (next.senders.size() != cfg_.senders.size()) restart.push_back("senders");
   if (next.drain_timeout != cfg_.drain_timeout) restart.push_back("drain_timeout");
@@ -259,9 +272,10 @@ void engine_ops::reload() {
     engine::use_log_style(next.logs == config::log_format::json ? engine::log_style::json
                                                                 : engine::log_style::text);
   }
-  std::string pending;
+  std::string pending, done;
   for (const auto& r : restart) pending += (pending.empty() ? "" : ", ") + r;
-  spdlog::info("SIGHUP: reloaded {}: alert thresholds and log_format applied{}", cfg_.path,
+  for (const auto& a : applied) done += (done.empty() ? "" : ", ") + a;
+  spdlog::info("SIGHUP: reloaded {}: applied {}{}", cfg_.path, done,
                pending.empty() ? "" : "; changed but needing a restart: " + pending);
 }
 

@@ -222,6 +222,34 @@ def pause_and_resume_take_effect_on_a_running_engine(env):
     print(f"paused at {at_grace} of 200; resumed and completed exactly once")
 
 
+def sighup_applies_a_new_provider_rate_to_a_running_engine(env):
+    port, record = env.simulator()
+    env.write_config(f"http://127.0.0.1:{port}", concurrency=4)
+    with open(env.config) as f:
+        slow = f.read().replace("concurrency: 4 }", "concurrency: 4, rate: 5/s }")
+    with open(env.config, "w") as f:
+        f.write(slow)
+    csv, expected = env.contacts(150)
+    env.run("contacts", "import", csv)
+    env.run("campaign", "apply", env.campaign("blast", STEP_NOW))
+    p = env.spawn("serve")
+    wait_for(lambda: len(read_records(record)) >= 5, 30, "sends to start")
+    with open(env.config, "w") as f:
+        f.write(slow.replace("rate: 5/s", "rate: 500/s"))
+    p.send_signal(signal.SIGHUP)
+    reloaded = time.time()
+    # At 5/s the rest would take about 30 s; at the reloaded rate, well under 10 s.
+    wait_for(lambda: len(read_records(record)) >= 150, 10, "the rest at the reloaded rate")
+    took = time.time() - reloaded
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+    counts = {}
+    for r in read_records(record):
+        counts[r["to"]] = counts.get(r["to"], 0) + 1
+    assert set(counts) == set(expected) and all(c == 1 for c in counts.values())
+    print(f"after SIGHUP the remaining sends took {took:.1f}s; each recipient got one message")
+
+
 def admin_endpoints_serve_metrics_health_and_status(env):
     port, _ = env.simulator()
     env.write_config(f"http://127.0.0.1:{port}")
