@@ -118,6 +118,25 @@ void dispatcher::stop() {
 
 void dispatcher::notify_change() { wake_.cancel(); }
 
+submit_intent dispatcher::intent_for(const claimed_message& m, const std::string& lane,
+                                     const std::string& body, int segments) const {
+  submit_intent intent{m.id, lane, body, segments, clock_.now(), {}};
+  // Frequency caps (marketing only) are counted by the store against the ledger, atomically
+  // with the mark.
+  if (options_.caps && m.category == "marketing") {
+    const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
+    intent.caps = options_.caps->rules_for(m.recipient, tz, intent.at);
+  }
+  return intent;
+}
+
+void dispatcher::answered(lane& l, std::chrono::steady_clock::duration took, bool ok) {
+  l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(took));
+  if (options_.on_response)
+    options_.on_response(l.config().name,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(took), ok);
+}
+
 void dispatcher::reload(const std::string& quiet_hours,
                         const std::map<std::string, std::pair<double, double>>& lane_rates) {
   std::optional<clock_window> parsed;
@@ -545,15 +564,8 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
 
     // Durable intent before the request leaves: after a crash this message is known to be
     // `submitting` (outcome unknown), never silently resent as if new.
-    // Frequency caps are counted by the store against the ledger, atomically with the mark.
-    submit_intent intent_data{m.id, lane_name, out.text, segments, clock_.now(), {}};
-    if (options_.caps && m.category == "marketing") {
-      const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
-      intent_data.caps = options_.caps->rules_for(m.recipient, tz, intent_data.at);
-    }
-    std::function<bool(store&)> intent = [i = std::move(intent_data)](store& s) {
-      return !s.mark_submitting({i}).empty();
-    };
+    std::function<bool(store&)> intent = [i = intent_for(m, lane_name, out.text, segments)](
+                                             store& s) { return !s.mark_submitting({i}).empty(); };
     auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
     if (!co_await std::move(intent_op)) {  // cancelled or paused since the claim
       l.breaker().give_back(permit);
@@ -569,13 +581,9 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
-    l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
+    answered(l, finished - started, !ec && response.status < 500);
     guard.release();  // the answer is in: the next request may go while this one is recorded
     if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
-    if (options_.on_response)
-      options_.on_response(
-          lane_name, std::chrono::duration_cast<std::chrono::milliseconds>(finished - started),
-          !ec && response.status < 500);
 
     std::optional<submit_verdict> verdict;
     if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);

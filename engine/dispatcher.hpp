@@ -147,6 +147,11 @@ class dispatcher {
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> wait_for_change(std::chrono::milliseconds at_most);
   void notify_change();
+  // The intent recorded before a send through `lane`, with the recipient's cap rules.
+  submit_intent intent_for(const claimed_message& m, const std::string& lane,
+                           const std::string& body, int segments) const;
+  // A carrier answered (or failed) after `took`: lane latency and the on_response hook.
+  void answered(lane& l, std::chrono::steady_clock::duration took, bool ok);
   const compiled_step& compiled(const claimed_message& m);
   boost::asio::awaitable<void> attempt(const claimed_message& m, const sender_profile& sender,
                                        outbound_message out, int segments);

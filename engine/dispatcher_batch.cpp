@@ -82,14 +82,8 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
 
     std::vector<submit_intent> intents;
     intents.reserve(batch.size());
-    for (auto* item : batch) {
-      intents.push_back({item->m->id, lane_name, item->out.text, item->segments, clock_.now(), {}});
-      if (options_.caps && item->m->category == "marketing") {
-        const auto& r = item->m->recipient;
-        intents.back().caps = options_.caps->rules_for(
-            r, r.tz.empty() ? options_.default_timezone : r.tz, intents.back().at);
-      }
-    }
+    for (auto* item : batch)
+      intents.push_back(intent_for(*item->m, lane_name, item->out.text, item->segments));
     std::function<std::vector<std::int64_t>(store&)> mark = [i = std::move(intents)](store& s) {
       return s.mark_submitting(i);
     };
@@ -117,13 +111,9 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
-    l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(finished - started));
+    answered(l, finished - started, !ec && response.status < 500);
     guard.release();        // the answer is in: the next request may go while this one is recorded
     if (abandoned_) break;  // past the drain deadline: left `submitting` (see run())
-    if (options_.on_response)
-      options_.on_response(
-          lane_name, std::chrono::duration_cast<std::chrono::milliseconds>(finished - started),
-          !ec && response.status < 500);
 
     std::vector<submit_verdict> verdicts;
     if (!ec) verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());
