@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds and runs the whole test suite.
 #   scripts/test.sh            # the dev preset
-#   scripts/test.sh dev asan   # several presets in turn (CI runs dev and asan)
-# Warnings are errors when CI=true.
+#   scripts/test.sh dev asan   # several presets in turn (any presets from CMakePresets.json)
+# Warnings are errors when CI=true. CI (.ci/run) runs the asan preset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
