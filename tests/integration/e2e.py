@@ -6,6 +6,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -95,6 +96,39 @@ providers:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def wait_for(what, fn, timeout=60, describe=None):
+    """Polls fn until it returns a truthy value (returned), or fails after timeout seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    detail = f"; {describe()}" if describe else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}{detail}")
+
+
+def free_port():
+    """A loopback port free right now (for listeners whose port must be in a config)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_test_from_argv(namespace, prefix):
+    """`script.py PIGEON_BINARY TEST_NAME`: runs namespace[TEST_NAME](Env) in a temp folder."""
+    global PIGEON
+    PIGEON, name = sys.argv[1], sys.argv[2]
+    test = namespace[name]
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        env = Env(tmp)
+        try:
+            test(env)
+        finally:
+            env.close()
+    print("ok:", name.replace("_", " "))
 
 
 def read_records(path):
@@ -324,16 +358,7 @@ def a_step_outside_its_window_is_deferred_into_it_or_expires_rather_than_go_late
 
 
 def main():
-    global PIGEON
-    PIGEON, name = sys.argv[1], sys.argv[2]
-    test = globals()[name]
-    with tempfile.TemporaryDirectory(prefix="pigeon-e2e-") as tmp:
-        env = Env(tmp)
-        try:
-            test(env)
-        finally:
-            env.close()
-    print("ok:", name.replace("_", " "))
+    run_test_from_argv(globals(), "pigeon-e2e-")
 
 
 if __name__ == "__main__":

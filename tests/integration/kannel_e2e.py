@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import kannel_harness  # noqa: E402
-from e2e import Env  # noqa: E402
+from e2e import Env, wait_for  # noqa: E402
 
 SKIP = 77
 TOKEN = "kannel-hook-0123456789abcdef"
@@ -84,15 +84,6 @@ def start_serve(env):
     return p, log
 
 
-def wait_for(what, fn, describe, timeout=WAIT):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}; {describe()}")
-
 
 def mts(harness):
     """The MTs fakesmsc received, as (to, text): lines "Got message N: <from to text words>"."""
@@ -117,7 +108,7 @@ def run(env, harness, timings):
         # (1) every MT reaches fakesmsc exactly once, with the right text.
         wait_for("three MTs at fakesmsc",
                  lambda: len({to for to, _ in mts(harness)} & set(expected)) == 3,
-                 lambda: f"fakesmsc got {mts(harness)}; messages {messages()}")
+                 WAIT, lambda: f"fakesmsc got {mts(harness)}; messages {messages()}")
         timings["mt"] = time.time() - t0
         got = mts(harness)
         for phone, text in expected.items():
@@ -128,7 +119,7 @@ def run(env, harness, timings):
         hello = lambda: [m for m in messages() if m["step"] == "hello"]
         wait_for("three delivered messages",
                  lambda: len(hello()) == 3 and all(m["state"] == "delivered" for m in hello()),
-                 lambda: f"messages {hello()}")
+                 WAIT, lambda: f"messages {hello()}")
         timings["dlr"] = time.time() - t0
         first, second = sorted(expected)[0], sorted(expected)[1]
 
@@ -136,13 +127,13 @@ def run(env, harness, timings):
         harness.send_mo(first, FROM, "1")
         wait_for("the reply '1' in `pigeon replies`",
                  lambda: [r for r in replies() if r["keyword"] == "1" and r["phone"] == first],
-                 lambda: f"replies {replies()}")
+                 WAIT, lambda: f"replies {replies()}")
         r1 = [r for r in replies() if r["keyword"] == "1"][0]
         assert r1["campaign"] == "promo", r1
         assert r1["action"] == "tag:wants-sample+respond", r1
         wait_for("the keyword response at fakesmsc",
                  lambda: [t for to, t in mts(harness) if to == first and "Sample reserved" in t],
-                 lambda: f"fakesmsc got {mts(harness)}")
+                 WAIT, lambda: f"fakesmsc got {mts(harness)}")
         timings["mo"] = time.time() - t0
         responses = [t for to, t in mts(harness) if to == first and "Sample reserved" in t]
         assert len(responses) == 1, f"the keyword response went out {len(responses)} times"
@@ -156,12 +147,12 @@ def run(env, harness, timings):
         wait_for("the STOP in `pigeon replies`",
                  lambda: [r for r in replies()
                           if r["phone"] == second and r["action"] == "opt_out"],
-                 lambda: f"replies {replies()}")
+                 WAIT, lambda: f"replies {replies()}")
         later = [m for m in messages() if m["recipient"] == second and m["step"] == "later"]
         assert later and later[0]["state"] == "suppressed", later
         wait_for("the opt-out confirmation at fakesmsc",
                  lambda: [t for to, t in mts(harness) if to == second and "unsubscribed" in t],
-                 lambda: f"fakesmsc got {mts(harness)}")
+                 WAIT, lambda: f"fakesmsc got {mts(harness)}")
         timings["stop"] = time.time() - t0
     except BaseException:
         print("--- pigeon serve log\n" + "".join(log[-60:]))

@@ -10,10 +10,11 @@ kannel-extras packages), on free ports, with generated configs in a temp folder.
 `available()` says whether Kannel is installed (else callers skip). Every process is started by
 the harness and stopped by stop() (also on leaving the `with` block)."""
 import os
-import shutil
 import socket
 import subprocess
 import time
+
+from e2e import free_port
 
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
@@ -24,11 +25,6 @@ def available():
     missing = [p for p in (BEARERBOX, SMSBOX, FAKESMSC) if not os.access(p, os.X_OK)]
     return (not missing), ", ".join(missing)
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_port(port, proc, what, log, limit=30):

@@ -4,13 +4,11 @@ instances as two providers. Run one test: lanes.py PIGEON_BINARY TEST_NAME."""
 import json
 import os
 import re
-import sys
-import tempfile
 import time
 from datetime import datetime
 
 import e2e
-from e2e import Env, read_records, STEP_NOW
+from e2e import read_records, STEP_NOW
 
 
 def simulator(env, name, *extra):
@@ -105,15 +103,7 @@ def a_throttled_provider_slows_down_and_still_delivers_everything(env):
 
 
 def main():
-    e2e.PIGEON, name = sys.argv[1], sys.argv[2]
-    test = globals()[name]
-    with tempfile.TemporaryDirectory(prefix="pigeon-lanes-") as tmp:
-        env = Env(tmp)
-        try:
-            test(env)
-        finally:
-            env.close()
-    print("ok:", name.replace("_", " "))
+    e2e.run_test_from_argv(globals(), "pigeon-lanes-")
 
 
 if __name__ == "__main__":

@@ -5,17 +5,15 @@ Reuses e2e.py's Env (temp folder, config, simulator)."""
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import Env, STEP_NOW, read_records  # noqa: E402
+from e2e import STEP_NOW, free_port, read_records, wait_for  # noqa: E402
 
 
 def append_config(env, text):
@@ -29,23 +27,6 @@ def db_states(env):
         return dict(con.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
     finally:
         con.close()
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def status_exit_codes_follow_the_alerts(env):
@@ -146,7 +127,7 @@ def drain_setup(env, latency_ms, drain, contacts=200, concurrency=8):
 def sigterm_drains_in_flight_sends_and_leaves_nothing_leased(env):
     record, expected = drain_setup(env, latency_ms=300, drain="5s")
     p = env.spawn("serve")
-    wait_for(lambda: len(read_records(record)) >= 16, 30, "sends to start")
+    wait_for("sends to start", lambda: len(read_records(record)) >= 16, 30)
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
     rc = p.wait(timeout=30)
@@ -171,7 +152,7 @@ def sigterm_drains_in_flight_sends_and_leaves_nothing_leased(env):
 def sigterm_past_the_drain_deadline_abandons_requests_for_recovery(env):
     record, expected = drain_setup(env, latency_ms=3000, drain="1s", contacts=24)
     p = env.spawn("serve")
-    wait_for(lambda: len(read_records(record)) >= 8, 30, "sends to start")
+    wait_for("sends to start", lambda: len(read_records(record)) >= 8, 30)
     t0 = time.time()
     p.send_signal(signal.SIGTERM)
     rc = p.wait(timeout=30)
@@ -203,7 +184,7 @@ def pause_and_resume_take_effect_on_a_running_engine(env):
     env.run("contacts", "import", csv)
     env.run("campaign", "apply", env.campaign("blast", STEP_NOW))
     p = env.spawn("serve")
-    wait_for(lambda: len(read_records(record)) >= 20, 30, "sends to start")
+    wait_for("sends to start", lambda: len(read_records(record)) >= 20, 30)
     env.run("campaign", "pause", "blast")
     time.sleep(1.0)  # the promise: within a second
     at_grace = len(read_records(record))
@@ -212,7 +193,7 @@ def pause_and_resume_take_effect_on_a_running_engine(env):
     assert after == at_grace, f"{after - at_grace} sends more than 1s after pause"
     assert after < 200, "the campaign finished before the pause took effect"
     env.run("campaign", "resume", "blast")
-    wait_for(lambda: len(read_records(record)) >= 200, 60, "all sends after resume")
+    wait_for("all sends after resume", lambda: len(read_records(record)) >= 200, 60)
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
     counts = {}
@@ -233,13 +214,13 @@ def sighup_applies_a_new_provider_rate_to_a_running_engine(env):
     env.run("contacts", "import", csv)
     env.run("campaign", "apply", env.campaign("blast", STEP_NOW))
     p = env.spawn("serve")
-    wait_for(lambda: len(read_records(record)) >= 5, 30, "sends to start")
+    wait_for("sends to start", lambda: len(read_records(record)) >= 5, 30)
     with open(env.config, "w") as f:
         f.write(slow.replace("rate: 5/s", "rate: 500/s"))
     p.send_signal(signal.SIGHUP)
     reloaded = time.time()
     # At 5/s the rest would take about 30 s; at the reloaded rate, well under 10 s.
-    wait_for(lambda: len(read_records(record)) >= 150, 10, "the rest at the reloaded rate")
+    wait_for("the rest at the reloaded rate", lambda: len(read_records(record)) >= 150, 10)
     took = time.time() - reloaded
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
@@ -277,16 +258,16 @@ def admin_endpoints_serve_metrics_health_and_status(env):
         except OSError:
             return None, ""
 
-    wait_for(lambda: get("/healthz")[0] == 200, 30, "/healthz")
+    wait_for("/healthz", lambda: get("/healthz")[0] == 200, 30)
     assert get("/healthz", token=None)[0] == 401
     assert get("/healthz", token="wrong")[0] == 401
     assert get("/nope")[0] == 404
-    wait_for(lambda: json.loads(get("/status")[1])["messages"]["submitted"] == 50, 30, "sends")
+    wait_for("sends", lambda: json.loads(get("/status")[1])["messages"]["submitted"] == 50, 30)
     code, body = get("/status")
     st = json.loads(body)
     assert code == 200 and st["engine"]["up"], st
-    wait_for(lambda: 'pigeon_messages{state="submitted"} 50' in get("/metrics")[1], 30,
-             "metrics refresh")
+    wait_for("metrics refresh",
+             lambda: 'pigeon_messages{state="submitted"} 50' in get("/metrics")[1], 30)
     code, metrics = get("/metrics")
     assert "# TYPE pigeon_submit_latency_seconds histogram" in metrics, metrics
     assert 'pigeon_submit_latency_seconds_count{provider="carrier"} 50' in metrics, metrics
@@ -295,15 +276,7 @@ def admin_endpoints_serve_metrics_health_and_status(env):
 
 
 def main():
-    e2e.PIGEON, name = sys.argv[1], sys.argv[2]
-    test = globals()[name]
-    with tempfile.TemporaryDirectory(prefix="pigeon-ops-") as tmp:
-        env = Env(tmp)
-        try:
-            test(env)
-        finally:
-            env.close()
-    print("ok:", name.replace("_", " "))
+    e2e.run_test_from_argv(globals(), "pigeon-ops-")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import json
 import os
 import sqlite3
 import sys
-import tempfile
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -197,15 +196,7 @@ def ab_assignment_is_the_same_whatever_the_import_order(env):
 
 
 def main():
-    e2e.PIGEON, name = sys.argv[1], sys.argv[2]
-    test = globals()[name]
-    with tempfile.TemporaryDirectory(prefix="pigeon-policy-") as tmp:
-        env = e2e.Env(tmp)
-        try:
-            test(env)
-        finally:
-            env.close()
-    print("ok:", name.replace("_", " "))
+    e2e.run_test_from_argv(globals(), "pigeon-policy-")
 
 
 if __name__ == "__main__":

@@ -19,13 +19,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from e2e import free_port
+
 SKIP = 77
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def codec_request(tool, base_url):

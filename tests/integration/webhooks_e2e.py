@@ -9,7 +9,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -17,7 +16,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import Env, read_records  # noqa: E402
+from e2e import read_records, wait_for  # noqa: E402
 
 TOKEN = "s3cret"
 
@@ -94,15 +93,6 @@ def messages(env):
     return json.loads(env.run("messages", "--json").stdout)
 
 
-def wait_for(what, fn, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
-
 
 def receipts_replies_and_stop_go_through_the_real_listeners(env):
     port, record = env.simulator()
@@ -170,15 +160,7 @@ def receipts_replies_and_stop_go_through_the_real_listeners(env):
 
 
 def main():
-    e2e.PIGEON, name = sys.argv[1], sys.argv[2]
-    test = globals()[name]
-    with tempfile.TemporaryDirectory(prefix="pigeon-webhooks-") as tmp:
-        env = Env(tmp)
-        try:
-            test(env)
-        finally:
-            env.close()
-    print("ok:", name.replace("_", " "))
+    e2e.run_test_from_argv(globals(), "pigeon-webhooks-")
 
 
 if __name__ == "__main__":
