@@ -66,6 +66,8 @@ struct dispatcher_options {
 
 struct dispatcher_stats {
   std::int64_t claimed = 0, submitted = 0, failed = 0, retried = 0, expired = 0, deferred = 0;
+  // Store jobs that made intents durable / recorded outcomes (each for a group of messages).
+  std::int64_t intent_flushes = 0, outcome_flushes = 0;
 };
 
 // Claims due messages from the store, renders them and submits them through carrier lanes.
@@ -131,8 +133,19 @@ class dispatcher {
   class recipient_turn;
 
   boost::asio::awaitable<void> submit_one(claimed_message m);
+  // Group commit (dispatcher_commit.cpp): the intents (outcomes) of many messages go to the store
+  // in one job, flushed when the previous flush of the same kind completed; each call resumes
+  // once the flush holding its items committed, and rethrows that flush's failure.
+  struct intent_group;
+  struct outcome_group;
+  // The ids of `intents` that were marked `submitting` (the others were cancelled, paused,
+  // suppressed or stopped by a send policy since their claim).
+  boost::asio::awaitable<std::vector<std::int64_t>> mark_submitting(
+      std::vector<submit_intent> intents);
+  boost::asio::awaitable<void> flush_intents();
   boost::asio::awaitable<void> record(send_outcome outcome);
   boost::asio::awaitable<void> record_many(std::vector<send_outcome> outcomes);
+  boost::asio::awaitable<void> flush_outcomes();
   // Batch mode (codec max_batch() > 1, dispatcher_batch.cpp): the message joins its lane's
   // queue and waits for the verdict; up to `concurrency` pumps per lane each send up to
   // max_batch() queued messages in one request.
@@ -177,7 +190,10 @@ class dispatcher {
   bool abandoned_ = false;  // drain timed out: late answers are not recorded
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer heartbeat_timer_;
-  std::optional<clock_window> quiet_hours_;  // parsed once from options_.quiet_hours
+  std::optional<clock_window> quiet_hours_;     // parsed once from options_.quiet_hours
+  std::shared_ptr<intent_group> open_intents_;  // filling while the previous flush runs
+  std::shared_ptr<outcome_group> open_outcomes_;
+  bool flushing_intents_ = false, flushing_outcomes_ = false;
 };
 
 }  // namespace pigeon::engine

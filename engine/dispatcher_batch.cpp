@@ -84,10 +84,7 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     intents.reserve(batch.size());
     for (auto* item : batch)
       intents.push_back(intent_for(*item->m, lane_name, item->out.text, item->segments));
-    std::function<std::vector<std::int64_t>(store&)> mark = [i = std::move(intents)](store& s) {
-      return s.mark_submitting(i);
-    };
-    auto mark_op = store_.async_run<std::vector<std::int64_t>>(std::move(mark), use_awaitable);
+    auto mark_op = mark_submitting(std::move(intents));
     auto marked = co_await std::move(mark_op);
     // Only the marked ones may go: the others were cancelled or paused since their claim.
     std::vector<batch_item*> going;

@@ -94,39 +94,6 @@ send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::
   return outcome;
 }
 
-asio::awaitable<void> dispatcher::record(send_outcome outcome) {
-  std::vector<send_outcome> one;
-  one.push_back(std::move(outcome));
-  co_await record_many(std::move(one));
-}
-
-asio::awaitable<void> dispatcher::record_many(std::vector<send_outcome> outcomes) {
-  for (const auto& outcome : outcomes) {
-    switch (outcome.state) {
-      case message_state::submitted:
-        ++stats_.submitted;
-        break;
-      case message_state::failed:
-        ++stats_.failed;
-        break;
-      case message_state::retry:
-        ++stats_.retried;
-        break;
-      case message_state::expired:
-        ++stats_.expired;
-        break;
-      case message_state::deferred:
-        ++stats_.deferred;
-        break;
-      default:
-        break;
-    }
-  }
-  std::function<void(store&)> write = [o = std::move(outcomes)](store& s) { s.record_outcomes(o); };
-  auto op = store_.async_run<void>(std::move(write), use_awaitable);
-  co_await std::move(op);
-}
-
 send_outcome dispatcher::retry_or_fail(const claimed_message& m, const std::string& lane,
                                        std::chrono::milliseconds after, std::string reason,
                                        bool attempted) {
@@ -200,10 +167,11 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
 
     // Durable intent before the request leaves: after a crash this message is known to be
     // `submitting` (outcome unknown), never silently resent as if new.
-    std::function<bool(store&)> intent = [i = intent_for(m, lane_name, out.text, segments)](
-                                             store& s) { return !s.mark_submitting({i}).empty(); };
-    auto intent_op = store_.async_run<bool>(std::move(intent), use_awaitable);
-    if (!co_await std::move(intent_op)) {  // cancelled or paused since the claim
+    // Grouped with other messages' intents (dispatcher_commit.cpp); resumes once ours committed.
+    std::vector<submit_intent> intent;
+    intent.push_back(intent_for(m, lane_name, out.text, segments));
+    auto intent_op = mark_submitting(std::move(intent));
+    if ((co_await std::move(intent_op)).empty()) {  // cancelled or paused since the claim
       l.breaker().give_back(permit);
       co_return;
     }

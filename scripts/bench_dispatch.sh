@@ -10,15 +10,25 @@
 #   3. Kannel (if bearerbox/smsbox are installed): the same N messages through Kannel's sendsms
 #      at max concurrency (wrk), with an HTTP SMSC pointing at the same nginx; its rate and the
 #      ratio to ours.
+#   4. batch mode: N messages through a generic-http lane with `batch: B`, each request a JSON
+#      array of B message bodies; nginx (echo module, libnginx-mod-http-echo) answers with the
+#      request body itself, so the reply holds one item per message with its `ref` (pigeon's id)
+#      as the carrier id (batch_id_pointer: /ref). Without the echo module nginx answers a fixed
+#      array of B items, and partial batches are then rejected `no-id` (counted and printed).
 #
 # Usage: scripts/bench_dispatch.sh [N]   (default 100000). Builds the release preset's pigeon.
 # Environment: PIGEON_BENCH_CONCURRENCY (unpaced lane, default 64), PIGEON_BENCH_PHASES
-# (default 123), PIGEON_BENCH_NO_BUILD=1 (use the existing build), PIGEON_BENCH_BUILD_DIR.
+# (default 123; 4 = batch mode), PIGEON_BENCH_BATCH (messages per request in phase 4, default
+# 100), PIGEON_BENCH_BATCH_CONCURRENCY (phase 4 requests in flight, default 4),
+# PIGEON_BENCH_NO_BUILD=1 (use the existing build), PIGEON_BENCH_BUILD_DIR, PIGEON_BENCH_PERF=1
+# (record `perf record -g` of each `serve` into perf-<phase>.data in the current directory).
 # Needs nginx (scripts/bootstrap.sh installs it). Everything runs on 127.0.0.1 in a temp dir.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
 concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
+batch="${PIGEON_BENCH_BATCH:-100}"
+batch_concurrency="${PIGEON_BENCH_BATCH_CONCURRENCY:-4}"
 phases="${PIGEON_BENCH_PHASES:-123}"
 build="${PIGEON_BENCH_BUILD_DIR:-$root/build/release}"
 if [ -z "${PIGEON_BENCH_NO_BUILD:-}" ]; then
@@ -44,7 +54,17 @@ echo "machine: $cpu, $(nproc) cores; $(uname -sr); $("$pigeon" --version 2> /dev
 # --- the carrier: nginx, one worker, keep-alive without a request limit --------------------
 port="$(free_port)"
 mkdir -p "$tmp/nginx"
+echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
+fixed_batch="[$(python3 -c "print(','.join(['{\"ref\":\"x\"}'] * $batch))")]"
+if [ -f "$echo_module" ]; then
+  load_echo="load_module $echo_module;"
+  batch_location="location /batch { default_type application/json; echo_read_request_body; echo_request_body; }"
+else
+  load_echo=""
+  batch_location="location /batch { default_type application/json; return 200 '$fixed_batch'; }"
+fi
 cat > "$tmp/nginx.conf" << EOF
+$load_echo
 worker_processes 1;
 pid $tmp/nginx.pid;
 error_log $tmp/nginx/error.log warn;
@@ -58,6 +78,8 @@ http {
   server {
     listen 127.0.0.1:$port;
     access_log $tmp/access.log t buffer=256k flush=1s;
+    client_body_buffer_size 1m;
+    $batch_location
     location / { default_type application/json; return 200 '{"message_id":"x"}'; }
   }
 }
@@ -85,7 +107,7 @@ steps:
     sms: { text: "Hi {{first_name}}, your order shipped" }
 EOF
 
-write_config() {  # $1 = rate clause (or empty), $2 = concurrency
+write_config() {  # $1 = rate clause (or extra keys, or empty), $2 = concurrency, $3 = path
   cat > "$tmp/pigeon.yaml" << EOF
 database: $tmp/pigeon.db
 default_timezone: UTC
@@ -93,29 +115,31 @@ default_region: CN
 senders:
   shop: { signature: "[Shop]", route: [gateway] }
 providers:
-  gateway: { kind: generic-http, url: "http://127.0.0.1:$port/send", method: POST, format: json,
+  gateway: { kind: generic-http, url: "http://127.0.0.1:$port/${3:-send}", method: POST, format: json,
              body: '{"to":"{{to}}","text":"{{text}}","ref":"{{id}}"}',
              id_pointer: /message_id, concurrency: $2 $1 }
 EOF
 }
 
-# carrier-side rate: messages / (last - first arrival) from the access log's msec stamps
-carrier_rate() {
-  python3 - "$tmp/access.log" << 'EOF'
+# carrier-side rate: requests / (last - first arrival) from the access log's msec stamps
+carrier_rate() {  # $1 = path (default /send)
+  python3 - "$tmp/access.log" "${1:-/send}" << 'EOF'
 import sys
-t = [float(l.split()[0]) for l in open(sys.argv[1]) if "/send" in l]
+t = [float(l.split()[0]) for l in open(sys.argv[1]) if sys.argv[2] in l]
 if len(t) < 2: print("n/a"); sys.exit()
 print(f"{len(t)} requests at the carrier in {t[-1]-t[0]:.2f}s = {len(t)/(t[-1]-t[0]):.0f}/s")
 EOF
 }
 
-run_engine() {  # prints wall seconds and CPU seconds of `serve --until-idle`
+run_engine() {  # $1 = phase; prints wall seconds and CPU seconds of `serve --until-idle`
   rm -f "$tmp"/pigeon.db*
   : > "$tmp/access.log"
   kill -USR1 "$(cat "$tmp/nginx.pid")"  # reopen the log
   "$pigeon" --config "$tmp/pigeon.yaml" contacts import "$tmp/contacts.csv" > /dev/null
   "$pigeon" --config "$tmp/pigeon.yaml" campaign apply "$tmp/blast.yaml" > /dev/null
-  /usr/bin/time -f "%e %U %S" -o "$tmp/time" \
+  local prefix=()
+  [ -n "${PIGEON_BENCH_PERF:-}" ] && prefix=(perf record -F 999 -g -o "$PWD/perf-$1.data" --)
+  /usr/bin/time -f "%e %U %S" -o "$tmp/time" "${prefix[@]}" \
     "$pigeon" --config "$tmp/pigeon.yaml" serve --until-idle 2> "$tmp/serve.log" > /dev/null
   sleep 1.2  # nginx flushes its log buffer every second
   read -r wall user sys < "$tmp/time"
@@ -127,7 +151,7 @@ if [[ $phases == *1* ]]; then
 echo
 echo "== 1. unpaced, one message per request, $n messages, concurrency $concurrency"
 write_config "" "$concurrency"
-read -r wall user sys <<< "$(run_engine)"
+read -r wall user sys <<< "$(run_engine 1)"
 python3 -c "n=$n; w=$wall; c=$user+$sys; print(f'engine: {n} messages in {w:.2f}s wall = {n/w:.0f}/s; CPU {c:.2f}s = {c/n*1e6:.0f} us/message')"
 echo "carrier: $(carrier_rate)"
 ours="$(python3 -c "print(round($n/$wall))")"
@@ -140,7 +164,7 @@ head -n 15001 "$tmp/contacts.csv" > "$tmp/c15k.csv"
 cp "$tmp/contacts.csv" "$tmp/all.csv"
 cp "$tmp/c15k.csv" "$tmp/contacts.csv"
 write_config ", rate: 500/s, burst: 25" 64
-run_engine > /dev/null
+run_engine 2 > /dev/null
 cp "$tmp/all.csv" "$tmp/contacts.csv"
 python3 - "$tmp/access.log" << 'EOF'
 import sys, collections
@@ -224,4 +248,15 @@ ours = int(sys.argv[3])
 print(f"kannel: {len(t)} messages at the carrier in {t[-1]-t[0]:.2f}s = {rate:.0f}/s")
 print(f"pigeon {ours}/s vs kannel {rate:.0f}/s: ratio {ours/rate:.2f}")
 EOF
+fi
+
+if [[ $phases == *4* ]]; then
+  echo
+  echo "== 4. batch mode: $n messages, $batch per request, $batch_concurrency requests in flight"
+  [ -z "$load_echo" ] && echo "(no nginx echo module: fixed replies of $batch items)"
+  write_config ", batch: $batch, batch_id_pointer: /ref" "$batch_concurrency" batch
+  read -r wall user sys <<< "$(run_engine 4)"
+  python3 -c "n=$n; w=$wall; c=$user+$sys; print(f'engine: {n} messages in {w:.2f}s wall = {n/w:.0f}/s; CPU {c:.2f}s = {c/n*1e6:.1f} us/message')"
+  echo "carrier: $(carrier_rate /batch) (requests)"
+  "$pigeon" --config "$tmp/pigeon.yaml" status 2> /dev/null | grep -E "submitted|failed" | head -4 || true
 fi

@@ -177,6 +177,8 @@ int serve(const context& ctx, const serve_options& opts) {
   spdlog::info(
       "engine stopped: {} claimed, {} submitted, {} deferred, {} retried, {} failed, {} expired",
       st.claimed, st.submitted, st.deferred, st.retried, st.failed, st.expired);
+  spdlog::info("store: {} intent flushes, {} outcome flushes, {} commits", st.intent_flushes,
+               st.outcome_flushes, store.statistics().batches);
   return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 namespace pigeon::net {
 
@@ -148,6 +149,7 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, max);
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max);
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max);
+    max_idle_easy_ = static_cast<std::size_t>(max) * 2;
   }
   ~impl() { shutdown(); }
 
@@ -167,8 +169,14 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
   void socket_action(curl_socket_t fd, int mask);
   void cancel(std::uint64_t id);
   void drain();
+  // Easy handles are reused: curl_easy_reset keeps the handle's caches and costs far less than
+  // curl_easy_cleanup + curl_easy_init per request (connections live in the multi's pool).
+  CURL* take_easy();
+  void give_back_easy(transfer& t);
 
   asio::any_io_executor ex_;
+  std::vector<CURL*> idle_easy_;
+  std::size_t max_idle_easy_ = 1;
   asio::steady_timer timer_;
   std::uint64_t timer_generation_ = 0;
   CURLM* multi_ = nullptr;
@@ -208,7 +216,7 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
   auto t = std::make_unique<transfer>(next_id_++, std::move(handler), std::move(work));
   if (!multi_) return complete(std::move(t), http_errc::cancelled, &ex_);
 
-  t->easy = curl_easy_init();
+  t->easy = take_easy();
   if (!t->easy) return complete(std::move(t), http_errc::other, &ex_);
   CURL* e = t->easy;
   curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
@@ -372,9 +380,10 @@ void curl_multi_client::impl::socket_action(curl_socket_t fd, int mask) {
     auto t = std::move(it->second);
     transfers_.erase(it);
     error_code ec;
+    long status = 0;
+    if (result == CURLE_OK) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    give_back_easy(*t);
     if (result == CURLE_OK) {
-      long status = 0;
-      curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
       t->response.status = static_cast<int>(status);
     } else if (result == CURLE_ABORTED_BY_CALLBACK && t->sends > 1) {
       ec = http_errc::connection_lost;  // the silent resend was refused (on_prereq)
@@ -391,8 +400,29 @@ void curl_multi_client::impl::cancel(std::uint64_t id) {
   auto t = std::move(it->second);
   transfers_.erase(it);
   curl_multi_remove_handle(multi_, t->easy);
+  give_back_easy(*t);
   done_.emplace_back(std::move(t), http_errc::cancelled);
   drain();
+}
+
+CURL* curl_multi_client::impl::take_easy() {
+  if (idle_easy_.empty()) return curl_easy_init();
+  CURL* e = idle_easy_.back();
+  idle_easy_.pop_back();
+  return e;
+}
+
+// After curl_multi_remove_handle: the handle is reset (no option keeps pointing into `t`) and
+// kept for the next request, or cleaned up when enough are idle.
+void curl_multi_client::impl::give_back_easy(transfer& t) {
+  CURL* e = std::exchange(t.easy, nullptr);
+  if (!e) return;
+  if (idle_easy_.size() >= max_idle_easy_ || closing_) {
+    curl_easy_cleanup(e);
+    return;
+  }
+  curl_easy_reset(e);
+  idle_easy_.push_back(e);
 }
 
 // Runs last in every loop handler, after all curl calls: a handler run inline here may start
@@ -415,6 +445,8 @@ void curl_multi_client::impl::shutdown() {
     done_.emplace_back(std::move(t), http_errc::cancelled);
   }
   transfers_.clear();
+  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+  idle_easy_.clear();
   curl_multi_cleanup(multi_);  // closes pooled connections through on_close
   multi_ = nullptr;
   for (auto& [fd, state] : sockets_) {

@@ -18,11 +18,16 @@ std::string abbreviate(std::string_view sql) {
 }  // namespace
 
 database::database(const std::string& path) : path_(path) {
-  // Serialized mode: async_store opens on one thread and writes on another.
+  // No memory statistics: with them every sqlite3_malloc takes a global mutex. Only possible
+  // before SQLite initialises (the first open); later calls fail harmlessly.
+  static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)memstatus_off;
+  // Multi-thread mode (no per-call connection mutex): a connection is used by one thread at a
+  // time (async_store opens on one thread and then writes only on its writer thread; thread
+  // start orders the two), which is all SQLite requires in that mode.
   int rc = sqlite3_open_v2(
       path.c_str(), &db_,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_URI,
-      nullptr);
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);

@@ -17,8 +17,9 @@ namespace pigeon::engine::sqlite {
 // A thin RAII wrapper over one sqlite3 connection and its cached prepared statements. Every
 // SQLite failure becomes a store_error carrying sqlite3_errmsg and the statement involved.
 //
-// Threading: one thread at a time, like the store that owns it (the connection is opened in
-// SQLite's serialized mode, so handing it to another thread between calls is safe).
+// Threading: one thread at a time, like the store that owns it. The connection is opened in
+// SQLite's multi-thread mode (no mutex per call): handing it to another thread between calls
+// is safe when the hand-over synchronises (a thread start, a mutex), never concurrent use.
 class database {
  public:
   // Opens (creating if needed) the file at `path`. Throws store_error naming the path.

@@ -52,15 +52,6 @@ bool is_carrier_verdict(message_state s) {
          s == message_state::undelivered || s == message_state::failed;
 }
 
-// Final states never change; a submitted message only moves forward (a DLR, or a repeated
-// submitted carrying the carrier id).
-bool may_apply(message_state current, message_state next) {
-  if (is_final(current)) return false;
-  if (current == message_state::submitted)
-    return next == message_state::submitted || is_final(next);
-  return true;
-}
-
 }  // namespace
 
 std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
@@ -152,21 +143,31 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
   std::vector<std::int64_t> marked;
   atomically("mark submitting", [&] {
     marked.clear();
+    marked.reserve(intents.size());
+    if (intents.empty()) return;
+    // Opted out since the claim: suppressed, never sent. One statement for the whole group.
+    std::string ids = "[";
     for (const auto& in : intents) {
-      // Opted out since the claim: suppressed, never sent.
-      if (!suppress_opted_out("[" + std::to_string(in.message_id) + "]", in.at).empty()) continue;
+      if (ids.size() > 1) ids += ',';
+      ids += std::to_string(in.message_id);
+    }
+    ids += ']';
+    auto suppressed = suppress_opted_out(ids, intents.front().at);
+    std::sort(suppressed.begin(), suppressed.end());
+    for (const auto& in : intents) {
+      if (std::binary_search(suppressed.begin(), suppressed.end(), in.message_id)) continue;
       if (auto verdict = policy_verdict(in)) {
         record_outcomes({*verdict});
         continue;
       }
-      query q(
-          *db_,
+      static const std::string mark =
           "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "
           "body = ?3, segments = ?4, updated_at = ?5, "
           "rendered_version = (SELECT version FROM campaign_heads WHERE name = messages.campaign) "
           "WHERE id = ?1 AND state = 'leased' AND EXISTS (SELECT 1 FROM campaign_heads h "
           "WHERE h.name = messages.campaign AND h.state = 'active') "
-          "RETURNING contact_id, campaign, attempts");
+          "RETURNING contact_id, campaign, attempts";
+      query q(*db_, mark);
       q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
       q.bind(5, in.at);
       if (!q.step()) {
@@ -180,9 +181,10 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
         continue;
       }
       marked.push_back(in.message_id);
-      query(*db_,
-            "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
-            "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')")
+      static const std::string ledger =
+          "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+          "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')";
+      query(*db_, ledger)
           .bind(1, in.message_id)
           .bind(2, q.get_int(0))
           .bind(3, q.get_text(1))
@@ -196,46 +198,45 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
 }
 
 void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
+  // may_apply() in SQL: final states never change; a submitted message only moves forward
+  // (a DLR, or a repeated submitted carrying the carrier id). One statement per message, no
+  // read first.
+  static const std::string update_message =
+      "UPDATE messages SET state = ?2, "
+      "provider = CASE WHEN ?3 <> '' THEN ?3 ELSE provider END, "
+      "carrier_id = CASE WHEN ?4 <> '' THEN ?4 ELSE carrier_id END, reason = ?5, "
+      "due_at = CASE WHEN ?6 THEN ?7 ELSE due_at END, "
+      "sent_at = CASE WHEN ?2 = 'submitted' THEN ?8 ELSE sent_at END, "
+      "final_at = CASE WHEN ?9 THEN ?8 ELSE final_at END, "
+      "lease_owner = NULL, lease_until = NULL, updated_at = ?8 WHERE id = ?1 "
+      "AND state NOT IN (" +
+      sqlite::final_states_sql() + ") AND (state <> 'submitted' OR ?2 = 'submitted' OR ?9)";
+  // The ledger records what happened to the attempt even when the message itself no longer
+  // changes (e.g. cancelled while the request was in flight): caps count real sends.
+  // pending takes any outcome; submitted and unknown (crash) only carrier verdicts.
+  static const std::string update_ledger =
+      "UPDATE send_ledger SET outcome = ?2, "
+      "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4, "
+      "completed_at = coalesce(completed_at, ?6) "
+      "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1) "
+      "AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))";
+  static const std::string contact_of = "SELECT contact_id FROM messages WHERE id = ?1";
   atomically("record outcomes", [&] {
     for (const auto& o : outcomes) {
-      auto state = std::string(to_string(o.state));
-      std::optional<message_state> current;
-      {
-        query q(*db_, "SELECT state FROM messages WHERE id = ?1");
-        q.bind(1, o.message_id);
-        if (q.step()) current = sqlite::read_state(q.get_text(0));
-      }
-      if (!current) continue;
-      if (may_apply(*current, o.state)) {
-        bool waits = o.state == message_state::retry || o.state == message_state::deferred;
-        query(*db_,
-              "UPDATE messages SET state = ?2, "
-              "provider = CASE WHEN ?3 <> '' THEN ?3 ELSE provider END, "
-              "carrier_id = CASE WHEN ?4 <> '' THEN ?4 ELSE carrier_id END, reason = ?5, "
-              "due_at = CASE WHEN ?6 THEN ?7 ELSE due_at END, "
-              "sent_at = CASE WHEN ?2 = 'submitted' THEN ?8 ELSE sent_at END, "
-              "final_at = CASE WHEN ?9 THEN ?8 ELSE final_at END, "
-              "lease_owner = NULL, lease_until = NULL, updated_at = ?8 WHERE id = ?1")
-            .bind(1, o.message_id)
-            .bind(2, state)
-            .bind(3, o.provider)
-            .bind(4, o.carrier_id)
-            .bind(5, o.reason)
-            .bind(6, waits ? 1 : 0)
-            .bind(7, o.next_due.value_or(o.at))
-            .bind(8, o.at)
-            .bind(9, is_final(o.state) ? 1 : 0)
-            .run();
-      }
-      // The ledger records what happened to the attempt even when the message itself no longer
-      // changes (e.g. cancelled while the request was in flight): caps count real sends.
-      // pending takes any outcome; submitted and unknown (crash) only carrier verdicts.
-      query(*db_,
-            "UPDATE send_ledger SET outcome = ?2, "
-            "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4, "
-            "completed_at = coalesce(completed_at, ?6) "
-            "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1) "
-            "AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))")
+      const auto state = to_string(o.state);
+      bool waits = o.state == message_state::retry || o.state == message_state::deferred;
+      query(*db_, update_message)
+          .bind(1, o.message_id)
+          .bind(2, state)
+          .bind(3, o.provider)
+          .bind(4, o.carrier_id)
+          .bind(5, o.reason)
+          .bind(6, waits ? 1 : 0)
+          .bind(7, o.next_due.value_or(o.at))
+          .bind(8, o.at)
+          .bind(9, is_final(o.state) ? 1 : 0)
+          .run();
+      query(*db_, update_ledger)
           .bind(1, o.message_id)
           .bind(2, state)
           .bind(3, o.carrier_id)
@@ -245,7 +246,7 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
           .run();
       // The carrier says the recipient opted out with it: record it like a STOP.
       if (o.recipient_opted_out) {
-        query q(*db_, "SELECT contact_id FROM messages WHERE id = ?1");
+        query q(*db_, contact_of);
         q.bind(1, o.message_id);
         if (q.step()) opt_out(q.get_int(0), "carrier: " + o.reason, o.at);
       }
