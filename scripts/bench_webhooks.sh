@@ -10,7 +10,8 @@
 # Runs: (1) max throughput, 1 wrk thread x 64 connections; (2) RATE/s held by the script's
 # pacing (1 thread x 128 connections, see bench_webhooks.lua). For each: wrk's report, the rows
 # recorded, and the server's CPU time (user + system, from /proc) per recorded webhook.
-# PERF=1 records a call-graph profile of `pigeon serve` during run (1) into perf-webhooks.data.
+# PERF=1 records a call-graph profile of `pigeon serve` during run (1) into $PERF_OUT
+# (default /tmp/perf-webhooks.data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-15s}
@@ -54,7 +55,7 @@ run() {  # name, wrk args...
   echo "   wrk $* --latency -s scripts/bench_webhooks.lua http://127.0.0.1:$port"
   local perf_pid=""
   if [ "${PERF:-0}" = 1 ] && [ "$name" = "max throughput" ]; then
-    perf record -g -o perf-webhooks.data -p $SERVE 2>/dev/null &
+    perf record -g -o "${PERF_OUT:-/tmp/perf-webhooks.data}" -p $SERVE 2>/dev/null &
     perf_pid=$!
   fi
   local before after
