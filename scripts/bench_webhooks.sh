@@ -60,7 +60,7 @@ run() {  # name, wrk args...
   fi
   local before after
   before=$(cpu_ticks $SERVE)
-  wrk "$@" --latency -s scripts/bench_webhooks.lua "http://127.0.0.1:$port"
+  /usr/bin/time -f "wrk CPU: %U s user, %S s system" wrk "$@" --latency -s scripts/bench_webhooks.lua "http://127.0.0.1:$port"
   after=$(cpu_ticks $SERVE)
   [ -n "$perf_pid" ] && { kill -INT $perf_pid; wait $perf_pid || true; }
   kill -INT $SERVE; wait $SERVE || true
@@ -73,5 +73,5 @@ run() {  # name, wrk args...
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
-WRK_THREADS=1 run "max throughput" -t1 -c64 -d"$DURATION"
-WRK_THREADS=1 WRK_RATE=$RATE run "held at $RATE/s" -t1 -c128 -d"$DURATION"
+WRK_THREADS=1 run "max throughput" -t1 -c"${CONNECTIONS:-256}" -d"$DURATION"
+WRK_THREADS=1 WRK_RATE=$RATE run "held at $RATE/s" -t1 -c"${CONNECTIONS:-256}" -d"$DURATION"
