@@ -199,6 +199,8 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
                                  error_body(refused->reason));
   }
   auto& events = std::get<webhook_events>(result);
+  // Parse MO numbers here rather than on the store's writer thread, the bottleneck.
+  for (const auto& e : events.inbound) prepare_inbound_phone(e.from);
   std::string reply_body = std::move(events.reply_body);
   std::string reply_content_type = std::move(events.reply_content_type);
   auto executor = co_await asio::this_coro::executor;
