@@ -256,8 +256,12 @@ asio::awaitable<void> dispatcher::heartbeat_loop() {
 }
 
 const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) {
-  auto key = m.campaign + '\x1f' + std::to_string(m.campaign_version) + '\x1f' + m.step + '\x1f' +
-             m.variant;
+  // Direct messages (replies: step "reply:<id>") are keyed by their content, so the cache holds
+  // one entry per distinct configured reply text, not one per reply ever sent.
+  const bool direct = m.step.starts_with("reply:") && !m.tmpl.has_window;
+  auto key = direct ? "\x1e" + m.tmpl.text + '\x1f' + m.tmpl.subject
+                    : m.campaign + '\x1f' + std::to_string(m.campaign_version) + '\x1f' + m.step +
+                          '\x1f' + m.variant;
   auto& slot = templates_[key];
   if (!slot) {
     slot = std::make_unique<compiled_step>();

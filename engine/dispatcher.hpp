@@ -119,6 +119,8 @@ class dispatcher {
 
   const dispatcher_stats& stats() const { return stats_; }
   int in_flight() const { return in_flight_; }
+  // Compiled templates held: one per campaign step and variant, one per distinct reply text.
+  std::size_t compiled_templates() const { return templates_.size(); }
   // Every lane's state, for status and metrics. Call on the executor's thread.
   std::vector<lane_snapshot> lanes() const;
 

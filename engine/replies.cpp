@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
+#include <unordered_map>
 
 #include "engine/phone.hpp"
 
@@ -82,7 +84,44 @@ void add_action(std::string& actions, std::string_view a) {
   actions += a;
 }
 
+// E.164 forms ("" when invalid) of numbers prepared by prepare_inbound_phone, until used.
+struct phone_memo {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::string> e164;  // guarded by mutex
+};
+
+phone_memo& prepared_phones() {
+  static phone_memo memo;
+  return memo;
+}
+
+constexpr std::size_t max_prepared_phones = 4096;
+
+// The sender's number as stored: its E.164 form, or the text as received when it is not valid.
+std::string inbound_phone(const std::string& from, std::string_view region) {
+  if (from.starts_with('+')) {
+    auto& memo = prepared_phones();
+    std::lock_guard lock(memo.mutex);
+    if (auto it = memo.e164.find(from); it != memo.e164.end()) {
+      auto e164 = std::move(it->second);
+      memo.e164.erase(it);
+      return e164.empty() ? from : e164;
+    }
+  }
+  auto phone = normalize_phone(from, region);
+  return phone.e164.empty() ? from : phone.e164;
+}
+
 }  // namespace
+
+void prepare_inbound_phone(const std::string& from) {
+  if (!from.starts_with('+')) return;
+  auto phone = normalize_phone(from, {});  // the region does not matter after a '+'
+  auto& memo = prepared_phones();
+  std::lock_guard lock(memo.mutex);
+  if (memo.e164.size() >= max_prepared_phones) memo.e164.clear();
+  memo.e164.insert_or_assign(from, std::move(phone.e164));
+}
 
 std::string normalize_reply(std::string_view text) {
   std::string out;
@@ -121,11 +160,10 @@ reply_policy make_reply_policy(const config::engine_config& config) {
 inbound_outcome handle_inbound(store& s, const reply_policy& policy, const std::string& provider,
                                const inbound_event& event, time_point now) {
   inbound_outcome out;
-  auto phone = normalize_phone(event.from, policy.default_region);
   reply_row& row = out.reply;
   row.provider = provider;
   row.carrier_id = event.carrier_id;
-  row.phone = phone.e164.empty() ? event.from : phone.e164;
+  row.phone = inbound_phone(event.from, policy.default_region);
   row.to = event.to;
   row.text = event.text;
   row.normalized = normalize_reply(event.text);

@@ -61,4 +61,12 @@ struct inbound_outcome {
 inbound_outcome handle_inbound(store& s, const reply_policy& policy, const std::string& provider,
                                const inbound_event& event, time_point now);
 
+// Normalises an international sender number ("+<country>...", where the default region plays no
+// part) ahead of handle_inbound and keeps the result in a small process-wide memo that
+// handle_inbound takes it from (and erases), so the costly libphonenumber parse runs on the
+// caller's thread (the webhook server's) instead of the store's writer thread. Other numbers are
+// left to handle_inbound. Thread-safe; the memo holds at most 4,096 numbers (it is emptied when
+// full, which only costs a second parse).
+void prepare_inbound_phone(const std::string& from);
+
 }  // namespace pigeon::engine

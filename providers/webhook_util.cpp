@@ -1,14 +1,17 @@
 #include "providers/webhook_util.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 
 #include <boost/url/encode.hpp>
 #include <boost/url/parse_query.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <cctype>
+#include <memory>
 
 namespace pigeon::providers {
 
@@ -44,22 +47,53 @@ std::string form_encode(std::string_view value, bool space_as_plus) {
 
 namespace {
 
-std::string hmac(const EVP_MD* md, std::string_view key, std::string_view message) {
+struct mac_ctx_free {
+  void operator()(EVP_MAC_CTX* ctx) const { EVP_MAC_CTX_free(ctx); }
+};
+using mac_ctx_ptr = std::unique_ptr<EVP_MAC_CTX, mac_ctx_free>;
+
+// An HMAC context for `digest` with the algorithm already fetched, or null. OpenSSL 3's
+// one-shot HMAC() fetches the MAC and the digest on every call (a locked lookup each); this
+// fetches them once per thread and only re-keys the context per message.
+mac_ctx_ptr make_mac_ctx(const char* digest) {
+  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);  // never freed
+  if (!mac) return nullptr;
+  mac_ctx_ptr ctx(EVP_MAC_CTX_new(mac));
+  if (!ctx) return nullptr;
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>(digest), 0),
+                         OSSL_PARAM_construct_end()};
+  if (EVP_MAC_CTX_set_params(ctx.get(), params) != 1) return nullptr;
+  return ctx;
+}
+
+std::string hmac(EVP_MAC_CTX* ctx, const EVP_MD* md, std::string_view key,
+                 std::string_view message) {
   unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(md, key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), out, &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
+  const auto* data = reinterpret_cast<const unsigned char*>(message.data());
+  // An empty key is passed as a 1-byte buffer of length 0 (a null key would mean "keep the
+  // previous key").
+  static const unsigned char no_key = 0;
+  const auto* k = key.empty() ? &no_key : reinterpret_cast<const unsigned char*>(key.data());
+  std::size_t len = 0;
+  if (ctx && EVP_MAC_init(ctx, k, key.size(), nullptr) == 1 &&
+      EVP_MAC_update(ctx, data, message.size()) == 1 &&
+      EVP_MAC_final(ctx, out, &len, sizeof out) == 1)
+    return std::string(reinterpret_cast<const char*>(out), len);
+  unsigned int n = 0;  // the context could not be made: the one-shot call
+  HMAC(md, key.data(), static_cast<int>(key.size()), data, message.size(), out, &n);
+  return std::string(reinterpret_cast<const char*>(out), n);
 }
 
 }  // namespace
 
 std::string hmac_sha1(std::string_view key, std::string_view message) {
-  return hmac(EVP_sha1(), key, message);
+  thread_local const mac_ctx_ptr ctx = make_mac_ctx("SHA1");
+  return hmac(ctx.get(), EVP_sha1(), key, message);
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view message) {
-  return hmac(EVP_sha256(), key, message);
+  thread_local const mac_ctx_ptr ctx = make_mac_ctx("SHA256");
+  return hmac(ctx.get(), EVP_sha256(), key, message);
 }
 
 std::string sha256(std::string_view message) {

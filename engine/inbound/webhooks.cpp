@@ -2,10 +2,18 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/serialize.hpp>
 #include <cctype>
+#include <deque>
+#include <iterator>
+#include <vector>
 
 namespace pigeon::engine {
 
@@ -55,13 +63,78 @@ webhook_recorder default_recorder(reply_policy policy) {
   };
 }
 
+// Webhooks waiting to be recorded, and the one store job in flight. Used on the server's
+// thread only; jobs and their completions hold it by shared_ptr.
+struct webhook_handler::batcher : std::enable_shared_from_this<batcher> {
+  using done_handler = asio::any_completion_handler<void(std::exception_ptr, webhook_summary)>;
+  struct entry {
+    std::string provider;
+    webhook_events events;
+    time_point now;
+    done_handler done;
+  };
+  struct results {
+    std::vector<webhook_summary> sums;
+    std::vector<std::exception_ptr> errors;
+  };
+
+  batcher(async_store& s, webhook_recorder r)
+      : writer(s), recorder(std::make_shared<const webhook_recorder>(std::move(r))) {}
+
+  void add(entry e, const asio::any_io_executor& ex) {
+    pending.push_back(std::move(e));
+    if (!in_flight) flush(ex);
+  }
+
+  // Sends the pending webhooks (up to the limit) as one store job; its completion answers them
+  // and sends whatever queued up meanwhile.
+  void flush(const asio::any_io_executor& ex) {
+    in_flight = true;
+    auto n = std::min(pending.size(), max_webhooks_per_job);
+    // Deques: any_completion_handler has no noexcept move, so a growing vector would copy it.
+    auto batch = std::make_shared<std::deque<entry>>();
+    std::move(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n),
+              std::back_inserter(*batch));
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
+    std::function<results(store&)> job = [batch, recorder = recorder](store& s) {
+      results r;
+      r.sums.resize(batch->size());
+      r.errors.resize(batch->size());
+      for (std::size_t i = 0; i < batch->size(); ++i) {
+        const auto& e = (*batch)[i];
+        try {
+          s.transaction([&] { r.sums[i] = (*recorder)(s, e.provider, e.events, e.now); });
+        } catch (...) {
+          r.errors[i] = std::current_exception();
+        }
+      }
+      return r;
+    };
+    writer.async_run<results>(
+        std::move(job), asio::bind_executor(ex, [self = shared_from_this(), batch, ex](
+                                                    std::exception_ptr error, results r) {
+          for (std::size_t i = 0; i < batch->size(); ++i) {
+            auto e = error ? error : r.errors.size() > i ? r.errors[i] : std::exception_ptr{};
+            std::move((*batch)[i].done)(e, e ? webhook_summary{} : r.sums[i]);
+          }
+          self->in_flight = false;
+          if (!self->pending.empty()) self->flush(ex);
+        }));
+  }
+
+  async_store& writer;
+  std::shared_ptr<const webhook_recorder> recorder;
+  std::deque<entry> pending;
+  bool in_flight = false;
+};
+
 webhook_handler::webhook_handler(async_store& store, const clock& clk, codec_map codecs,
                                  std::string public_url, webhook_recorder recorder)
     : store_(store),
       clock_(clk),
       codecs_(std::move(codecs)),
       public_url_(std::move(public_url)),
-      recorder_(std::move(recorder)) {
+      batcher_(std::make_shared<batcher>(store, std::move(recorder))) {
   while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
 }
 
@@ -111,7 +184,7 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
     wr.headers[lower(std::string(field.name_string()))] = std::string(field.value());
   wr.headers.erase(lower(std::string(net::peer_address_header)));
   wr.remote_address = std::string(request[net::peer_address_header]);
-  wr.body = request.body();
+  wr.body = std::move(request.body());
   // Real time, whatever the engine's clock: signatures carry real timestamps (replay windows).
   wr.received_at = system_clock().now();
   auto result = codec->second->parse_webhook(kind, wr);
@@ -125,15 +198,24 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
     co_return net::make_response(request, static_cast<unsigned>(refused->status),
                                  error_body(refused->reason));
   }
-  auto events = std::get<webhook_events>(std::move(result));
-  std::function<webhook_summary(store&)> job = [recorder = recorder_, provider, events,
-                                                now = clock_.now()](store& s) {
-    return recorder(s, provider, events, now);
-  };
+  auto& events = std::get<webhook_events>(result);
+  // Parse MO numbers here rather than on the store's writer thread, the bottleneck.
+  for (const auto& e : events.inbound) prepare_inbound_phone(e.from);
+  std::string reply_body = std::move(events.reply_body);
+  std::string reply_content_type = std::move(events.reply_content_type);
+  auto executor = co_await asio::this_coro::executor;
+  auto op = asio::async_initiate<decltype(asio::use_awaitable),
+                                 void(std::exception_ptr, webhook_summary)>(
+      // No any_completion_handler in the captures: the initiation is copied, and copying one
+      // (Boost 1.81) wraps it in itself endlessly.
+      [b = batcher_, executor, provider, events = std::move(events),
+       now = clock_.now()](auto handler) mutable {
+        b->add({std::move(provider), std::move(events), now, std::move(handler)}, executor);
+      },
+      asio::use_awaitable);
   std::exception_ptr failure;
   webhook_summary sum;
   try {
-    auto op = store_.async_run<webhook_summary>(std::move(job), asio::use_awaitable);
     sum = co_await std::move(op);
   } catch (const std::exception& e) {
     failure = std::current_exception();
@@ -150,13 +232,9 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
   stats_.inbound += sum.inbound;
   stats_.opt_outs += sum.opt_outs;
   ++stats_.accepted;
-  if (events.reply_body.empty()) {
-    auto res = net::make_response(request, 200, "", "text/plain");
-    co_return res;
-  }
-  co_return net::make_response(
-      request, 200, events.reply_body,
-      events.reply_content_type.empty() ? "text/plain" : events.reply_content_type);
+  if (reply_body.empty()) co_return net::make_response(request, 200, "", "text/plain");
+  co_return net::make_response(request, 200, std::move(reply_body),
+                               reply_content_type.empty() ? "text/plain" : reply_content_type);
 }
 
 }  // namespace pigeon::engine

@@ -4,10 +4,13 @@
 //
 // `POST|GET /webhooks/{provider}/status` and `/inbound` are handed to that provider's codec,
 // which verifies authenticity first and parses the request into neutral events
-// (engine/carrier.hpp). The events are recorded in ONE async_store job (group commit) and only
-// once that job is durable does the carrier get its 2xx (with the codec's reply body, e.g. an
-// empty TwiML `<Response/>`). If recording fails the carrier gets a 503 and retries later;
-// nothing is half-recorded (the job is one savepoint).
+// (engine/carrier.hpp). Webhooks are coalesced: while one async_store job records a batch of
+// webhooks, the ones that arrive queue up and go together into the next job (at most
+// max_webhooks_per_job), so a burst costs one job, one wake-up of the writer and one commit.
+// Each webhook runs in its own savepoint inside the job: one that fails to record is undone
+// alone and answered 503 (the carrier retries); the others are unaffected. Only once the job's
+// transaction is durable does a carrier get its 2xx (with the codec's reply body, e.g. an empty
+// TwiML `<Response/>`); if the commit fails every webhook of the batch gets a 503.
 //
 // Answers: unknown provider or path -> 404; other methods -> 405; codec refusal -> its status
 // and reason (security refusals are counted apart); store failure -> 503.
@@ -15,9 +18,10 @@
 // The URL given to codecs (what carriers sign) is the configured public_url + the request
 // target, never derived from the Host header.
 //
-// Threading: operator() runs on the server's io_context thread; store work runs on the
-// async_store writer thread. The handler object must outlive the server using it. stats() may
-// be read from any thread.
+// Threading: operator() runs on the server's io_context thread (one thread: the batch queue is
+// not locked); store work, including the recorder, runs on the async_store writer thread. The
+// handler object must outlive the server using it; a job still queued in the async_store keeps
+// what it needs alive by itself. stats() may be read from any thread.
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
@@ -66,6 +70,9 @@ webhook_recorder default_recorder(reply_policy policy);
 
 class webhook_handler {
  public:
+  // The most webhooks one store job records (bounds how long a job holds the write lock).
+  static constexpr std::size_t max_webhooks_per_job = 1024;
+
   using codec_map = std::map<std::string, std::shared_ptr<const carrier_codec>>;
 
   // `public_url` without a trailing slash (it is stripped). `store` and `clk` must outlive the
@@ -83,7 +90,8 @@ class webhook_handler {
   const clock& clock_;
   codec_map codecs_;
   std::string public_url_;
-  webhook_recorder recorder_;
+  struct batcher;  // the queue of webhooks waiting for the next store job
+  std::shared_ptr<batcher> batcher_;
   webhook_stats stats_;
 };
 

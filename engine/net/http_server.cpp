@@ -100,6 +100,18 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   const server_options& options = self->options;
+  // The peer's address, once per connection (it cannot change on a connected socket).
+  std::string peer;
+  {
+    boost::system::error_code peer_ec;
+    auto endpoint = stream.socket().remote_endpoint(peer_ec);
+    if (!peer_ec) {
+      auto address = endpoint.address();
+      if (address.is_v6() && address.to_v6().is_v4_mapped())
+        address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+      peer = address.to_string();
+    }
+  }
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.body_limit);
@@ -133,17 +145,8 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
     http_request_t request = parser.release();
     // The peer's address, for handlers that check it (webhook source allow-lists). Whatever a
     // client sent under this name is replaced: only the server sets it.
-    {
-      boost::system::error_code peer_ec;
-      auto peer = stream.socket().remote_endpoint(peer_ec);
-      request.erase(peer_address_header);
-      if (!peer_ec) {
-        auto address = peer.address();
-        if (address.is_v6() && address.to_v6().is_v4_mapped())
-          address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-        request.set(peer_address_header, address.to_string());
-      }
-    }
+    request.erase(peer_address_header);
+    if (!peer.empty()) request.set(peer_address_header, peer);
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
     stream.expires_never();  // the handler may take its time (simulated latency)

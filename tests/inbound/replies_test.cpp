@@ -251,3 +251,21 @@ TEST_CASE("a carrier rejection for an opted-out recipient records the opt-out") 
   CHECK(w.s->opted_out_at(w.ids[0]).has_value());
   CHECK(w.s->messages({"promo", message_state::suppressed, 0}).size() == 1);
 }
+
+TEST_CASE("a sender number prepared by the webhook server is stored as the writer would store it") {
+  world w;
+  // Formatted, prepared ahead: the same contact as the imported one, not a new one.
+  const std::string formatted = "+86 138-0013-8000";
+  prepare_inbound_phone(formatted);
+  auto out = w.reply(formatted, "hello", 1000, "MO-1");
+  CHECK(out.reply.phone == ann);
+  CHECK(out.reply.contact_id == w.ids[0]);
+  // An invalid international number is kept as received, prepared or not.
+  prepare_inbound_phone("+999 12");
+  CHECK(w.reply("+999 12", "hi", 2000, "MO-2").reply.phone == "+999 12");
+  CHECK(w.reply("+999 12", "hi", 3000, "MO-3").reply.phone == "+999 12");
+  // A national number is left to the writer, which applies the default region.
+  w.policy.default_region = "CN";
+  prepare_inbound_phone("13800138001");
+  CHECK(w.reply("13800138001", "hi", 4000, "MO-4").reply.phone == bob);
+}

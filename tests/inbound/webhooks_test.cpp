@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <future>
+
 #include "support.hpp"
 
 using namespace pigeon;
@@ -152,4 +154,44 @@ TEST_CASE("a STOP through the webhook suppresses the queued step and answers the
   auto replies = r->replies({});
   REQUIRE(replies.size() == 1);
   CHECK(replies[0].action == "opt_out");
+}
+
+TEST_CASE("webhooks arriving together share a store job and one that fails alone gets its 503") {
+  server_world w;
+  // Receipts for message 0 cannot be recorded; the others go through the default recorder.
+  auto normal = default_recorder(make_reply_policy(reply_engine_config()));
+  auto h = w.handler([normal](store& s, const std::string& provider, const webhook_events& e,
+                              time_point now) -> webhook_summary {
+    if (!e.receipts.empty() && e.receipts[0].message_id == 0) {
+      normal(s, provider, e, now);  // its work is undone with its savepoint
+      throw store_error("cannot record this one");
+    }
+    return normal(s, provider, e, now);
+  });
+  const auto jobs_before = w.store->statistics().jobs;
+  asio::io_context io;
+  std::vector<std::future<net::http_response_t>> answers;
+  for (int i = 0; i < 20; ++i) {
+    net::http_request_t req{http::verb::post, "/webhooks/sim/status", 11};
+    req.set("X-Sig", "ok");
+    req.body() = (i == 7 ? "0" : std::to_string(w.sent)) + " delivered";
+    req.prepare_payload();
+    answers.push_back(asio::co_spawn(io, h(std::move(req)), asio::use_future));
+  }
+  io.run();
+  int ok = 0, unavailable = 0;
+  for (auto& a : answers) {
+    auto status = a.get().result_int();
+    ok += status == 200;
+    unavailable += status == 503;
+  }
+  CHECK(ok == 19);
+  CHECK(unavailable == 1);
+  CHECK(h.stats().store_failures == 1);
+  // The first webhook went alone; the 19 that queued behind it went in one more job.
+  CHECK(w.store->statistics().jobs - jobs_before == 2);
+  CHECK(state_of(*w.reader(), w.sent) == message_state::delivered);
+  // One receipt row for the message (the 18 repeats are duplicates), none for the failed one.
+  CHECK(h.stats().receipts == 19);
+  CHECK(h.stats().duplicate_receipts == 18);
 }

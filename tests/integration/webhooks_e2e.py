@@ -159,6 +159,82 @@ def receipts_replies_and_stop_go_through_the_real_listeners(env):
     serve.wait(timeout=30)
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def the_simulator_calls_back_a_dlr_and_an_mo_that_gets_a_keyword_reply(env):
+    """No webhook is posted by the test: `pigeon simulate-carrier` itself reports delivery to
+    the status_callback pigeon gives it, and posts MOs (its POST /_mo) to pigeon's inbound
+    webhook, both signed with the shared secret."""
+    os.environ["PIGEON_SIM_SECRET"] = TOKEN
+    hooks = free_port()
+    base = f"http://127.0.0.1:{hooks}"
+    port, record = env.simulator("--inbound-url", f"{base}/webhooks/carrier/inbound",
+                                 "--webhook-secret-env", "PIGEON_SIM_SECRET")
+    write_config(env, f"http://127.0.0.1:{port}")
+    with open(env.config) as f:
+        config = f.read()
+    config = config.replace('webhooks: "127.0.0.1:0"', f'webhooks: "127.0.0.1:{hooks}"')
+    config = config.replace('public_url: "https://sms.example.com"', f'public_url: "{base}"')
+    config = config.replace(f'webhook_secret: "{TOKEN}"', 'webhook_secret: "${PIGEON_SIM_SECRET}"')
+    with open(env.config, "w") as f:
+        f.write(config)
+    csv, _ = env.contacts(2)
+    env.run("contacts", "import", csv)
+    env.run("campaign", "apply", env.campaign("promo", STEPS))
+    serve, hooks_port, _ = start_serve(env)
+    assert hooks_port == hooks
+
+    # MT out through the simulator, its signed DLR back to /webhooks/carrier/status.
+    hello = wait_for("both first steps delivered by the simulator's DLR", lambda: [
+        m for m in messages(env) if m["step"] == "hello" and m["state"] == "delivered"
+    ] if len([m for m in messages(env)
+              if m["step"] == "hello" and m["state"] == "delivered"]) == 2 else None)
+    first, second = hello[0], hello[1]
+    assert all(m["carrier_id"].startswith("SIM-") for m in hello), hello
+
+    def mo(frm, text):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/_mo", method="POST",
+            data=json.dumps({"from": frm, "to": "shop", "text": text}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+
+    # An MO through the simulator: pigeon answered 200, tagged it and replied via the sender.
+    code, body = mo(first["recipient"], " 1 ")
+    assert code == 200 and body["status"] == 200, body
+    wait_for("the keyword response submitted to the simulator", lambda: [
+        r for r in read_records(record)
+        if r["to"] == first["recipient"] and "Sample reserved" in r["text"]])
+    wait_for("the keyword response delivered", lambda: [
+        m for m in messages(env)
+        if m["recipient"] == first["recipient"] and m["step"].startswith("reply:")
+        and m["state"] == "delivered"])
+
+    # A STOP through the simulator: the later step is suppressed, a confirmation goes out.
+    code, body = mo(second["recipient"], "STOP")
+    assert code == 200 and body["status"] == 200, body
+    later = [m for m in messages(env)
+             if m["recipient"] == second["recipient"] and m["step"] == "later"]
+    assert later and later[0]["state"] == "suppressed", later
+    wait_for("the opt-out confirmation", lambda: [
+        r for r in read_records(record)
+        if r["to"] == second["recipient"] and "unsubscribed" in r["text"]])
+
+    replies = json.loads(env.run("replies", "--json").stdout)
+    assert [(r["keyword"], r["action"], r["campaign"]) for r in replies] == [
+        ("1", "tag:wants-sample+respond", "promo"), ("STOP", "opt_out", "promo")], replies
+    assert all(r["phone"] in (first["recipient"], second["recipient"]) for r in replies)
+
+    serve.terminate()
+    serve.wait(timeout=30)
+
+
 def main():
     e2e.run_test_from_argv(globals(), "pigeon-webhooks-")
 
