@@ -16,7 +16,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import read_records, wait_for  # noqa: E402
+from e2e import free_port, read_records, wait_for  # noqa: E402
 
 TOKEN = "s3cret"
 
@@ -157,13 +157,6 @@ def receipts_replies_and_stop_go_through_the_real_listeners(env):
 
     serve.terminate()
     serve.wait(timeout=30)
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def the_simulator_calls_back_a_dlr_and_an_mo_that_gets_a_keyword_reply(env):
