@@ -55,6 +55,10 @@ struct frequency_rule {
 
 struct policy_config {
   std::string quiet_hours;                   // "21:00-08:00" or empty
+  // `window_spread: 10m`: due times (apply) and window openings (dispatch) are spread over this
+  // much, per recipient, so a large audience does not fall due in the same second. 0s: none.
+  std::chrono::seconds window_spread{300};
+  source_location window_spread_where;
   std::map<std::string, std::string> tiers;  // name -> expression
   std::vector<frequency_rule> frequency;
   std::map<std::string, std::vector<std::string>> calendars;  // name -> ISO dates
