@@ -355,8 +355,8 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
         times_by_zone;
     std::int64_t done = 0;
     const std::uint64_t spread_seed = fnv1a(campaign.name + ":spread:");
+    budget_checker budget(campaign, engine, url_probe);
     auto enqueue_for = [&](const contact& c) {
-      if (!audience.matches(c, now)) return;
       ++summary.recipients;
       if (std::binary_search(opted_out.begin(), opted_out.end(), c.id)) {
         ++summary.opted_out;
@@ -415,18 +415,15 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       }
       if (batch.size() >= 5000) flush();
     };
-    auto budget = check_budget(
-        campaign, engine,
-        [&](const auto& fn) {
-          db.for_each_contact([&](const contact& c) {
-            fn(c);
-            enqueue_for(c);
-            if (progress) progress("checked", ++done, 0);
-          });
-        },
-        url_probe);
+    db.for_each_contact([&](const contact& c) {
+      if (progress) progress("checked", ++done, 0);
+      if (!audience.matches(c, now)) return;
+      budget.add(c);
+      enqueue_for(c);
+    });
     flush();
-    if (!budget.ok()) throw config::config_error(budget.issues());
+    auto report = budget.finish();
+    if (!report.ok()) throw config::config_error(report.issues());
   });
   return summary;
 }
