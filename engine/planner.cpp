@@ -262,18 +262,29 @@ struct string_hash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// Per step, how far apart its messages' due times may be spread: policy.window_spread, at most
-// half the step's window (so a spread message still falls inside it); 0 for `now` steps.
+// Per step, how far apart its messages' due times may be spread: policy.window_spread when the
+// step falls due at its window's opening (the start of a window, where a whole audience would
+// otherwise fall due in the same second), at most half the window so a spread message is still
+// inside it; 0 otherwise (a step due elsewhere keeps its time; one outside its window is deferred
+// and spread by the dispatcher).
 std::vector<std::int64_t> spread_ms_per_step(const config::campaign_config& campaign,
-                                             const config::engine_config& engine) {
+                                             const config::engine_config& engine, time_point now) {
   std::vector<std::int64_t> out;
   auto spread = std::chrono::duration_cast<std::chrono::milliseconds>(engine.policy.window_spread);
   for (const auto& step : campaign.steps) {
-    std::int64_t ms = step.at == "now" ? 0 : spread.count();
+    std::int64_t ms = 0;
     const auto& w = step.window ? step.window : campaign.window;
-    if (auto cw = w ? parse_window(w->days, w->between) : std::nullopt; cw && !cw->all_day()) {
-      std::int64_t minutes = ((cw->to_minute - cw->from_minute) % 1440 + 1440) % 1440;
-      ms = std::min<std::int64_t>(ms, minutes * 60'000 / 2);
+    auto cw = w ? parse_window(w->days, w->between) : std::nullopt;
+    // The step's wall-clock time: its due time computed as if local time were UTC.
+    auto local = step.at == "now" ? std::nullopt : step_due(step, campaign.anchor, "UTC", now);
+    if (cw && !cw->all_day() && local) {
+      auto minute =
+          std::chrono::duration_cast<std::chrono::minutes>(*local - date::floor<date::days>(*local))
+              .count();
+      if (minute == cw->from_minute) {
+        std::int64_t length = ((cw->to_minute - cw->from_minute) % 1440 + 1440) % 1440;
+        ms = std::min<std::int64_t>(spread.count(), length * 60'000 / 2);
+      }
     }
     out.push_back(ms);
   }
@@ -299,7 +310,7 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
                          format_period(campaign.caps->per),
                      campaign.caps->max, campaign.caps->per};
   }
-  const auto spread_ms = spread_ms_per_step(campaign, engine);
+  const auto spread_ms = spread_ms_per_step(campaign, engine, now);
 
   // One pass over the contacts inside one transaction: the length budget check and the enqueue
   // together. A budget that does not fit throws at the end and rolls everything back, so as
