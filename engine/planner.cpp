@@ -328,6 +328,8 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
                           decide_after.value_or(std::chrono::seconds(0)));
       if (auto test = db.find_ab_test(campaign.name); test && test->decided_at)
         winner = test->winner;
+    } else {
+      db.register_ab_test(campaign.name, {}, {});  // this version has none
     }
     const auto opted_out = db.opted_out_contacts();  // sorted by id
     // The ledger as far back as the longest rule reaches from the earliest step: recipients

@@ -104,7 +104,8 @@ class store {
 
   // --- A/B decisions and apply pre-checks (engine/store/sqlite_policy.cpp) -------------------
   // Registers the campaign's ab_test (metric, decide_after); while undecided a re-apply updates
-  // them, a decided test is kept as it is.
+  // them, a decided test is kept as it is. An empty metric removes an undecided test (a version
+  // without ab_test).
   virtual void register_ab_test(const std::string& campaign, const std::string& metric,
                                 std::chrono::milliseconds decide_after) = 0;
   // Undecided tests of active campaigns whose time has come (first send + decide_after <= now).

@@ -63,9 +63,10 @@ def rows():
         yield (phone, json.dumps(tags), json.dumps(attrs, ensure_ascii=False), zones[i % 5], 0, 0)
 c.executemany("INSERT INTO contacts (phone, tags, attributes, tz, created_at, updated_at) "
               "VALUES (?, ?, ?, ?, ?, ?)", rows())
-# The cap pre-check: one contact in twenty got another marketing campaign's message two days
-# before the step falls due (2030-01-05), so the active ones are over `active 2 per 7d` when
-# they already had two: every 20th has two sends, so about half of those in the audience defer.
+# The cap pre-check: one contact in twenty got another marketing campaign's messages before the
+# step falls due (2030-01-07 10:30 local). Half of them got one (not capped); a quarter got two,
+# the older on 2029-12-31 03:00Z (an active one is deferred until that leaves the 7-day window,
+# the same day); a quarter got two on 2030-01-05 (no slot that day: suppressed).
 c.execute("INSERT INTO campaigns (name, version, content_hash, sender, category, priority, "
           "source_path, source_text, applied_at) VALUES ('earlier', 1, 'h', 'coffee', "
           "'marketing', 0, 'earlier.yaml', '', 0)")
@@ -73,12 +74,15 @@ c.execute("INSERT INTO campaign_heads (name, version, state, updated_at) "
           "VALUES ('earlier', 1, 'active', 0)")
 ids = [r[0] for r in c.execute("SELECT id FROM contacts ORDER BY id")]
 t = 1_893_801_600_000  # 2030-01-05T00:00Z
+older = 1_893_380_400_000  # 2029-12-31T03:00Z
 def sends():
     m = 0
     for k, cid in enumerate(ids[::20]):
-        for j in range(1 + k % 2):
+        times = [[t], [older, t], [t], [t, t + 3_600_000]][k % 4]
+        for at in times:
             m += 1
-            yield (m, cid, "earlier", 1, "sandbox", t + j * 3_600_000, "submitted")
+            yield (m, cid, "earlier", 1, "sandbox", at, "submitted")
+c.execute("UPDATE contacts SET opted_out_at = 1 WHERE id % 100 = 7")  # 1% opted out
 c.executemany("INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
               "outcome) VALUES (?, ?, ?, ?, ?, ?, ?)", sends())
 c.commit()

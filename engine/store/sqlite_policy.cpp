@@ -293,6 +293,12 @@ const char* ab_columns =
 void sqlite_store::register_ab_test(const std::string& campaign, const std::string& metric,
                                     std::chrono::milliseconds decide_after) {
   atomically("register the A/B test", [&] {
+    if (metric.empty()) {
+      query(*db_, "DELETE FROM ab_tests WHERE campaign = ?1 AND decided_at IS NULL")
+          .bind(1, campaign)
+          .run();
+      return;
+    }
     query(*db_,
           "INSERT INTO ab_tests (campaign, metric, decide_after_ms) VALUES (?1, ?2, ?3) "
           "ON CONFLICT (campaign) DO UPDATE SET metric = ?2, decide_after_ms = ?3 "

@@ -151,6 +151,22 @@ TEST_CASE("a paused campaign's A/B test waits for its resume") {
   CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
 }
 
+TEST_CASE("a version without ab_test drops an undecided test but keeps a decided one") {
+  ab_fixture f(20);
+  f.s->register_ab_test("ab", "reply:1", 24h);
+  f.s->register_ab_test("ab", "", {});
+  CHECK_FALSE(f.s->find_ab_test("ab"));
+  f.s->register_ab_test("ab", "delivered", 1h);
+  f.send_due(t0);
+  REQUIRE(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
+  f.s->register_ab_test("ab", "", {});
+  f.s->register_ab_test("ab", "reply:1", 24h);  // a decided test is not re-opened
+  auto kept = f.s->find_ab_test("ab");
+  REQUIRE(kept);
+  CHECK(kept->metric == "delivered");
+  CHECK(kept->decided_at);
+}
+
 namespace {
 
 config::engine_config apply_engine(const std::string& spread = "0s") {
