@@ -231,7 +231,7 @@ ALTER TABLE campaigns ADD COLUMN stop_on TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX replies_by_contact ON replies (contact_id, at);
 )sql",
     // 7 (policy2): A/B tests with `then: winner`: one row per campaign, the decision once taken
-    // (p_value as text, NULL when there was nothing to test).
+    // (p_value as text, NULL when there was nothing to test); opted-out contacts by index.
     R"sql(
 CREATE TABLE ab_tests (
   campaign        TEXT PRIMARY KEY,
@@ -245,6 +245,8 @@ CREATE TABLE ab_tests (
   reason          TEXT NOT NULL DEFAULT '',
   switched        INTEGER NOT NULL DEFAULT 0
 );
+-- apply reads the opted-out contacts once (store::opted_out_contacts): a small partial index.
+CREATE INDEX contacts_opted_out ON contacts (id) WHERE opted_out_at IS NOT NULL;
 )sql",
 };
 
