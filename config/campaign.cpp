@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <set>
 
 #include "config/engine_config.hpp"
@@ -275,14 +276,33 @@ void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& 
   if (!reader.expect_map(node, "ab_test")) return;
   reader.check_keys(node, "ab_test", {"metric", "decide_after", "then"});
   if (reader.require(node, "ab_test", "metric") &&
-      reader.read(node, "ab_test", "metric", test.metric) && !valid_trigger(test.metric)) {
-    reader.issue(node["metric"],
-                 "ab_test.metric: expected reply:X or event:NAME, got '" + test.metric + "'");
+      reader.read(node, "ab_test", "metric", test.metric)) {
+    if (test.metric != "delivered" && (test.metric == "opt_out" || !valid_trigger(test.metric))) {
+      reader.issue(
+          node["metric"],
+          "ab_test.metric: expected delivered, reply:X or event:NAME, got '" + test.metric + "'");
+    } else if (test.metric.starts_with("reply:") && !campaign.keywords.empty()) {
+      // With a replies section, the keyword must be one of it (a typo would never convert).
+      std::string keyword = test.metric.substr(6);
+      bool known = std::any_of(
+          campaign.keywords.begin(), campaign.keywords.end(), [&](const keyword_config& k) {
+            return std::equal(k.keyword.begin(), k.keyword.end(), keyword.begin(), keyword.end(),
+                              [](unsigned char a, unsigned char b) {
+                                return std::toupper(a) == std::toupper(b);
+                              });
+          });
+      if (!known)
+        reader.issue(node["metric"], "ab_test.metric: reply keyword '" + keyword +
+                                         "' is not one of replies.keywords");
+    }
   }
   if (reader.require(node, "ab_test", "decide_after")) {
     read_duration(reader, node, "ab_test", "decide_after", test.decide_after);
   }
-  reader.read(node, "ab_test", "then", test.then);
+  test.then = "winner";
+  if (reader.read(node, "ab_test", "then", test.then) && test.then != "winner") {
+    reader.issue(node["then"], "ab_test.then: expected winner, got '" + test.then + "'");
+  }
   bool has_variants = std::any_of(campaign.steps.begin(), campaign.steps.end(),
                                   [](const step_config& s) { return s.variants.size() > 1; });
   if (!has_variants && !campaign.steps.empty()) {

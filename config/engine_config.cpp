@@ -239,7 +239,26 @@ void read_keywords(yaml_reader& reader, const YAML::Node& node, policy_config& p
 
 void read_policy(yaml_reader& reader, const YAML::Node& node, policy_config& policy) {
   if (!reader.expect_map(node, "policy")) return;
-  reader.check_keys(node, "policy", {"quiet_hours", "tiers", "frequency", "calendars", "keywords"});
+  reader.check_keys(
+      node, "policy",
+      {"quiet_hours", "window_spread", "tiers", "frequency", "calendars", "keywords"});
+  if (std::string spread; reader.read(node, "policy", "window_spread", spread)) {
+    policy.window_spread_where = reader.location(node["window_spread"]);
+    // parse_duration takes positive durations only; "0", "0s", "0m" mean no spread.
+    const auto digits_end = spread.find_first_not_of('0');
+    const bool zero = !spread.empty() && digits_end > 0 &&
+                      (digits_end == std::string::npos ||
+                       (digits_end + 1 == spread.size() &&
+                        std::string_view("smhdw").find(spread.back()) != std::string_view::npos));
+    auto d = zero ? std::optional<std::chrono::seconds>(0) : parse_duration(spread);
+    if (!d || d->count() < 0 || *d > std::chrono::hours(1)) {
+      reader.issue(
+          node["window_spread"],
+          "policy.window_spread: expected a duration from 0s to 1h like 10m, got '" + spread + "'");
+    } else {
+      policy.window_spread = *d;
+    }
+  }
   if (reader.read(node, "policy", "quiet_hours", policy.quiet_hours) &&
       !parse_clock_range(policy.quiet_hours)) {
     reader.issue(node["quiet_hours"],
@@ -298,10 +317,10 @@ bool valid_time_zone(const std::string& name) {
 
 void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& config) {
   if (!reader.expect_map(root, "")) return;
-  reader.check_keys(root, "",
-                    {"database", "listen", "public_url", "default_timezone", "default_region",
-                     "reconcile_grace", "policy", "senders", "providers", "alerts", "admin_token",
-                     "drain_timeout", "log_format"});
+  reader.check_keys(
+      root, "",
+      {"database", "listen", "public_url", "default_timezone", "default_region", "reconcile_grace",
+       "policy", "senders", "providers", "alerts", "admin_token", "drain_timeout", "log_format"});
   if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
     if (grace == "0" || grace == "0s") {
       config.reconcile_grace = std::chrono::seconds(0);

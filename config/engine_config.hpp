@@ -63,6 +63,11 @@ struct policy_config {
                                             "T",    "TD",      "R",           "退订"};
   std::vector<std::string> opt_in_keywords{"START", "UNSTOP", "YES"};
   std::vector<std::string> help_keywords{"HELP", "INFO"};
+  // `window_spread: 10m`: a step falling due at its window's opening (apply) and a message
+  // deferred to an opening (dispatch) are spread over this much, per recipient, so a large
+  // audience does not fall due in the same second. 0s: none.
+  std::chrono::seconds window_spread{300};
+  source_location window_spread_where;
 };
 
 // Thresholds of `pigeon status` (and the admin /status endpoint): each alert is a warning or

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 
 namespace pigeon::engine {
 
@@ -22,6 +23,7 @@ std::optional<double> two_proportion_p_value(std::int64_t x1, std::int64_t n1, s
 namespace {
 
 std::int64_t conversions(const variant_stats& v, const std::string& metric) {
+  if (metric == "delivered") return v.delivered;
   if (metric.starts_with("reply:")) {
     std::string keyword = metric.substr(6);
     for (char& c : keyword) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -60,6 +62,47 @@ ab_comparison compare_variants(const std::vector<variant_stats>& stats, const st
   out.p_value = two_proportion_p_value(conversions(*ranked[0], metric), exposed(*ranked[0]),
                                        conversions(*ranked[1], metric), exposed(*ranked[1]));
   out.significant = out.p_value && *out.p_value < 0.05 && rate(ranked[0]) > rate(ranked[1]);
+  return out;
+}
+
+ab_decision decide_ab_test(const ab_decision& test, const std::vector<variant_stats>& stats,
+                           time_point now) {
+  ab_decision d = test;
+  d.decided_at = now;
+  auto cmp = compare_variants(stats, test.metric);
+  d.runner_up = cmp.runner_up;
+  d.p_value = cmp.p_value;
+  std::string rates;
+  for (const auto& v : stats) {
+    if (v.variant == "holdout") continue;
+    auto n = exposed(v);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s%s %lld/%lld", rates.empty() ? "" : ", ", v.variant.c_str(),
+                  static_cast<long long>(conversions(v, test.metric)), static_cast<long long>(n));
+    rates += buf;
+  }
+  char p[32] = "n/a";
+  if (cmp.p_value) std::snprintf(p, sizeof p, "%.3g", *cmp.p_value);
+  if (cmp.leader.empty()) {
+    d.reason = "no winner: fewer than two variants were sent (" + rates + ")";
+  } else if (!cmp.significant) {
+    d.reason = "no winner: " + cmp.leader + " leads " + cmp.runner_up + " on " + test.metric +
+               " (" + rates + "), p = " + p + " is not below 0.05; the split goes on";
+  } else {
+    d.winner = cmp.leader;
+    d.reason = cmp.leader + " beats " + cmp.runner_up + " on " + test.metric + " (" + rates +
+               "), p = " + p + "; the remaining audience gets " + cmp.leader;
+  }
+  return d;
+}
+
+std::vector<ab_decision> decide_ab_tests(store& db, time_point now) {
+  std::vector<ab_decision> out;
+  for (const auto& test : db.ab_tests_due(now)) {
+    auto d = decide_ab_test(test, db.ab_stats(test.campaign), now);
+    d.switched = db.record_ab_decision(d);
+    out.push_back(std::move(d));
+  }
   return out;
 }
 

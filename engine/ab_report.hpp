@@ -5,12 +5,14 @@
 #include <vector>
 
 #include "engine/model.hpp"
+#include "engine/store.hpp"
 
 namespace pigeon::engine {
 
 // A/B comparison for `campaign show`: each variant's conversion on the campaign's metric
-// (`reply:K` or `event:NAME`, from ab_test) and a two-proportion z-test between the two
-// leading variants (the holdout, if any, is shown but not one of them). Pure functions.
+// (`delivered`, `reply:K` or `event:NAME`, from ab_test) and a two-proportion z-test between the
+// two leading variants (the holdout, if any, is shown but not one of them). Pure functions, except
+// decide_ab_tests, which acts through a store.
 
 // Two-sided p-value of the pooled two-proportion z-test for x1/n1 vs x2/n2; nullopt when a
 // group is empty or the pooled rate is 0 or 1 (no variance: nothing to test).
@@ -28,5 +30,18 @@ struct ab_comparison {
 // Conversions of each variant on `metric` (recipients with that reply keyword or event) over
 // its `sent` (the holdout over its recipients), the leader by rate, and the test.
 ab_comparison compare_variants(const std::vector<variant_stats>& stats, const std::string& metric);
+
+// The decision for one test from the variants' statistics at `now`: the leader wins when it is
+// significantly better than the runner-up (p < 0.05); otherwise no winner (the weighted split
+// goes on) and the reason says why. Deterministic for given statistics.
+ab_decision decide_ab_test(const ab_decision& test, const std::vector<variant_stats>& stats,
+                           time_point now);
+
+// `ab_test: {then: winner}` at work: decides every test whose time has come (the campaign's
+// first send + decide_after <= now) and records it, moving the messages not yet attempted to the
+// winner. Returns the decisions taken (usually none). Runs on the store's thread: the dispatcher
+// calls it before each claim, so on a simulated clock it acts at the first due time after
+// the decision time, before anything due then is sent. Throws store_error.
+std::vector<ab_decision> decide_ab_tests(store& db, time_point now);
 
 }  // namespace pigeon::engine

@@ -258,14 +258,21 @@ contact worst_case_contact() {
   return c;
 }
 
-budget_report check_budget(const config::campaign_config& campaign,
-                           const config::engine_config& engine, const contact_source& contacts,
-                           const media_probe& url_probe) {
-  budget_report report;
-  auto sender_it = engine.senders.find(campaign.sender);
-  if (sender_it == engine.senders.end()) return report;  // validate_campaign reports it
-  const auto& sender = sender_it->second;
+struct budget_checker::state {
+  const config::sender_config* sender = nullptr;
   std::vector<slot> slots;
+  scratch buf;
+  budget_report report;
+};
+
+budget_checker::budget_checker(const config::campaign_config& campaign,
+                               const config::engine_config& engine, const media_probe& url_probe)
+    : s_(std::make_unique<state>()) {
+  auto sender_it = engine.senders.find(campaign.sender);
+  if (sender_it == engine.senders.end()) return;  // validate_campaign reports it
+  s_->sender = &sender_it->second;
+  const auto& sender = sender_it->second;
+  auto& slots = s_->slots;
   std::map<std::string, media_info> cache;
   for (const auto& step : campaign.steps) {
     for (const auto& variant : step.variants) {
@@ -302,21 +309,22 @@ budget_report check_budget(const config::campaign_config& campaign,
       slots.push_back(std::move(s));
     }
   }
-  scratch buf;
   auto worst = worst_case_contact();
-  for (auto& s : slots) evaluate(s, sender, worst, true, buf);
-  if (contacts) {
-    report.audience_checked = true;
-    audience_filter audience(campaign.audience, engine);
-    auto now =
-        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
-    contacts([&](const contact& c) {
-      if (!audience.matches(c, now)) return;
-      ++report.audience;
-      for (auto& s : slots) evaluate(s, sender, c, false, buf);
-    });
-  }
-  for (auto& s : slots) {
+  for (auto& s : slots) evaluate(s, sender, worst, true, s_->buf);
+}
+
+budget_checker::~budget_checker() = default;
+
+void budget_checker::add(const contact& c) {
+  s_->report.audience_checked = true;
+  ++s_->report.audience;
+  if (!s_->sender) return;
+  for (auto& s : s_->slots) evaluate(s, *s_->sender, c, false, s_->buf);
+}
+
+budget_report budget_checker::finish() {
+  budget_report report = std::move(s_->report);
+  for (auto& s : s_->slots) {
     bool missing = s.missing.recipients > 0;
     bool overflow = s.overflow.recipients > 0 || s.overflow.worst_case;
     bool media = !s.media.detail.empty();
@@ -326,6 +334,27 @@ budget_report check_budget(const config::campaign_config& campaign,
     if (media) report.findings.push_back(std::move(s.media));
     report.variants.push_back(std::move(s.summary));
   }
+  s_->slots.clear();
+  return report;
+}
+
+budget_report check_budget(const config::campaign_config& campaign,
+                           const config::engine_config& engine, const contact_source& contacts,
+                           const media_probe& url_probe) {
+  if (engine.senders.find(campaign.sender) == engine.senders.end()) return {};
+  budget_checker checker(campaign, engine, url_probe);
+  bool checked = false;
+  if (contacts) {
+    checked = true;
+    audience_filter audience(campaign.audience, engine);
+    auto now =
+        std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+    contacts([&](const contact& c) {
+      if (audience.matches(c, now)) checker.add(c);
+    });
+  }
+  auto report = checker.finish();
+  report.audience_checked = checked;
   return report;
 }
 

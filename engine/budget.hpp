@@ -12,6 +12,7 @@
 // the contact source or the probe.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -118,6 +119,24 @@ struct budget_report {
 budget_report check_budget(const config::campaign_config& campaign,
                            const config::engine_config& engine, const contact_source& contacts,
                            const media_probe& url_probe);
+
+// The same check, fed one audience recipient at a time (apply checks and enqueues in one pass).
+// Construct (probes media, checks the worst case), add() every recipient already known to be in
+// the audience, then finish() once. Not copyable; one thread.
+class budget_checker {
+ public:
+  budget_checker(const config::campaign_config& campaign, const config::engine_config& engine,
+                 const media_probe& url_probe);
+  ~budget_checker();
+  budget_checker(const budget_checker&) = delete;
+  budget_checker& operator=(const budget_checker&) = delete;
+  void add(const contact& c);
+  budget_report finish();
+
+ private:
+  struct state;
+  std::unique_ptr<state> s_;
+};
 
 // One message rendered for one contact, as preview shows it.
 struct rendered_sample {

@@ -3,6 +3,8 @@
 #include <date/date.h>
 #include <date/tz.h>
 
+#include <algorithm>
+
 #include "engine/send_window.hpp"
 
 namespace pigeon::engine {
@@ -17,6 +19,29 @@ std::string format_period(std::chrono::milliseconds per) {
     if (ms > 0 && ms % u.ms == 0) return std::to_string(ms / u.ms) + u.suffix;
   }
   return std::to_string(ms) + "ms";
+}
+
+std::optional<cap_block> cap_blocked(const std::vector<cap_rule>& engine_rules,
+                                     const cap_rule& campaign_rule,
+                                     const std::vector<past_send>& sends, time_point t) {
+  std::optional<cap_block> worst;
+  auto check = [&](const cap_rule& rule, bool campaign_only) {
+    if (rule.max <= 0 && !campaign_only) {
+      worst = cap_block{time_point::max(), "frequency cap: " + rule.label};
+      return;
+    }
+    std::vector<time_point> in_window;
+    for (const auto& s : sends)
+      if (s.at > t - rule.per && s.at <= t && (!campaign_only || s.this_campaign))
+        in_window.push_back(s.at);
+    if (static_cast<int>(in_window.size()) < rule.max) return;
+    std::sort(in_window.begin(), in_window.end());
+    auto next = in_window[in_window.size() - static_cast<std::size_t>(rule.max)] + rule.per;
+    if (!worst || next > worst->next) worst = cap_block{next, "frequency cap: " + rule.label};
+  };
+  for (const auto& r : engine_rules) check(r, false);
+  if (campaign_rule.max > 0) check(campaign_rule, true);
+  return worst;
 }
 
 cap_policy::cap_policy(const config::engine_config& engine) {

@@ -48,6 +48,25 @@ class cap_policy {
   std::vector<rule> rules_;
 };
 
+// A send already in the ledger (or planned), for cap_blocked.
+struct past_send {
+  time_point at;
+  bool this_campaign = false;
+};
+
+struct cap_block {
+  time_point next{};   // when a slot frees (time_point::max(): never, a rule with max 0)
+  std::string reason;  // "frequency cap: active 2 per 7d"
+};
+
+// Whether a send at `t` would exceed a rule given `sends` (the recipient's counted sends): the
+// latest instant any applicable rule frees a slot, or nullopt when every rule allows `t`.
+// `campaign_rule` (max 0: none) counts only sends with this_campaign. The same counting as the
+// store's verdict at dispatch, without priorities; used by apply's pre-check and by plan.
+std::optional<cap_block> cap_blocked(const std::vector<cap_rule>& engine_rules,
+                                     const cap_rule& campaign_rule,
+                                     const std::vector<past_send>& sends, time_point t);
+
 // Overlapping or contradictory rules in the engine's `policy.frequency`: two rules for the same
 // tier or calendar with the same period (a duplicate, or a contradiction when their max
 // differ), or one with a shorter period allowing at least as many as a longer one (it can never

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <set>
 
+#include "engine/ab_report.hpp"
 #include "engine/compose.hpp"
 #include "engine/phone.hpp"
 #include "engine/send_window.hpp"
@@ -152,7 +153,12 @@ asio::awaitable<void> dispatcher::run() {
     auto now = clock_.now();
     std::function<std::vector<claimed_message>(store&)> claim =
         [now, n = std::min(free, options_.batch_size), until = now + options_.lease,
-         owner = options_.owner](store& s) { return s.claim_due(now, n, until, owner); };
+         owner = options_.owner](store& s) {
+          for (const auto& d : decide_ab_tests(s, now))  // ab_test: {then: winner}, if due
+            spdlog::info("campaign {}: A/B decision: {} ({} messages switched)", d.campaign,
+                         d.reason, d.switched);
+          return s.claim_due(now, n, until, owner);
+        };
     auto claim_op = store_.async_run<std::vector<claimed_message>>(std::move(claim),
                                                                    asio::as_tuple(use_awaitable));
     auto [error, claimed] = co_await std::move(claim_op);
@@ -323,7 +329,8 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   // Send window and quiet hours, in the recipient's local time. Transactional messages are
   // exempt from quiet hours, never from their own window.
   {
-    const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
+    const std::string tz(
+        recipient_timezone(m.recipient.tz, m.recipient.phone, options_.default_timezone));
     auto decision =
         check_window(now, tz, step.window, m.category == "marketing" ? quiet_hours_ : std::nullopt);
     if (!decision.open) {

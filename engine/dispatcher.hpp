@@ -53,7 +53,7 @@ struct dispatcher_options {
   std::string quiet_hours;  // "21:00-08:00": marketing never goes out then (recipient time)
   // Messages deferred to a window's opening are spread over its first minutes (by message id),
   // so a million recipients do not all fall due in the same second.
-  std::chrono::minutes window_spread{5};
+  std::chrono::seconds window_spread{300};  // engine config policy.window_spread
   // After stop(): how long requests already sent may take to answer before they are abandoned.
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};
   // Called on the executor after each carrier answer (or transport failure, ok = false): for

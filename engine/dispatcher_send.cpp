@@ -26,7 +26,8 @@ submit_intent dispatcher::intent_for(const claimed_message& m, const std::string
   // Frequency caps (marketing only) are counted by the store against the ledger, atomically
   // with the mark.
   if (options_.caps && m.category == "marketing") {
-    const auto& tz = m.recipient.tz.empty() ? options_.default_timezone : m.recipient.tz;
+    const std::string tz(
+        recipient_timezone(m.recipient.tz, m.recipient.phone, options_.default_timezone));
     intent.caps = options_.caps->rules_for(m.recipient, tz, intent.at);
   }
   return intent;

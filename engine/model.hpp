@@ -185,6 +185,32 @@ struct variant_stats {
   std::map<std::string, std::int64_t> events;   // event name -> recipients
 };
 
+// A campaign's `ab_test: {metric, decide_after, then: winner}` and, once taken, its decision.
+// The clock starts at the campaign's first send; at first_send + decide_after the engine
+// compares the variants on `metric` (engine/ab_report.hpp) and, when the leader is significantly
+// better, moves every message not yet attempted to the winning variant.
+struct ab_decision {
+  std::string campaign;
+  std::string metric;  // delivered, reply:K or event:NAME
+  std::chrono::milliseconds decide_after{0};
+  std::optional<time_point> first_send;  // set once the campaign has sent
+  std::optional<time_point> decided_at;  // nullopt: not decided yet
+  std::string winner;                    // empty: decided, but no significant winner
+  std::string runner_up;
+  std::optional<double> p_value;  // leader vs runner-up, two-proportion z-test
+  std::string reason;             // for people: the rates, the test and what it did
+  std::int64_t switched = 0;      // messages moved to the winner
+};
+
+// A message apply would enqueue for a recipient already over a frequency cap at apply time:
+// stored `deferred` until `due` (when a slot frees) with `reason`.
+struct apply_deferral {
+  std::string step;
+  std::int64_t contact_id = 0;
+  time_point due{};
+  std::string reason;
+};
+
 // A row of the message log (`pigeon messages`).
 struct message_row {
   std::int64_t id = 0;

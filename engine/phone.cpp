@@ -2,6 +2,15 @@
 
 #include <phonenumbers/phonenumberutil.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <list>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <vector>
+
 namespace pigeon::engine {
 
 using i18n::phonenumbers::PhoneNumber;
@@ -32,6 +41,97 @@ phone_result normalize_phone(std::string_view text, std::string_view default_reg
   std::string e164;
   util.Format(number, PhoneNumberUtil::E164, &e164);
   return {std::move(e164), {}};
+}
+
+namespace {
+
+// Region -> its one zone, for regions with exactly one; and per calling code the zone when every
+// region sharing that code has the same one (so most numbers need no parse).
+struct zone_table {
+  std::map<std::string, std::string> single_zone;  // region -> zone
+  struct code_entry {
+    bool uniform = false;  // every region of the code infers the same (possibly empty) zone
+    std::string zone;
+  };
+  std::unordered_map<int, code_entry> by_code;
+
+  zone_table() {
+    const char* dir = std::getenv("TZDIR");
+    std::ifstream in(std::string(dir && *dir ? dir : "/usr/share/zoneinfo") + "/zone.tab");
+    std::map<std::string, std::set<std::string>> zones;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      std::istringstream fields(line);
+      std::string region, coordinates, zone;
+      if (std::getline(fields, region, '\t') && std::getline(fields, coordinates, '\t') &&
+          std::getline(fields, zone, '\t'))
+        zones[region].insert(zone);
+    }
+    for (const auto& [region, names] : zones)
+      if (names.size() == 1) single_zone[region] = *names.begin();
+    if (zones.contains("CN")) single_zone["CN"] = "Asia/Shanghai";
+    const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+    std::set<int> codes;
+    util.GetSupportedCallingCodes(&codes);
+    for (int code : codes) {
+      std::list<std::string> regions;
+      util.GetRegionCodesForCountryCallingCode(code, &regions);
+      code_entry entry{true, {}};
+      bool first = true;
+      for (const auto& region : regions) {
+        std::string zone = zone_of(region);
+        if (first) entry.zone = zone;
+        if (!first && zone != entry.zone) entry.uniform = false;
+        first = false;
+      }
+      by_code.emplace(code, std::move(entry));
+    }
+  }
+
+  std::string zone_of(const std::string& region) const {
+    auto it = single_zone.find(region);
+    return it == single_zone.end() ? std::string() : it->second;
+  }
+};
+
+const zone_table& zones() {
+  static const zone_table table;
+  return table;
+}
+
+}  // namespace
+
+std::string_view phone_timezone(std::string_view e164) {
+  if (e164.size() < 3 || e164[0] != '+') return {};
+  const auto& table = zones();
+  // Calling codes are prefix-free: the first 1-3 digits that name one are it.
+  int code = 0;
+  for (std::size_t i = 1; i < e164.size() && i <= 3; ++i) {
+    char c = e164[i];
+    if (c < '0' || c > '9') return {};
+    code = code * 10 + (c - '0');
+    auto it = table.by_code.find(code);
+    if (it == table.by_code.end()) continue;
+    if (it->second.uniform) return it->second.zone;
+    // Regions sharing the code differ (+1: US, CA, JM, ...): ask libphonenumber.
+    const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+    PhoneNumber number;
+    if (util.Parse(std::string(e164), "ZZ", &number) != PhoneNumberUtil::NO_PARSING_ERROR)
+      return {};
+    std::string region;
+    util.GetRegionCodeForNumber(number, &region);
+    auto zone = table.single_zone.find(region);
+    return zone == table.single_zone.end() ? std::string_view() : std::string_view(zone->second);
+  }
+  return {};
+}
+
+std::string_view recipient_timezone(std::string_view tz, std::string_view e164,
+                                    std::string_view default_tz) {
+  if (!tz.empty()) return tz;
+  auto inferred = phone_timezone(e164);
+  return inferred.empty() ? default_tz : inferred;
 }
 
 std::string mask_phone(std::string_view e164) {

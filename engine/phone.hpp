@@ -19,6 +19,22 @@ struct phone_result {
 // Invalid numbers (parseable but not a valid number for their region) are errors too.
 phone_result normalize_phone(std::string_view text, std::string_view default_region);
 
+// The time zone a number implies, or "" when it does not tell: the number's region from
+// libphonenumber (GetRegionCodeForNumber), then that region's zones from the system time-zone
+// database (zone.tab under $TZDIR or /usr/share/zoneinfo); a zone only when the region has
+// exactly one (GB -> Europe/London; US, RU, AU have many -> ""). One documented exception:
+// CN -> Asia/Shanghai (China keeps one legal time; zone.tab also lists the unofficial
+// Asia/Urumqi, which libphonenumber's own time-zone map never returns for +86). Debian's C++
+// libphonenumber has no time-zone mapper, and the map that Debian ships (libphonenumber8-java,
+// python3-phonenumbers) is Java-serialized or Python source, so pigeon does not read it.
+// The table is built once, on first use; thread-safe.
+std::string_view phone_timezone(std::string_view e164);
+
+// The time zone a recipient is handled in (apply, plan and dispatch all use this): the
+// contact's `tz` if set, else phone_timezone(phone), else `default_tz`.
+std::string_view recipient_timezone(std::string_view tz, std::string_view e164,
+                                    std::string_view default_tz);
+
 // For logs: keeps the country code and the last 2 digits ("+86*********00").
 std::string mask_phone(std::string_view e164);
 

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "engine/caps.hpp"
+#include "engine/phone.hpp"
 #include "engine/planner.hpp"
 #include "engine/send_window.hpp"
 
@@ -14,44 +15,10 @@ namespace pigeon::engine {
 
 namespace {
 
-struct past_send {
-  time_point at;
-  bool this_campaign;
-};
-
 // A window decision's reason without the recipient-specific suffix, so reasons aggregate.
 std::string general_reason(const std::string& reason) {
   auto cut = reason.find(" (recipient local");
   return cut == std::string::npos ? reason : reason.substr(0, cut);
-}
-
-struct blocked_by {
-  time_point next{};
-  std::string reason;
-};
-
-// The latest time any applicable rule frees a slot, or nullopt when every rule allows `t`.
-std::optional<blocked_by> capped(const std::vector<cap_rule>& engine_rules,
-                                 const cap_rule& campaign_rule, const std::vector<past_send>& sends,
-                                 time_point t) {
-  std::optional<blocked_by> worst;
-  auto check = [&](const cap_rule& rule, bool campaign_only) {
-    if (rule.max <= 0 && !campaign_only) {
-      worst = blocked_by{time_point::max(), "frequency cap: " + rule.label};
-      return;
-    }
-    std::vector<time_point> in_window;
-    for (const auto& s : sends)
-      if (s.at > t - rule.per && s.at <= t && (!campaign_only || s.this_campaign))
-        in_window.push_back(s.at);
-    if (static_cast<int>(in_window.size()) < rule.max) return;
-    std::sort(in_window.begin(), in_window.end());
-    auto next = in_window[in_window.size() - static_cast<std::size_t>(rule.max)] + rule.per;
-    if (!worst || next > worst->next) worst = blocked_by{next, "frequency cap: " + rule.label};
-  };
-  for (const auto& r : engine_rules) check(r, false);
-  if (campaign_rule.max > 0) check(campaign_rule, true);
-  return worst;
 }
 
 }  // namespace
@@ -128,10 +95,15 @@ plan_report plan_campaign(const config::campaign_config& campaign,
   };
 
   audience_filter audience(campaign.audience, engine);
+  auto opted_out = db.opted_out_contacts();  // sorted; apply enqueues nothing for them
   db.for_each_contact([&](const contact& c) {
     if (!audience.matches(c, from)) return;
     ++report.recipients;
-    const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
+    if (std::binary_search(opted_out.begin(), opted_out.end(), c.id)) {
+      ++report.opted_out;
+      return;
+    }
+    const std::string tz(recipient_timezone(c.tz, c.phone, engine.default_timezone));
     auto& sends = ledger[c.id];
     for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
       auto due = *step_due(campaign.steps[i], campaign.anchor, tz, from);
@@ -158,7 +130,7 @@ plan_report plan_campaign(const config::campaign_config& campaign,
           continue;
         }
         if (marketing) {
-          if (auto b = capped(policy.rules_for(c, tz, t), campaign_rule, sends, t)) {
+          if (auto b = cap_blocked(policy.rules_for(c, tz, t), campaign_rule, sends, t)) {
             if (campaign.on_cap == "drop" || b->next == time_point::max()) {
               suppress(t, b->reason);
               break;

@@ -40,6 +40,7 @@ struct plan_report {
   int days = 0;
   std::string timezone;
   std::int64_t recipients = 0;
+  std::int64_t opted_out = 0;        // recipients in the audience who opted out: nothing is planned
   std::vector<plan_bucket> buckets;  // by date then provider; only days inside the horizon
   std::int64_t sends = 0, deferrals = 0, suppressions = 0;  // totals inside the horizon
   std::int64_t after_horizon = 0;  // messages whose send or suppression falls later

@@ -11,6 +11,7 @@
 
 #include "config/values.hpp"
 #include "engine/caps.hpp"
+#include "engine/phone.hpp"
 #include "engine/replies.hpp"
 #include "engine/send_window.hpp"
 #include "templates/template.hpp"
@@ -254,6 +255,44 @@ bool in_holdout(int holdout_percent, const std::string& campaign, const std::str
   return static_cast<int>(fnv1a(phone, fnv1a(campaign + ":holdout:")) % 100) < holdout_percent;
 }
 
+namespace {
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Per step, how far apart its messages' due times may be spread: policy.window_spread when the
+// step falls due at its window's opening (the start of a window, where a whole audience would
+// otherwise fall due in the same second), at most half the window so a spread message is still
+// inside it; 0 otherwise (a step due elsewhere keeps its time; one outside its window is deferred
+// and spread by the dispatcher).
+std::vector<std::int64_t> spread_ms_per_step(const config::campaign_config& campaign,
+                                             const config::engine_config& engine, time_point now) {
+  std::vector<std::int64_t> out;
+  auto spread = std::chrono::duration_cast<std::chrono::milliseconds>(engine.policy.window_spread);
+  for (const auto& step : campaign.steps) {
+    std::int64_t ms = 0;
+    const auto& w = step.window ? step.window : campaign.window;
+    auto cw = w ? parse_window(w->days, w->between) : std::nullopt;
+    // The step's wall-clock time: its due time computed as if local time were UTC.
+    auto local = step.at == "now" ? std::nullopt : step_due(step, campaign.anchor, "UTC", now);
+    if (cw && !cw->all_day() && local) {
+      auto minute =
+          std::chrono::duration_cast<std::chrono::minutes>(*local - date::floor<date::days>(*local))
+              .count();
+      if (minute == cw->from_minute) {
+        std::int64_t length = ((cw->to_minute - cw->from_minute) % 1440 + 1440) % 1440;
+        ms = std::min<std::int64_t>(spread.count(), length * 60'000 / 2);
+      }
+    }
+    out.push_back(ms);
+  }
+  return out;
+}
+
+}  // namespace
+
 apply_summary apply_campaign(const config::campaign_config& campaign,
                              const config::engine_config& engine, store& db, time_point now,
                              const media_probe& url_probe, const apply_progress& progress) {
@@ -261,60 +300,143 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
   auto past = past_step_issues(campaign, now);
   issues.insert(issues.end(), past.begin(), past.end());
   if (!issues.empty()) throw config::config_error(std::move(issues));
-  std::int64_t contacts = 0;
-  auto budget = check_budget(
-      campaign, engine,
-      [&](const auto& fn) {
-        db.for_each_contact([&](const contact& c) {
-          fn(c);
-          if (progress) progress("checked", ++contacts, 0);
-        });
-      },
-      url_probe);
-  if (!budget.ok()) throw config::config_error(budget.issues());
+
+  const bool marketing = campaign.category == "marketing";
+  audience_filter audience(campaign.audience, engine);
+  cap_policy caps(engine);
+  cap_rule campaign_rule;
+  if (campaign.caps) {
+    campaign_rule = {"campaign " + std::to_string(campaign.caps->max) + " per " +
+                         format_period(campaign.caps->per),
+                     campaign.caps->max, campaign.caps->per};
+  }
+  const auto spread_ms = spread_ms_per_step(campaign, engine, now);
+
+  // One pass over the contacts inside one transaction: the length budget check and the enqueue
+  // together. A budget that does not fit throws at the end and rolls everything back, so as
+  // before nothing is stored unless every recipient fits.
   apply_summary summary;
   db.transaction([&] {
     auto before = db.find_campaign(campaign.name);
     summary.version = db.save_campaign(to_stored(campaign));
     summary.new_version = !before || before->version != summary.version;
+    // ab_test: a decided winner is what new recipients get from now on.
+    std::string winner;
+    if (campaign.ab_test) {
+      auto decide_after = config::parse_duration(campaign.ab_test->decide_after);
+      db.register_ab_test(campaign.name, campaign.ab_test->metric,
+                          decide_after.value_or(std::chrono::seconds(0)));
+      if (auto test = db.find_ab_test(campaign.name); test && test->decided_at)
+        winner = test->winner;
+    } else {
+      db.register_ab_test(campaign.name, {}, {});  // this version has none
+    }
+    const auto opted_out = db.opted_out_contacts();  // sorted by id
+    // The ledger as far back as the longest rule reaches from the earliest step: recipients
+    // already over a cap when their message falls due are deferred or dropped here already.
+    std::unordered_map<std::int64_t, std::vector<past_send>> ledger;
+    std::chrono::milliseconds longest = campaign_rule.per;
+    for (const auto& f : engine.policy.frequency)
+      longest = std::max<std::chrono::milliseconds>(longest, f.per);
+    if (marketing && longest.count() > 0) {
+      db.for_each_capped_send(now - longest,
+                              [&](std::int64_t id, const std::string& name, time_point at) {
+                                ledger[id].push_back({at, name == campaign.name});
+                              });
+    }
+    std::vector<std::string_view> step_winner;
+    for (const auto& step : campaign.steps) {
+      bool has = !winner.empty() &&
+                 std::any_of(step.variants.begin(), step.variants.end(),
+                             [&](const config::variant_config& v) { return v.name == winner; });
+      step_winner.push_back(has ? std::string_view(winner) : std::string_view());
+    }
+
     std::vector<new_message> batch;
+    std::vector<apply_deferral> deferrals;
     auto flush = [&] {
       auto added = db.enqueue(batch);
       summary.queued += added;
       summary.already_queued += batch.size() - added;
       batch.clear();
+      if (!deferrals.empty()) db.defer_at_apply(campaign.name, deferrals);
+      deferrals.clear();
     };
-    audience_filter audience(campaign.audience, engine);
-    std::unordered_map<std::string, std::vector<std::pair<time_point, time_point>>> times_by_zone;
+    // Due times and validity depend only on the zone: computed once per zone, not per contact.
+    std::unordered_map<std::string, std::vector<std::pair<time_point, time_point>>, string_hash,
+                       std::equal_to<>>
+        times_by_zone;
     std::int64_t done = 0;
-    db.for_each_contact([&](const contact& c) {
-      if (progress) progress("queued", ++done, contacts);
-      if (!audience.matches(c, now)) return;
+    const std::uint64_t spread_seed = fnv1a(campaign.name + ":spread:");
+    budget_checker budget(campaign, engine, url_probe);
+    auto enqueue_for = [&](const contact& c) {
       ++summary.recipients;
-      const std::string& tz = c.tz.empty() ? engine.default_timezone : c.tz;
+      if (std::binary_search(opted_out.begin(), opted_out.end(), c.id)) {
+        ++summary.opted_out;
+        return;
+      }
+      std::string_view tz = recipient_timezone(c.tz, c.phone, engine.default_timezone);
       bool held_out = in_holdout(campaign.holdout, campaign.name, c.phone);
       summary.held_out += held_out ? 1 : 0;
-      // Due times and validity depend only on the zone: computed once per zone, not per contact.
-      auto& times = times_by_zone[tz];
-      if (times.empty()) {
+      auto zone_it = times_by_zone.find(tz);
+      if (zone_it == times_by_zone.end()) {
+        std::string zone(tz);
+        std::vector<std::pair<time_point, time_point>> times;
         for (const auto& step : campaign.steps) {
-          auto due = *step_due(step, campaign.anchor, tz, now);
-          times.emplace_back(due, end_of_local_day(due, tz));
+          auto due = *step_due(step, campaign.anchor, zone, now);
+          times.emplace_back(due, end_of_local_day(due, zone));
         }
+        zone_it = times_by_zone.emplace(std::move(zone), std::move(times)).first;
       }
+      const auto& times = zone_it->second;
+      const std::uint64_t spread_key = fnv1a(c.phone, spread_seed);
+      const auto sent_before = ledger.find(c.id);
       for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
         const auto& step = campaign.steps[i];
-        new_message m{campaign.name, step.id,        choose_variant(step, campaign.name, c.phone),
-                      c.id,          times[i].first, times[i].second};
+        auto due = times[i].first;
+        if (spread_ms[i] > 0)
+          due += std::chrono::milliseconds(spread_key % static_cast<std::uint64_t>(spread_ms[i]));
+        new_message m{campaign.name, step.id, std::string(), c.id, due, times[i].second};
         if (held_out) {
           m.variant = "holdout";
           m.suppressed_reason = "holdout";
+        } else if (!step_winner[i].empty()) {
+          m.variant = std::string(step_winner[i]);
+        } else {
+          m.variant = choose_variant(step, campaign.name, c.phone);
+        }
+        if (!held_out && sent_before != ledger.end()) {
+          auto at = std::max(due, now);
+          std::string zone(tz);
+          if (auto b = cap_blocked(caps.rules_for(c, zone, at), campaign_rule, sent_before->second,
+                                   at)) {
+            if (campaign.on_cap == "drop" || b->next == time_point::max()) {
+              m.suppressed_reason = b->reason + " (at apply)";
+              ++summary.capped_dropped;
+            } else if (b->next >= times[i].second) {
+              m.suppressed_reason = b->reason +
+                                    " (at apply): a slot frees only after its validity (" +
+                                    format_iso(times[i].second) + ")";
+              ++summary.capped_dropped;
+            } else {
+              deferrals.push_back({step.id, c.id, b->next, b->reason + " (at apply)"});
+              ++summary.capped_deferred;
+            }
+          }
         }
         batch.push_back(std::move(m));
       }
       if (batch.size() >= 5000) flush();
+    };
+    db.for_each_contact([&](const contact& c) {
+      if (progress) progress("checked", ++done, 0);
+      if (!audience.matches(c, now)) return;
+      budget.add(c);
+      enqueue_for(c);
     });
     flush();
+    auto report = budget.finish();
+    if (!report.ok()) throw config::config_error(report.issues());
   });
   return summary;
 }

@@ -74,18 +74,29 @@ struct apply_summary {
   int version = 0;
   bool new_version = false;
   std::size_t recipients = 0;
-  std::size_t queued = 0;          // new messages
-  std::size_t already_queued = 0;  // existing (campaign, step, contact) left as they were
-  std::size_t held_out = 0;        // recipients in the holdout (stored suppressed "holdout")
+  std::size_t queued = 0;           // new messages
+  std::size_t already_queued = 0;   // existing (campaign, step, contact) left as they were
+  std::size_t held_out = 0;         // recipients in the holdout (stored suppressed "holdout")
+  std::size_t opted_out = 0;        // recipients opted out: nothing enqueued for them
+  std::size_t capped_deferred = 0;  // messages stored deferred: over a cap at apply time
+  std::size_t capped_dropped = 0;   // messages stored suppressed: over a cap, on_cap drop or
+                                    // no slot before their validity
 };
 
-// Validates, checks the length budget of every step and variant for every recipient
-// (check_budget, before the transaction), stores the campaign (a new version if its content
-// changed) and enqueues one message per step per recipient, idempotently, in one transaction.
-// Throws config_error when validation or the budget check fails (nothing is stored) and
-// store_error on storage failure. `url_probe` sizes http(s) MMS media (none: URLs are issues).
-// `progress`, when set, is called per contact: phase "checked" (the length budget pass; total
-// unknown, 0) then "queued" (total = contacts checked), so a CLI can draw a bar.
+// Validates, then in one transaction and one pass over the contacts: checks the length budget
+// of every step and variant for every recipient (check_budget), stores the campaign (a new
+// version if its content changed) and enqueues one message per step per recipient,
+// idempotently. Per recipient: the audience, the time zone (contact tz, else the phone number's,
+// else default_timezone: recipient_timezone), the step's due time spread over
+// policy.window_spread (at most half its window; `now` steps are not spread), the variant (a
+// decided ab_test winner, else the weighted choice; the holdout), and a cap pre-check against
+// the send ledger (a recipient already over a frequency or campaign cap when the message falls
+// due gets it stored deferred until a slot frees, or suppressed per on_cap, with the reason;
+// dispatch stays the authority). Opted-out contacts get nothing. Registers the campaign's
+// ab_test. Throws config_error when validation or the budget check fails (nothing is stored:
+// the transaction rolls back) and store_error on storage failure. `url_probe` sizes http(s) MMS
+// media (none: URLs are issues). `progress`, when set, is called per contact with phase
+// "checked" (total unknown, 0), so a CLI can draw a bar.
 using apply_progress =
     std::function<void(std::string_view phase, std::int64_t done, std::int64_t total)>;
 apply_summary apply_campaign(const config::campaign_config& campaign,

@@ -102,6 +102,30 @@ class store {
   // Per-variant A/B statistics of a campaign (see variant_stats), by variant name.
   virtual std::vector<variant_stats> ab_stats(const std::string& campaign) = 0;
 
+  // --- A/B decisions and apply pre-checks (engine/store/sqlite_policy.cpp) -------------------
+  // Registers the campaign's ab_test (metric, decide_after); while undecided a re-apply updates
+  // them, a decided test is kept as it is. An empty metric removes an undecided test (a version
+  // without ab_test).
+  virtual void register_ab_test(const std::string& campaign, const std::string& metric,
+                                std::chrono::milliseconds decide_after) = 0;
+  // Undecided tests of active campaigns whose time has come (first send + decide_after <= now).
+  // Cheap when there is nothing to decide (the dispatcher calls it before every claim); records
+  // a campaign's first send as soon as it has one.
+  virtual std::vector<ab_decision> ab_tests_due(time_point now) = 0;
+  // Records `d` (decided_at set) and, when d.winner is set, moves every message of the campaign
+  // not yet attempted (scheduled or deferred, no attempt, not holdout) of a step that has that
+  // variant to it, in one transaction. Returns how many messages moved; 0 and nothing changes
+  // when the test was already decided.
+  virtual std::int64_t record_ab_decision(const ab_decision& d) = 0;
+  // The campaign's registered test (decided or not), or nullopt.
+  virtual std::optional<ab_decision> find_ab_test(const std::string& campaign) = 0;
+  // Ids of the contacts opted out now (apply enqueues nothing for them).
+  virtual std::vector<std::int64_t> opted_out_contacts() = 0;
+  // Marks freshly enqueued, never attempted messages of `campaign` as deferred (see
+  // apply_deferral). Returns how many changed.
+  virtual std::size_t defer_at_apply(const std::string& campaign,
+                                     const std::vector<apply_deferral>& deferrals) = 0;
+
   // --- observation ----------------------------------------------------------------------------
   // The engine `owner` is alive at `now` (real time, even on a simulated clock).
   virtual void heartbeat(const std::string& owner, time_point now) = 0;

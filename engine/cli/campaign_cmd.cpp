@@ -68,23 +68,12 @@ int apply_file(const context& ctx, const std::string& file) {
   auto campaign = load_checked(ctx, file, cfg);
   auto db = ctx.open_store(cfg);
   engine::system_clock clk;
-  // Two passes over the contacts (length budget, then enqueue): one bar each, on a TTY only.
-  std::optional<progress_bar> checking(std::in_place, "checked", 0, !ctx.json), queuing;
-  auto s =
-      engine::apply_campaign(campaign, cfg, *db, clk.now(), net::make_url_media_probe(),
-                             [&](std::string_view phase, std::int64_t done, std::int64_t total) {
-                               if (phase == "checked") {
-                                 checking->update(done);
-                                 return;
-                               }
-                               if (!queuing) {
-                                 checking.reset();  // finishes its line
-                                 queuing.emplace("queued", total, !ctx.json);
-                               }
-                               queuing->update(done);
-                             });
+  // One pass over the contacts (length budget and enqueue together): a bar on a TTY only.
+  std::optional<progress_bar> checking(std::in_place, "checked", 0, !ctx.json);
+  auto s = engine::apply_campaign(
+      campaign, cfg, *db, clk.now(), net::make_url_media_probe(),
+      [&](std::string_view, std::int64_t done, std::int64_t) { checking->update(done); });
   checking.reset();
-  queuing.reset();
   if (ctx.json) {
     std::cout << boost::json::serialize(boost::json::object{{"campaign", campaign.name},
                                                             {"version", s.version},
@@ -92,13 +81,21 @@ int apply_file(const context& ctx, const std::string& file) {
                                                             {"recipients", s.recipients},
                                                             {"queued", s.queued},
                                                             {"already_queued", s.already_queued},
-                                                            {"held_out", s.held_out}})
+                                                            {"held_out", s.held_out},
+                                                            {"opted_out", s.opted_out},
+                                                            {"capped_deferred", s.capped_deferred},
+                                                            {"capped_dropped", s.capped_dropped}})
               << "\n";
   } else {
     std::cout << "applied " << campaign.name << " version " << s.version
               << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients << " recipients, "
               << s.queued << " messages queued, " << s.already_queued << " already queued";
     if (s.held_out > 0) std::cout << ", " << s.held_out << " recipients held out";
+    if (s.opted_out > 0) std::cout << ", " << s.opted_out << " opted out (nothing queued)";
+    if (s.capped_deferred > 0)
+      std::cout << ", " << s.capped_deferred << " deferred (over a frequency cap already)";
+    if (s.capped_dropped > 0)
+      std::cout << ", " << s.capped_dropped << " suppressed (over a frequency cap already)";
     std::cout << "\n";
   }
   return 0;
@@ -334,6 +331,26 @@ std::string ab_metric(const engine::stored_campaign& c) {
   }
 }
 
+boost::json::value decision_json(const std::optional<engine::ab_decision>& d) {
+  if (!d) return nullptr;
+  auto opt_time = [](const std::optional<engine::time_point>& t) -> boost::json::value {
+    if (!t) return nullptr;
+    return boost::json::value(engine::format_iso(*t));
+  };
+  boost::json::object out{
+      {"metric", d->metric},
+      {"decide_after_seconds",
+       std::chrono::duration_cast<std::chrono::seconds>(d->decide_after).count()},
+      {"first_send", opt_time(d->first_send)},
+      {"decided_at", opt_time(d->decided_at)},
+      {"winner", d->winner},
+      {"runner_up", d->runner_up},
+      {"reason", d->reason},
+      {"switched", d->switched}};
+  out["p_value"] = d->p_value ? boost::json::value(*d->p_value) : nullptr;
+  return out;
+}
+
 boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
                             const engine::ab_comparison& cmp) {
   boost::json::array variants;
@@ -372,6 +389,7 @@ int show(const context& ctx, const std::string& name) {
   auto stats = db->ab_stats(name);
   auto metric = ab_metric(*c);
   auto cmp = engine::compare_variants(stats, metric);
+  auto decision = db->find_ab_test(name);
   boost::json::object counts;
   for (const auto& cc : st.campaigns)
     if (cc.name == name)
@@ -384,16 +402,18 @@ int show(const context& ctx, const std::string& name) {
                            {"weight", t.weight},
                            {"kind", t.kind},
                            {"text", t.text}});
-    std::cout << boost::json::serialize(boost::json::object{{"name", c->name},
-                                                            {"version", c->version},
-                                                            {"state", c->state},
-                                                            {"sender", c->sender},
-                                                            {"category", c->category},
-                                                            {"priority", c->priority},
-                                                            {"source", c->source_path},
-                                                            {"templates", std::move(templates)},
-                                                            {"messages", std::move(counts)},
-                                                            {"ab", ab_json(stats, cmp)}})
+    std::cout << boost::json::serialize(
+                     boost::json::object{{"name", c->name},
+                                         {"version", c->version},
+                                         {"state", c->state},
+                                         {"sender", c->sender},
+                                         {"category", c->category},
+                                         {"priority", c->priority},
+                                         {"source", c->source_path},
+                                         {"templates", std::move(templates)},
+                                         {"messages", std::move(counts)},
+                                         {"ab", ab_json(stats, cmp)},
+                                         {"ab_decision", decision_json(decision)}})
               << "\n";
     return 0;
   }
@@ -425,6 +445,17 @@ int show(const context& ctx, const std::string& name) {
         std::cout << ", no difference to test yet";
       std::cout << "\n";
     }
+  }
+  if (decision) {
+    if (decision->decided_at)
+      std::cout << "ab_test decided " << engine::format_iso(*decision->decided_at) << ": "
+                << decision->reason << " (" << decision->switched << " messages switched)\n";
+    else if (decision->first_send)
+      std::cout << "ab_test on " << decision->metric << ": decides at "
+                << engine::format_iso(*decision->first_send + decision->decide_after)
+                << " (first send + decide_after)\n";
+    else
+      std::cout << "ab_test on " << decision->metric << ": decides decide_after the first send\n";
   }
   return 0;
 }

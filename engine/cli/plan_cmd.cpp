@@ -31,6 +31,7 @@ boost::json::object to_json(const engine::plan_report& r, bool database_found) {
           {"timezone", r.timezone},
           {"database_found", database_found},
           {"recipients", r.recipients},
+          {"opted_out", r.opted_out},
           {"forecast", std::move(days)},
           {"totals",
            {{"sends", r.sends}, {"deferrals", r.deferrals}, {"suppressions", r.suppressions}}},
@@ -74,7 +75,9 @@ int plan(const context& ctx, const std::string& file, const std::string& from_te
     std::cerr << "plan: database " << ctx.database(cfg) << " does not exist yet (no contacts)\n";
   std::cout << "plan for " << report.campaign << " from " << engine::format_iso(report.from) << ", "
             << report.days << " days (dates in " << report.timezone << "): " << report.recipients
-            << " recipients\n";
+            << " recipients";
+  if (report.opted_out > 0) std::cout << " (" << report.opted_out << " opted out: nothing planned)";
+  std::cout << "\n";
   std::cout << "date        provider      sends  deferrals  suppressions\n";
   for (const auto& b : report.buckets) {
     std::printf("%-11s %-12s %6lld %10lld %13lld\n", b.date.c_str(),

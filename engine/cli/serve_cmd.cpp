@@ -118,6 +118,7 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.public_url = cfg.public_url;
   dopts.default_timezone = cfg.default_timezone;
   dopts.quiet_hours = cfg.policy.quiet_hours;
+  dopts.window_spread = cfg.policy.window_spread;
   dopts.caps = std::make_shared<const engine::cap_policy>(cfg);
   dopts.drain_timeout = cfg.drain_timeout;
   engine_ops ops(ioc, cfg, db_path, store, dopts.owner);  // admin API, metrics, SIGHUP

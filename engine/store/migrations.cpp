@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 6> migrations = {
+constexpr std::array<const char*, 7> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -229,6 +229,24 @@ ALTER TABLE campaigns ADD COLUMN cap_per INTEGER;
 ALTER TABLE campaigns ADD COLUMN on_cap TEXT NOT NULL DEFAULT 'defer';
 ALTER TABLE campaigns ADD COLUMN stop_on TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX replies_by_contact ON replies (contact_id, at);
+)sql",
+    // 7 (policy2): A/B tests with `then: winner`: one row per campaign, the decision once taken
+    // (p_value as text, NULL when there was nothing to test); opted-out contacts by index.
+    R"sql(
+CREATE TABLE ab_tests (
+  campaign        TEXT PRIMARY KEY,
+  metric          TEXT NOT NULL,
+  decide_after_ms INTEGER NOT NULL,
+  first_send_at   INTEGER,
+  decided_at      INTEGER,
+  winner          TEXT NOT NULL DEFAULT '',
+  runner_up       TEXT NOT NULL DEFAULT '',
+  p_value         TEXT,
+  reason          TEXT NOT NULL DEFAULT '',
+  switched        INTEGER NOT NULL DEFAULT 0
+);
+-- apply reads the opted-out contacts once (store::opted_out_contacts): a small partial index.
+CREATE INDEX contacts_opted_out ON contacts (id) WHERE opted_out_at IS NOT NULL;
 )sql",
 };
 

@@ -11,6 +11,8 @@
 // it waits until that message has gone (then until the window frees a slot) or is dropped, as
 // its campaign's `on_cap` says.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "engine/caps.hpp"
 #include "engine/store/rows.hpp"
@@ -210,12 +212,19 @@ std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
       "  ON h.name = t.campaign AND h.version = t.version WHERE t.campaign = ?1 "
       "  GROUP BY t.step HAVING count(*) > 1), "
       "start AS (SELECT min(sent_at) AS at FROM messages WHERE campaign = ?1), "
-      "assign AS (SELECT contact_id, max(variant) AS variant, "
-      "  coalesce(min(sent_at), (SELECT at FROM start)) AS since, "
-      "  max(state IN ('submitted', 'delivered', 'undelivered')) AS sent, "
-      "  max(state = 'delivered') AS delivered FROM messages "
+      // A recipient counts for the variant of their first A/B message (after an ab_test
+      // decision their later messages may carry the winner).
+      "firsts AS (SELECT contact_id, variant, min(id) FROM messages "
       "  WHERE campaign = ?1 AND (variant = 'holdout' OR step IN (SELECT step FROM ab_steps)) "
-      "  GROUP BY contact_id) ";
+      "  GROUP BY contact_id), "
+      "assign AS (SELECT m.contact_id, f.variant AS variant, "
+      "  coalesce(min(m.sent_at), (SELECT at FROM start)) AS since, "
+      "  max(m.state IN ('submitted', 'delivered', 'undelivered')) AS sent, "
+      "  max(m.state = 'delivered') AS delivered FROM messages m "
+      "  JOIN firsts f ON f.contact_id = m.contact_id "
+      "  WHERE m.campaign = ?1 AND (m.variant = 'holdout' OR m.step IN (SELECT step FROM "
+      "ab_steps)) "
+      "  GROUP BY m.contact_id) ";
   atomically("read A/B statistics", [&] {
     auto find = [&](const std::string& variant) -> variant_stats& {
       for (auto& v : out)
@@ -256,6 +265,162 @@ std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
     }
   });
   return out;
+}
+
+namespace {
+
+ab_decision read_ab_row(query& q) {
+  ab_decision d;
+  d.campaign = q.get_text(0);
+  d.metric = q.get_text(1);
+  d.decide_after = std::chrono::milliseconds(q.get_int(2));
+  d.first_send = q.get_opt_time(3);
+  d.decided_at = q.get_opt_time(4);
+  d.winner = q.get_text(5);
+  d.runner_up = q.get_text(6);
+  if (auto p = q.get_opt_text(7)) d.p_value = std::strtod(p->c_str(), nullptr);
+  d.reason = q.get_text(8);
+  d.switched = q.get_int(9);
+  return d;
+}
+
+const char* ab_columns =
+    "SELECT a.campaign, a.metric, a.decide_after_ms, a.first_send_at, a.decided_at, a.winner, "
+    "a.runner_up, a.p_value, a.reason, a.switched FROM ab_tests a ";
+
+}  // namespace
+
+void sqlite_store::register_ab_test(const std::string& campaign, const std::string& metric,
+                                    std::chrono::milliseconds decide_after) {
+  atomically("register the A/B test", [&] {
+    if (metric.empty()) {
+      query(*db_, "DELETE FROM ab_tests WHERE campaign = ?1 AND decided_at IS NULL")
+          .bind(1, campaign)
+          .run();
+      return;
+    }
+    query(*db_,
+          "INSERT INTO ab_tests (campaign, metric, decide_after_ms) VALUES (?1, ?2, ?3) "
+          "ON CONFLICT (campaign) DO UPDATE SET metric = ?2, decide_after_ms = ?3 "
+          "WHERE decided_at IS NULL")
+        .bind(1, campaign)
+        .bind(2, metric)
+        .bind(3, static_cast<std::int64_t>(decide_after.count()))
+        .run();
+  });
+}
+
+std::vector<ab_decision> sqlite_store::ab_tests_due(time_point now) {
+  std::vector<ab_decision> out;
+  atomically("find A/B tests to decide", [&] {
+    std::vector<ab_decision> open;
+    {
+      query q(*db_, std::string(ab_columns) +
+                        "JOIN campaign_heads h ON h.name = a.campaign "
+                        "WHERE a.decided_at IS NULL AND h.state = 'active'");
+      while (q.step()) open.push_back(read_ab_row(q));
+    }
+    for (auto& d : open) {
+      if (!d.first_send) {
+        // Sent messages are few until the first ones go: index (campaign, state) probes.
+        query q(*db_,
+                "SELECT min(sent_at) FROM messages WHERE campaign = ?1 "
+                "AND state IN ('submitted', 'delivered', 'undelivered')");
+        q.bind(1, d.campaign);
+        if (q.step()) d.first_send = q.get_opt_time(0);
+        if (!d.first_send) continue;
+        query(*db_, "UPDATE ab_tests SET first_send_at = ?2 WHERE campaign = ?1")
+            .bind(1, d.campaign)
+            .bind(2, *d.first_send)
+            .run();
+      }
+      if (*d.first_send + d.decide_after <= now) out.push_back(std::move(d));
+    }
+  });
+  return out;
+}
+
+std::int64_t sqlite_store::record_ab_decision(const ab_decision& d) {
+  std::int64_t switched = 0;
+  atomically("record the A/B decision", [&] {
+    std::int64_t now = sqlite::wall_clock_ms();
+    if (!d.winner.empty()) {
+      query q(*db_,
+              "UPDATE messages SET variant = ?2, updated_at = ?3 WHERE campaign = ?1 "
+              "AND state IN ('scheduled', 'deferred') AND attempts = 0 "
+              "AND variant <> 'holdout' AND variant <> ?2 AND step IN ("
+              "  SELECT t.step FROM campaign_templates t JOIN campaign_heads h "
+              "  ON h.name = t.campaign AND h.version = t.version "
+              "  WHERE t.campaign = ?1 AND t.variant = ?2) "
+              "AND EXISTS (SELECT 1 FROM ab_tests WHERE campaign = ?1 AND decided_at IS NULL)");
+      q.bind(1, d.campaign).bind(2, d.winner).bind(3, now);
+      q.run();
+      switched = db_->changes();
+    }
+    std::optional<std::string> p;
+    if (d.p_value) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.6g", *d.p_value);
+      p = buf;
+    }
+    query(*db_,
+          "UPDATE ab_tests SET decided_at = ?2, winner = ?3, runner_up = ?4, p_value = ?5, "
+          "reason = ?6, switched = ?7, first_send_at = coalesce(first_send_at, ?8) "
+          "WHERE campaign = ?1 AND decided_at IS NULL")
+        .bind(1, d.campaign)
+        .bind(2, d.decided_at.value_or(time_point{}))
+        .bind(3, d.winner)
+        .bind(4, d.runner_up)
+        .bind(5, p)
+        .bind(6, d.reason)
+        .bind(7, switched)
+        .bind(8, d.first_send)
+        .run();
+    if (db_->changes() == 0) switched = 0;
+  });
+  return switched;
+}
+
+std::optional<ab_decision> sqlite_store::find_ab_test(const std::string& campaign) {
+  std::optional<ab_decision> out;
+  atomically("read the A/B test", [&] {
+    query q(*db_, std::string(ab_columns) + "WHERE a.campaign = ?1");
+    q.bind(1, campaign);
+    if (q.step()) out = read_ab_row(q);
+  });
+  return out;
+}
+
+std::vector<std::int64_t> sqlite_store::opted_out_contacts() {
+  std::vector<std::int64_t> out;
+  atomically("list opted-out contacts", [&] {
+    query q(*db_, "SELECT id FROM contacts WHERE opted_out_at IS NOT NULL ORDER BY id");
+    while (q.step()) out.push_back(q.get_int(0));
+  });
+  return out;
+}
+
+std::size_t sqlite_store::defer_at_apply(const std::string& campaign,
+                                         const std::vector<apply_deferral>& deferrals) {
+  std::size_t changed = 0;
+  atomically("defer capped messages at apply", [&] {
+    std::int64_t now = sqlite::wall_clock_ms();
+    for (const auto& d : deferrals) {
+      query(*db_,
+            "UPDATE messages SET state = 'deferred', due_at = ?4, reason = ?5, updated_at = ?6 "
+            "WHERE campaign = ?1 AND step = ?2 AND contact_id = ?3 AND state = 'scheduled' "
+            "AND attempts = 0")
+          .bind(1, campaign)
+          .bind(2, d.step)
+          .bind(3, d.contact_id)
+          .bind(4, d.due)
+          .bind(5, d.reason)
+          .bind(6, now)
+          .run();
+      changed += static_cast<std::size_t>(db_->changes());
+    }
+  });
+  return changed;
 }
 
 }  // namespace pigeon::engine

@@ -68,6 +68,14 @@ class sqlite_store final : public store {
       const std::function<void(std::int64_t, const std::string&, time_point)>& fn) override;
 
   std::vector<variant_stats> ab_stats(const std::string& campaign) override;
+  void register_ab_test(const std::string& campaign, const std::string& metric,
+                        std::chrono::milliseconds decide_after) override;
+  std::vector<ab_decision> ab_tests_due(time_point now) override;
+  std::int64_t record_ab_decision(const ab_decision& d) override;
+  std::optional<ab_decision> find_ab_test(const std::string& campaign) override;
+  std::vector<std::int64_t> opted_out_contacts() override;
+  std::size_t defer_at_apply(const std::string& campaign,
+                             const std::vector<apply_deferral>& deferrals) override;
 
   void heartbeat(const std::string& owner, time_point now) override;
   void engine_stopped(const std::string& owner, time_point now) override;

@@ -267,16 +267,17 @@ stop_on: [opt_out, "reply:", click]
 steps: [{ id: a, at: now, sms: { text: x } }]
 replies: { valid_for: week, keywords: { "1": {}, "2": { tag: t, reply: x } } }
 ab_test: { metric: opens, decide_after: 2d }
-)") == strings{"c.yaml:3:11: category: expected marketing or transactional, got 'promo'",
-               "c.yaml:4:20: stop_on: expected opt_out, reply:X or event:NAME, got 'reply:'",
-               "c.yaml:4:30: stop_on: expected opt_out, reply:X or event:NAME, got 'click'",
-               "c.yaml:6:23: replies.valid_for: expected a duration like 7d, 12h or 30m, got "
-               "'week'",
-               "c.yaml:6:46: replies.keywords.1: expected at least one of tag, respond, action",
-               "c.yaml:6:65: unknown key 'reply' in replies.keywords.2; allowed keys: tag, "
-               "respond, action, step, max, per",
-               "c.yaml:7:10: ab_test: no step has two or more variants to compare",
-               "c.yaml:7:20: ab_test.metric: expected reply:X or event:NAME, got 'opens'"});
+)") == strings{
+           "c.yaml:3:11: category: expected marketing or transactional, got 'promo'",
+           "c.yaml:4:20: stop_on: expected opt_out, reply:X or event:NAME, got 'reply:'",
+           "c.yaml:4:30: stop_on: expected opt_out, reply:X or event:NAME, got 'click'",
+           "c.yaml:6:23: replies.valid_for: expected a duration like 7d, 12h or 30m, got "
+           "'week'",
+           "c.yaml:6:46: replies.keywords.1: expected at least one of tag, respond, action",
+           "c.yaml:6:65: unknown key 'reply' in replies.keywords.2; allowed keys: tag, "
+           "respond, action, step, max, per",
+           "c.yaml:7:10: ab_test: no step has two or more variants to compare",
+           "c.yaml:7:20: ab_test.metric: expected delivered, reply:X or event:NAME, got 'opens'"});
 }
 
 TEST_CASE(
@@ -352,4 +353,26 @@ TEST_CASE("a campaign cap and on_cap are read, and bad values are reported with 
                 "c.yaml:5:22: caps.per: expected a duration like 1d, 7d, 12h or 30m, got 'week'",
                 "c.yaml:5:28: unknown key 'every' in caps; allowed keys: max, per",
                 "c.yaml:6:9: on_cap: expected defer or drop, got 'later'"});
+}
+
+TEST_CASE("ab_test: then must be winner, the metric known and decide_after a positive duration") {
+  const std::string ab_steps = R"(steps:
+  - id: a
+    at: now
+    sms: { variants: { A: { text: x }, B: { text: y } } }
+replies: { keywords: { "1": { tag: t } } }
+)";
+  CHECK(campaign_issues(head + ab_steps +
+                        "ab_test: { metric: \"reply:2\", decide_after: soon, then: both }\n") ==
+        strings{"c.yaml:8:20: ab_test.metric: reply keyword '2' is not one of replies.keywords",
+                "c.yaml:8:45: ab_test.decide_after: expected a duration like 7d, 12h or 30m, got "
+                "'soon'",
+                "c.yaml:8:57: ab_test.then: expected winner, got 'both'"});
+  CHECK(campaign_issues(head + ab_steps + "ab_test: { metric: delivered, decide_after: 0h }\n") ==
+        strings{"c.yaml:8:45: ab_test.decide_after: expected a duration like 7d, 12h or 30m, got "
+                "'0h'"});
+  auto c = parse_campaign(head + ab_steps + "ab_test: { metric: \"reply:1\", decide_after: 2d }\n",
+                          "c.yaml");
+  REQUIRE(c.ab_test);
+  CHECK(c.ab_test->then == "winner");  // the default
 }

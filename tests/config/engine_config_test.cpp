@@ -466,3 +466,17 @@ TEST_CASE("an admin listener off loopback is refused without an admin token") {
   CHECK(engine_issues("listen: { admin: \"0.0.0.0:9090\" }\nadmin_token: s3cret\n").empty());
   CHECK(engine_issues("listen: { admin: \"localhost:9090\" }\n").empty());
 }
+
+TEST_CASE("policy.window_spread is a duration up to an hour, five minutes by default") {
+  CHECK(parse_engine_config("", "e.yaml").policy.window_spread == std::chrono::minutes(5));
+  CHECK(parse_engine_config("policy: { window_spread: 10m }\n", "e.yaml").policy.window_spread ==
+        std::chrono::minutes(10));
+  CHECK(parse_engine_config("policy: { window_spread: 0s }\n", "e.yaml").policy.window_spread ==
+        std::chrono::seconds(0));
+  CHECK(engine_issues("policy:\n  window_spread: 2h\n") ==
+        strings{"engine.yaml:2:18: policy.window_spread: expected a duration from 0s to 1h like "
+                "10m, got '2h'"});
+  CHECK(engine_issues("policy:\n  window_spread: soon\n") ==
+        strings{"engine.yaml:2:18: policy.window_spread: expected a duration from 0s to 1h like "
+                "10m, got 'soon'"});
+}

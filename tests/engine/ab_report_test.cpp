@@ -31,3 +31,27 @@ TEST_CASE("variants are compared on the metric's reply keyword or event, leader 
   CHECK_FALSE(purchases.significant);  // 3.1% vs 3.0%
   CHECK(purchases.conversions.back() == std::pair<std::string, std::int64_t>{"holdout", 2});
 }
+
+TEST_CASE("a significantly better variant wins; a close race has no winner and says why") {
+  ab_decision test{"c", "reply:1", std::chrono::hours(48), {}, {}, "", "", {}, "", 0};
+  auto now = *parse_iso("2030-01-09T00:00:00Z");
+  std::vector<variant_stats> clear{{"A", 500, 500, 490, {{"1", 20}}, {}},
+                                   {"B", 500, 500, 495, {{"1", 80}}, {}}};
+  auto d = decide_ab_test(test, clear, now);
+  CHECK(d.winner == "B");
+  CHECK(d.runner_up == "A");
+  CHECK(d.decided_at == now);
+  REQUIRE(d.p_value);
+  CHECK(*d.p_value < 1e-6);
+  CHECK(d.reason.find("B beats A on reply:1 (A 20/500, B 80/500), p = ") == 0);
+  std::vector<variant_stats> close{{"A", 500, 500, 490, {{"1", 40}}, {}},
+                                   {"B", 500, 500, 495, {{"1", 45}}, {}}};
+  auto none = decide_ab_test(test, close, now);
+  CHECK(none.winner.empty());
+  CHECK(none.reason.find("no winner: B leads A") == 0);
+  // On `delivered`: A delivered more.
+  test.metric = "delivered";
+  std::vector<variant_stats> delivery{{"A", 1000, 1000, 990, {}, {}},
+                                      {"B", 1000, 1000, 900, {}, {}}};
+  CHECK(decide_ab_test(test, delivery, now).winner == "A");
+}

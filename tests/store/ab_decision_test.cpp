@@ -1,0 +1,309 @@
+// ab_test: {metric, decide_after, then: winner}: the decision is taken once, after decide_after
+// from the campaign's first send, recorded with its figures, and the messages not yet sent move
+// to the winner. Also apply's pre-checks (opt-out, caps) and the spread of due times.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+
+#include "engine/ab_report.hpp"
+#include "engine/planner.hpp"
+#include "engine/store/sqlite_db.hpp"
+#include "engine/store/sqlite_store.hpp"
+#include "tests/store/fixture.hpp"
+
+using namespace pigeon;
+using namespace pigeon::engine;
+using namespace std::chrono_literals;
+using pigeon::engine::test::at_ms;
+using pigeon::engine::test::temp_dir;
+
+namespace {
+
+constexpr std::int64_t day_ms = 86'400'000;
+constexpr std::int64_t t0 = 1'893'974'400'000;  // 2030-01-07T00:00:00Z
+
+stored_campaign ab_campaign() {
+  stored_campaign c;
+  c.name = "ab";
+  c.content_hash = "h1";
+  c.sender = "coffee";
+  c.category = "marketing";
+  c.source_text = "campaign: ab";
+  for (const char* step : {"first", "second"})
+    for (const char* v : {"A", "B"})
+      c.templates.push_back({step, v, 50, "sms", std::string(v) + " text", "", {}, false, {}, {}});
+  return c;
+}
+
+struct ab_fixture {
+  temp_dir dir;
+  std::unique_ptr<sqlite_store> s = sqlite_store::open(dir.file("ab.db"));
+  std::vector<std::int64_t> ids;
+
+  // `n` recipients, alternately A and B, each with a "first" message due at t0 and a "second"
+  // due three days later.
+  explicit ab_fixture(int n) {
+    std::vector<contact> people;
+    for (int i = 0; i < n; ++i) {
+      contact c;
+      c.phone = "+86139" + std::to_string(10'000'000 + i);
+      c.tz = "Asia/Shanghai";
+      people.push_back(c);
+    }
+    ids = s->upsert_contacts(people);
+    s->save_campaign(ab_campaign());
+    std::vector<new_message> batch;
+    for (int i = 0; i < n; ++i) {
+      std::string v = i % 2 == 0 ? "A" : "B";
+      batch.push_back({"ab", "first", v, ids[i], at_ms(t0), std::nullopt});
+      batch.push_back({"ab", "second", v, ids[i], at_ms(t0 + 3 * day_ms), std::nullopt});
+    }
+    s->enqueue(batch);
+  }
+  // Sends everything due at `at` (claimed, marked, submitted).
+  void send_due(std::int64_t at) {
+    auto claimed = s->claim_due(at_ms(at), 100'000, at_ms(at + 60'000), "t");
+    std::vector<submit_intent> intents;
+    for (const auto& m : claimed) intents.push_back({m.id, "main", "x", 1, at_ms(at), {}});
+    std::vector<send_outcome> outcomes;
+    for (auto id : s->mark_submitting(intents))
+      outcomes.push_back({id, message_state::submitted, "main", "C" + std::to_string(id), "",
+                          std::nullopt, at_ms(at)});
+    s->record_outcomes(outcomes);
+  }
+  // A reply "1" from every `every`-th recipient of variant `v` at `at`.
+  void replies(const std::string& v, int every, std::int64_t at) {
+    sqlite::database db(dir.file("ab.db"));
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if ((i % 2 == 0 ? "A" : "B") != v || (i / 2) % every != 0) continue;
+      db.exec(
+          "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, "
+          "text, at) VALUES ('sim', '+1', '1', " +
+          std::to_string(ids[i]) + ", 'ab', '1', '1', " + std::to_string(at) + ")");
+    }
+  }
+  std::map<std::string, int> second_variants() {
+    std::map<std::string, int> out;
+    for (const auto& r : s->messages({"ab", std::nullopt, 0}))
+      if (r.step == "second") ++out[r.variant];
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("an A/B test is decided once, decide_after the first send, and the rest get the winner") {
+  ab_fixture f(400);
+  f.s->register_ab_test("ab", "reply:1", 48h);
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + 5 * day_ms)).empty());  // nothing sent yet
+  f.send_due(t0);
+  f.replies("B", 2, t0 + day_ms / 2);                                // half of B replies
+  f.replies("A", 10, t0 + day_ms / 2);                               // a tenth of A
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + 2 * day_ms - 1)).empty());  // not yet
+  auto decisions = decide_ab_tests(*f.s, at_ms(t0 + 2 * day_ms));
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].winner == "B");
+  CHECK(decisions[0].runner_up == "A");
+  REQUIRE(decisions[0].p_value);
+  CHECK(*decisions[0].p_value < 0.001);
+  CHECK(decisions[0].switched == 200);
+  CHECK(f.second_variants() == std::map<std::string, int>{{"B", 400}});
+  auto stored = f.s->find_ab_test("ab");
+  REQUIRE(stored);
+  CHECK(stored->winner == "B");
+  CHECK(stored->decided_at == at_ms(t0 + 2 * day_ms));
+  CHECK(stored->first_send == at_ms(t0));
+  CHECK(stored->switched == 200);
+  CHECK(stored->reason.find("B beats A on reply:1 (A 20/200, B 100/200)") != std::string::npos);
+  // Decided once: later calls do nothing, and the statistics still count recipients by the
+  // variant they were first sent.
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + 3 * day_ms)).empty());
+  auto stats = f.s->ab_stats("ab");
+  REQUIRE(stats.size() == 2);
+  CHECK(stats[0].variant == "A");
+  CHECK(stats[0].recipients == 200);
+  CHECK(stats[0].replies["1"] == 20);
+}
+
+TEST_CASE("an A/B test without a significant difference keeps the split and says why") {
+  ab_fixture f(200);
+  f.s->register_ab_test("ab", "reply:1", 24h);
+  f.send_due(t0);
+  f.replies("A", 10, t0 + 1000);
+  f.replies("B", 10, t0 + 1000);
+  auto decisions = decide_ab_tests(*f.s, at_ms(t0 + day_ms));
+  REQUIRE(decisions.size() == 1);
+  CHECK(decisions[0].winner.empty());
+  CHECK(decisions[0].switched == 0);
+  CHECK(decisions[0].reason.find("no winner") == 0);
+  CHECK(f.second_variants() == std::map<std::string, int>{{"A", 100}, {"B", 100}});
+  CHECK(f.s->find_ab_test("ab")->decided_at);
+}
+
+TEST_CASE("a paused campaign's A/B test waits for its resume") {
+  ab_fixture f(20);
+  f.s->register_ab_test("ab", "delivered", 1h);
+  f.send_due(t0);
+  f.s->set_campaign_state("ab", "paused", at_ms(t0));
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).empty());
+  f.s->set_campaign_state("ab", "active", at_ms(t0));
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
+}
+
+TEST_CASE("a version without ab_test drops an undecided test but keeps a decided one") {
+  ab_fixture f(20);
+  f.s->register_ab_test("ab", "reply:1", 24h);
+  f.s->register_ab_test("ab", "", {});
+  CHECK_FALSE(f.s->find_ab_test("ab"));
+  f.s->register_ab_test("ab", "delivered", 1h);
+  f.send_due(t0);
+  REQUIRE(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
+  f.s->register_ab_test("ab", "", {});
+  f.s->register_ab_test("ab", "reply:1", 24h);  // a decided test is not re-opened
+  auto kept = f.s->find_ab_test("ab");
+  REQUIRE(kept);
+  CHECK(kept->metric == "delivered");
+  CHECK(kept->decided_at);
+}
+
+namespace {
+
+config::engine_config apply_engine(const std::string& spread = "0s") {
+  return config::parse_engine_config(R"(
+default_timezone: Asia/Shanghai
+policy:
+  window_spread: )" + spread + R"(
+  tiers: { active: "last_active_days <= 30" }
+  frequency:
+    - { tier: active, max: 1, per: 7d }
+senders:
+  shop: { route: [main] }
+providers:
+  main: { kind: simulator }
+)",
+                                     "engine.yaml");
+}
+
+config::campaign_config apply_campaign_file(const std::string& on_cap = "defer") {
+  return config::parse_campaign(R"(campaign: later
+sender: shop
+anchor: 2030-01-10
+on_cap: )" + on_cap + R"(
+audience: { all_tags: [member] }
+window: { between: "10:00-12:00" }
+steps:
+  - { id: one, at: "0d 10:00", sms: { text: hi } }
+)",
+                                "later.yaml");
+}
+
+contact member(const std::string& phone, int last_active_days, std::string tz = {}) {
+  contact c;
+  c.phone = phone;
+  c.tags = {"member"};
+  c.tz = std::move(tz);
+  c.attributes["last_active_days"] = last_active_days;
+  return c;
+}
+
+// A message of another campaign sent to `contact_id` at `at`.
+void sent_before(sqlite_store& s, std::int64_t contact_id, std::int64_t at) {
+  auto c = test::make_campaign("earlier", "e1");
+  s.save_campaign(c);
+  s.enqueue({test::make_message("earlier", "s1", contact_id, at)});
+  auto claimed = s.claim_due(at_ms(at), 10, at_ms(at + 60'000), "t");
+  REQUIRE(claimed.size() == 1);
+  s.mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(at), {}}});
+  s.record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "C", "", std::nullopt, at_ms(at)}});
+}
+
+}  // namespace
+
+TEST_CASE("apply queues nothing for opted-out contacts and pre-checks caps against the ledger") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("a.db"));
+  auto ids = s->upsert_contacts({member("+8613800000001", 5), member("+8613800000002", 5),
+                                 member("+8613800000003", 60), member("+8613800000004", 5)});
+  s->opt_out(ids[1], "test", at_ms(t0));
+  // `one` falls due on 2030-01-10 10:00 +08:00 (02:00Z). Both active recipients (1 per 7d) got
+  // another campaign's message before: the first on 01-03 03:00Z (its slot frees at 03:00Z on
+  // the 10th, inside the step's validity: deferred), the fourth on the 9th (no slot that day).
+  std::int64_t first_sent = t0 - 4 * day_ms + 3 * 3'600'000;
+  sent_before(*s, ids[0], first_sent);
+  sent_before(*s, ids[3], t0 + 2 * day_ms);
+  auto summary = apply_campaign(apply_campaign_file(), apply_engine(), *s, at_ms(t0));
+  CHECK(summary.recipients == 4);
+  CHECK(summary.opted_out == 1);
+  CHECK(summary.queued == 3);
+  CHECK(summary.capped_deferred == 1);
+  CHECK(summary.capped_dropped == 1);
+  auto rows = s->messages({"later", std::nullopt, 0});
+  REQUIRE(rows.size() == 3);
+  for (const auto& r : rows) {
+    CHECK(r.phone != "+8613800000002");
+    if (r.phone == "+8613800000001") {
+      CHECK(r.state == message_state::deferred);
+      CHECK(r.reason == "frequency cap: active 1 per 7d (at apply)");
+      CHECK(r.due == at_ms(first_sent + 7 * day_ms));
+    } else if (r.phone == "+8613800000004") {
+      CHECK(r.state == message_state::suppressed);
+      CHECK(
+          r.reason.starts_with("frequency cap: active 1 per 7d (at apply): a slot frees only "
+                               "after its validity"));
+    } else {
+      CHECK(r.state == message_state::scheduled);
+    }
+  }
+}
+
+TEST_CASE("apply with on_cap drop stores a recipient already over a cap as suppressed") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("a.db"));
+  auto ids = s->upsert_contacts({member("+8613800000001", 5)});
+  sent_before(*s, ids[0], t0 + 2 * day_ms);
+  auto summary = apply_campaign(apply_campaign_file("drop"), apply_engine(), *s, at_ms(t0));
+  CHECK(summary.capped_dropped == 1);
+  auto rows = s->messages({"later", std::nullopt, 0});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].state == message_state::suppressed);
+  CHECK(rows[0].reason == "frequency cap: active 1 per 7d (at apply)");
+}
+
+TEST_CASE("apply spreads due times over window_spread, within the window, the same every time") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("a.db"));
+  std::vector<contact> people;
+  for (int i = 0; i < 200; ++i)
+    people.push_back(member("+86139" + std::to_string(10'000'000 + i), 60));
+  s->upsert_contacts(people);
+  apply_campaign(apply_campaign_file(), apply_engine("10m"), *s, at_ms(t0));
+  auto opening = *parse_iso("2030-01-10T02:00:00Z");  // 10:00 +08:00
+  std::set<time_point> distinct;
+  for (const auto& r : s->messages({"later", std::nullopt, 0})) {
+    CHECK(r.due >= opening);
+    CHECK(r.due < opening + 10min);
+    distinct.insert(r.due);
+  }
+  CHECK(distinct.size() > 150);
+  // Without a spread every message falls due at the opening.
+  temp_dir dir2;
+  auto s2 = sqlite_store::open(dir2.file("b.db"));
+  s2->upsert_contacts(people);
+  apply_campaign(apply_campaign_file(), apply_engine("0s"), *s2, at_ms(t0));
+  for (const auto& r : s2->messages({"later", std::nullopt, 0})) CHECK(r.due == opening);
+}
+
+TEST_CASE("apply infers the time zone from the phone number when the contact has none") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("a.db"));
+  s->upsert_contacts({member("+442079460000", 60), member("+12125550100", 60),
+                      member("+442079460001", 60, "Asia/Tokyo")});
+  apply_campaign(apply_campaign_file(), apply_engine(), *s, at_ms(t0));
+  std::map<std::string, time_point> due;
+  for (const auto& r : s->messages({"later", std::nullopt, 0})) due[r.phone] = r.due;
+  CHECK(due["+442079460000"] == *parse_iso("2030-01-10T10:00:00Z"));  // Europe/London
+  CHECK(due["+12125550100"] == *parse_iso("2030-01-10T02:00:00Z"));   // US: many zones, default
+  CHECK(due["+442079460001"] == *parse_iso("2030-01-10T01:00:00Z"));  // its own tz wins
+}
