@@ -6,14 +6,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
-#include <future>
 
 #include "engine/dispatcher.hpp"
 #include "engine/store/sqlite_store.hpp"
+#include "tests/engine/dispatcher_harness.hpp"
 
 using namespace pigeon::engine;
 namespace asio = boost::asio;
@@ -122,23 +121,11 @@ struct fixture {
     http.executor = ioc.get_executor();
     http.db = db;
     dispatcher d(ioc.get_executor(), *queue, http, clk, lanes, senders, opts);
-    bool done = false;
-    asio::co_spawn(ioc, d.run(), [&](std::exception_ptr e) {
-      done = true;
-      if (e) std::rethrow_exception(e);
-    });
-    ioc.run_for(60s);
-    REQUIRE(done);
+    testing::run_to_idle(ioc, d);
     return d.stats();
   }
 
-  std::vector<message_row> rows() {
-    std::promise<std::vector<message_row>> p;
-    queue->async_run<std::vector<message_row>>(
-        [](store& s) { return s.messages({}); },
-        [&](std::exception_ptr, std::vector<message_row> r) { p.set_value(std::move(r)); });
-    return p.get_future().get();
-  }
+  std::vector<message_row> rows() { return testing::all_rows(*queue); }
 };
 
 }  // namespace

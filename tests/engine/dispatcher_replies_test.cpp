@@ -2,13 +2,13 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <filesystem>
 
 #include "engine/dispatcher.hpp"
 #include "engine/store/sqlite_store.hpp"
+#include "tests/engine/dispatcher_harness.hpp"
 
 using namespace pigeon::engine;
 namespace asio = boost::asio;
@@ -79,13 +79,7 @@ TEST_CASE("sending many direct replies keeps one compiled template per distinct 
     opts.owner = "test";
     opts.until_idle = true;
     dispatcher d(ioc.get_executor(), queue, http, clk, lanes, senders, opts);
-    bool done = false;
-    asio::co_spawn(ioc, d.run(), [&](std::exception_ptr e) {
-      done = true;
-      if (e) std::rethrow_exception(e);
-    });
-    ioc.run_for(60s);
-    REQUIRE(done);
+    testing::run_to_idle(ioc, d);
     CHECK(d.stats().submitted == replies + 1);
     CHECK(http.requests.size() == replies + 1);
     // The campaign step, and the two reply texts: not one entry per reply sent.
