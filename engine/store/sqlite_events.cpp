@@ -62,7 +62,7 @@ std::vector<reply_keyword> keywords_from_json(const std::string& text) {
   return out;
 }
 
-bool is_carrier_state(message_state s) {
+[[maybe_unused]] bool is_carrier_state(message_state s) {
   return s == message_state::submitted || s == message_state::delivered ||
          s == message_state::undelivered || s == message_state::failed;
 }
