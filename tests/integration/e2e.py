@@ -138,9 +138,30 @@ def read_records(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
+def sends_per_recipient(record):
+    """How many submissions the simulator recorded per recipient number."""
+    counts = {}
+    for r in read_records(record):
+        counts[r["to"]] = counts.get(r["to"], 0) + 1
+    return counts
+
+
 STEP_NOW = """  - id: hello
     at: now
     sms: { text: "Hi {{first_name}}, your code is {{code}}" }
+"""
+
+# A step due now, one far in the future (to see it suppressed or cancelled) and keyword "1".
+KEYWORD_STEPS = """  - id: hello
+    at: now
+    sms: { text: "Hi {{first_name}}, your code is {{code}}" }
+  - id: later
+    at: "2099-01-01 10:00"
+    sms: { text: "Later, {{first_name}}" }
+replies:
+  valid_for: 7d
+  keywords:
+    "1": { tag: wants-sample, respond: "Sample reserved for you" }
 """
 
 

@@ -25,24 +25,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
 import kannel_harness  # noqa: E402
-from e2e import Env, wait_for  # noqa: E402
+from e2e import KEYWORD_STEPS, Env, wait_for  # noqa: E402
 
 SKIP = 77
 TOKEN = "kannel-hook-0123456789abcdef"
 FROM = "10690000"
 WAIT = 30
-
-STEPS = """  - id: hello
-    at: now
-    sms: { text: "Hi {{first_name}}, your code is {{code}}" }
-  - id: later
-    at: "2099-01-01 10:00"
-    sms: { text: "Later, {{first_name}}" }
-replies:
-  valid_for: 7d
-  keywords:
-    "1": { tag: wants-sample, respond: "Sample reserved for you" }
-"""
 
 
 def write_config(env, hooks_port, sendsms_url, username):
@@ -84,7 +72,6 @@ def start_serve(env):
     return p, log
 
 
-
 def mts(harness):
     """The MTs fakesmsc received, as (to, text): lines "Got message N: <from to text words>"."""
     out = []
@@ -99,7 +86,7 @@ def run(env, harness, timings):
     t0 = time.time()
     csv, expected = env.contacts(3)
     env.run("contacts", "import", csv)
-    env.run("campaign", "apply", env.campaign("promo", STEPS))
+    env.run("campaign", "apply", env.campaign("promo", KEYWORD_STEPS))
     serve, log = start_serve(env)
     try:
         messages = lambda: json.loads(env.run("messages", "--json").stdout)

@@ -13,12 +13,22 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import STEP_NOW, free_port, read_records, wait_for  # noqa: E402
+from e2e import STEP_NOW, free_port, read_records, sends_per_recipient, wait_for  # noqa: E402
 
 
 def append_config(env, text):
     with open(env.config, "a") as f:
         f.write(text)
+
+
+def write_paced_config(env, port, rate):
+    """The standard config with the carrier at concurrency 4 and `rate`; returns its text."""
+    env.write_config(f"http://127.0.0.1:{port}", concurrency=4)
+    with open(env.config) as f:
+        text = f.read().replace("concurrency: 4 }", f"concurrency: 4, rate: {rate} }}")
+    with open(env.config, "w") as f:
+        f.write(text)
+    return text
 
 
 def db_states(env):
@@ -139,9 +149,7 @@ def sigterm_drains_in_flight_sends_and_leaves_nothing_leased(env):
     sent_before = len(read_records(record))
     assert sent_before < 200, "the campaign finished before the signal; nothing was drained"
     env.run("serve", "--until-idle", timeout=120)
-    counts = {}
-    for r in read_records(record):
-        counts[r["to"]] = counts.get(r["to"], 0) + 1
+    counts = sends_per_recipient(record)
     assert set(counts) == set(expected), f"{len(set(expected) - set(counts))} never sent"
     assert all(c == 1 for c in counts.values()), "a recipient got two messages"
     st, _ = env.status()
@@ -166,20 +174,14 @@ def sigterm_past_the_drain_deadline_abandons_requests_for_recovery(env):
     st, _ = env.status()
     assert st["messages"]["submitted"] == 24, st["messages"]
     assert st["possible_duplicates"] == 8, st
-    counts = {}
-    for r in read_records(record):
-        counts[r["to"]] = counts.get(r["to"], 0) + 1
+    counts = sends_per_recipient(record)
     assert set(counts) == set(expected)
     assert sum(c - 1 for c in counts.values()) <= 8
 
 
 def pause_and_resume_take_effect_on_a_running_engine(env):
     port, record = env.simulator()
-    env.write_config(f"http://127.0.0.1:{port}", concurrency=4)
-    with open(env.config) as f:
-        cfg = f.read().replace("concurrency: 4 }", "concurrency: 4, rate: 40/s }")
-    with open(env.config, "w") as f:
-        f.write(cfg)
+    write_paced_config(env, port, "40/s")
     csv, expected = env.contacts(200)
     env.run("contacts", "import", csv)
     env.run("campaign", "apply", env.campaign("blast", STEP_NOW))
@@ -196,20 +198,14 @@ def pause_and_resume_take_effect_on_a_running_engine(env):
     wait_for("all sends after resume", lambda: len(read_records(record)) >= 200, 60)
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
-    counts = {}
-    for r in read_records(record):
-        counts[r["to"]] = counts.get(r["to"], 0) + 1
+    counts = sends_per_recipient(record)
     assert set(counts) == set(expected) and all(c == 1 for c in counts.values())
     print(f"paused at {at_grace} of 200; resumed and completed exactly once")
 
 
 def sighup_applies_a_new_provider_rate_to_a_running_engine(env):
     port, record = env.simulator()
-    env.write_config(f"http://127.0.0.1:{port}", concurrency=4)
-    with open(env.config) as f:
-        slow = f.read().replace("concurrency: 4 }", "concurrency: 4, rate: 5/s }")
-    with open(env.config, "w") as f:
-        f.write(slow)
+    slow = write_paced_config(env, port, "5/s")
     csv, expected = env.contacts(150)
     env.run("contacts", "import", csv)
     env.run("campaign", "apply", env.campaign("blast", STEP_NOW))
@@ -224,9 +220,7 @@ def sighup_applies_a_new_provider_rate_to_a_running_engine(env):
     took = time.time() - reloaded
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
-    counts = {}
-    for r in read_records(record):
-        counts[r["to"]] = counts.get(r["to"], 0) + 1
+    counts = sends_per_recipient(record)
     assert set(counts) == set(expected) and all(c == 1 for c in counts.values())
     print(f"after SIGHUP the remaining sends took {took:.1f}s; each recipient got one message")
 

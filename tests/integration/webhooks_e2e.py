@@ -16,21 +16,9 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import free_port, read_records, wait_for  # noqa: E402
+from e2e import KEYWORD_STEPS, free_port, read_records, wait_for  # noqa: E402
 
 TOKEN = "s3cret"
-
-STEPS = """  - id: hello
-    at: now
-    sms: { text: "Hi {{first_name}}, your code is {{code}}" }
-  - id: later
-    at: "2099-01-01 10:00"
-    sms: { text: "Later, {{first_name}}" }
-replies:
-  valid_for: 7d
-  keywords:
-    "1": { tag: wants-sample, respond: "Sample reserved for you" }
-"""
 
 
 def write_config(env, url):
@@ -93,13 +81,12 @@ def messages(env):
     return json.loads(env.run("messages", "--json").stdout)
 
 
-
 def receipts_replies_and_stop_go_through_the_real_listeners(env):
     port, record = env.simulator()
     write_config(env, f"http://127.0.0.1:{port}")
     csv, _ = env.contacts(3)
     env.run("contacts", "import", csv)
-    env.run("campaign", "apply", env.campaign("promo", STEPS))
+    env.run("campaign", "apply", env.campaign("promo", KEYWORD_STEPS))
     serve, hooks, admin = start_serve(env)
     auth = SIGN
 
@@ -178,7 +165,7 @@ def the_simulator_calls_back_a_dlr_and_an_mo_that_gets_a_keyword_reply(env):
         f.write(config)
     csv, _ = env.contacts(2)
     env.run("contacts", "import", csv)
-    env.run("campaign", "apply", env.campaign("promo", STEPS))
+    env.run("campaign", "apply", env.campaign("promo", KEYWORD_STEPS))
     serve, hooks_port, _ = start_serve(env)
     assert hooks_port == hooks
 
