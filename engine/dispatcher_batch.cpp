@@ -109,7 +109,6 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
     answered(l, finished - started, !ec && response.status < 500);
-    guard.release();        // the answer is in: the next request may go while this one is recorded
     if (abandoned_) break;  // past the drain deadline: left `submitting` (see run())
 
     std::vector<submit_verdict> verdicts;

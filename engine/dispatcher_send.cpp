@@ -187,13 +187,15 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     auto [ec, response] = co_await std::move(exchange);
     const auto finished = std::chrono::steady_clock::now();
     answered(l, finished - started, !ec && response.status < 500);
-    guard.release();  // the answer is in: the next request may go while this one is recorded
     if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
 
     std::optional<submit_verdict> verdict;
     if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);
     auto outcome =
         classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
+    // The slot is held until the outcome is durable: a message answered but not yet recorded is
+    // still `submitting` and would be resent after a crash, so the lane's concurrency bounds
+    // those messages too (the documented duplicate window).
     co_await record(std::move(outcome));
     co_return;
   }
