@@ -23,7 +23,7 @@ if [ -z "${PIGEON:-}" ]; then  # PIGEON=path/to/pigeon measures that binary inst
 fi
 TMP=$(mktemp -d /tmp/pigeon-bench-webhooks-XXXXXX)
 SERVE=""
-trap '[ -n "$SERVE" ] && kill $SERVE 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+trap '[ -n "$SERVE" ] && kill $SERVE 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
 export WEBHOOK_SECRET=bench-secret-0123456789
 export PIGEON_BENCH_WEBHOOK_SECRET=$WEBHOOK_SECRET
 

@@ -20,6 +20,7 @@
 #include "engine/log_format.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/curl_multi_client.hpp"
+#include "engine/store/sqlite_store.hpp"
 #include "providers/registry.hpp"
 
 namespace pigeon::cli {
@@ -111,6 +112,9 @@ int serve(const context& ctx, const serve_options& opts) {
   for (const auto& [name, s] : cfg.senders)
     senders[name] = {s.signature, s.opt_out_hint, s.sms_max_segments, s.smart_encoding, s.route};
 
+  // The writer thread never stops for a WAL checkpoint: a thread of its own runs them.
+  auto* sqlite_db = dynamic_cast<engine::sqlite_store*>(db.get());
+  if (sqlite_db) sqlite_db->checkpoint_in_background();
   engine::async_store store(std::move(db));
   engine::dispatcher_options dopts;
   dopts.owner = "pid-" + std::to_string(::getpid());
@@ -178,8 +182,11 @@ int serve(const context& ctx, const serve_options& opts) {
   spdlog::info(
       "engine stopped: {} claimed, {} submitted, {} deferred, {} retried, {} failed, {} expired",
       st.claimed, st.submitted, st.deferred, st.retried, st.failed, st.expired);
-  spdlog::info("store: {} intent flushes, {} outcome flushes, {} commits", st.intent_flushes,
-               st.outcome_flushes, store.statistics().batches);
+  spdlog::info(
+      "store: {} intent flushes, {} outcome flushes, {} commits, {} background "
+      "checkpoints",
+      st.intent_flushes, st.outcome_flushes, store.statistics().batches,
+      sqlite_db ? sqlite_db->background_checkpoints() : 0);
   return rc;
 }
 

@@ -8,6 +8,7 @@
 #include "engine/store/migrations.hpp"
 #include "engine/store/rows.hpp"
 #include "engine/store/sqlite_db.hpp"
+#include "engine/store/wal_checkpointer.hpp"
 
 namespace pigeon::engine {
 
@@ -63,6 +64,17 @@ std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path) {
   }
   sqlite::migrate(db, sqlite::wall_clock_ms());
   return s;
+}
+
+void sqlite_store::checkpoint_in_background() {
+  if (checkpointer_) return;
+  query q(*db_, "PRAGMA journal_mode");
+  if (!q.step() || q.get_text(0) != "wal") return;
+  checkpointer_ = std::make_unique<sqlite::wal_checkpointer>(*db_);
+}
+
+std::int64_t sqlite_store::background_checkpoints() const {
+  return checkpointer_ ? checkpointer_->counts().background : 0;
 }
 
 // --- atomicity ---------------------------------------------------------------------------------

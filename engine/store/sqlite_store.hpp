@@ -9,7 +9,8 @@ namespace pigeon::engine {
 
 namespace sqlite {
 class database;
-}
+class wal_checkpointer;
+}  // namespace sqlite
 
 // The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a method that
 // returned has reached the disk (group commit through transaction() amortises the fsync).
@@ -111,6 +112,15 @@ class sqlite_store final : public store {
 
   const std::string& path() const { return path_; }
 
+  // Moves WAL checkpoints to a background thread with its own connection (see
+  // engine/store/wal_checkpointer.hpp): for a long-running writer (`serve`), so commits never
+  // wait for a checkpoint. Does nothing for a database not in WAL mode (:memory:). Call on the
+  // thread that owns the store, before handing it to another; stops when the store is destroyed.
+  // Throws store_error when the second connection cannot be opened.
+  void checkpoint_in_background();
+  // Checkpoints run in the background so far (0 when not enabled).
+  std::int64_t background_checkpoints() const;
+
  private:
   explicit sqlite_store(std::string path);
 
@@ -133,6 +143,8 @@ class sqlite_store final : public store {
 
   std::string path_;
   std::unique_ptr<sqlite::database> db_;
+  // Declared after db_: stopped (and its hook removed) before the connection closes.
+  std::unique_ptr<sqlite::wal_checkpointer> checkpointer_;
 };
 
 }  // namespace pigeon::engine
