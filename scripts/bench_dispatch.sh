@@ -21,7 +21,8 @@
 # (default 123; 4 = batch mode), PIGEON_BENCH_BATCH (messages per request in phase 4, default
 # 100), PIGEON_BENCH_BATCH_CONCURRENCY (phase 4 requests in flight, default 4),
 # PIGEON_BENCH_NO_BUILD=1 (use the existing build), PIGEON_BENCH_BUILD_DIR, PIGEON_BENCH_PERF=1
-# (record `perf record -g` of each `serve` into perf-<phase>.data in the current directory).
+# (record `perf record -g` of each `serve` into perf-<phase>.data in the current directory;
+# PIGEON_BENCH_PERF_GRAPH=dwarf for call graphs through libraries built without frame pointers).
 # Needs nginx (scripts/bootstrap.sh installs it). Everything runs on 127.0.0.1 in a temp dir.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,11 +32,11 @@ batch="${PIGEON_BENCH_BATCH:-100}"
 batch_concurrency="${PIGEON_BENCH_BATCH_CONCURRENCY:-4}"
 phases="${PIGEON_BENCH_PHASES:-123}"
 build="${PIGEON_BENCH_BUILD_DIR:-$root/build/release}"
-if [ -z "${PIGEON_BENCH_NO_BUILD:-}" ]; then
+if [ -z "${PIGEON_BENCH_NO_BUILD:-}" ] && [ -z "${PIGEON:-}" ]; then
   cmake --preset release > /dev/null
   cmake --build "$build" --target pigeon > /dev/null
 fi
-pigeon="$build/engine/cli/pigeon"
+pigeon="${PIGEON:-$build/engine/cli/pigeon}"  # PIGEON=<binary> measures that one (A/B runs)
 tmp="$(mktemp -d /tmp/pigeon-bench-XXXXXX)"
 pids=()
 cleanup() {
@@ -138,7 +139,9 @@ run_engine() {  # $1 = phase; prints wall seconds and CPU seconds of `serve --un
   "$pigeon" --config "$tmp/pigeon.yaml" contacts import "$tmp/contacts.csv" > /dev/null
   "$pigeon" --config "$tmp/pigeon.yaml" campaign apply "$tmp/blast.yaml" > /dev/null
   local prefix=()
-  [ -n "${PIGEON_BENCH_PERF:-}" ] && prefix=(perf record -F 999 -g -o "$PWD/perf-$1.data" --)
+  # PIGEON_BENCH_PERF_GRAPH=dwarf for call graphs through libc/libsqlite (no frame pointers).
+  [ -n "${PIGEON_BENCH_PERF:-}" ] && prefix=(perf record -F 999
+    --call-graph "${PIGEON_BENCH_PERF_GRAPH:-fp}" -o "$PWD/perf-$1.data" --)
   /usr/bin/time -f "%e %U %S" -o "$tmp/time" "${prefix[@]}" \
     "$pigeon" --config "$tmp/pigeon.yaml" serve --until-idle 2> "$tmp/serve.log" > /dev/null
   sleep 1.2  # nginx flushes its log buffer every second

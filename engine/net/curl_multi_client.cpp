@@ -178,6 +178,7 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
   std::vector<CURL*> idle_easy_;
   std::size_t max_idle_easy_ = 1;
   asio::steady_timer timer_;
+  bool timer_armed_ = false;  // a wait on timer_ is pending (cancel only then)
   std::uint64_t timer_generation_ = 0;
   CURLM* multi_ = nullptr;
   bool closing_ = false;
@@ -288,18 +289,31 @@ int curl_multi_client::impl::on_socket(CURL*, curl_socket_t fd, int what, void* 
 
 int curl_multi_client::impl::on_timer(CURLM*, long timeout_ms, void* user) {
   auto* self = static_cast<impl*>(user);
-  // A completion of the previous wait may already be queued and cannot be cancelled any more;
-  // the generation makes it a no-op.
+  // A completion of the previous wait (or post) may already be queued and cannot be cancelled
+  // any more; the generation makes it a no-op.
   const auto generation = ++self->timer_generation_;
-  self->timer_.cancel();
+  if (self->timer_armed_) {
+    self->timer_armed_ = false;
+    self->timer_.cancel();
+  }
   if (timeout_ms < 0 || self->closing_) return 0;  // -1: delete the timer
-  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
-  self->timer_.async_wait([weak = self->weak_from_this(), generation](error_code ec) {
+  auto fire = [weak = self->weak_from_this(), generation](error_code ec) {
     auto s = weak.lock();
     if (ec || !s || generation != s->timer_generation_ || !s->multi_ || s->closing_) return;
+    s->timer_armed_ = false;
     s->socket_action(CURL_SOCKET_TIMEOUT, 0);
     s->drain();
-  });
+  };
+  if (timeout_ms == 0) {
+    // "As soon as possible" (every curl_multi_add_handle asks for it): a post on the loop, not a
+    // timer, which would cost a timerfd update per request; a burst of added requests shares
+    // the one socket_action of the last post.
+    asio::post(self->ex_, [fire = std::move(fire)]() mutable { fire(error_code{}); });
+    return 0;
+  }
+  self->timer_armed_ = true;
+  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  self->timer_.async_wait(std::move(fire));
   return 0;
 }
 
@@ -439,6 +453,7 @@ void curl_multi_client::impl::shutdown() {
   if (!multi_) return;
   closing_ = true;
   ++timer_generation_;
+  timer_armed_ = false;
   timer_.cancel();
   for (auto& [id, t] : transfers_) {
     curl_multi_remove_handle(multi_, t->easy);
