@@ -42,10 +42,11 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
     std::int64_t message_id) {
   static const std::string sql =
       "SELECT m.state, h.state, h.version, m.attempts, m.contact_id, m.campaign, m.expires_at, "
-      "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on FROM messages m "
+      "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on, "
+      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL FROM messages m "
       "JOIN campaign_heads h ON h.name = m.campaign "
       "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-      "WHERE m.id = ?1";
+      "JOIN contacts k ON k.id = m.contact_id WHERE m.id = ?1";
   query q(*db_, sql);
   q.bind(1, message_id);
   if (!q.step()) return std::nullopt;
@@ -66,6 +67,7 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
                              format_period(ctx.campaign_cap.per);
   }
   ctx.on_cap = q.get_text(11);
+  ctx.opted_out = q.get_int(13) != 0;
   if (auto stop_on = q.get_text(12); stop_on != "[]")
     ctx.stop_on = sqlite::json_to_strings(stop_on, "campaign stop_on");
   return ctx;

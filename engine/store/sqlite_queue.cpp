@@ -39,7 +39,8 @@ const std::string claimed_details_sql =
     "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL OR m.direct_text IS NOT NULL, "
     "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
     "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
-    sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL " +
+    sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL, " +
+    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL " +
     "FROM messages m "
     "JOIN campaign_heads h ON h.name = m.campaign "
     "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
@@ -100,12 +101,14 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
     ids += ']';
     if (ids == "[]") return;
     // A contact who opted out after these were queued: suppressed here, never handed out.
-    if (!suppress_opted_out(ids, now).empty()) {
-      // claimed_details_sql below reads only what is still leased.
-    }
+    std::vector<std::int64_t> opted_out;
     query q(*db_, claimed_details_sql);
     q.bind(1, ids);
     while (q.step()) {
+      if (q.get_int(24) != 0) {
+        opted_out.push_back(q.get_int(0));
+        continue;
+      }
       claimed_message m;
       m.id = q.get_int(0);
       m.campaign = q.get_text(1);
@@ -137,6 +140,7 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
       if (q.get_int(23) != 0) m.category = "transactional";
       out.push_back(std::move(m));
     }
+    for (auto id : opted_out) suppress_opted_out(id, now);
   });
   return out;
 }
@@ -147,22 +151,15 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
     marked.clear();
     marked.reserve(intents.size());
     if (intents.empty()) return;
-    // Opted out since the claim: suppressed, never sent. One statement for the whole group.
-    std::string ids = "[";
     for (const auto& in : intents) {
-      if (ids.size() > 1) ids += ',';
-      ids += std::to_string(in.message_id);
-    }
-    ids += ']';
-    auto suppressed = suppress_opted_out(ids, intents.front().at);
-    std::sort(suppressed.begin(), suppressed.end());
-    for (const auto& in : intents) {
-      if (std::binary_search(suppressed.begin(), suppressed.end(), in.message_id)) continue;
       // One read for the checks, the policy and the intent; the UPDATE and INSERT below then
       // bind what it read (same transaction) instead of re-reading it in subqueries.
       auto ctx = read_submit_context(in.message_id);
+      if (!ctx) continue;
+      // Opted out since the claim: suppressed, never sent.
+      if (ctx->opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
       // Cancelled, suppressed or finished since the claim: leave it.
-      if (!ctx || ctx->state != "leased") continue;
+      if (ctx->state != "leased") continue;
       if (ctx->head_state != "active") {
         // Paused since the claim: hand it back to the queue for when the campaign resumes.
         query(*db_,

@@ -136,6 +136,7 @@ class sqlite_store final : public store {
     cap_rule campaign_cap;
     std::string on_cap;
     std::vector<std::string> stop_on;
+    bool opted_out = false;  // a campaign message (not a direct reply) to an opted-out contact
   };
   std::optional<submit_context> read_submit_context(std::int64_t message_id);
   // Send policy checked inside mark_submitting (engine/store/sqlite_policy.cpp) for a message
@@ -144,9 +145,10 @@ class sqlite_store final : public store {
   std::optional<send_outcome> policy_verdict(const submit_intent& intent,
                                              const submit_context& ctx);
 
-  // Suppresses the campaign messages among `ids_json` (a JSON array) whose contact opted out;
-  // returns the ids suppressed (sqlite_events.cpp).
-  std::vector<std::int64_t> suppress_opted_out(const std::string& ids_json, time_point now);
+  // Suppresses the message if it is a queued campaign message (not a direct reply) whose contact
+  // opted out; true when it did (sqlite_events.cpp). The claim and mark_submitting read the
+  // opt-out with the message and call this only for those.
+  bool suppress_opted_out(std::int64_t message_id, time_point now);
   // Stores a campaign version's replies section (sqlite_events.cpp).
   void save_replies(const std::string& campaign, int version, const reply_config& replies);
 

@@ -182,3 +182,34 @@ TEST_CASE("after a rolled-back intent an outcome never lands on another message'
   CHECK(raw.rows("SELECT message_id, outcome, carrier_id FROM send_ledger") ==
         std::vector<std::string>{std::to_string(second) + "|submitted|C-9"});
 }
+
+TEST_CASE("a contact opted out behind the engine's back is suppressed at claim and at submit") {
+  // opted_out_at written by another connection (an import, a manual fix), so opt_out() did not
+  // suppress the queued messages: the claim and mark_submitting still must not send them.
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  auto s = sqlite_store::open(path);
+  auto ids = seed(*s, 3);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
+              make_message("promo", "s1", ids[2], 1000)});
+  auto direct = s->enqueue_direct("promo", ids[0], 1, "HELP: call us", at_ms(1000));
+  raw_db raw(path);
+  raw.exec("UPDATE contacts SET opted_out_at = 500 WHERE id = " + std::to_string(ids[0]));
+  auto claimed = s->claim_due(at_ms(1000), 10, at_ms(60000), "a");
+  // The direct reply to the opted-out contact still goes; their campaign message does not.
+  REQUIRE(claimed.size() == 3);
+  CHECK(claimed[0].recipient.id == ids[1]);
+  CHECK(claimed[1].recipient.id == ids[2]);
+  CHECK(claimed[2].id == direct);
+  raw.exec("UPDATE contacts SET opted_out_at = 1100 WHERE id = " + std::to_string(ids[1]));
+  auto marked = s->mark_submitting({{claimed[0].id, "main", "hello", 1, at_ms(1200)},
+                                    {claimed[1].id, "main", "hello", 1, at_ms(1200)},
+                                    {claimed[2].id, "main", "HELP: call us", 1, at_ms(1200)}});
+  CHECK(marked == std::vector<std::int64_t>{claimed[1].id, claimed[2].id});
+  CHECK(raw.rows("SELECT contact_id, state, reason FROM messages WHERE direct_text IS NULL "
+                 "ORDER BY contact_id") ==
+        std::vector<std::string>{std::to_string(ids[0]) + "|suppressed|opted out",
+                                 std::to_string(ids[1]) + "|suppressed|opted out",
+                                 std::to_string(ids[2]) + "|submitting|"});
+  CHECK(raw.rows("SELECT count(*) FROM send_ledger") == std::vector<std::string>{"2"});
+}
