@@ -85,6 +85,7 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
   }
   {
     // Back to schema 7 as an older pigeon left it: its claimable index filtered with IN.
+    // (8 is the migration that recreates messages_claimable: renumber with it.)
     raw_db raw(path);
     raw.exec("DROP INDEX messages_claimable");
     raw.exec(
