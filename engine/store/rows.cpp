@@ -21,6 +21,19 @@ const std::string& final_states_sql() {
   return sql;
 }
 
+const std::string& not_final_sql() {
+  static const std::string sql = [] {
+    std::string out;
+    for (auto s : all_states) {
+      if (!is_final(s)) continue;
+      if (!out.empty()) out += " AND ";
+      out += "state <> '" + std::string(to_string(s)) + "'";
+    }
+    return out;
+  }();
+  return sql;
+}
+
 std::string strings_to_json(const std::vector<std::string>& values) {
   boost::json::array array;
   for (const auto& v : values) array.emplace_back(v);

@@ -11,6 +11,17 @@ namespace pigeon::engine::sqlite {
 
 // "'delivered', 'undelivered', ..." for `state IN (...)`, derived from is_final().
 const std::string& final_states_sql();
+// "state <> 'delivered' AND state <> 'undelivered' AND ...": not final, for statements run once
+// per message. SQLite evaluates a constant `IN` list of three or more values by building a
+// temporary b-tree at every execution of the statement; `<>`/`=` chains cost nothing extra.
+const std::string& not_final_sql();
+
+// A waiting message of alias `m`, exactly the filter of the messages_claimable partial index
+// (migration 8): a query uses that index only when its WHERE holds this expression verbatim.
+// OR-ed equalities rather than IN for the reason above (the index filter is evaluated on every
+// UPDATE of `state`).
+inline constexpr const char* claimable_sql =
+    "(m.state = 'scheduled' OR m.state = 'retry' OR m.state = 'deferred')";
 
 std::string strings_to_json(const std::vector<std::string>& values);
 // Throws store_error when `text` is not a JSON array of strings (`what` names the column).

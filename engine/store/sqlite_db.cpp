@@ -66,6 +66,8 @@ std::int64_t database::query_int(const std::string& sql) {
 
 std::int64_t database::changes() const { return sqlite3_changes64(db_); }
 
+std::int64_t database::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
 bool database::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 sqlite3_stmt* database::cached(const std::string& sql) {

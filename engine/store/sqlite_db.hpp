@@ -34,6 +34,8 @@ class database {
   std::int64_t query_int(const std::string& sql);
 
   std::int64_t changes() const;
+  // The rowid of the last row INSERTed on this connection.
+  std::int64_t last_insert_rowid() const;
   // False when no transaction is open (SQLite's autocommit mode).
   bool in_transaction() const;
   const std::string& path() const { return path_; }

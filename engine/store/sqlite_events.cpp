@@ -81,20 +81,17 @@ void sqlite_store::save_replies(const std::string& campaign, int version,
       .run();
 }
 
-std::vector<std::int64_t> sqlite_store::suppress_opted_out(const std::string& ids_json,
-                                                           time_point now) {
-  std::vector<std::int64_t> ids;
+bool sqlite_store::suppress_opted_out(std::int64_t message_id, time_point now) {
   query q(*db_,
           "UPDATE messages SET state = 'suppressed', reason = 'opted out', final_at = ?2, "
           "lease_owner = NULL, lease_until = NULL, updated_at = ?2 "
-          "WHERE id IN (SELECT value FROM json_each(?1)) AND direct_text IS NULL "
-          "AND state IN ('leased', 'scheduled', 'deferred', 'retry') "
+          "WHERE id = ?1 AND direct_text IS NULL AND (state = 'leased' OR state = 'scheduled' "
+          "OR state = 'deferred' OR state = 'retry') "
           "AND EXISTS (SELECT 1 FROM contacts k WHERE k.id = messages.contact_id "
-          "AND k.opted_out_at IS NOT NULL) "
-          "RETURNING id");
-  q.bind(1, ids_json).bind(2, now);
-  while (q.step()) ids.push_back(q.get_int(0));
-  return ids;
+          "AND k.opted_out_at IS NOT NULL)");
+  q.bind(1, message_id).bind(2, now);
+  q.run();
+  return db_->changes() > 0;
 }
 
 receipt_effect sqlite_store::record_receipt(const receipt& r) {

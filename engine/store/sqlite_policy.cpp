@@ -25,19 +25,11 @@ using sqlite::query;
 
 namespace {
 
+// OR-ed equalities rather than `IN (...)`: these run once per marketing message, and SQLite
+// builds a temporary b-tree for every execution of a constant IN list of three or more values.
 constexpr const char* counted_outcomes =
-    "('pending', 'unknown', 'submitted', 'delivered', 'undelivered')";
-
-struct message_context {
-  std::int64_t contact_id = 0;
-  std::string campaign;
-  std::optional<time_point> expires;
-  std::string category;
-  int priority = 0;
-  cap_rule campaign_cap;
-  std::string on_cap;
-  std::vector<std::string> stop_on;
-};
+    "(l.outcome = 'pending' OR l.outcome = 'unknown' OR l.outcome = 'submitted' OR "
+    "l.outcome = 'delivered' OR l.outcome = 'undelivered')";
 
 struct blocked {
   time_point next{};
@@ -46,31 +38,43 @@ struct blocked {
 
 }  // namespace
 
-std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in) {
-  message_context ctx;
-  {
-    query q(*db_,
-            "SELECT m.contact_id, m.campaign, m.expires_at, c.category, c.priority, c.cap_max, "
-            "c.cap_per, c.on_cap, c.stop_on FROM messages m "
-            "JOIN campaign_heads h ON h.name = m.campaign "
-            "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-            "WHERE m.id = ?1 AND m.state = 'leased' AND h.state = 'active'");
-    q.bind(1, in.message_id);
-    if (!q.step()) return std::nullopt;  // mark_submitting's own checks handle it
-    ctx.contact_id = q.get_int(0);
-    ctx.campaign = q.get_text(1);
-    ctx.expires = q.get_opt_time(2);
-    ctx.category = q.get_text(3);
-    ctx.priority = static_cast<int>(q.get_int(4));
-    if (!q.is_null(5) && !q.is_null(6)) {
-      ctx.campaign_cap.max = static_cast<int>(q.get_int(5));
-      ctx.campaign_cap.per = std::chrono::milliseconds(q.get_int(6));
-      ctx.campaign_cap.label = "campaign " + std::to_string(ctx.campaign_cap.max) + " per " +
-                               format_period(ctx.campaign_cap.per);
-    }
-    ctx.on_cap = q.get_text(7);
-    ctx.stop_on = sqlite::json_to_strings(q.get_text(8), "campaign stop_on");
+std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
+    std::int64_t message_id) {
+  static const std::string sql =
+      "SELECT m.state, h.state, h.version, m.attempts, m.contact_id, m.campaign, m.expires_at, "
+      "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on, "
+      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL FROM messages m "
+      "JOIN campaign_heads h ON h.name = m.campaign "
+      "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+      "JOIN contacts k ON k.id = m.contact_id WHERE m.id = ?1";
+  query q(*db_, sql);
+  q.bind(1, message_id);
+  if (!q.step()) return std::nullopt;
+  submit_context ctx;
+  ctx.state = q.get_text(0);
+  ctx.head_state = q.get_text(1);
+  ctx.head_version = static_cast<int>(q.get_int(2));
+  ctx.attempts = static_cast<int>(q.get_int(3));
+  ctx.contact_id = q.get_int(4);
+  ctx.campaign = q.get_text(5);
+  ctx.expires = q.get_opt_time(6);
+  ctx.category = q.get_text(7);
+  ctx.priority = static_cast<int>(q.get_int(8));
+  if (!q.is_null(9) && !q.is_null(10)) {
+    ctx.campaign_cap.max = static_cast<int>(q.get_int(9));
+    ctx.campaign_cap.per = std::chrono::milliseconds(q.get_int(10));
+    ctx.campaign_cap.label = "campaign " + std::to_string(ctx.campaign_cap.max) + " per " +
+                             format_period(ctx.campaign_cap.per);
   }
+  ctx.on_cap = q.get_text(11);
+  ctx.opted_out = q.get_int(13) != 0;
+  if (auto stop_on = q.get_text(12); stop_on != "[]")
+    ctx.stop_on = sqlite::json_to_strings(stop_on, "campaign stop_on");
+  return ctx;
+}
+
+std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in,
+                                                         const submit_context& ctx) {
   auto outcome = [&](message_state state, std::string reason,
                      std::optional<time_point> next = std::nullopt) {
     return send_outcome{in.message_id, state, {}, {}, std::move(reason), next, in.at};
@@ -81,8 +85,8 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
   if (!ctx.stop_on.empty()) {
     std::optional<time_point> first_send;
     {
-      query q(*db_, std::string("SELECT min(at) FROM send_ledger WHERE contact_id = ?1 AND "
-                                "campaign = ?2 AND message_id <> ?3 AND outcome IN ") +
+      query q(*db_, std::string("SELECT min(l.at) FROM send_ledger l WHERE l.contact_id = ?1 AND "
+                                "l.campaign = ?2 AND l.message_id <> ?3 AND ") +
                         counted_outcomes);
       q.bind(1, ctx.contact_id).bind(2, ctx.campaign).bind(3, in.message_id);
       if (q.step()) first_send = q.get_opt_time(0);
@@ -144,7 +148,7 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
                                 "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
                                 "WHERE l.contact_id = ?1 AND l.at > ?2 AND l.message_id <> ?3 "
                                 "AND c.category = 'marketing' AND (?4 = '' OR l.campaign = ?4) "
-                                "AND l.outcome IN ") +
+                                "AND ") +
                         counted_outcomes + " GROUP BY l.message_id ORDER BY 1");
       q.bind(1, ctx.contact_id).bind(2, in.at - rule.per).bind(3, in.message_id);
       q.bind(4, campaign_only ? ctx.campaign : std::string());
@@ -159,7 +163,8 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
               "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
               "WHERE m.contact_id = ?1 AND m.id <> ?2 AND h.state = 'active' "
               "AND c.category = 'marketing' AND c.priority > ?3 "
-              "AND m.state IN ('scheduled', 'retry', 'deferred', 'leased') AND m.due_at < ?4");
+              "AND (m.state = 'scheduled' OR m.state = 'retry' OR m.state = 'deferred' "
+              "OR m.state = 'leased') AND m.due_at < ?4");
       q.bind(1, ctx.contact_id).bind(2, in.message_id).bind(3, ctx.priority);
       q.bind(4, in.at + rule.per);
       if (q.step()) {
@@ -197,7 +202,7 @@ void sqlite_store::for_each_capped_send(
     query q(*db_, std::string("SELECT l.contact_id, l.campaign, max(l.at) FROM send_ledger l "
                               "JOIN campaign_heads h ON h.name = l.campaign "
                               "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-                              "WHERE l.at >= ?1 AND c.category = 'marketing' AND l.outcome IN ") +
+                              "WHERE l.at >= ?1 AND c.category = 'marketing' AND ") +
                       counted_outcomes + " GROUP BY l.message_id");
     q.bind(1, since);
     while (q.step()) fn(q.get_int(0), q.get_text(1), q.get_time(2));

@@ -18,11 +18,13 @@ namespace {
 // messages_claimable index in (due_at, id) order and stops after `limit` rows instead of sorting
 // the whole backlog; only the (few) expired leases are sorted.
 const std::string claim_sql =
-    "UPDATE messages SET state = 'leased', lease_owner = ?1, lease_until = ?2, updated_at = ?3 "
-    "WHERE id IN (SELECT id FROM ("
-    "  SELECT m.id AS id, m.due_at AS due FROM messages m "
-    "  JOIN campaign_heads h ON h.name = m.campaign "
-    "  WHERE m.state IN ('scheduled', 'retry', 'deferred') AND m.due_at <= ?3 "
+    std::string(
+        "UPDATE messages SET state = 'leased', lease_owner = ?1, lease_until = ?2, "
+        "updated_at = ?3 WHERE id IN (SELECT id FROM ("
+        "  SELECT m.id AS id, m.due_at AS due FROM messages m "
+        "  JOIN campaign_heads h ON h.name = m.campaign WHERE ") +
+    sqlite::claimable_sql +
+    " AND m.due_at <= ?3 "
     "    AND h.state = 'active' "
     "  UNION ALL "
     "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
@@ -37,7 +39,8 @@ const std::string claimed_details_sql =
     "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL OR m.direct_text IS NOT NULL, "
     "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
     "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
-    sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL " +
+    sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL, " +
+    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL " +
     "FROM messages m "
     "JOIN campaign_heads h ON h.name = m.campaign "
     "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
@@ -98,12 +101,14 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
     ids += ']';
     if (ids == "[]") return;
     // A contact who opted out after these were queued: suppressed here, never handed out.
-    if (!suppress_opted_out(ids, now).empty()) {
-      // claimed_details_sql below reads only what is still leased.
-    }
+    std::vector<std::int64_t> opted_out;
     query q(*db_, claimed_details_sql);
     q.bind(1, ids);
     while (q.step()) {
+      if (q.get_int(24) != 0) {
+        opted_out.push_back(q.get_int(0));
+        continue;
+      }
       claimed_message m;
       m.id = q.get_int(0);
       m.campaign = q.get_text(1);
@@ -135,6 +140,7 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
       if (q.get_int(23) != 0) m.category = "transactional";
       out.push_back(std::move(m));
     }
+    for (auto id : opted_out) suppress_opted_out(id, now);
   });
   return out;
 }
@@ -145,34 +151,17 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
     marked.clear();
     marked.reserve(intents.size());
     if (intents.empty()) return;
-    // Opted out since the claim: suppressed, never sent. One statement for the whole group.
-    std::string ids = "[";
     for (const auto& in : intents) {
-      if (ids.size() > 1) ids += ',';
-      ids += std::to_string(in.message_id);
-    }
-    ids += ']';
-    auto suppressed = suppress_opted_out(ids, intents.front().at);
-    std::sort(suppressed.begin(), suppressed.end());
-    for (const auto& in : intents) {
-      if (std::binary_search(suppressed.begin(), suppressed.end(), in.message_id)) continue;
-      if (auto verdict = policy_verdict(in)) {
-        record_outcomes({*verdict});
-        continue;
-      }
-      static const std::string mark =
-          "UPDATE messages SET state = 'submitting', attempts = attempts + 1, provider = ?2, "
-          "body = ?3, segments = ?4, updated_at = ?5, "
-          "rendered_version = (SELECT version FROM campaign_heads WHERE name = messages.campaign) "
-          "WHERE id = ?1 AND state = 'leased' AND EXISTS (SELECT 1 FROM campaign_heads h "
-          "WHERE h.name = messages.campaign AND h.state = 'active') "
-          "RETURNING contact_id, campaign, attempts";
-      query q(*db_, mark);
-      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
-      q.bind(5, in.at);
-      if (!q.step()) {
-        // Cancelled, suppressed or finished since the claim: leave it. Paused since the claim:
-        // hand it back to the queue for when the campaign resumes.
+      // One read for the checks, the policy and the intent; the UPDATE and INSERT below then
+      // bind what it read (same transaction) instead of re-reading it in subqueries.
+      auto ctx = read_submit_context(in.message_id);
+      if (!ctx) continue;
+      // Opted out since the claim: suppressed, never sent.
+      if (ctx->opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
+      // Cancelled, suppressed or finished since the claim: leave it.
+      if (ctx->state != "leased") continue;
+      if (ctx->head_state != "active") {
+        // Paused since the claim: hand it back to the queue for when the campaign resumes.
         query(*db_,
               "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
               "WHERE id = ?1 AND state = 'leased'")
@@ -180,18 +169,33 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
             .run();
         continue;
       }
+      if (auto verdict = policy_verdict(in, *ctx)) {
+        record_outcomes({*verdict});
+        continue;
+      }
+      const int attempt = ctx->attempts + 1;
+      static const std::string mark =
+          "UPDATE messages SET state = 'submitting', attempts = ?6, provider = ?2, body = ?3, "
+          "segments = ?4, updated_at = ?5, rendered_version = ?7 "
+          "WHERE id = ?1 AND state = 'leased'";
+      query q(*db_, mark);
+      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
+      q.bind(5, in.at).bind(6, attempt).bind(7, ctx->head_version);
+      q.run();
+      if (db_->changes() == 0) continue;  // not reached: read leased in this transaction
       marked.push_back(in.message_id);
       static const std::string ledger =
           "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
           "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')";
       query(*db_, ledger)
           .bind(1, in.message_id)
-          .bind(2, q.get_int(0))
-          .bind(3, q.get_text(1))
-          .bind(4, q.get_int(2))
+          .bind(2, ctx->contact_id)
+          .bind(3, ctx->campaign)
+          .bind(4, attempt)
           .bind(5, in.provider)
           .bind(6, in.at)
           .run();
+      pending_ledger_[in.message_id] = db_->last_insert_rowid();
     }
   });
   return marked;
@@ -208,18 +212,24 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
       "due_at = CASE WHEN ?6 THEN ?7 ELSE due_at END, "
       "sent_at = CASE WHEN ?2 = 'submitted' THEN ?8 ELSE sent_at END, "
       "final_at = CASE WHEN ?9 THEN ?8 ELSE final_at END, "
-      "lease_owner = NULL, lease_until = NULL, updated_at = ?8 WHERE id = ?1 "
-      "AND state NOT IN (" +
-      sqlite::final_states_sql() + ") AND (state <> 'submitted' OR ?2 = 'submitted' OR ?9)";
+      "lease_owner = NULL, lease_until = NULL, updated_at = ?8 WHERE id = ?1 AND " +
+      sqlite::not_final_sql() + " AND (state <> 'submitted' OR ?2 = 'submitted' OR ?9)";
   // The ledger records what happened to the attempt even when the message itself no longer
   // changes (e.g. cancelled while the request was in flight): caps count real sends.
   // pending takes any outcome; submitted and unknown (crash) only carrier verdicts.
-  static const std::string update_ledger =
+  static const std::string ledger_set =
       "UPDATE send_ledger SET outcome = ?2, "
       "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4, "
-      "completed_at = coalesce(completed_at, ?6) "
-      "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1) "
-      "AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))";
+      "completed_at = coalesce(completed_at, ?6) ";
+  static const std::string ledger_verdict =
+      " AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))";
+  // The attempt's row: by the rowid mark_submitting kept, when it still belongs to the message
+  // (else, e.g. after a rollback or for a verdict without a new attempt, the latest row).
+  static const std::string update_ledger_row =
+      ledger_set + "WHERE id = ?7 AND message_id = ?1" + ledger_verdict;
+  static const std::string update_ledger =
+      ledger_set + "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1)" +
+      ledger_verdict;
   static const std::string contact_of = "SELECT contact_id FROM messages WHERE id = ?1";
   atomically("record outcomes", [&] {
     for (const auto& o : outcomes) {
@@ -236,14 +246,20 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
           .bind(8, o.at)
           .bind(9, is_final(o.state) ? 1 : 0)
           .run();
-      query(*db_, update_ledger)
-          .bind(1, o.message_id)
-          .bind(2, state)
-          .bind(3, o.carrier_id)
-          .bind(4, o.reason)
-          .bind(5, is_carrier_verdict(o.state) ? 1 : 0)
-          .bind(6, o.at)
-          .run();
+      auto update_attempt = [&](std::optional<std::int64_t> row) {
+        query q(*db_, row ? update_ledger_row : update_ledger);
+        q.bind(1, o.message_id).bind(2, state).bind(3, o.carrier_id).bind(4, o.reason);
+        q.bind(5, is_carrier_verdict(o.state) ? 1 : 0).bind(6, o.at);
+        if (row) q.bind(7, *row);
+        q.run();
+        return db_->changes() > 0;
+      };
+      bool done = false;
+      if (auto kept = pending_ledger_.find(o.message_id); kept != pending_ledger_.end()) {
+        done = update_attempt(kept->second);
+        pending_ledger_.erase(kept);
+      }
+      if (!done) update_attempt(std::nullopt);
       // The carrier says the recipient opted out with it: record it like a STOP.
       if (o.recipient_opted_out) {
         query q(*db_, contact_of);
@@ -264,6 +280,7 @@ std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(
         .bind(1, now)
         .run();
     counts.first = static_cast<std::size_t>(db_->changes());
+    pending_ledger_.clear();
     query(*db_,
           "UPDATE send_ledger SET outcome = 'unknown', reason = 'engine stopped mid-submit' "
           "WHERE outcome = 'pending' AND message_id IN "
@@ -284,9 +301,9 @@ std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(
 std::optional<time_point> sqlite_store::next_due() {
   std::optional<time_point> due;
   atomically("find next due", [&] {
-    query q(*db_,
-            "SELECT min(m.due_at) FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
-            "WHERE m.state IN ('scheduled', 'retry', 'deferred') AND h.state = 'active'");
+    query q(*db_, std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
+                              "ON h.name = m.campaign WHERE ") +
+                      sqlite::claimable_sql + " AND h.state = 'active'");
     if (q.step()) due = q.get_opt_time(0);
   });
   return due;
@@ -354,10 +371,9 @@ status_snapshot sqlite_store::status(time_point now) {
       }
     }
     {
-      query q(*db_,
-              "SELECT min(m.due_at) FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
-              "WHERE m.state IN ('scheduled', 'retry', 'deferred') AND m.due_at <= ?1 "
-              "AND h.state = 'active'");
+      query q(*db_, std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
+                                "ON h.name = m.campaign WHERE ") +
+                        sqlite::claimable_sql + " AND m.due_at <= ?1 AND h.state = 'active'");
       q.bind(1, now);
       if (q.step()) s.oldest_due = q.get_opt_time(0);
     }

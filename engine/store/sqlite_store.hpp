@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "engine/store.hpp"
 
@@ -130,19 +131,44 @@ class sqlite_store final : public store {
   void begin(bool nested);
   void commit(bool nested);
   void rollback(bool nested) noexcept;
-  // Send policy checked inside mark_submitting (engine/store/sqlite_policy.cpp): stop_on, then
-  // frequency caps. Returns the outcome (suppressed, deferred or expired) when the message must
-  // not go now, nullopt when it may (or is no longer `leased` by an active campaign).
-  std::optional<send_outcome> policy_verdict(const submit_intent& intent);
+  // What mark_submitting reads of a message, its campaign head and the head version's policy, in
+  // one statement (engine/store/sqlite_policy.cpp); nullopt when there is no such message.
+  struct submit_context {
+    std::string state;       // the message's
+    std::string head_state;  // the campaign's: active, paused or cancelled
+    int head_version = 0;
+    int attempts = 0;
+    std::int64_t contact_id = 0;
+    std::string campaign;
+    std::optional<time_point> expires;
+    std::string category;
+    int priority = 0;
+    cap_rule campaign_cap;
+    std::string on_cap;
+    std::vector<std::string> stop_on;
+    bool opted_out = false;  // a campaign message (not a direct reply) to an opted-out contact
+  };
+  std::optional<submit_context> read_submit_context(std::int64_t message_id);
+  // Send policy checked inside mark_submitting (engine/store/sqlite_policy.cpp) for a message
+  // `leased` by an active campaign: stop_on, then frequency caps. Returns the outcome
+  // (suppressed, deferred or expired) when the message must not go now, nullopt when it may.
+  std::optional<send_outcome> policy_verdict(const submit_intent& intent,
+                                             const submit_context& ctx);
 
-  // Suppresses the campaign messages among `ids_json` (a JSON array) whose contact opted out;
-  // returns the ids suppressed (sqlite_events.cpp).
-  std::vector<std::int64_t> suppress_opted_out(const std::string& ids_json, time_point now);
+  // Suppresses the message if it is a queued campaign message (not a direct reply) whose contact
+  // opted out; true when it did (sqlite_events.cpp). The claim and mark_submitting read the
+  // opt-out with the message and call this only for those.
+  bool suppress_opted_out(std::int64_t message_id, time_point now);
   // Stores a campaign version's replies section (sqlite_events.cpp).
   void save_replies(const std::string& campaign, int version, const reply_config& replies);
 
   std::string path_;
   std::unique_ptr<sqlite::database> db_;
+  // message id -> rowid of the send_ledger row mark_submitting inserted for its latest attempt,
+  // taken by record_outcomes to update that row by rowid. A hint only: record_outcomes checks
+  // the row still belongs to the message and falls back to the max(id) lookup, so an entry left
+  // by a rolled-back transaction is harmless. Holds at most the messages in flight.
+  std::unordered_map<std::int64_t, std::int64_t> pending_ledger_;
   // Declared after db_: stopped (and its hook removed) before the connection closes.
   std::unique_ptr<sqlite::wal_checkpointer> checkpointer_;
 };
