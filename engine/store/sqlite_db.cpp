@@ -80,7 +80,9 @@ sqlite3_stmt* database::cached(const std::string& sql) {
 
 query::query(database& db, const std::string& sql) : db_(db), stmt_(db.cached(sql)) {}
 
-query::~query() {
+query::~query() { reset(); }
+
+void query::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
 }

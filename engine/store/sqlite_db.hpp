@@ -74,6 +74,8 @@ class query {
     return value ? bind(index, *value) : bind(index, std::nullopt);
   }
 
+  // Resets the statement and clears its bindings, for another use of the same statement.
+  void reset();
   // Advances to the next row: true when there is one, false when done.
   bool step();
   // Steps to completion, for statements without results.
