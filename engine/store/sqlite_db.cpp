@@ -130,6 +130,12 @@ std::string query::get_text(int column) const {
   return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
 }
 
+std::string_view query::get_view(int column) const {
+  auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  if (!text) return {};
+  return {text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+}
+
 time_point query::get_time(int column) const { return from_ms(get_int(column)); }
 
 std::optional<time_point> query::get_opt_time(int column) const {

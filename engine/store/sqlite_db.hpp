@@ -84,6 +84,8 @@ class query {
   bool is_null(int column) const;
   std::int64_t get_int(int column) const;
   std::string get_text(int column) const;
+  // The column's text without a copy: valid until the next step() or reset().
+  std::string_view get_view(int column) const;
   time_point get_time(int column) const;
   std::optional<time_point> get_opt_time(int column) const;
   std::optional<std::string> get_opt_text(int column) const {
