@@ -1,4 +1,5 @@
 // sqlite_store: the message queue, the send ledger and observation.
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,10 +53,6 @@ bool is_carrier_verdict(message_state s) {
          s == message_state::undelivered || s == message_state::failed;
 }
 
-}  // namespace
-
-namespace {
-
 // One INSERT of `rows` messages: parameter ?1 is the time stamp, then 7 per row (campaign, step,
 // variant, contact, due, expires, suppressed reason). Several rows per statement open the
 // table's cursors once per statement instead of once per message (apply: BENCHMARKS.md).
@@ -92,7 +89,11 @@ std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
           .bind(base + 6, m.suppressed_reason);
     };
     std::size_t i = 0;
-    if (messages.size() >= enqueue_rows_per_insert) {
+    // An SQLite built with a lower limit on parameters (before 3.32: 999) inserts one by one.
+    const bool many = messages.size() >= enqueue_rows_per_insert &&
+                      sqlite3_limit(db_->handle(), SQLITE_LIMIT_VARIABLE_NUMBER, -1) >
+                          static_cast<int>(7 * enqueue_rows_per_insert);
+    if (many) {
       query q(*db_, many_sql);
       for (; messages.size() - i >= enqueue_rows_per_insert; q.reset()) {
         q.bind(1, now);
