@@ -1,6 +1,7 @@
 #include "engine/ab_report.hpp"
 
 #include <algorithm>
+#include <boost/json/object.hpp>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -103,6 +104,36 @@ std::vector<ab_decision> decide_ab_tests(store& db, time_point now) {
     d.switched = db.record_ab_decision(d);
     out.push_back(std::move(d));
   }
+  return out;
+}
+
+std::string describe_ab_decision(const ab_decision& d) {
+  if (d.decided_at)
+    return "ab_test decided " + format_iso(*d.decided_at) + ": " + d.reason + " (" +
+           std::to_string(d.switched) + " messages switched)";
+  if (d.first_send)
+    return "ab_test on " + d.metric + ": decides at " + format_iso(*d.first_send + d.decide_after) +
+           " (first send + decide_after)";
+  return "ab_test on " + d.metric + ": decides decide_after the first send";
+}
+
+boost::json::value ab_decision_json(const std::optional<ab_decision>& d) {
+  if (!d) return nullptr;
+  auto opt_time = [](const std::optional<time_point>& t) -> boost::json::value {
+    if (!t) return nullptr;
+    return boost::json::value(format_iso(*t));
+  };
+  boost::json::object out{
+      {"metric", d->metric},
+      {"decide_after_seconds",
+       std::chrono::duration_cast<std::chrono::seconds>(d->decide_after).count()},
+      {"first_send", opt_time(d->first_send)},
+      {"decided_at", opt_time(d->decided_at)},
+      {"winner", d->winner},
+      {"runner_up", d->runner_up},
+      {"reason", d->reason},
+      {"switched", d->switched}};
+  out["p_value"] = d->p_value ? boost::json::value(*d->p_value) : nullptr;
   return out;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,5 +44,13 @@ ab_decision decide_ab_test(const ab_decision& test, const std::vector<variant_st
 // calls it before each claim, so on a simulated clock it acts at the first due time after
 // the decision time, before anything due then is sent. Throws store_error.
 std::vector<ab_decision> decide_ab_tests(store& db, time_point now);
+
+// An A/B test's state in one line, as `campaign show` and `pigeon status` print it: decided
+// (when, the reason with the rates, how many messages moved to the winner), or when it decides.
+std::string describe_ab_decision(const ab_decision& d);
+
+// The same as JSON ("ab_decision" of `campaign show --json` and of each campaign in
+// `status --json`); null without a test.
+boost::json::value ab_decision_json(const std::optional<ab_decision>& d);
 
 }  // namespace pigeon::engine

@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <string_view>
 #include <system_error>
+#include <unordered_map>
 
 #include "engine/compose.hpp"
 #include "engine/phone.hpp"
@@ -26,6 +28,24 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// The length of one composed SMS, as counted (see sms_counts).
+struct sms_count {
+  templates::encoding enc = templates::encoding::gsm7;
+  int segments = 0;
+  std::vector<int> units;
+  int total_units = 0;
+  long long bytes = 0;
+};
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// At most this many distinct rendered texts are remembered per variant (about 100 bytes each
+// for a typical SMS); past that, further texts are counted every time.
+constexpr std::size_t max_cached_texts = 50'000;
+
 // One step/variant being checked: compiled once, findings accumulated over every recipient.
 struct slot {
   const config::step_config* step = nullptr;
@@ -37,6 +57,10 @@ struct slot {
   long long media_bytes = 0;
   budget_finding missing, overflow, media;
   variant_budget summary;
+  // SMS: the count of each rendered text seen (before signature, hint and smart encoding, which
+  // are the same for every recipient), so recipients whose variables give the same text are
+  // composed and counted once.
+  std::unordered_map<std::string, sms_count, string_hash, std::equal_to<>> sms_counts;
 };
 
 // The location of `entry` in the campaign's source text (its first occurrence), else `fallback`.
@@ -84,6 +108,7 @@ budget_example make_example(const slot& s, const templates::variables& vars, con
 struct scratch {
   std::string rendered, subject;
   templates::segment_info info;
+  sms_count uncached;  // the count of a text not cached (the cache is full)
 };
 
 void evaluate(slot& s, const config::sender_config& sender, const contact& c, bool worst,
@@ -109,26 +134,39 @@ void evaluate(slot& s, const config::sender_config& sender, const contact& c, bo
     }
     return;
   }
-  std::string text =
-      compose_text(sender.signature, sender.opt_out_hint, s.marketing_sms, buf.rendered);
-  if (sender.smart_encoding && !s.mms) apply_smart_encoding(text);
   if (!s.mms) {
-    templates::count_segments(text, buf.info);
-    s.summary.max_segments = std::max(s.summary.max_segments, buf.info.segments);
-    if (buf.info.segments <= sender.sms_max_segments) return;
+    auto it = s.sms_counts.find(std::string_view(buf.rendered));
+    if (it == s.sms_counts.end()) {
+      std::string text =
+          compose_text(sender.signature, sender.opt_out_hint, s.marketing_sms, buf.rendered);
+      if (sender.smart_encoding) apply_smart_encoding(text);
+      templates::count_segments(text, buf.info);
+      sms_count count{buf.info.enc, buf.info.segments, buf.info.units, buf.info.total_units,
+                      static_cast<long long>(text.size())};
+      if (s.sms_counts.size() < max_cached_texts) {
+        it = s.sms_counts.emplace(buf.rendered, std::move(count)).first;
+      } else {
+        buf.uncached = std::move(count);
+      }
+    }
+    const sms_count& count = it == s.sms_counts.end() ? buf.uncached : it->second;
+    s.summary.max_segments = std::max(s.summary.max_segments, count.segments);
+    if (count.segments <= sender.sms_max_segments) return;
     if (!worst && s.overflow.examples.size() >= max_budget_examples) {
       ++s.overflow.recipients;
       return;
     }
     auto e = make_example(s, vars, c, worst);
-    e.enc = buf.info.enc;
-    e.segments = buf.info.segments;
-    e.units = buf.info.units;
-    e.total_units = buf.info.total_units;
-    e.bytes = static_cast<long long>(text.size());
+    e.enc = count.enc;
+    e.segments = count.segments;
+    e.units = count.units;
+    e.total_units = count.total_units;
+    e.bytes = count.bytes;
     add_example(s.overflow, std::move(e), worst);
     return;
   }
+  std::string text =
+      compose_text(sender.signature, sender.opt_out_hint, s.marketing_sms, buf.rendered);
   long long bytes = static_cast<long long>(buf.subject.size() + text.size()) + s.media_bytes;
   s.summary.max_bytes = std::max(s.summary.max_bytes, bytes);
   if (bytes <= sender.mms_max_bytes) return;

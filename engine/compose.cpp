@@ -15,8 +15,8 @@ std::optional<std::string_view> contact_variables::find(std::string_view name) c
   const auto& v = it->value();
   if (v.is_string()) return std::string_view(v.get_string());
   if (v.is_null()) return std::nullopt;
-  scratch_.push_back(boost::json::serialize(v));
-  return std::string_view(scratch_.back());
+  scratch_.push_front(boost::json::serialize(v));
+  return std::string_view(scratch_.front());
 }
 
 std::string compose_text(std::string_view signature, std::string_view opt_out_hint,

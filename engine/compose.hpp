@@ -1,6 +1,6 @@
 #pragma once
 
-#include <deque>
+#include <forward_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,7 +19,7 @@ class contact_variables final : public templates::variables {
 
  private:
   const contact& contact_;
-  mutable std::deque<std::string> scratch_;  // stable storage for converted values
+  mutable std::forward_list<std::string> scratch_;  // stable storage for converted values
 };
 
 // The full text that goes out: signature prefixed, the opt-out hint appended to marketing SMS.

@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "engine/ab_report.hpp"
+
 namespace pigeon::engine {
 
 namespace {
@@ -109,6 +111,9 @@ status_report build_status_report(store& db, time_point now,
   r.now = now;
   r.snapshot = db.status(now);
   r.ops = db.operations(now);
+  for (const auto& c : r.snapshot.campaigns)
+    if (c.state == "active")
+      if (auto d = db.find_ab_test(c.name)) r.ab_decisions.emplace(c.name, std::move(*d));
   assess(r, thresholds);
   return r;
 }
@@ -154,6 +159,9 @@ boost::json::object to_json(const status_report& r) {
                               {"version", c.version},
                               {"state", c.state},
                               {"messages", std::move(counts)}};
+    auto decision = r.ab_decisions.find(c.name);
+    entry["ab_decision"] = decision == r.ab_decisions.end() ? boost::json::value(nullptr)
+                                                            : ab_decision_json(decision->second);
     for (const auto& f : r.ops.campaigns) {
       if (f.name != c.name) continue;
       boost::json::array variants;

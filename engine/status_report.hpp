@@ -4,6 +4,7 @@
 // against the alert thresholds of the engine config. Pure functions over store reads.
 
 #include <boost/json/object.hpp>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,8 @@ struct status_report {
   bool engine_up = false;
   alert_level level = alert_level::ok;  // the worst alert; the exit code of `pigeon status`
   std::vector<alert> alerts;
+  // The A/B test of each active campaign that has one, by campaign name (ab_report.hpp).
+  std::map<std::string, ab_decision> ab_decisions;
 };
 
 // Reads `db` (status() and operations()) and judges it. Throws store_error as the store does.

@@ -40,7 +40,8 @@ class store {
   // --- contacts -------------------------------------------------------------------------------
   // Inserts or updates by phone (E.164). Returns the contacts' ids, parallel to the input.
   virtual std::vector<std::int64_t> upsert_contacts(const std::vector<contact>& contacts) = 0;
-  // Calls `fn` for every contact, in id order.
+  // Calls `fn` for every contact, in id order. The contact passed is valid during that call only
+  // (its storage is reused for the next one): copy what must outlive it.
   virtual void for_each_contact(const std::function<void(const contact&)>& fn) = 0;
   virtual std::optional<contact> find_contact(const std::string& phone) = 0;
 

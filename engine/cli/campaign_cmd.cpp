@@ -331,26 +331,6 @@ std::string ab_metric(const engine::stored_campaign& c) {
   }
 }
 
-boost::json::value decision_json(const std::optional<engine::ab_decision>& d) {
-  if (!d) return nullptr;
-  auto opt_time = [](const std::optional<engine::time_point>& t) -> boost::json::value {
-    if (!t) return nullptr;
-    return boost::json::value(engine::format_iso(*t));
-  };
-  boost::json::object out{
-      {"metric", d->metric},
-      {"decide_after_seconds",
-       std::chrono::duration_cast<std::chrono::seconds>(d->decide_after).count()},
-      {"first_send", opt_time(d->first_send)},
-      {"decided_at", opt_time(d->decided_at)},
-      {"winner", d->winner},
-      {"runner_up", d->runner_up},
-      {"reason", d->reason},
-      {"switched", d->switched}};
-  out["p_value"] = d->p_value ? boost::json::value(*d->p_value) : nullptr;
-  return out;
-}
-
 boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
                             const engine::ab_comparison& cmp) {
   boost::json::array variants;
@@ -413,7 +393,7 @@ int show(const context& ctx, const std::string& name) {
                                          {"templates", std::move(templates)},
                                          {"messages", std::move(counts)},
                                          {"ab", ab_json(stats, cmp)},
-                                         {"ab_decision", decision_json(decision)}})
+                                         {"ab_decision", engine::ab_decision_json(decision)}})
               << "\n";
     return 0;
   }
@@ -446,17 +426,7 @@ int show(const context& ctx, const std::string& name) {
       std::cout << "\n";
     }
   }
-  if (decision) {
-    if (decision->decided_at)
-      std::cout << "ab_test decided " << engine::format_iso(*decision->decided_at) << ": "
-                << decision->reason << " (" << decision->switched << " messages switched)\n";
-    else if (decision->first_send)
-      std::cout << "ab_test on " << decision->metric << ": decides at "
-                << engine::format_iso(*decision->first_send + decision->decide_after)
-                << " (first send + decide_after)\n";
-    else
-      std::cout << "ab_test on " << decision->metric << ": decides decide_after the first send\n";
-  }
+  if (decision) std::cout << engine::describe_ab_decision(*decision) << "\n";
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "engine/ab_report.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/clock.hpp"
 #include "engine/phone.hpp"
@@ -135,6 +136,8 @@ void render(const engine::status_report& r, bool color) {
       }
       if (f.opt_outs) std::cout << "  opt-outs: " << *f.opt_outs << "\n";
     }
+    if (auto d = r.ab_decisions.find(c.name); d != r.ab_decisions.end())
+      std::cout << "  " << engine::describe_ab_decision(d->second) << "\n";
   }
   for (auto [title, m] : {std::pair{"deferred", &r.ops.deferred_by_reason},
                           std::pair{"suppressed", &r.ops.suppressed_by_reason}}) {

@@ -40,16 +40,28 @@ std::string strings_to_json(const std::vector<std::string>& values) {
   return boost::json::serialize(array);
 }
 
-std::vector<std::string> json_to_strings(const std::string& text, const char* what) {
+namespace {
+
+// Parses a JSON array of strings into `out`, reusing its elements' storage.
+void json_to_strings(std::string_view text, const char* what, std::vector<std::string>& out) {
   boost::system::error_code ec;
   auto value = boost::json::parse(text, ec);
   if (ec || !value.is_array())
     throw store_error(std::string("stored ") + what + " is not a JSON array");
-  std::vector<std::string> out;
-  for (const auto& item : value.get_array()) {
-    if (!item.is_string()) throw store_error(std::string("stored ") + what + " holds a non-string");
-    out.emplace_back(item.get_string());
+  const auto& array = value.get_array();
+  out.resize(array.size());
+  for (std::size_t i = 0; i < array.size(); ++i) {
+    if (!array[i].is_string())
+      throw store_error(std::string("stored ") + what + " holds a non-string");
+    out[i].assign(array[i].get_string());
   }
+}
+
+}  // namespace
+
+std::vector<std::string> json_to_strings(std::string_view text, const char* what) {
+  std::vector<std::string> out;
+  json_to_strings(text, what, out);
   return out;
 }
 
@@ -57,7 +69,7 @@ std::string object_to_json(const boost::json::object& value) {
   return boost::json::serialize(value);
 }
 
-boost::json::object json_to_object(const std::string& text, const char* what) {
+boost::json::object json_to_object(std::string_view text, const char* what) {
   boost::system::error_code ec;
   auto value = boost::json::parse(text, ec);
   if (ec || !value.is_object())
@@ -67,12 +79,16 @@ boost::json::object json_to_object(const std::string& text, const char* what) {
 
 contact read_contact(const query& q, int first) {
   contact c;
-  c.id = q.get_int(first);
-  c.phone = q.get_text(first + 1);
-  c.tags = json_to_strings(q.get_text(first + 2), "contact tags");
-  c.attributes = json_to_object(q.get_text(first + 3), "contact attributes");
-  c.tz = q.get_text(first + 4);
+  read_contact_into(q, first, c);
   return c;
+}
+
+void read_contact_into(const query& q, int first, contact& c) {
+  c.id = q.get_int(first);
+  c.phone.assign(q.get_view(first + 1));
+  json_to_strings(q.get_view(first + 2), "contact tags", c.tags);
+  c.attributes = json_to_object(q.get_view(first + 3), "contact attributes");
+  c.tz.assign(q.get_view(first + 4));
 }
 
 message_state read_state(const std::string& text) {

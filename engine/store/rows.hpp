@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/model.hpp"
@@ -25,13 +26,15 @@ inline constexpr const char* claimable_sql =
 
 std::string strings_to_json(const std::vector<std::string>& values);
 // Throws store_error when `text` is not a JSON array of strings (`what` names the column).
-std::vector<std::string> json_to_strings(const std::string& text, const char* what);
+std::vector<std::string> json_to_strings(std::string_view text, const char* what);
 std::string object_to_json(const boost::json::object& value);
-boost::json::object json_to_object(const std::string& text, const char* what);
+boost::json::object json_to_object(std::string_view text, const char* what);
 
 // The contact columns "id, phone, tags, attributes, tz" starting at column `first`.
 inline constexpr const char* contact_columns = "k.id, k.phone, k.tags, k.attributes, k.tz";
 contact read_contact(const query& q, int first);
+// The same into an existing contact, reusing its strings' and tags' storage (a scan's loop).
+void read_contact_into(const query& q, int first, contact& c);
 
 // Throws store_error when `text` is not a state name.
 message_state read_state(const std::string& text);

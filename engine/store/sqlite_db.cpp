@@ -82,7 +82,9 @@ sqlite3_stmt* database::cached(const std::string& sql) {
 
 query::query(database& db, const std::string& sql) : db_(db), stmt_(db.cached(sql)) {}
 
-query::~query() {
+query::~query() { reset(); }
+
+void query::reset() {
   sqlite3_reset(stmt_);
   sqlite3_clear_bindings(stmt_);
 }
@@ -128,6 +130,12 @@ std::string query::get_text(int column) const {
   auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
   if (!text) return {};
   return std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+}
+
+std::string_view query::get_view(int column) const {
+  auto* text = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+  if (!text) return {};
+  return {text, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
 }
 
 time_point query::get_time(int column) const { return from_ms(get_int(column)); }

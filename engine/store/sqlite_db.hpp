@@ -76,6 +76,8 @@ class query {
     return value ? bind(index, *value) : bind(index, std::nullopt);
   }
 
+  // Resets the statement and clears its bindings, for another use of the same statement.
+  void reset();
   // Advances to the next row: true when there is one, false when done.
   bool step();
   // Steps to completion, for statements without results.
@@ -84,6 +86,8 @@ class query {
   bool is_null(int column) const;
   std::int64_t get_int(int column) const;
   std::string get_text(int column) const;
+  // The column's text without a copy: valid until the next step() or reset().
+  std::string_view get_view(int column) const;
   time_point get_time(int column) const;
   std::optional<time_point> get_opt_time(int column) const;
   std::optional<std::string> get_opt_text(int column) const {

@@ -179,7 +179,11 @@ void sqlite_store::for_each_contact(const std::function<void(const contact&)>& f
   atomically("list contacts", [&] {
     query q(*db_,
             std::string("SELECT ") + sqlite::contact_columns + " FROM contacts k ORDER BY k.id");
-    while (q.step()) fn(sqlite::read_contact(q, 0));
+    contact c;  // reused: its strings keep their storage from row to row
+    while (q.step()) {
+      sqlite::read_contact_into(q, 0, c);
+      fn(c);
+    }
   });
 }
 

@@ -100,6 +100,32 @@ TEST_CASE("a 70-character UCS-2 text fits one segment and a 71-character one nam
   CHECK(r.variants.at(0).max_segments == 2);
 }
 
+TEST_CASE("recipients whose names render the same text are each counted, and differ by name") {
+  // Alternating names: the second recipient with a name renders a text already counted.
+  auto campaign = campaign_with("你好{{first_name}}" + repeat("好", 60), "sms", "marketing");
+  auto e = engine_with("【店】", "", 1);  // 3 units of signature: 65 + name
+  std::vector<contact> people;
+  for (int i = 1; i <= 6; ++i)
+    people.push_back(person(i, i % 2 ? repeat("张", 5) : repeat("张", 6)));
+  auto r = check_budget(campaign, e, from(people), {});
+  REQUIRE(r.findings.size() == 1);
+  const auto& f = r.findings[0];
+  CHECK(f.recipients == 3);  // the three six-character names, not the five-character ones
+  REQUIRE(f.examples.size() == 3);
+  for (std::size_t k = 0; k < 3; ++k) {
+    CHECK(f.examples[k].contact_id == static_cast<std::int64_t>(2 * k + 2));
+    CHECK(f.examples[k].segments == 2);
+    CHECK(f.examples[k].total_units == 71);
+    CHECK(f.examples[k].units == std::vector<int>{67, 4});
+    CHECK(f.examples[k].enc == templates::encoding::ucs2);
+    CHECK(f.examples[k].values.at(0).second == repeat("张", 6));
+  }
+  CHECK(r.variants.at(0).recipients == 6);
+  CHECK(r.variants.at(0).max_segments == 2);
+  // The same names with a two-segment sender: nobody overflows.
+  CHECK(check_budget(campaign, engine_with("【店】", "", 2), from(people), {}).ok());
+}
+
 TEST_CASE("the signature and the opt-out hint count toward the budget") {
   auto text = repeat("好", 64);
   CHECK(check_budget(campaign_with(text, "sms", "marketing"), engine_with(), from({}), {}).ok());

@@ -8,6 +8,7 @@
 
 #include "engine/ab_report.hpp"
 #include "engine/planner.hpp"
+#include "engine/status_report.hpp"
 #include "engine/store/sqlite_db.hpp"
 #include "engine/store/sqlite_store.hpp"
 #include "tests/store/fixture.hpp"
@@ -124,6 +125,39 @@ TEST_CASE("an A/B test is decided once, decide_after the first send, and the res
   CHECK(stats[0].variant == "A");
   CHECK(stats[0].recipients == 200);
   CHECK(stats[0].replies["1"] == 20);
+}
+
+TEST_CASE("status shows an active campaign's A/B test as campaign show does, pending or decided") {
+  ab_fixture f(400);
+  f.s->register_ab_test("ab", "reply:1", 48h);
+  config::alert_thresholds thresholds;
+  auto pending = build_status_report(*f.s, at_ms(t0 - 1000), thresholds, "ab.db");
+  REQUIRE(pending.ab_decisions.count("ab") == 1);
+  CHECK(describe_ab_decision(pending.ab_decisions.at("ab")) ==
+        "ab_test on reply:1: decides decide_after the first send");
+  f.send_due(t0);
+  f.replies("B", 2, t0 + day_ms / 2);
+  f.replies("A", 10, t0 + day_ms / 2);
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).empty());  // notes the first send, too early
+  auto sent = build_status_report(*f.s, at_ms(t0 + day_ms), thresholds, "ab.db");
+  CHECK(describe_ab_decision(sent.ab_decisions.at("ab")) == "ab_test on reply:1: decides at " +
+                                                                format_iso(at_ms(t0 + 2 * day_ms)) +
+                                                                " (first send + decide_after)");
+  REQUIRE(decide_ab_tests(*f.s, at_ms(t0 + 2 * day_ms)).size() == 1);
+  auto decided = build_status_report(*f.s, at_ms(t0 + 2 * day_ms), thresholds, "ab.db");
+  auto line = describe_ab_decision(decided.ab_decisions.at("ab"));
+  CHECK(line.find("ab_test decided " + format_iso(at_ms(t0 + 2 * day_ms)) + ": B beats A") == 0);
+  CHECK(line.find("(200 messages switched)") != std::string::npos);
+  auto json = to_json(decided);
+  const auto& entry = json.at("campaigns").as_array().at(0).as_object();
+  CHECK(entry.at("name") == "ab");
+  CHECK(entry.at("ab_decision").at("winner") == "B");
+  CHECK(entry.at("ab_decision").at("switched") == 200);
+  // Only active campaigns: a paused one is listed without its test.
+  f.s->set_campaign_state("ab", "paused", at_ms(t0 + 2 * day_ms));
+  auto paused = build_status_report(*f.s, at_ms(t0 + 2 * day_ms), thresholds, "ab.db");
+  CHECK(paused.ab_decisions.empty());
+  CHECK(to_json(paused).at("campaigns").as_array().at(0).at("ab_decision").is_null());
 }
 
 TEST_CASE("an A/B test without a significant difference keeps the split and says why") {

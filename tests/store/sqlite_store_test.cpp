@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "engine/store/migrations.hpp"
@@ -72,6 +73,33 @@ TEST_CASE("enqueueing the same campaign, step and contact twice stores one messa
                     make_message("promo", "s1", ids[1], 1000)}) == 1);
   CHECK(s->messages({}).size() == 2);
   CHECK(s->messages({})[0].due == at_ms(1000));
+}
+
+TEST_CASE("enqueueing hundreds of messages at once stores each once, in order, new ones counted") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s, 700);
+  CHECK(s->enqueue({make_message("promo", "s1", ids[10], 42)}) == 1);
+  std::vector<new_message> batch;
+  for (int i = 0; i < 700; ++i) {
+    auto m = make_message("promo", "s1", ids[static_cast<std::size_t>(i)], 1000 + i);
+    if (i % 7 == 3) m.suppressed_reason = "holdout";
+    batch.push_back(std::move(m));
+  }
+  batch.push_back(make_message("promo", "s1", ids[500], 1));  // a repeat inside the batch
+  // 700 new, contact 10 was already queued, the repeat of contact 500 is not stored again.
+  CHECK(s->enqueue(batch) == 699);
+  auto rows = s->messages({});
+  REQUIRE(rows.size() == 700);
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+  CHECK(rows[0].due == at_ms(42));  // the earlier message of contact 10 is kept as it was
+  for (std::size_t k = 1; k < rows.size(); ++k) {
+    int i = static_cast<int>(k <= 10 ? k - 1 : k);  // batch order, contact 10 skipped
+    CHECK(rows[k].phone == "+861380000000" + std::to_string(i));
+    CHECK(rows[k].due == at_ms(1000 + i));
+    CHECK(rows[k].state == (i % 7 == 3 ? message_state::suppressed : message_state::scheduled));
+    CHECK(rows[k].reason == (i % 7 == 3 ? "holdout" : ""));
+  }
 }
 
 TEST_CASE("claim returns the oldest due first, respects the limit and skips what is not due") {
