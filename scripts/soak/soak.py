@@ -254,7 +254,8 @@ def main():
     if a.scenario == "short":
         plan = [lambda env: kills(env, 2000, 2, a.seed),
                 lambda env: faults(env, 1500, 4, 0.2),
-                lambda env: locked(env, 500, 6),
+                # 12 s: longer than status's 5 s busy wait plus its start-up on a loaded machine.
+                lambda env: locked(env, 500, 12),
                 lambda env: diskfull(env, 300)]
     else:
         plan = [runs[a.scenario]]
