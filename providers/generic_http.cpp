@@ -81,33 +81,48 @@ constexpr std::string_view default_json_body =
     R"({"to":"{{to}}","from":"{{from}}","text":"{{text}}","ref":"{{id}}"})";
 constexpr std::string_view default_form_body = "to={{to}}&from={{from}}&text={{text}}&ref={{id}}";
 
-std::string escape(std::string_view value, body_format format) {
+// Appends value to out, escaped for the body's format.
+void append_escaped(std::string& out, std::string_view value, body_format format) {
   if (format == body_format::form) {
     boost::urls::encoding_opts opts;
     opts.space_as_plus = true;
-    return boost::urls::encode(value, boost::urls::unreserved_chars, opts);
+    out += boost::urls::encode(value, boost::urls::unreserved_chars, opts);
+    return;
+  }
+  // Printable ASCII other than '"' and '\\' is the same in a JSON string literal: appended as is,
+  // without building a literal (the common case: numbers, names, plain text).
+  const bool plain = std::all_of(value.begin(), value.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    out += value;
+    return;
   }
   // Boost.JSON writes a complete string literal; the template supplies the quotes.
-  std::string quoted = boost::json::serialize(boost::json::string_view(value.data(), value.size()));
-  return quoted.substr(1, quoted.size() - 2);
+  const std::string quoted =
+      boost::json::serialize(boost::json::string_view(value.data(), value.size()));
+  out.append(quoted, 1, quoted.size() - 2);
 }
 
 std::string render(const std::vector<template_part>& parts, body_format format,
                    const std::string& from, const engine::outbound_message& m) {
   std::string out;
+  std::size_t size = 0;  // one allocation for the usual body: no escapes grow it
+  for (const auto& part : parts) size += part.literal.size();
+  out.reserve(size + m.to.size() + from.size() + m.text.size() + 24);
   for (const auto& part : parts) {
     switch (part.what) {
       case field::literal:
         out += part.literal;
         break;
       case field::to:
-        out += escape(m.to, format);
+        append_escaped(out, m.to, format);
         break;
       case field::from:
-        out += escape(from, format);
+        append_escaped(out, from, format);
         break;
       case field::text:
-        out += escape(m.text, format);
+        append_escaped(out, m.text, format);
         break;
       case field::id:
         out += std::to_string(m.id);

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <vector>
 
 #include "engine/net/http_server.hpp"
@@ -259,4 +260,39 @@ TEST_CASE("client works from a coroutine with use_awaitable") {
   });
   REQUIRE(run_until(io, [&] { return status != 0; }));
   CHECK(status == 200);
+}
+
+// The client waits for socket readiness without polling first (curl_multi_client.cpp, arm): it
+// relies on Asio's edge-triggered reactor reporting readiness that arrived while no wait was
+// queued once a wait is queued again. Were that to change, replies would stall until timeout.
+TEST_CASE("a reply that arrives while the client waits for nothing is still noticed") {
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, loopback);
+  asio::ip::tcp::socket client(ioc), server(ioc);
+  client.connect(acceptor.local_endpoint());
+  acceptor.accept(server);
+
+  int woken = 0;
+  auto wait_read = [&] {
+    client.async_wait(asio::socket_base::wait_read, [&](boost::system::error_code ec) {
+      CHECK(!ec);
+      ++woken;
+    });
+  };
+  wait_read();
+  asio::write(server, asio::buffer("first", 5));
+  for (int i = 0; i < 1000 && woken == 0; ++i) ioc.run_one_for(10ms);
+  REQUIRE(woken == 1);  // the edge of the first write is consumed
+
+  // Nothing waits now; the data arrives and the reactor runs (and drops the edge) before the
+  // next wait is queued. The earlier bytes are left unread, as curl may leave them.
+  asio::write(server, asio::buffer("second", 6));
+  ioc.restart();
+  asio::steady_timer tick(ioc, 20ms);
+  tick.async_wait([](boost::system::error_code) {});
+  ioc.run();  // runs epoll_wait with the socket registered and no operation queued on it
+  wait_read();
+  ioc.restart();
+  for (int i = 0; i < 100 && woken == 1; ++i) ioc.run_one_for(10ms);
+  CHECK(woken == 2);
 }
