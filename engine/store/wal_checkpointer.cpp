@@ -40,10 +40,15 @@ wal_checkpointer::stats wal_checkpointer::counts() const {
 int wal_checkpointer::on_commit(void* self_ptr, sqlite3* db, const char* schema, int wal_pages) {
   auto* self = static_cast<wal_checkpointer*>(self_ptr);
   if (wal_pages >= self->restart_) {
+    {
+      // No new pass by the thread: SQLite runs one checkpoint at a time, and while the thread's
+      // runs the writer's attempt returns SQLITE_BUSY (it tries again at its next commit).
+      std::lock_guard lock(self->mu_);
+      self->requested_ = false;
+      ++self->stats_.on_writer;
+    }
     // Copies what the thread has not yet copied, so the next transaction starts the WAL over.
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    std::lock_guard lock(self->mu_);
-    ++self->stats_.on_writer;
     return SQLITE_OK;
   }
   if (wal_pages >= self->threshold_) {

@@ -57,7 +57,9 @@ TEST_CASE("a writer that never pauses keeps a bounded WAL while the thread check
   // ~12 MB through the WAL in 2,000 back-to-back commits: with no checkpoint at all the WAL
   // file would hold all of it (automatic checkpoints are off on this connection now).
   write_rows(db.writer, 2000);
-  CHECK(db.wal_bytes() < 3u * 1024 * 1024);
+  // Past 400 pages the writer restarts the WAL as soon as the thread's current pass ends: a few
+  // hundred pages more on a loaded machine, far from the 12 MB written.
+  CHECK(db.wal_bytes() < 6u * 1024 * 1024);
   CHECK(db.writer.query_int("SELECT count(*) FROM rows") == 40'000);
   // On a loaded machine the thread may first run after the last commit; it was asked to.
   for (int i = 0; i < 1000 && db.checkpointer.counts().background == 0; ++i) {
@@ -77,10 +79,11 @@ TEST_CASE("a writer that pauses leaves every checkpoint to the background thread
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
+  // ~4,200 pages in all: had the WAL not started over without the writer's help, the writer
+  // would have checkpointed at 2,000.
   auto counts = db.checkpointer.counts();
   CHECK(counts.background > 0);
   CHECK(counts.on_writer == 0);
-  CHECK(db.wal_bytes() < 3u * 1024 * 1024);
 }
 
 TEST_CASE("the writer checkpoints itself when the background thread never does") {
