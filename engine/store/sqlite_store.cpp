@@ -88,21 +88,29 @@ std::int64_t sqlite_store::background_checkpoints() const {
 // Top level: BEGIN IMMEDIATE takes the write lock up front, so a writer waits (busy_timeout)
 // instead of failing with SQLITE_BUSY_SNAPSHOT when upgrading a read. Nested: a savepoint, so
 // a failure undoes only the nested work. SQLite allows savepoints of the same name to nest.
+// Through the statement cache (not sqlite3_exec, which parses the text every time): every store
+// job and every method inside it opens a savepoint, several per webhook or per dispatch flush.
 void sqlite_store::begin(bool nested) {
-  db_->exec(nested ? "SAVEPOINT pigeon" : "BEGIN IMMEDIATE");
+  static const std::string savepoint = "SAVEPOINT pigeon", immediate = "BEGIN IMMEDIATE";
+  query(*db_, nested ? savepoint : immediate).run();
 }
 
-void sqlite_store::commit(bool nested) { db_->exec(nested ? "RELEASE pigeon" : "COMMIT"); }
+void sqlite_store::commit(bool nested) {
+  static const std::string release = "RELEASE pigeon", commit = "COMMIT";
+  query(*db_, nested ? release : commit).run();
+}
 
 void sqlite_store::rollback(bool nested) noexcept {
+  static const std::string rollback_to = "ROLLBACK TO pigeon", release = "RELEASE pigeon",
+                           rollback = "ROLLBACK";
   try {
     // After some errors (I/O, full disk) SQLite has already rolled back the whole transaction;
     // then there is nothing left to undo here and the outer COMMIT reports the failure.
     if (nested && db_->in_transaction()) {
-      db_->exec("ROLLBACK TO pigeon");
-      db_->exec("RELEASE pigeon");
+      query(*db_, rollback_to).run();
+      query(*db_, release).run();
     } else if (!nested && db_->in_transaction()) {
-      db_->exec("ROLLBACK");
+      query(*db_, rollback).run();
     }
   } catch (const store_error&) {
   }
