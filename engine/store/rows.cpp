@@ -8,29 +8,31 @@
 
 namespace pigeon::engine::sqlite {
 
+namespace {
+
+// The final states as SQL literals, each after `before`, joined by `separator`.
+std::string join_final_states(std::string_view before, std::string_view separator) {
+  std::string out;
+  for (auto s : all_states) {
+    if (!is_final(s)) continue;
+    if (!out.empty()) out += separator;
+    out += before;
+    out += '\'';
+    out += to_string(s);
+    out += '\'';
+  }
+  return out;
+}
+
+}  // namespace
+
 const std::string& final_states_sql() {
-  static const std::string sql = [] {
-    std::string out;
-    for (auto s : all_states) {
-      if (!is_final(s)) continue;
-      if (!out.empty()) out += ", ";
-      out += "'" + std::string(to_string(s)) + "'";
-    }
-    return out;
-  }();
+  static const std::string sql = join_final_states("", ", ");
   return sql;
 }
 
 const std::string& not_final_sql() {
-  static const std::string sql = [] {
-    std::string out;
-    for (auto s : all_states) {
-      if (!is_final(s)) continue;
-      if (!out.empty()) out += " AND ";
-      out += "state <> '" + std::string(to_string(s)) + "'";
-    }
-    return out;
-  }();
+  static const std::string sql = join_final_states("state <> ", " AND ");
   return sql;
 }
 
