@@ -135,19 +135,19 @@ class dispatcher {
   class recipient_turn;
 
   boost::asio::awaitable<void> submit_one(claimed_message m);
-  // Group commit (dispatcher_commit.cpp): the intents (outcomes) of many messages go to the store
-  // in one job, flushed when the previous flush of the same kind completed; each call resumes
-  // once the flush holding its items committed, and rethrows that flush's failure.
+  // Group commit (dispatcher_commit.cpp): the intents and outcomes of many messages go to the
+  // store in one job, flushed when the previous flush completed; each call resumes once the
+  // flush holding its items committed, and rethrows that flush's failure (of its own kind).
   struct intent_group;
   struct outcome_group;
   // The ids of `intents` that were marked `submitting` (the others were cancelled, paused,
   // suppressed or stopped by a send policy since their claim).
   boost::asio::awaitable<std::vector<std::int64_t>> mark_submitting(
       std::vector<submit_intent> intents);
-  boost::asio::awaitable<void> flush_intents();
+  // Flushes both accumulators in one store job, until both are empty.
+  boost::asio::awaitable<void> flush();
   boost::asio::awaitable<void> record(send_outcome outcome);
   boost::asio::awaitable<void> record_many(std::vector<send_outcome> outcomes);
-  boost::asio::awaitable<void> flush_outcomes();
   // Batch mode (codec max_batch() > 1, dispatcher_batch.cpp): the message joins its lane's
   // queue and waits for the verdict; up to `concurrency` pumps per lane each send up to
   // max_batch() queued messages in one request.
@@ -195,7 +195,7 @@ class dispatcher {
   std::optional<clock_window> quiet_hours_;     // parsed once from options_.quiet_hours
   std::shared_ptr<intent_group> open_intents_;  // filling while the previous flush runs
   std::shared_ptr<outcome_group> open_outcomes_;
-  bool flushing_intents_ = false, flushing_outcomes_ = false;
+  bool flushing_ = false;
 };
 
 }  // namespace pigeon::engine

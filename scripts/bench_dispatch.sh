@@ -108,9 +108,12 @@ steps:
     sms: { text: "Hi {{first_name}}, your order shipped" }
 EOF
 
+# free ports for serve's listeners, so two benchmarks can run side by side
+webhook_port="$(free_port)"; admin_port="$(free_port)"
 write_config() {  # $1 = rate clause (or extra keys, or empty), $2 = concurrency, $3 = path
   cat > "$tmp/pigeon.yaml" << EOF
 database: $tmp/pigeon.db
+listen: { webhooks: "127.0.0.1:$webhook_port", admin: "127.0.0.1:$admin_port" }
 default_timezone: UTC
 default_region: CN
 senders:

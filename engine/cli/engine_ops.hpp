@@ -27,8 +27,11 @@ namespace pigeon::cli {
 
 class engine_ops {
  public:
+  // `reader`, when given, runs the read-only work (status for /status and the metrics refresh)
+  // on a connection of its own, so it never waits for, or holds up, the writer's transactions;
+  // otherwise that work goes to `store` too.
   engine_ops(boost::asio::io_context& ioc, config::engine_config cfg, std::string database,
-             engine::async_store& store, std::string owner);
+             engine::async_store& store, std::string owner, engine::async_store* reader = nullptr);
   ~engine_ops();
 
   // Hooks the dispatcher into the metrics; call before constructing the dispatcher.
@@ -60,6 +63,7 @@ class engine_ops {
   config::engine_config cfg_;
   std::string database_;
   engine::async_store& store_;
+  engine::async_store& reader_;  // store_ when no reader was given
   std::string owner_;
   engine::dispatcher* dispatcher_ = nullptr;
   engine::metrics_registry metrics_;

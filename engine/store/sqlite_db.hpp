@@ -22,8 +22,9 @@ namespace pigeon::engine::sqlite {
 // is safe when the hand-over synchronises (a thread start, a mutex), never concurrent use.
 class database {
  public:
-  // Opens (creating if needed) the file at `path`. Throws store_error naming the path.
-  explicit database(const std::string& path);
+  // Opens (creating if needed) the file at `path`; with read_only, opens an existing file for
+  // reading only (every write fails with SQLITE_READONLY). Throws store_error naming the path.
+  explicit database(const std::string& path, bool read_only = false);
   ~database();
   database(const database&) = delete;
   database& operator=(const database&) = delete;

@@ -386,10 +386,6 @@ status_snapshot sqlite_store::status(time_point now) {
   atomically("read status", [&] {
     s.by_state = all_zero();
     {
-      query q(*db_, "SELECT state, count(*) FROM messages GROUP BY state");
-      while (q.step()) s.by_state[q.get_text(0)] = q.get_int(1);
-    }
-    {
       query q(*db_, "SELECT name, version, state FROM campaign_heads ORDER BY name");
       while (q.step()) {
         s.campaigns.push_back(
@@ -397,12 +393,17 @@ status_snapshot sqlite_store::status(time_point now) {
       }
     }
     {
+      // One pass over the (campaign, state) index gives both tallies: the totals by state are
+      // the sums over campaigns (a second GROUP BY state cost three times as much: it sorts).
       query q(*db_, "SELECT campaign, state, count(*) FROM messages GROUP BY campaign, state");
       while (q.step()) {
         auto name = q.get_text(0);
+        auto state = q.get_text(1);
+        auto n = q.get_int(2);
+        s.by_state[state] += n;
         auto it = std::find_if(s.campaigns.begin(), s.campaigns.end(),
                                [&](const campaign_counts& c) { return c.name == name; });
-        if (it != s.campaigns.end()) it->by_state[q.get_text(1)] = q.get_int(2);
+        if (it != s.campaigns.end()) it->by_state[state] = n;
       }
     }
     {
@@ -420,7 +421,9 @@ status_snapshot sqlite_store::status(time_point now) {
         s.engine_stopped_at = q.get_opt_time(2);
       }
     }
-    s.possible_duplicates = db_->query_int("SELECT count(*) FROM messages WHERE maybe_duplicate");
+    // messages_maybe_duplicate (migration 9) holds just those rows: no scan of the queue.
+    s.possible_duplicates =
+        db_->query_int("SELECT count(*) FROM messages WHERE maybe_duplicate = 1");
     s.contacts = db_->query_int("SELECT count(*) FROM contacts");
   });
   return s;

@@ -72,6 +72,26 @@ std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path) {
   return s;
 }
 
+std::unique_ptr<sqlite_store> sqlite_store::open_reader(const std::string& path) {
+  std::unique_ptr<sqlite_store> s(new sqlite_store(path));
+  s->reader_ = true;
+  s->db_ = std::make_unique<sqlite::database>(path, /*read_only=*/true);
+  auto& db = *s->db_;
+  try {
+    db.exec("PRAGMA busy_timeout = 5000");
+    auto version = db.query_int("PRAGMA user_version");
+    if (version != sqlite::latest_schema_version()) {
+      throw store_error("schema version " + std::to_string(version) + ", expected " +
+                        std::to_string(sqlite::latest_schema_version()));
+    }
+    db.exec("PRAGMA cache_size = -65536");
+    db.exec("PRAGMA temp_store = MEMORY");
+  } catch (const store_error& e) {
+    throw store_error("cannot open database " + path + " for reading: " + e.what());
+  }
+  return s;
+}
+
 void sqlite_store::checkpoint_in_background() {
   if (checkpointer_) return;
   query q(*db_, "PRAGMA journal_mode");
@@ -91,8 +111,9 @@ std::int64_t sqlite_store::background_checkpoints() const {
 // Through the statement cache (not sqlite3_exec, which parses the text every time): every store
 // job and every method inside it opens a savepoint, several per webhook or per dispatch flush.
 void sqlite_store::begin(bool nested) {
-  static const std::string savepoint = "SAVEPOINT pigeon", immediate = "BEGIN IMMEDIATE";
-  query(*db_, nested ? savepoint : immediate).run();
+  static const std::string savepoint = "SAVEPOINT pigeon", immediate = "BEGIN IMMEDIATE",
+                           deferred = "BEGIN";
+  query(*db_, nested ? savepoint : reader_ ? deferred : immediate).run();
 }
 
 void sqlite_store::commit(bool nested) {

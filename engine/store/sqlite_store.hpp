@@ -34,6 +34,12 @@ class sqlite_store final : public store {
   // Throws store_error naming the path when it cannot be opened, is not a database or is
   // corrupt, or has a schema newer than this binary.
   static std::unique_ptr<sqlite_store> open(const std::string& path);
+  // Opens an existing database, already at this binary's schema, for reading only: a second
+  // connection whose reads (status, operations) run beside the writer's transactions instead of
+  // queueing behind them (WAL: a reader sees the last commit and never blocks the writer). Its
+  // transactions begin deferred; every write method throws store_error. Throws store_error when
+  // the file cannot be opened or its schema is not the latest.
+  static std::unique_ptr<sqlite_store> open_reader(const std::string& path);
   ~sqlite_store() override;
 
   void transaction(const std::function<void()>& body) override;
@@ -163,6 +169,7 @@ class sqlite_store final : public store {
   void save_replies(const std::string& campaign, int version, const reply_config& replies);
 
   std::string path_;
+  bool reader_ = false;  // open_reader(): transactions begin deferred
   std::unique_ptr<sqlite::database> db_;
   // message id -> rowid of the send_ledger row mark_submitting inserted for its latest attempt,
   // taken by record_outcomes to update that row by rowid. A hint only: record_outcomes checks

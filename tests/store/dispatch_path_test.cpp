@@ -1,5 +1,6 @@
 // The store's per-message dispatch path (claim, mark_submitting, record_outcomes) as reshaped for
-// speed: migration 8's claimable index, the ledger row kept by rowid, one read per intent.
+// speed: migration 8's claimable index, the ledger row kept by rowid, one read per intent; and
+// the reads of status (migration 9's index, open_reader beside the writer).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
@@ -91,7 +92,8 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
     raw.exec(
         "CREATE INDEX messages_claimable ON messages (due_at) "
         "WHERE state IN ('scheduled', 'retry', 'deferred')");
-    raw.exec("DELETE FROM schema_migrations WHERE version = 8");
+    raw.exec("DROP INDEX messages_maybe_duplicate");  // what migration 9 added
+    raw.exec("DELETE FROM schema_migrations WHERE version >= 8");
     raw.exec("PRAGMA user_version = 7");
   }
   auto s = sqlite_store::open(path);
@@ -213,4 +215,65 @@ TEST_CASE("a contact opted out behind the engine's back is suppressed at claim a
                                  std::to_string(ids[1]) + "|suppressed|opted out",
                                  std::to_string(ids[2]) + "|submitting|"});
   CHECK(raw.rows("SELECT count(*) FROM send_ledger") == std::vector<std::string>{"2"});
+}
+
+TEST_CASE("status counts possible duplicates through their own index, not a scan of the queue") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  { sqlite_store::open(path); }
+  raw_db raw(path);
+  CHECK(plan_uses(raw, "SELECT count(*) FROM messages WHERE maybe_duplicate = 1",
+                  "messages_maybe_duplicate"));
+}
+
+TEST_CASE("status totals by state equal the sum of every campaign's counts") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s, 3);
+  s->save_campaign(make_campaign("other", "h2", {"s1"}));
+  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
+              make_message("other", "s1", ids[2], 1000)});
+  auto claimed = s->claim_due(at_ms(2000), 1, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 1);
+  auto st = s->status(at_ms(2000));
+  CHECK(st.by_state.at("scheduled") == 2);
+  CHECK(st.by_state.at("leased") == 1);
+  CHECK(st.by_state.at("submitted") == 0);  // every state is listed, zero or not
+  std::int64_t scheduled = 0;
+  for (const auto& c : st.campaigns) scheduled += c.by_state.at("scheduled");
+  CHECK(scheduled == 2);
+}
+
+TEST_CASE("a reader sees what the writer committed, never blocks it, and refuses to write") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  auto writer = sqlite_store::open(path);
+  auto ids = seed(*writer, 2);
+  auto reader = sqlite_store::open_reader(path);
+  CHECK(reader->status(at_ms(0)).by_state.at("scheduled") == 0);
+  writer->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  CHECK(reader->status(at_ms(2000)).by_state.at("scheduled") == 1);
+  // A read transaction left open on the reader does not hold up the writer (WAL).
+  reader->transaction([&] {
+    CHECK(reader->status(at_ms(2000)).by_state.at("scheduled") == 1);
+    writer->enqueue({make_message("promo", "s1", ids[1], 1000)});
+    CHECK(reader->status(at_ms(2000)).by_state.at("scheduled") == 1);  // its snapshot
+  });
+  CHECK(reader->status(at_ms(2000)).by_state.at("scheduled") == 2);
+  CHECK_THROWS_AS(reader->enqueue({make_message("promo", "s1", ids[0], 5000)}), store_error);
+  CHECK(writer->status(at_ms(2000)).by_state.at("scheduled") == 2);
+}
+
+TEST_CASE("a reader is refused on a database that is not at this binary's schema") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  { sqlite_store::open(path); }
+  {
+    raw_db raw(path);
+    raw.exec("PRAGMA user_version = 7");
+  }
+  const auto expected = "expected " + std::to_string(sqlite::latest_schema_version());
+  CHECK_THROWS_WITH_AS(sqlite_store::open_reader(path), doctest::Contains(expected.c_str()),
+                       store_error);
+  CHECK_THROWS_AS(sqlite_store::open_reader(dir.file("missing.db")), store_error);
 }
