@@ -277,3 +277,48 @@ TEST_CASE("a reader is refused on a database that is not at this binary's schema
                        store_error);
   CHECK_THROWS_AS(sqlite_store::open_reader(dir.file("missing.db")), store_error);
 }
+
+TEST_CASE(
+    "a group of intents and outcomes larger than one statement's chunk marks and records "
+    "every message once") {
+  // 100 = chunks of 64 + 32 + 4 rows: every message is marked with its own body and ledger row,
+  // and its outcome lands on that message and that row.
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  auto s = sqlite_store::open(path);
+  s->save_campaign(make_campaign("promo", "h1", {"s1"}));
+  std::vector<contact> cs;
+  for (int i = 0; i < 100; ++i) cs.push_back(make_contact("+86138000" + std::to_string(10000 + i)));
+  auto ids = s->upsert_contacts(cs);
+  std::vector<new_message> queued;
+  for (auto id : ids) queued.push_back(make_message("promo", "s1", id, 1000));
+  s->enqueue(queued);
+  auto claimed = s->claim_due(at_ms(2000), 200, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 100);
+  std::vector<submit_intent> intents;
+  for (const auto& m : claimed)
+    intents.push_back({m.id, "main", "body " + std::to_string(m.id), 1, at_ms(3000), {}});
+  intents.push_back(intents[7]);  // a repeated intent marks nothing more
+  auto marked = s->mark_submitting(intents);
+  CHECK(marked.size() == 100);
+  std::vector<send_outcome> outcomes;
+  for (const auto& m : claimed) {
+    outcomes.push_back({m.id, message_state::submitted, "main", "c" + std::to_string(m.id), "",
+                        std::nullopt, at_ms(4000)});
+  }
+  outcomes[5].state = message_state::retry;  // one of them is retried instead
+  outcomes[5].carrier_id.clear();
+  outcomes[5].next_due = at_ms(9000);
+  s->record_outcomes(outcomes);
+  raw_db raw(path);
+  CHECK(raw.rows("SELECT count(*) FROM messages WHERE state = 'submitted' AND body = 'body ' || id "
+                 "AND carrier_id = 'c' || id AND attempts = 1 AND provider = 'main'") ==
+        std::vector<std::string>{"99"});
+  CHECK(raw.rows("SELECT count(*) FROM send_ledger l JOIN messages m ON m.id = l.message_id "
+                 "WHERE l.outcome = 'submitted' AND l.carrier_id = 'c' || m.id AND l.attempt = 1 "
+                 "AND l.contact_id = m.contact_id") == std::vector<std::string>{"99"});
+  CHECK(raw.rows("SELECT m.state, m.due_at, l.outcome FROM messages m JOIN send_ledger l ON "
+                 "l.message_id = m.id WHERE m.id = " +
+                 std::to_string(claimed[5].id)) == std::vector<std::string>{"retry|9000|retry"});
+  CHECK(raw.rows("SELECT count(*) FROM send_ledger") == std::vector<std::string>{"100"});
+}

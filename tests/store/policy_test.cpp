@@ -259,3 +259,25 @@ TEST_CASE(
   CHECK(stats[2].sent == 0);
   CHECK(stats[2].events.at("purchase") == 1);
 }
+
+TEST_CASE("two intents for one recipient in the same call count against the cap in order") {
+  // mark_submitting writes its intents in groups; a capped message must still see the ledger
+  // row of an earlier intent of the same call.
+  policy_fixture f;
+  f.campaign("a");
+  f.campaign("b");
+  const cap_rule one_per_day{"active 1 per 1d", 1, 24h};
+  f.s->enqueue(
+      {make_message("a", "s1", f.contact_id, 0), make_message("b", "s1", f.contact_id, 0)});
+  auto claimed = f.s->claim_due(at_ms(1000), 10, at_ms(60'000), "t");
+  REQUIRE(claimed.size() == 2);
+  std::vector<submit_intent> intents;
+  for (const auto& c : claimed)
+    intents.push_back({c.id, "main", "hi", 1, at_ms(1000), {one_per_day}});
+  auto marked = f.s->mark_submitting(intents);
+  REQUIRE(marked.size() == 1);
+  CHECK(marked[0] == claimed[0].id);
+  auto second = f.row(claimed[1].campaign, "s1");
+  CHECK(second.state == message_state::deferred);
+  CHECK(second.reason == "frequency cap: active 1 per 1d");
+}
