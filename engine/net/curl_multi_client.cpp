@@ -99,12 +99,29 @@ struct header_block {
   curl_slist* lines = nullptr;
 };
 
+// An easy handle with what its last request set. Handles are reused without curl_easy_reset
+// (which strdups libcurl's default CA paths and rebuilds every option, per request): the options
+// that are the same for every request are set once when the handle is made (set_constant_options),
+// and each request sets everything else again, so nothing of an earlier request can remain.
+// The method options are the exception: they interact (POSTFIELDS makes curl's method POST,
+// HTTPGET and NOBODY switch it back, CUSTOMREQUEST is a string kept until cleared), so a handle
+// whose last request had another method or body presence is reset and set up anew; one whose
+// last request had the same shape only gets the new body pointer and size. The URL is set only
+// when it differs from the last one (curl keeps its own copy, and each transfer parses it anew).
+struct easy_handle {
+  CURL* easy = nullptr;
+  bool used = false;   // false: fresh, only the constant options are set
+  std::string method;  // of the last request
+  bool body = false;   // the last request had a body
+  std::string url;     // CURLOPT_URL as last set
+};
+
 // One request in flight; owned by impl::transfers_, pointed to by CURLOPT_PRIVATE.
 struct transfer {
   transfer(std::uint64_t id, handler_type h, completion_work w)
       : id(id), handler(std::move(h)), work(std::move(w)) {}
   ~transfer() {
-    if (easy) curl_easy_cleanup(easy);
+    if (easy.easy) curl_easy_cleanup(easy.easy);
   }
   transfer(const transfer&) = delete;
   transfer& operator=(const transfer&) = delete;
@@ -113,7 +130,7 @@ struct transfer {
   handler_type handler;
   completion_work work;
   asio::cancellation_slot slot;
-  CURL* easy = nullptr;
+  easy_handle easy;
   std::shared_ptr<const header_block> headers;  // CURLOPT_HTTPHEADER points into it
   std::string body;                             // CURLOPT_POSTFIELDS points into it
   http_response response;
@@ -185,15 +202,16 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
   void socket_action(curl_socket_t fd, int mask);
   void cancel(std::uint64_t id);
   void drain();
-  // Easy handles are reused: curl_easy_reset keeps the handle's caches and costs far less than
-  // curl_easy_cleanup + curl_easy_init per request (connections live in the multi's pool).
-  CURL* take_easy();
+  // Easy handles are reused (see easy_handle): cheaper than curl_easy_cleanup + curl_easy_init
+  // per request, and the handle keeps its caches (connections live in the multi's pool).
+  easy_handle take_easy();
+  void set_constant_options(CURL* e);
   void give_back_easy(transfer& t);
   // The header block for `headers`: the last one when the list is the same, else a new one.
   std::shared_ptr<const header_block> headers_for(engine::header_list headers);
 
   asio::any_io_executor ex_;
-  std::vector<CURL*> idle_easy_;
+  std::vector<easy_handle> idle_easy_;
   std::size_t max_idle_easy_ = 1;
   std::shared_ptr<const header_block> last_headers_;
   asio::steady_timer timer_;
@@ -237,29 +255,31 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
   if (!multi_) return complete(std::move(t), http_errc::cancelled, &ex_);
 
   t->easy = take_easy();
-  if (!t->easy) return complete(std::move(t), http_errc::other, &ex_);
-  CURL* e = t->easy;
-  curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  if (!t->easy.easy) return complete(std::move(t), http_errc::other, &ex_);
+  CURL* e = t->easy.easy;
+  t->body = std::move(request.body);
+  const bool has_body = !t->body.empty();
+  easy_handle& h = t->easy;
+  const bool same_shape = h.used && h.method == request.method && h.body == has_body;
+  if (h.used && !same_shape) {
+    curl_easy_reset(e);
+    set_constant_options(e);
+    h.url.clear();
+  }
+  if (h.url != request.url) {
+    curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+    h.url = request.url;
+  }
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &impl::on_open);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
 
   t->headers = headers_for(std::move(request.headers));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers->lines);
 
-  t->body = std::move(request.body);
-  const bool has_body = !t->body.empty();
   if (request.method == "GET" && !has_body) {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {
@@ -269,9 +289,12 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
     }
-    if (request.method != "POST")
+    if (request.method != "POST" && !same_shape)
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
+  h.used = true;
+  h.method = std::move(request.method);
+  h.body = has_body;
 
   if (auto slot = asio::get_associated_cancellation_slot(t->handler); slot.is_connected()) {
     t->slot = slot;
@@ -431,7 +454,7 @@ void curl_multi_client::impl::cancel(std::uint64_t id) {
   if (it == transfers_.end() || !multi_) return;
   auto t = std::move(it->second);
   transfers_.erase(it);
-  curl_multi_remove_handle(multi_, t->easy);
+  curl_multi_remove_handle(multi_, t->easy.easy);
   give_back_easy(*t);
   done_.emplace_back(std::move(t), http_errc::cancelled);
   drain();
@@ -444,24 +467,46 @@ std::shared_ptr<const header_block> curl_multi_client::impl::headers_for(
   return last_headers_;
 }
 
-CURL* curl_multi_client::impl::take_easy() {
-  if (idle_easy_.empty()) return curl_easy_init();
-  CURL* e = idle_easy_.back();
+easy_handle curl_multi_client::impl::take_easy() {
+  if (idle_easy_.empty()) {
+    easy_handle fresh;
+    fresh.easy = curl_easy_init();
+    if (fresh.easy) set_constant_options(fresh.easy);
+    return fresh;
+  }
+  easy_handle h = std::move(idle_easy_.back());
   idle_easy_.pop_back();
-  return e;
+  return h;
 }
 
-// After curl_multi_remove_handle: the handle is reset (no option keeps pointing into `t`) and
-// kept for the next request, or cleaned up when enough are idle.
+// The options every request has (set on a new handle and after curl_easy_reset).
+void curl_multi_client::impl::set_constant_options(CURL* e) {
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &impl::on_open);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
+}
+
+// After curl_multi_remove_handle: the handle is kept for the next request, or cleaned up when
+// enough are idle. The options pointing into `t` are cleared (the next request sets them again);
+// the header list and body pointers are left, and are always replaced before the next transfer.
 void curl_multi_client::impl::give_back_easy(transfer& t) {
-  CURL* e = std::exchange(t.easy, nullptr);
-  if (!e) return;
+  easy_handle h = std::exchange(t.easy, easy_handle{});
+  if (!h.easy) return;
   if (idle_easy_.size() >= max_idle_easy_ || closing_) {
-    curl_easy_cleanup(e);
+    curl_easy_cleanup(h.easy);
     return;
   }
-  curl_easy_reset(e);
-  idle_easy_.push_back(e);
+  curl_easy_setopt(h.easy, CURLOPT_PRIVATE, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_WRITEDATA, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_HEADERDATA, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_PREREQDATA, nullptr);
+  idle_easy_.push_back(std::move(h));
 }
 
 // Runs last in every loop handler, after all curl calls: a handler run inline here may start
@@ -481,11 +526,11 @@ void curl_multi_client::impl::shutdown() {
   timer_armed_ = false;
   timer_.cancel();
   for (auto& [id, t] : transfers_) {
-    curl_multi_remove_handle(multi_, t->easy);
+    curl_multi_remove_handle(multi_, t->easy.easy);
     done_.emplace_back(std::move(t), http_errc::cancelled);
   }
   transfers_.clear();
-  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+  for (auto& h : idle_easy_) curl_easy_cleanup(h.easy);
   idle_easy_.clear();
   curl_multi_cleanup(multi_);  // closes pooled connections through on_close
   multi_ = nullptr;
