@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
 #include <vector>
 
 #include "engine/net/http_server.hpp"
@@ -179,6 +180,44 @@ TEST_CASE(
   server.stop();
   late.stop();
   run_for(io, 50ms);
+}
+
+TEST_CASE("a URL libcurl refuses fails its request and the next request on the handle goes out") {
+  asio::io_context io;
+  http_server server(io.get_executor(), mirror);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 1);
+  auto good = perform(io, client, make_request("POST", url(port, "/first"), "1"));
+  CHECK(good.response.header("X-Echo") == "POST /first");
+  auto bad = perform(io, client, make_request("POST", "http://127.0.0.1:99999/x", "2"));
+  CHECK(bad.calls == 1);
+  CHECK(bad.ec == make_error_code(http_errc::other));
+  auto again = perform(io, client, make_request("POST", url(port, "/first"), "3"));
+  CHECK_FALSE(again.ec);
+  CHECK(again.response.header("X-Echo") == "POST /first");
+  CHECK(again.response.body == "3");
+  auto other = perform(io, client, make_request("POST", url(port, "/second?x=y"), "4"));
+  CHECK(other.response.header("X-Echo") == "POST /second?x=y");
+}
+
+// The client skips libcurl's per-request proxy lookups only when the environment names no proxy.
+TEST_CASE("a proxy named in the environment still carries the requests") {
+  asio::io_context io;
+  http_server proxy(io.get_executor(), mirror);
+  const auto proxy_port = proxy.start(loopback);
+  const char* before = std::getenv("http_proxy");
+  const std::string saved = before ? before : "";
+  ::setenv("http_proxy", url(proxy_port, "").c_str(), 1);
+  curl_multi_client client(io.get_executor(), 1);
+  // Port 9 (discard) is not listened on: only the proxy can answer.
+  auto r = perform(io, client, make_request("POST", "http://127.0.0.1:9/via", "x"));
+  if (before) {
+    ::setenv("http_proxy", saved.c_str(), 1);
+  } else {
+    ::unsetenv("http_proxy");
+  }
+  CHECK_FALSE(r.ec);
+  CHECK(r.response.header("X-Echo") == "POST http://127.0.0.1:9/via");
 }
 
 TEST_CASE("client returns 4xx and 5xx as responses, not errors") {
