@@ -257,6 +257,8 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
   asio::steady_timer timer_;
   bool timer_armed_ = false;  // a wait on timer_ is pending (cancel only then)
   std::uint64_t timer_generation_ = 0;
+  bool asap_posted_ = false;           // a 0 ms timer's post is queued on the loop
+  std::uint64_t asap_generation_ = 0;  // the generation that post acts for
   CURLM* multi_ = nullptr;
   bool closing_ = false;
   std::uint64_t next_id_ = 1;
@@ -373,6 +375,24 @@ int curl_multi_client::impl::on_timer(CURLM*, long timeout_ms, void* user) {
     self->timer_.cancel();
   }
   if (timeout_ms < 0 || self->closing_) return 0;  // -1: delete the timer
+  if (timeout_ms == 0) {
+    // "As soon as possible" (every curl_multi_add_handle asks for it): a post on the loop, not a
+    // timer, which would cost a timerfd update per request. One post at a time: requests added
+    // while it is queued (a burst of completions each starting the next request) share it, and
+    // it acts only if no later call of curl's replaced this timer.
+    self->asap_generation_ = generation;
+    if (self->asap_posted_) return 0;
+    self->asap_posted_ = true;
+    asio::post(self->ex_, [weak = self->weak_from_this()] {
+      auto s = weak.lock();
+      if (!s) return;
+      s->asap_posted_ = false;
+      if (s->asap_generation_ != s->timer_generation_ || !s->multi_ || s->closing_) return;
+      s->socket_action(CURL_SOCKET_TIMEOUT, 0);
+      s->drain();
+    });
+    return 0;
+  }
   auto fire = [weak = self->weak_from_this(), generation](error_code ec) {
     auto s = weak.lock();
     if (ec || !s || generation != s->timer_generation_ || !s->multi_ || s->closing_) return;
@@ -380,13 +400,6 @@ int curl_multi_client::impl::on_timer(CURLM*, long timeout_ms, void* user) {
     s->socket_action(CURL_SOCKET_TIMEOUT, 0);
     s->drain();
   };
-  if (timeout_ms == 0) {
-    // "As soon as possible" (every curl_multi_add_handle asks for it): a post on the loop, not a
-    // timer, which would cost a timerfd update per request; a burst of added requests shares
-    // the one socket_action of the last post.
-    asio::post(self->ex_, [fire = std::move(fire)]() mutable { fire(error_code{}); });
-    return 0;
-  }
   self->timer_armed_ = true;
   self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
   self->timer_.async_wait(std::move(fire));
