@@ -8,6 +8,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <unordered_map>
 
 #include "config/ops_config.hpp"
 #include "engine/admin_handler.hpp"
@@ -55,18 +56,33 @@ engine_ops::~engine_ops() {
 }
 
 void engine_ops::instrument(engine::dispatcher_options& options) {
-  options.on_response = [this](const std::string& lane, std::chrono::milliseconds latency,
-                               bool ok) {
-    metrics_
-        .histogram("pigeon_submit_latency_seconds",
-                   "Round trip of submit requests to the carrier, by provider.", latency_buckets,
-                   {{"provider", lane}})
-        .observe(static_cast<double>(latency.count()) / 1000.0);
-    metrics_
-        .counter("pigeon_carrier_responses_total",
-                 "Carrier answers by provider; ok=false for 5xx and transport failures.",
-                 {{"provider", lane}, {"ok", ok ? "true" : "false"}})
-        .inc();
+  // Called once per carrier answer: the lane's series are looked up in the registry (label
+  // strings built, maps searched) the first time only, then kept by lane name. Lanes are a
+  // fixed set from the config, and the registry's references stay valid for its lifetime.
+  struct lane_series {
+    engine::metric_histogram* latency = nullptr;
+    engine::metric_counter* ok = nullptr;      // made on the first such answer, as before
+    engine::metric_counter* failed = nullptr;  // (no ok="false" series until a failure)
+  };
+  auto by_lane = std::make_shared<std::unordered_map<std::string, lane_series>>();
+  options.on_response = [this, by_lane](const std::string& lane, std::chrono::milliseconds latency,
+                                        bool ok) {
+    auto it = by_lane->find(lane);
+    if (it == by_lane->end()) {
+      lane_series s;
+      s.latency = &metrics_.histogram("pigeon_submit_latency_seconds",
+                                      "Round trip of submit requests to the carrier, by provider.",
+                                      latency_buckets, {{"provider", lane}});
+      it = by_lane->emplace(lane, s).first;
+    }
+    it->second.latency->observe(static_cast<double>(latency.count()) / 1000.0);
+    engine::metric_counter*& responses = ok ? it->second.ok : it->second.failed;
+    if (!responses)
+      responses =
+          &metrics_.counter("pigeon_carrier_responses_total",
+                            "Carrier answers by provider; ok=false for 5xx and transport failures.",
+                            {{"provider", lane}, {"ok", ok ? "true" : "false"}});
+    responses->inc();
   };
 }
 

@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <stdexcept>
@@ -57,6 +58,19 @@ error_code map_curl_error(CURLcode rc) {
   }
 }
 
+// True when none of the variables libcurl takes a proxy from for http and https is set.
+// libcurl reads them (and no_proxy) with getenv for every transfer; the client reads them once
+// and, when there is none, tells libcurl that no host goes through a proxy (CURLOPT_NOPROXY
+// "*"), which skips those lookups. Set ones are left to libcurl as before.
+bool no_proxy_in_environment() {
+  for (const char* name :
+       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
+    const char* value = std::getenv(name);
+    if (value && *value) return false;
+  }
+  return true;
+}
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() &&
@@ -99,13 +113,54 @@ struct header_block {
   curl_slist* lines = nullptr;
 };
 
+// An easy handle with what its last request set. Handles are reused without curl_easy_reset
+// (which strdups libcurl's default CA paths and rebuilds every option, per request): the options
+// that are the same for every request are set once when the handle is made (set_constant_options),
+// and each request sets everything else again, so nothing of an earlier request can remain.
+// The method options are the exception: they interact (POSTFIELDS makes curl's method POST,
+// HTTPGET and NOBODY switch it back, CUSTOMREQUEST is a string kept until cleared), so a handle
+// whose last request had another method or body presence is reset and set up anew; one whose
+// last request had the same shape only gets the new body pointer and size.
+// The URL is given as a parsed CURLU (CURLOPT_CURLU), parsed again only when it differs from
+// the handle's last one: with CURLOPT_URL libcurl parses the text and prints it back for every
+// transfer (about a tenth of the loop thread's instructions per message, measured).
+struct easy_handle {
+  CURL* easy = nullptr;
+  CURLU* parsed_url = nullptr;  // owned; CURLOPT_CURLU points to it when url is set through it
+  bool used = false;            // false: fresh, only the constant options are set
+  std::string method;           // of the last request
+  bool body = false;            // the last request had a body
+  std::string url;              // the URL as last set
+};
+
+void destroy(easy_handle& h) {
+  if (h.easy) curl_easy_cleanup(h.easy);
+  if (h.parsed_url) curl_url_cleanup(h.parsed_url);
+  h.easy = nullptr;
+  h.parsed_url = nullptr;
+}
+
+// Sets `url` on the handle, through its CURLU when libcurl's parser takes it (with the flags
+// libcurl itself parses CURLOPT_URL with), else as text, so a URL that libcurl refuses fails
+// the transfer as it always did (CURLE_URL_MALFORMAT).
+void set_url(easy_handle& h, const std::string& url) {
+  if (!h.parsed_url) h.parsed_url = curl_url();
+  if (h.parsed_url && curl_url_set(h.parsed_url, CURLUPART_URL, url.c_str(),
+                                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
+    curl_easy_setopt(h.easy, CURLOPT_URL, nullptr);  // the transfer takes the text from the CURLU
+    curl_easy_setopt(h.easy, CURLOPT_CURLU, h.parsed_url);
+  } else {
+    curl_easy_setopt(h.easy, CURLOPT_CURLU, nullptr);
+    curl_easy_setopt(h.easy, CURLOPT_URL, url.c_str());
+  }
+  h.url = url;
+}
+
 // One request in flight; owned by impl::transfers_, pointed to by CURLOPT_PRIVATE.
 struct transfer {
   transfer(std::uint64_t id, handler_type h, completion_work w)
       : id(id), handler(std::move(h)), work(std::move(w)) {}
-  ~transfer() {
-    if (easy) curl_easy_cleanup(easy);
-  }
+  ~transfer() { destroy(easy); }
   transfer(const transfer&) = delete;
   transfer& operator=(const transfer&) = delete;
 
@@ -113,7 +168,7 @@ struct transfer {
   handler_type handler;
   completion_work work;
   asio::cancellation_slot slot;
-  CURL* easy = nullptr;
+  easy_handle easy;
   std::shared_ptr<const header_block> headers;  // CURLOPT_HTTPHEADER points into it
   std::string body;                             // CURLOPT_POSTFIELDS points into it
   http_response response;
@@ -166,6 +221,7 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max);
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max);
     max_idle_easy_ = static_cast<std::size_t>(max) * 2;
+    direct_ = no_proxy_in_environment();
   }
   ~impl() { shutdown(); }
 
@@ -185,20 +241,24 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
   void socket_action(curl_socket_t fd, int mask);
   void cancel(std::uint64_t id);
   void drain();
-  // Easy handles are reused: curl_easy_reset keeps the handle's caches and costs far less than
-  // curl_easy_cleanup + curl_easy_init per request (connections live in the multi's pool).
-  CURL* take_easy();
+  // Easy handles are reused (see easy_handle): cheaper than curl_easy_cleanup + curl_easy_init
+  // per request, and the handle keeps its caches (connections live in the multi's pool).
+  easy_handle take_easy();
+  void set_constant_options(CURL* e);
   void give_back_easy(transfer& t);
   // The header block for `headers`: the last one when the list is the same, else a new one.
   std::shared_ptr<const header_block> headers_for(engine::header_list headers);
 
   asio::any_io_executor ex_;
-  std::vector<CURL*> idle_easy_;
+  std::vector<easy_handle> idle_easy_;
   std::size_t max_idle_easy_ = 1;
+  bool direct_ = false;  // no proxy variable in the environment (see no_proxy_in_environment)
   std::shared_ptr<const header_block> last_headers_;
   asio::steady_timer timer_;
   bool timer_armed_ = false;  // a wait on timer_ is pending (cancel only then)
   std::uint64_t timer_generation_ = 0;
+  bool asap_posted_ = false;           // a 0 ms timer's post is queued on the loop
+  std::uint64_t asap_generation_ = 0;  // the generation that post acts for
   CURLM* multi_ = nullptr;
   bool closing_ = false;
   std::uint64_t next_id_ = 1;
@@ -237,29 +297,28 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
   if (!multi_) return complete(std::move(t), http_errc::cancelled, &ex_);
 
   t->easy = take_easy();
-  if (!t->easy) return complete(std::move(t), http_errc::other, &ex_);
-  CURL* e = t->easy;
-  curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  if (!t->easy.easy) return complete(std::move(t), http_errc::other, &ex_);
+  CURL* e = t->easy.easy;
+  t->body = std::move(request.body);
+  const bool has_body = !t->body.empty();
+  easy_handle& h = t->easy;
+  const bool same_shape = h.used && h.method == request.method && h.body == has_body;
+  if (h.used && !same_shape) {
+    curl_easy_reset(e);
+    set_constant_options(e);
+    h.url.clear();
+  }
+  if (h.url != request.url) set_url(h, request.url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &impl::on_open);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
-  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
 
   t->headers = headers_for(std::move(request.headers));
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers->lines);
 
-  t->body = std::move(request.body);
-  const bool has_body = !t->body.empty();
   if (request.method == "GET" && !has_body) {
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
   } else if (request.method == "HEAD") {
@@ -269,9 +328,12 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
       curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body.size()));
       curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body.data());
     }
-    if (request.method != "POST")
+    if (request.method != "POST" && !same_shape)
       curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   }
+  h.used = true;
+  h.method = std::move(request.method);
+  h.body = has_body;
 
   if (auto slot = asio::get_associated_cancellation_slot(t->handler); slot.is_connected()) {
     t->slot = slot;
@@ -313,6 +375,24 @@ int curl_multi_client::impl::on_timer(CURLM*, long timeout_ms, void* user) {
     self->timer_.cancel();
   }
   if (timeout_ms < 0 || self->closing_) return 0;  // -1: delete the timer
+  if (timeout_ms == 0) {
+    // "As soon as possible" (every curl_multi_add_handle asks for it): a post on the loop, not a
+    // timer, which would cost a timerfd update per request. One post at a time: requests added
+    // while it is queued (a burst of completions each starting the next request) share it, and
+    // it acts only if no later call of curl's replaced this timer.
+    self->asap_generation_ = generation;
+    if (self->asap_posted_) return 0;
+    self->asap_posted_ = true;
+    asio::post(self->ex_, [weak = self->weak_from_this()] {
+      auto s = weak.lock();
+      if (!s) return;
+      s->asap_posted_ = false;
+      if (s->asap_generation_ != s->timer_generation_ || !s->multi_ || s->closing_) return;
+      s->socket_action(CURL_SOCKET_TIMEOUT, 0);
+      s->drain();
+    });
+    return 0;
+  }
   auto fire = [weak = self->weak_from_this(), generation](error_code ec) {
     auto s = weak.lock();
     if (ec || !s || generation != s->timer_generation_ || !s->multi_ || s->closing_) return;
@@ -320,13 +400,6 @@ int curl_multi_client::impl::on_timer(CURLM*, long timeout_ms, void* user) {
     s->socket_action(CURL_SOCKET_TIMEOUT, 0);
     s->drain();
   };
-  if (timeout_ms == 0) {
-    // "As soon as possible" (every curl_multi_add_handle asks for it): a post on the loop, not a
-    // timer, which would cost a timerfd update per request; a burst of added requests shares
-    // the one socket_action of the last post.
-    asio::post(self->ex_, [fire = std::move(fire)]() mutable { fire(error_code{}); });
-    return 0;
-  }
   self->timer_armed_ = true;
   self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
   self->timer_.async_wait(std::move(fire));
@@ -431,7 +504,7 @@ void curl_multi_client::impl::cancel(std::uint64_t id) {
   if (it == transfers_.end() || !multi_) return;
   auto t = std::move(it->second);
   transfers_.erase(it);
-  curl_multi_remove_handle(multi_, t->easy);
+  curl_multi_remove_handle(multi_, t->easy.easy);
   give_back_easy(*t);
   done_.emplace_back(std::move(t), http_errc::cancelled);
   drain();
@@ -444,24 +517,47 @@ std::shared_ptr<const header_block> curl_multi_client::impl::headers_for(
   return last_headers_;
 }
 
-CURL* curl_multi_client::impl::take_easy() {
-  if (idle_easy_.empty()) return curl_easy_init();
-  CURL* e = idle_easy_.back();
+easy_handle curl_multi_client::impl::take_easy() {
+  if (idle_easy_.empty()) {
+    easy_handle fresh;
+    fresh.easy = curl_easy_init();
+    if (fresh.easy) set_constant_options(fresh.easy);
+    return fresh;
+  }
+  easy_handle h = std::move(idle_easy_.back());
   idle_easy_.pop_back();
-  return e;
+  return h;
 }
 
-// After curl_multi_remove_handle: the handle is reset (no option keeps pointing into `t`) and
-// kept for the next request, or cleaned up when enough are idle.
+// The options every request has (set on a new handle and after curl_easy_reset).
+void curl_multi_client::impl::set_constant_options(CURL* e) {
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &impl::on_open);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+  curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, &on_prereq);
+  if (direct_) curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+}
+
+// After curl_multi_remove_handle: the handle is kept for the next request, or cleaned up when
+// enough are idle. The options pointing into `t` are cleared (the next request sets them again);
+// the header list and body pointers are left, and are always replaced before the next transfer.
 void curl_multi_client::impl::give_back_easy(transfer& t) {
-  CURL* e = std::exchange(t.easy, nullptr);
-  if (!e) return;
+  easy_handle h = std::exchange(t.easy, easy_handle{});
+  if (!h.easy) return;
   if (idle_easy_.size() >= max_idle_easy_ || closing_) {
-    curl_easy_cleanup(e);
+    destroy(h);
     return;
   }
-  curl_easy_reset(e);
-  idle_easy_.push_back(e);
+  curl_easy_setopt(h.easy, CURLOPT_PRIVATE, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_WRITEDATA, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_HEADERDATA, nullptr);
+  curl_easy_setopt(h.easy, CURLOPT_PREREQDATA, nullptr);
+  idle_easy_.push_back(std::move(h));
 }
 
 // Runs last in every loop handler, after all curl calls: a handler run inline here may start
@@ -481,11 +577,11 @@ void curl_multi_client::impl::shutdown() {
   timer_armed_ = false;
   timer_.cancel();
   for (auto& [id, t] : transfers_) {
-    curl_multi_remove_handle(multi_, t->easy);
+    curl_multi_remove_handle(multi_, t->easy.easy);
     done_.emplace_back(std::move(t), http_errc::cancelled);
   }
   transfers_.clear();
-  for (CURL* e : idle_easy_) curl_easy_cleanup(e);
+  for (auto& h : idle_easy_) destroy(h);
   idle_easy_.clear();
   curl_multi_cleanup(multi_);  // closes pooled connections through on_close
   multi_ = nullptr;

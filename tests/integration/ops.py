@@ -265,6 +265,9 @@ def admin_endpoints_serve_metrics_health_and_status(env):
     code, metrics = get("/metrics")
     assert "# TYPE pigeon_submit_latency_seconds histogram" in metrics, metrics
     assert 'pigeon_submit_latency_seconds_count{provider="carrier"} 50' in metrics, metrics
+    # Every answer counted once in its lane's series; no ok="false" series without a failure.
+    assert 'pigeon_carrier_responses_total{provider="carrier",ok="true"} 50' in metrics, metrics
+    assert 'ok="false"' not in metrics, metrics
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=30) == 0
 

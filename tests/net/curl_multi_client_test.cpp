@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cstdlib>
 #include <vector>
 
 #include "engine/net/http_server.hpp"
@@ -41,6 +42,29 @@ asio::awaitable<http_response_t> echo(http_request_t req) {
   res.set("X-Echo", std::string(req.method_string()) + " " + std::string(req.target()));
   res.prepare_payload();
   co_return res;
+}
+
+// Tells what arrived: method and target, the X-Lane and Content-Type headers ("-" when
+// absent), the body's length; the body is sent back.
+asio::awaitable<http_response_t> mirror(http_request_t req) {
+  auto seen = [&](std::string_view name) {
+    auto v = req[name];
+    return v.empty() ? std::string("-") : std::string(v);
+  };
+  auto res = make_response(req, 200, req.body(), "text/plain");
+  res.set("X-Echo", std::string(req.method_string()) + " " + std::string(req.target()));
+  res.set("X-Lane-Seen", seen("X-Lane"));
+  res.set("X-Content-Type-Seen", seen("Content-Type"));
+  res.set("X-Body-Length", std::to_string(req.body().size()));
+  res.prepare_payload();
+  co_return res;
+}
+
+// Answers after 300 ms.
+asio::awaitable<http_response_t> answer_late(http_request_t req) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
+  co_await timer.async_wait(asio::use_awaitable);
+  co_return make_response(req, 200, "late", "text/plain");
 }
 
 asio::awaitable<http_response_t> never_answer(http_request_t req) {
@@ -99,6 +123,101 @@ TEST_CASE("client performs a GET and a POST against the Beast server") {
   auto put = perform(io, client, make_request("PUT", url(port, "/thing"), "abc"));
   CHECK(put.response.header("X-Echo") == "PUT /thing");
   CHECK(put.response.body == "abc");
+}
+
+// One connection, so one easy handle serves every request in turn: nothing a request set
+// (method, body, headers, URL, timeout) may reach the next one, whichever lane it comes from.
+TEST_CASE(
+    "requests in turn on one connection each go out with only their own method, body and headers") {
+  asio::io_context io;
+  http_server server(io.get_executor(), mirror);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 1);
+  struct step {
+    std::string method, path, body, lane, content_type;
+  };
+  const std::vector<step> steps{
+      {"POST", "/a", "one", "a", "application/json"},
+      {"POST", "/a", "two", "b", ""},  // same shape: new body and headers
+      {"GET", "/b", "", "", ""},
+      {"PUT", "/c", "three", "c", "text/plain"},
+      {"POST", "/c", "four", "", ""},  // same URL, another method
+      {"DELETE", "/d", "", "d", ""},
+      {"DELETE", "/d", "", "", ""},
+      {"GET", "/b?q=1", "", "e", ""},
+      {"POST", "/a", "", "", ""},  // POST without a body
+      {"PUT", "/c", "five", "", ""},
+      {"GET", "/b", "", "", ""},
+  };
+  for (const auto& st : steps) {
+    CAPTURE(st.method);
+    CAPTURE(st.path);
+    auto req = make_request(st.method, url(port, st.path), st.body);
+    if (!st.lane.empty()) req.headers.emplace_back("X-Lane", st.lane);
+    if (!st.content_type.empty()) req.headers.emplace_back("Content-Type", st.content_type);
+    auto r = perform(io, client, std::move(req));
+    REQUIRE(r.calls == 1);
+    CHECK_FALSE(r.ec);
+    CHECK(r.response.status == 200);
+    CHECK(r.response.header("X-Echo") == st.method + " " + st.path);
+    CHECK(r.response.header("X-Lane-Seen") == (st.lane.empty() ? "-" : st.lane));
+    if (!st.content_type.empty())
+      CHECK(r.response.header("X-Content-Type-Seen") == st.content_type);
+    else if (st.method != "POST" && st.body.empty())  // (curl labels bodies form-urlencoded)
+      CHECK(r.response.header("X-Content-Type-Seen") == "-");
+    CHECK(r.response.header("X-Body-Length") == std::to_string(st.body.size()));
+    CHECK(r.response.body == st.body);
+  }
+
+  // The timeout too: a short one, then a request with a longer one on the same handle.
+  http_server late(io.get_executor(), answer_late);
+  const auto late_port = late.start(loopback);
+  auto short_wait = perform(io, client, make_request("POST", url(late_port, "/x"), "x", 100ms));
+  CHECK(short_wait.ec == make_error_code(http_errc::timed_out));
+  auto long_wait = perform(io, client, make_request("POST", url(late_port, "/x"), "x", 3s));
+  CHECK_FALSE(long_wait.ec);
+  CHECK(long_wait.response.body == "late");
+  server.stop();
+  late.stop();
+  run_for(io, 50ms);
+}
+
+TEST_CASE("a URL libcurl refuses fails its request and the next request on the handle goes out") {
+  asio::io_context io;
+  http_server server(io.get_executor(), mirror);
+  const auto port = server.start(loopback);
+  curl_multi_client client(io.get_executor(), 1);
+  auto good = perform(io, client, make_request("POST", url(port, "/first"), "1"));
+  CHECK(good.response.header("X-Echo") == "POST /first");
+  auto bad = perform(io, client, make_request("POST", "http://127.0.0.1:99999/x", "2"));
+  CHECK(bad.calls == 1);
+  CHECK(bad.ec == make_error_code(http_errc::other));
+  auto again = perform(io, client, make_request("POST", url(port, "/first"), "3"));
+  CHECK_FALSE(again.ec);
+  CHECK(again.response.header("X-Echo") == "POST /first");
+  CHECK(again.response.body == "3");
+  auto other = perform(io, client, make_request("POST", url(port, "/second?x=y"), "4"));
+  CHECK(other.response.header("X-Echo") == "POST /second?x=y");
+}
+
+// The client skips libcurl's per-request proxy lookups only when the environment names no proxy.
+TEST_CASE("a proxy named in the environment still carries the requests") {
+  asio::io_context io;
+  http_server proxy(io.get_executor(), mirror);
+  const auto proxy_port = proxy.start(loopback);
+  const char* before = std::getenv("http_proxy");
+  const std::string saved = before ? before : "";
+  ::setenv("http_proxy", url(proxy_port, "").c_str(), 1);
+  curl_multi_client client(io.get_executor(), 1);
+  // Port 9 (discard) is not listened on: only the proxy can answer.
+  auto r = perform(io, client, make_request("POST", "http://127.0.0.1:9/via", "x"));
+  if (before) {
+    ::setenv("http_proxy", saved.c_str(), 1);
+  } else {
+    ::unsetenv("http_proxy");
+  }
+  CHECK_FALSE(r.ec);
+  CHECK(r.response.header("X-Echo") == "POST http://127.0.0.1:9/via");
 }
 
 TEST_CASE("client returns 4xx and 5xx as responses, not errors") {
