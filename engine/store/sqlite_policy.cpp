@@ -38,48 +38,39 @@ struct blocked {
 
 }  // namespace
 
-std::unordered_map<std::int64_t, sqlite_store::submit_context> sqlite_store::read_submit_contexts(
-    const std::vector<submit_intent>& intents) {
+std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
+    std::int64_t message_id) {
   static const std::string sql =
       "SELECT m.state, h.state, h.version, m.attempts, m.contact_id, m.campaign, m.expires_at, "
       "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on, "
-      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.id FROM messages m "
+      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL FROM messages m "
       "JOIN campaign_heads h ON h.name = m.campaign "
       "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-      "JOIN contacts k ON k.id = m.contact_id WHERE m.id IN (SELECT value FROM json_each(?1))";
-  std::string ids = "[";
-  for (const auto& in : intents) {
-    if (ids.size() > 1) ids += ',';
-    ids += std::to_string(in.message_id);
-  }
-  ids += ']';
-  std::unordered_map<std::int64_t, submit_context> out;
-  out.reserve(intents.size());
+      "JOIN contacts k ON k.id = m.contact_id WHERE m.id = ?1";
   query q(*db_, sql);
-  q.bind(1, ids);
-  while (q.step()) {
-    submit_context& ctx = out[q.get_int(14)];
-    ctx.state = q.get_text(0);
-    ctx.head_state = q.get_text(1);
-    ctx.head_version = static_cast<int>(q.get_int(2));
-    ctx.attempts = static_cast<int>(q.get_int(3));
-    ctx.contact_id = q.get_int(4);
-    ctx.campaign = q.get_text(5);
-    ctx.expires = q.get_opt_time(6);
-    ctx.category = q.get_text(7);
-    ctx.priority = static_cast<int>(q.get_int(8));
-    if (!q.is_null(9) && !q.is_null(10)) {
-      ctx.campaign_cap.max = static_cast<int>(q.get_int(9));
-      ctx.campaign_cap.per = std::chrono::milliseconds(q.get_int(10));
-      ctx.campaign_cap.label = "campaign " + std::to_string(ctx.campaign_cap.max) + " per " +
-                               format_period(ctx.campaign_cap.per);
-    }
-    ctx.on_cap = q.get_text(11);
-    ctx.opted_out = q.get_int(13) != 0;
-    if (auto stop_on = q.get_text(12); stop_on != "[]")
-      ctx.stop_on = sqlite::json_to_strings(stop_on, "campaign stop_on");
+  q.bind(1, message_id);
+  if (!q.step()) return std::nullopt;
+  submit_context ctx;
+  ctx.state = q.get_text(0);
+  ctx.head_state = q.get_text(1);
+  ctx.head_version = static_cast<int>(q.get_int(2));
+  ctx.attempts = static_cast<int>(q.get_int(3));
+  ctx.contact_id = q.get_int(4);
+  ctx.campaign = q.get_text(5);
+  ctx.expires = q.get_opt_time(6);
+  ctx.category = q.get_text(7);
+  ctx.priority = static_cast<int>(q.get_int(8));
+  if (!q.is_null(9) && !q.is_null(10)) {
+    ctx.campaign_cap.max = static_cast<int>(q.get_int(9));
+    ctx.campaign_cap.per = std::chrono::milliseconds(q.get_int(10));
+    ctx.campaign_cap.label = "campaign " + std::to_string(ctx.campaign_cap.max) + " per " +
+                             format_period(ctx.campaign_cap.per);
   }
-  return out;
+  ctx.on_cap = q.get_text(11);
+  ctx.opted_out = q.get_int(13) != 0;
+  if (auto stop_on = q.get_text(12); stop_on != "[]")
+    ctx.stop_on = sqlite::json_to_strings(stop_on, "campaign stop_on");
+  return ctx;
 }
 
 std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in,

@@ -51,6 +51,11 @@ const std::string claimed_details_sql =
     "WHERE m.id IN (SELECT value FROM json_each(?1)) AND m.state = 'leased' "
     "ORDER BY m.due_at, m.id";
 
+bool is_carrier_verdict(message_state s) {
+  return s == message_state::submitted || s == message_state::delivered ||
+         s == message_state::undelivered || s == message_state::failed;
+}
+
 // One INSERT of `rows` messages: parameter ?1 is the time stamp, then 7 per row (campaign, step,
 // variant, contact, due, expires, suppressed reason). Several rows per statement open the
 // table's cursors once per statement instead of once per message (apply: BENCHMARKS.md).
@@ -173,6 +178,131 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
     for (auto id : opted_out) suppress_opted_out(id, now);
   });
   return out;
+}
+
+std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit_intent>& intents) {
+  std::vector<std::int64_t> marked;
+  atomically("mark submitting", [&] {
+    marked.clear();
+    marked.reserve(intents.size());
+    if (intents.empty()) return;
+    for (const auto& in : intents) {
+      // One read for the checks, the policy and the intent; the UPDATE and INSERT below then
+      // bind what it read (same transaction) instead of re-reading it in subqueries.
+      auto ctx = read_submit_context(in.message_id);
+      if (!ctx) continue;
+      // Opted out since the claim: suppressed, never sent.
+      if (ctx->opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
+      // Cancelled, suppressed or finished since the claim: leave it.
+      if (ctx->state != "leased") continue;
+      if (ctx->head_state != "active") {
+        // Paused since the claim: hand it back to the queue for when the campaign resumes.
+        query(*db_,
+              "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
+              "WHERE id = ?1 AND state = 'leased'")
+            .bind(1, in.message_id)
+            .run();
+        continue;
+      }
+      if (auto verdict = policy_verdict(in, *ctx)) {
+        record_outcomes({*verdict});
+        continue;
+      }
+      const int attempt = ctx->attempts + 1;
+      static const std::string mark =
+          "UPDATE messages SET state = 'submitting', attempts = ?6, provider = ?2, body = ?3, "
+          "segments = ?4, updated_at = ?5, rendered_version = ?7 "
+          "WHERE id = ?1 AND state = 'leased'";
+      query q(*db_, mark);
+      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
+      q.bind(5, in.at).bind(6, attempt).bind(7, ctx->head_version);
+      q.run();
+      if (db_->changes() == 0) continue;  // not reached: read leased in this transaction
+      marked.push_back(in.message_id);
+      static const std::string ledger =
+          "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+          "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')";
+      query(*db_, ledger)
+          .bind(1, in.message_id)
+          .bind(2, ctx->contact_id)
+          .bind(3, ctx->campaign)
+          .bind(4, attempt)
+          .bind(5, in.provider)
+          .bind(6, in.at)
+          .run();
+      pending_ledger_[in.message_id] = db_->last_insert_rowid();
+    }
+  });
+  return marked;
+}
+
+void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
+  // may_apply() in SQL: final states never change; a submitted message only moves forward
+  // (a DLR, or a repeated submitted carrying the carrier id). One statement per message, no
+  // read first.
+  static const std::string update_message =
+      "UPDATE messages SET state = ?2, "
+      "provider = CASE WHEN ?3 <> '' THEN ?3 ELSE provider END, "
+      "carrier_id = CASE WHEN ?4 <> '' THEN ?4 ELSE carrier_id END, reason = ?5, "
+      "due_at = CASE WHEN ?6 THEN ?7 ELSE due_at END, "
+      "sent_at = CASE WHEN ?2 = 'submitted' THEN ?8 ELSE sent_at END, "
+      "final_at = CASE WHEN ?9 THEN ?8 ELSE final_at END, "
+      "lease_owner = NULL, lease_until = NULL, updated_at = ?8 WHERE id = ?1 AND " +
+      sqlite::not_final_sql() + " AND (state <> 'submitted' OR ?2 = 'submitted' OR ?9)";
+  // The ledger records what happened to the attempt even when the message itself no longer
+  // changes (e.g. cancelled while the request was in flight): caps count real sends.
+  // pending takes any outcome; submitted and unknown (crash) only carrier verdicts.
+  static const std::string ledger_set =
+      "UPDATE send_ledger SET outcome = ?2, "
+      "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, reason = ?4, "
+      "completed_at = coalesce(completed_at, ?6) ";
+  static const std::string ledger_verdict =
+      " AND (outcome = 'pending' OR (?5 AND outcome IN ('submitted', 'unknown')))";
+  // The attempt's row: by the rowid mark_submitting kept, when it still belongs to the message
+  // (else, e.g. after a rollback or for a verdict without a new attempt, the latest row).
+  static const std::string update_ledger_row =
+      ledger_set + "WHERE id = ?7 AND message_id = ?1" + ledger_verdict;
+  static const std::string update_ledger =
+      ledger_set + "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1)" +
+      ledger_verdict;
+  static const std::string contact_of = "SELECT contact_id FROM messages WHERE id = ?1";
+  atomically("record outcomes", [&] {
+    for (const auto& o : outcomes) {
+      const auto state = to_string(o.state);
+      bool waits = o.state == message_state::retry || o.state == message_state::deferred;
+      query(*db_, update_message)
+          .bind(1, o.message_id)
+          .bind(2, state)
+          .bind(3, o.provider)
+          .bind(4, o.carrier_id)
+          .bind(5, o.reason)
+          .bind(6, waits ? 1 : 0)
+          .bind(7, o.next_due.value_or(o.at))
+          .bind(8, o.at)
+          .bind(9, is_final(o.state) ? 1 : 0)
+          .run();
+      auto update_attempt = [&](std::optional<std::int64_t> row) {
+        query q(*db_, row ? update_ledger_row : update_ledger);
+        q.bind(1, o.message_id).bind(2, state).bind(3, o.carrier_id).bind(4, o.reason);
+        q.bind(5, is_carrier_verdict(o.state) ? 1 : 0).bind(6, o.at);
+        if (row) q.bind(7, *row);
+        q.run();
+        return db_->changes() > 0;
+      };
+      bool done = false;
+      if (auto kept = pending_ledger_.find(o.message_id); kept != pending_ledger_.end()) {
+        done = update_attempt(kept->second);
+        pending_ledger_.erase(kept);
+      }
+      if (!done) update_attempt(std::nullopt);
+      // The carrier says the recipient opted out with it: record it like a STOP.
+      if (o.recipient_opted_out) {
+        query q(*db_, contact_of);
+        q.bind(1, o.message_id);
+        if (q.step()) opt_out(q.get_int(0), "carrier: " + o.reason, o.at);
+      }
+    }
+  });
 }
 
 std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(

@@ -137,9 +137,8 @@ class sqlite_store final : public store {
   void begin(bool nested);
   void commit(bool nested);
   void rollback(bool nested) noexcept;
-  // What mark_submitting reads of a message, its campaign head and the head version's policy
-  // (engine/store/sqlite_policy.cpp): one statement for all the intents, by message id (ids of
-  // no message are absent).
+  // What mark_submitting reads of a message, its campaign head and the head version's policy, in
+  // one statement (engine/store/sqlite_policy.cpp); nullopt when there is no such message.
   struct submit_context {
     std::string state;       // the message's
     std::string head_state;  // the campaign's: active, paused or cancelled
@@ -155,14 +154,7 @@ class sqlite_store final : public store {
     std::vector<std::string> stop_on;
     bool opted_out = false;  // a campaign message (not a direct reply) to an opted-out contact
   };
-  std::unordered_map<std::int64_t, submit_context> read_submit_contexts(
-      const std::vector<submit_intent>& intents);
-  // The dispatch path's grouped writes (engine/store/sqlite_submit.cpp): marks `ready` intents
-  // `submitting` with their ledger rows, appending the ids marked to `marked`; applies outcomes
-  // (each message at most once in `outcomes`).
-  void mark_ready(const std::vector<std::pair<const submit_intent*, const submit_context*>>& ready,
-                  std::vector<std::int64_t>& marked);
-  void apply_outcomes(const std::vector<const send_outcome*>& outcomes);
+  std::optional<submit_context> read_submit_context(std::int64_t message_id);
   // Send policy checked inside mark_submitting (engine/store/sqlite_policy.cpp) for a message
   // `leased` by an active campaign: stop_on, then frequency caps. Returns the outcome
   // (suppressed, deferred or expired) when the message must not go now, nullopt when it may.

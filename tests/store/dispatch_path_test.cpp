@@ -279,10 +279,10 @@ TEST_CASE("a reader is refused on a database that is not at this binary's schema
 }
 
 TEST_CASE(
-    "a group of intents and outcomes larger than one statement's chunk marks and records "
-    "every message once") {
-  // 100 = chunks of 64 + 32 + 4 rows: every message is marked with its own body and ledger row,
-  // and its outcome lands on that message and that row.
+    "a flush of a hundred intents and outcomes marks and records every message once, on its "
+    "own rows") {
+  // As the dispatcher flushes them: every message is marked with its own body and ledger row, a
+  // repeated intent adds nothing, and each outcome lands on its message and its ledger row.
   temp_dir dir;
   auto path = dir.file("p.db");
   auto s = sqlite_store::open(path);

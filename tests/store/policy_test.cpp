@@ -261,8 +261,8 @@ TEST_CASE(
 }
 
 TEST_CASE("two intents for one recipient in the same call count against the cap in order") {
-  // mark_submitting writes its intents in groups; a capped message must still see the ledger
-  // row of an earlier intent of the same call.
+  // A flush holds intents of many messages; a capped message must see the ledger row of an
+  // earlier intent of the same call.
   policy_fixture f;
   f.campaign("a");
   f.campaign("b");
