@@ -15,6 +15,7 @@ PACKAGES=(
   libfmt-dev libspdlog-dev libcli11-dev
   libhowardhinnant-date-dev tzdata libssl-dev
   libprotobuf-dev libicu-dev
+  libtcmalloc-minimal4        # the pigeon binary's allocator (engine/cli/CMakeLists.txt)
   kannel kannel-extras
   wrk python3 nginx
   clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer and sanitizers
