@@ -19,7 +19,7 @@
 #include "engine/inbound/webhooks.hpp"
 #include "engine/log_format.hpp"
 #include "engine/net/carrier_simulator.hpp"
-#include "engine/net/curl_multi_client.hpp"
+#include "engine/net/threaded_http_client.hpp"
 #include "engine/store/sqlite_store.hpp"
 #include "providers/registry.hpp"
 
@@ -81,7 +81,9 @@ int serve(const context& ctx, const serve_options& opts) {
   asio::io_context ioc(1);
   int connections = 0;
   for (const auto& [name, p] : cfg.providers) connections += p.concurrency;
-  net::curl_multi_client http(ioc.get_executor(), std::max(4, connections));
+  // libcurl's work on an I/O thread of its own: one message per request it is most of the
+  // dispatcher thread's CPU (docs/BENCHMARKS.md).
+  net::threaded_http_client http(ioc.get_executor(), std::max(4, connections));
 
   // Providers used by some sender route become lanes.
   std::set<std::string> used;
