@@ -101,9 +101,7 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
       }
     }
     if (going.empty()) continue;
-    int going_segments = 0;
-    for (auto* item : going) going_segments += item->segments;
-    co_await l.ready_to_send(going_segments);  // a 429 since the intents were stored; the rate
+    co_await l.wait_out_pause();  // a 429 may have paused the lane while the intents were stored
 
     auto request = l.config().codec->build_submit_batch(messages);
     const auto started = std::chrono::steady_clock::now();

@@ -177,9 +177,7 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       co_return;
     }
 
-    // A 429 may have paused the lane while the intent was stored, and sends held up together
-    // behind a slow commit leave spaced at the lane's rate again.
-    co_await l.ready_to_send(segments);
+    co_await l.wait_out_pause();  // a 429 may have paused the lane while the intent was stored
     if (!options_.public_url.empty())
       out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
     out.now = clock_.now();  // codecs are clock-free: relative validity and signatures use this

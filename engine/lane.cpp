@@ -207,7 +207,6 @@ std::chrono::milliseconds full_jitter_backoff(int attempt, std::chrono::millisec
 lane::lane(asio::any_io_executor ex, lane_config config, breaker_config breaker)
     : config_(std::move(config)),
       bucket_(config_.rate_per_second, config_.burst, std::chrono::steady_clock::now()),
-      wire_(config_.rate_per_second, config_.burst, std::chrono::steady_clock::now()),
       breaker_(breaker),
       slot_freed_(ex) {
   slot_freed_.expires_at(asio::steady_timer::time_point::max());
@@ -235,21 +234,6 @@ asio::awaitable<void> lane::wait_out_pause() {
     timer.expires_at(until);
     (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
   }
-}
-
-asio::awaitable<void> lane::ready_to_send(int segments) {
-  co_await wait_out_pause();
-  const auto now = std::chrono::steady_clock::now();
-  const auto at = wire_.reserve(segments, now);
-  if (at <= now) co_return;
-  asio::steady_timer timer(co_await asio::this_coro::executor, at);
-  (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
-}
-
-void lane::set_rate(double rate, double burst) {
-  const auto now = std::chrono::steady_clock::now();
-  bucket_.set_rate(rate, burst, now);
-  wire_.set_rate(rate, burst, now);
 }
 
 asio::awaitable<void> lane::pace(int segments) {

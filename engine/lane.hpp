@@ -200,13 +200,6 @@ class lane {
   // Waits while the lane is paused by a carrier's Retry-After (a 429 that arrived after this
   // send passed pace(), e.g. while its intent was being made durable).
   boost::asio::awaitable<void> wait_out_pause();
-  // Right before the request: wait_out_pause(), then the lane's rate once more, at the wire.
-  // Sends that passed pace() and were then held up together (a slow commit of their intents, a
-  // stalled thread) leave at the rate, at most a burst at once, instead of in the same instant:
-  // in normal flow they arrive already spaced and this never waits.
-  boost::asio::awaitable<void> ready_to_send(int segments);
-  // A new rate and burst (SIGHUP), for pacing and the wire alike.
-  void set_rate(double rate, double burst);
   // A 429: the whole lane pauses until `until` and then restarts slower.
   void pause_until(steady_time until);
 
@@ -222,7 +215,6 @@ class lane {
  private:
   lane_config config_;
   token_bucket bucket_;
-  token_bucket wire_;  // the same rate and burst, taken in ready_to_send()
   circuit_breaker breaker_;
   latency_window latency_;
   int busy_ = 0;
