@@ -127,7 +127,7 @@ void dispatcher::reload(const std::string& quiet_hours,
   options_.quiet_hours = quiet_hours;
   for (const auto& [name, rate] : lane_rates)
     if (auto found = lanes_.find(name); found != lanes_.end())
-      found->second->bucket().set_rate(rate.first, rate.second, std::chrono::steady_clock::now());
+      found->second->set_rate(rate.first, rate.second);
   notify_change();
 }
 

@@ -101,7 +101,10 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
       }
     }
     if (going.empty()) continue;
-    co_await l.wait_out_pause();  // a 429 may have paused the lane while the intents were stored
+    int going_segments = 0;
+    for (auto* item : going) going_segments += item->segments;
+    // A 429 may have paused the lane while the intents were stored; the wire's ceiling.
+    co_await l.ready_to_send(going_segments);
 
     auto request = l.config().codec->build_submit_batch(messages);
     const auto started = std::chrono::steady_clock::now();

@@ -177,7 +177,9 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       co_return;
     }
 
-    co_await l.wait_out_pause();  // a 429 may have paused the lane while the intent was stored
+    // A 429 may have paused the lane while the intent was stored; sends held up together (a
+    // slow commit) leave under the wire's ceiling, not in the same instant.
+    co_await l.ready_to_send(segments);
     if (!options_.public_url.empty())
       out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
     out.now = clock_.now();  // codecs are clock-free: relative validity and signatures use this

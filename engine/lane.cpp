@@ -77,6 +77,36 @@ void token_bucket::pause_until(steady_time until, steady_time now) {
   last_ = std::max(last_, now);
 }
 
+// --- wire_window ----------------------------------------------------------------------------
+
+wire_window::wire_window(double cap, std::chrono::steady_clock::duration span)
+    : cap_(cap > 0 ? cap : 0), span_(span) {}
+
+void wire_window::set_cap(double cap) { cap_ = cap > 0 ? cap : 0; }
+
+void wire_window::expire(steady_time at) {
+  while (!recent_.empty() && recent_.front().first <= at - span_) {
+    sum_ -= recent_.front().second;
+    recent_.pop_front();
+  }
+  if (recent_.empty()) sum_ = 0;  // no drift from adding and taking fractions
+}
+
+steady_time wire_window::admit(double segments, steady_time now) {
+  if (cap_ <= 0) return now;
+  auto at = std::max(now, last_);
+  expire(at);
+  // Wait for the oldest sends to leave the window until this one fits under the cap.
+  while (!recent_.empty() && sum_ + segments > cap_) {
+    at = recent_.front().first + span_;
+    expire(at);
+  }
+  recent_.emplace_back(at, segments);
+  sum_ += segments;
+  last_ = at;
+  return at;
+}
+
 // --- circuit_breaker ------------------------------------------------------------------------
 
 const char* to_string(circuit_state s) {
@@ -207,6 +237,7 @@ std::chrono::milliseconds full_jitter_backoff(int attempt, std::chrono::millisec
 lane::lane(asio::any_io_executor ex, lane_config config, breaker_config breaker)
     : config_(std::move(config)),
       bucket_(config_.rate_per_second, config_.burst, std::chrono::steady_clock::now()),
+      wire_(bucket_.rate() > 0 ? bucket_.rate() + bucket_.burst() : 0),
       breaker_(breaker),
       slot_freed_(ex) {
   slot_freed_.expires_at(asio::steady_timer::time_point::max());
@@ -234,6 +265,30 @@ asio::awaitable<void> lane::wait_out_pause() {
     timer.expires_at(until);
     (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
   }
+}
+
+asio::awaitable<void> lane::ready_to_send(int segments) {
+  for (int rounds = 0; rounds < 1000; ++rounds) {  // bounded: each round ends at a later pause
+    if (bucket_.paused_until() > std::chrono::steady_clock::now()) co_await wait_out_pause();
+    auto now = std::chrono::steady_clock::now();
+    const auto at = wire_.admit(segments, now);
+    if (at > now) {
+      ++waiting_;
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_at(at);
+      (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+      --waiting_;
+      now = std::chrono::steady_clock::now();
+    }
+    // A 429 that paused the lane while this send waited at the window holds it too (its place
+    // in the window stays taken: a later send waits a little longer, never the reverse).
+    if (bucket_.paused_until() <= now) co_return;
+  }
+}
+
+void lane::set_rate(double rate, double burst) {
+  bucket_.set_rate(rate, burst, std::chrono::steady_clock::now());
+  wire_.set_cap(bucket_.rate() > 0 ? bucket_.rate() + bucket_.burst() : 0);
 }
 
 asio::awaitable<void> lane::pace(int segments) {

@@ -3,6 +3,7 @@
 // Carrier lanes: the per-provider machinery between the dispatcher and the HTTP client.
 //
 //   token_bucket     pacing in segments per second with a burst; a 429 pauses and slows it.
+//   wire_window      the ceiling at the wire: no second carries more than rate + burst segments.
 //   circuit_breaker  opens on a carrier failure rate over a sliding window, half-open trials
 //                    after a cool-down; only carrier faults (fault::carrier) count.
 //   latency_window   the last N request latencies, for p50/p99.
@@ -19,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,6 +74,33 @@ class token_bucket {
   double tokens_;
   steady_time last_;
   steady_time paused_until_{};
+};
+
+// The ceiling at the wire for a paced lane: no window of `span` (sliding, so no calendar second
+// either) carries more than `cap` segments, however sends reach it. The token bucket paces sends
+// before their intents are made durable; a slow commit or a stalled thread can hold paced sends
+// back and release them together, and this re-spaces them. cap = rate + burst, what the bucket
+// itself allows in any second: in normal flow sends arrive under it and admit() never delays one.
+class wire_window {
+ public:
+  // cap <= 0: no ceiling (admit() returns now).
+  explicit wire_window(double cap,
+                       std::chrono::steady_clock::duration span = std::chrono::seconds(1));
+
+  // The time, at or after `now`, from which a send of `segments` may go, recorded as going
+  // then; callers are served in the order they ask. A send larger than the cap goes alone.
+  steady_time admit(double segments, steady_time now);
+  void set_cap(double cap);  // a new rate or burst (SIGHUP); what went before still counts
+  double cap() const { return cap_; }
+
+ private:
+  void expire(steady_time at);
+
+  double cap_;
+  std::chrono::steady_clock::duration span_;
+  double sum_ = 0;  // segments in recent_
+  steady_time last_{};
+  std::deque<std::pair<steady_time, double>> recent_;  // admitted sends, in time order
 };
 
 enum class circuit_state { closed, open, half_open };
@@ -200,6 +229,11 @@ class lane {
   // Waits while the lane is paused by a carrier's Retry-After (a 429 that arrived after this
   // send passed pace(), e.g. while its intent was being made durable).
   boost::asio::awaitable<void> wait_out_pause();
+  // Right before the request: waits out any pause, then for the wire window (paced lanes) to
+  // take `segments`, and again for a pause that began meanwhile.
+  boost::asio::awaitable<void> ready_to_send(int segments);
+  // A new rate and burst (SIGHUP), for the bucket and the wire window alike.
+  void set_rate(double rate, double burst);
   // A 429: the whole lane pauses until `until` and then restarts slower.
   void pause_until(steady_time until);
 
@@ -215,6 +249,7 @@ class lane {
  private:
   lane_config config_;
   token_bucket bucket_;
+  wire_window wire_;
   circuit_breaker breaker_;
   latency_window latency_;
   int busy_ = 0;

@@ -180,6 +180,7 @@ full = [per[s] for s in range(int(t[-1] - t[0]))]  # whole seconds only
 span = t[-1] - t[0]
 print(f"{len(t)} messages over {span:.2f}s: mean {len(t)/span:.1f}/s; whole seconds "
       f"min {min(full, default=0)} max {max(full, default=0)}; first second {per[0]} (burst)")
+print("per second: " + " ".join(str(c) for c in full))
 EOF
 fi
 

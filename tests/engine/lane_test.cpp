@@ -2,12 +2,57 @@
 
 #include <doctest/doctest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <map>
+#include <vector>
+
 using namespace pigeon::engine;
 using namespace std::chrono_literals;
 
 namespace {
 const steady_time t0 = steady_time{} + 1000h;
+
+// A send at the wire: records when the lane let it go.
+boost::asio::awaitable<void> send_one(lane* l, std::vector<steady_time>* sent) {
+  co_await l->ready_to_send(1);
+  sent->push_back(std::chrono::steady_clock::now());
 }
+
+// A 429 after `after`: the lane pauses for `pause`.
+boost::asio::awaitable<void> throttle_after(lane* l, std::chrono::milliseconds after,
+                                            std::chrono::milliseconds pause) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  timer.expires_after(after);
+  co_await timer.async_wait(boost::asio::use_awaitable);
+  l->pause_until(std::chrono::steady_clock::now() + pause);
+}
+
+lane_config paced(double rate, double burst) {
+  lane_config config;
+  config.name = "paced";
+  config.rate_per_second = rate;
+  config.burst = burst;
+  config.concurrency = 1000;
+  return config;
+}
+
+// `n` sends reaching a lane at 10/s with burst 2 (wire cap 12) in the same instant.
+struct sends_at_once {
+  boost::asio::io_context io;
+  lane l{io.get_executor(), paced(10, 2)};
+  std::vector<steady_time> sent;
+  steady_time start = std::chrono::steady_clock::now();
+
+  explicit sends_at_once(int n) {
+    for (int i = 0; i < n; ++i)
+      boost::asio::co_spawn(io, send_one(&l, &sent), boost::asio::detached);
+  }
+};
+}  // namespace
 
 TEST_CASE("a lane sends its burst at once, then no faster than its rate in segments") {
   token_bucket bucket(10, 5, t0);
@@ -133,4 +178,64 @@ TEST_CASE("lane latency percentiles come from the recent requests only") {
   for (int i = 0; i < 1024; ++i) w.add(7ms);
   CHECK(w.percentile(0.5) == 7ms);
   CHECK(w.percentile(0.99) == 7ms);
+}
+
+TEST_CASE("the wire window lets at most its cap go in any second, however sends arrive") {
+  wire_window w(12);
+  // Thirty sends arriving together: twelve now, twelve a second later, six the second after.
+  std::vector<steady_time> at;
+  for (int i = 0; i < 30; ++i) at.push_back(w.admit(1, t0));
+  CHECK(at[11] == t0);
+  CHECK(at[12] == t0 + 1s);
+  CHECK(at[23] == t0 + 1s);
+  CHECK(at[24] == t0 + 2s);
+  CHECK(at[29] == t0 + 2s);
+  // Sliding, not per calendar second: no 1 s window anywhere holds more than the cap.
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    int in_window = 0;
+    for (auto t : at) in_window += (t >= at[i] && t < at[i] + 1s) ? 1 : 0;
+    CHECK(in_window <= 12);
+  }
+}
+
+TEST_CASE("the wire window never delays sends that arrive spaced at the lane's rate") {
+  // Rate 10 with burst 2: cap 12. A send every 100 ms always goes at once.
+  wire_window w(12);
+  for (int i = 0; i < 100; ++i) {
+    const auto now = t0 + i * 100ms;
+    CHECK(w.admit(1, now) == now);
+  }
+}
+
+TEST_CASE("the wire window counts segments and lets an oversized send go alone") {
+  wire_window w(10);
+  CHECK(w.admit(6, t0) == t0);
+  CHECK(w.admit(4, t0 + 100ms) == t0 + 100ms);
+  CHECK(w.admit(3, t0 + 200ms) == t0 + 1s);  // waits for the six to age out
+  CHECK(w.admit(25, t0 + 1s) == t0 + 2s);    // alone, once everything else has aged out
+  CHECK(w.admit(1, t0 + 1s) == t0 + 3s);
+  // Unlimited without a cap.
+  wire_window none(0);
+  for (int i = 0; i < 1000; ++i) CHECK(none.admit(5, t0) == t0);
+}
+
+TEST_CASE("sends held up together after pacing leave under the lane's ceiling, not all at once") {
+  // E.g. a slow commit of their intents: twenty sends reach the wire together; twelve go, the
+  // other eight a second later.
+  sends_at_once t(20);
+  t.io.run_for(3s);
+  REQUIRE(t.sent.size() == 20);
+  CHECK(t.sent[11] - t.start < 200ms);
+  CHECK(t.sent[12] - t.start >= 1s);
+  CHECK(t.sent[19] - t.start < 1800ms);
+}
+
+TEST_CASE("a send waiting at the wire window also waits out a 429 that arrives meanwhile") {
+  // The thirteenth waits for the window (until 1 s); a 429 at 500 ms pauses the lane for 1.5 s.
+  sends_at_once t(13);
+  boost::asio::co_spawn(t.io, throttle_after(&t.l, 500ms, 1500ms), boost::asio::detached);
+  t.io.run_for(3s);
+  REQUIRE(t.sent.size() == 13);
+  CHECK(t.sent[11] - t.start < 200ms);
+  CHECK(t.sent[12] - t.start >= 2s);
 }
