@@ -31,6 +31,12 @@ const std::string& final_states_sql() {
   return sql;
 }
 
+std::string ids_in_state_sql(std::string_view state) {
+  return "SELECT m.id FROM campaign_heads h CROSS JOIN messages m ON m.campaign = h.name AND "
+         "m.state = '" +
+         std::string(state) + "'";
+}
+
 const std::string& not_final_sql() {
   static const std::string sql = join_final_states("state <> ", " AND ");
   return sql;

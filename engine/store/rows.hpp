@@ -24,6 +24,12 @@ const std::string& not_final_sql();
 inline constexpr const char* claimable_sql =
     "(m.state = 'scheduled' OR m.state = 'retry' OR m.state = 'deferred')";
 
+// "SELECT m.id FROM campaign_heads h CROSS JOIN messages m ..." for the ids of the messages in
+// `state` (a literal, e.g. "leased"): found per campaign through messages_by_state (campaign,
+// state, ...), never by a scan of the queue. CROSS JOIN keeps campaign_heads the outer loop; left
+// to itself the planner scans `messages` for states without an index of their own.
+std::string ids_in_state_sql(std::string_view state);
+
 std::string strings_to_json(const std::vector<std::string>& values);
 // Throws store_error when `text` is not a JSON array of strings (`what` names the column).
 std::vector<std::string> json_to_strings(std::string_view text, const char* what);

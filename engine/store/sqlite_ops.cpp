@@ -62,7 +62,8 @@ std::size_t sqlite_store::release_leases(const std::string& owner) {
   atomically("release leases", [&] {
     query(*db_,
           "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
-          "WHERE state = 'leased' AND lease_owner = ?1")
+          "WHERE lease_owner = ?1 AND id IN (" +
+              sqlite::ids_in_state_sql("leased") + ")")
         .bind(1, owner)
         .run();
     n = static_cast<std::size_t>(db_->changes());
@@ -121,11 +122,16 @@ ops_snapshot sqlite_store::operations(time_point now) {
     }
     // Campaign progress by step and variant (A/B standing).
     {
+      // The inner GROUP BY reads messages_by_state (campaign, state, step, variant) alone, a
+      // covering index: no pass over the table's rows.
       query q(*db_,
-              "SELECT campaign, step, variant, count(*), "
-              "sum(state IN ('submitted', 'delivered', 'undelivered')), "
-              "sum(state = 'delivered'), sum(state IN ('failed', 'undelivered')) "
-              "FROM messages GROUP BY campaign, step, variant ORDER BY campaign, step, variant");
+              "SELECT campaign, step, variant, sum(n), "
+              "sum(CASE WHEN state IN ('submitted', 'delivered', 'undelivered') THEN n END), "
+              "sum(CASE WHEN state = 'delivered' THEN n END), "
+              "sum(CASE WHEN state IN ('failed', 'undelivered') THEN n END) FROM ("
+              "  SELECT campaign, state, step, variant, count(*) AS n FROM messages "
+              "  GROUP BY campaign, state, step, variant) "
+              "GROUP BY campaign, step, variant ORDER BY campaign, step, variant");
       while (q.step()) {
         campaign_named(s, q.get_text(0))
             .variants.push_back({q.get_text(1), q.get_text(2), q.get_int(3), q.get_int(4),
@@ -163,11 +169,14 @@ ops_snapshot sqlite_store::operations(time_point now) {
     }
     for (auto [state, out] : {std::pair{"deferred", &s.deferred_by_reason},
                               std::pair{"suppressed", &s.suppressed_by_reason}}) {
-      query q(*db_, "SELECT reason, count(*) FROM messages WHERE state = ?1 GROUP BY reason");
+      query q(*db_,
+              "SELECT m.reason, count(*) FROM campaign_heads h CROSS JOIN messages m "
+              "ON m.campaign = h.name AND m.state = ?1 GROUP BY m.reason");
       q.bind(1, state);
       while (q.step()) (*out)[q.get_text(0).empty() ? "(none)" : q.get_text(0)] = q.get_int(1);
     }
-    s.retry_backlog = db_->query_int("SELECT count(*) FROM messages WHERE state = 'retry'");
+    s.retry_backlog =
+        db_->query_int("SELECT count(*) FROM (" + sqlite::ids_in_state_sql("retry") + ")");
     {
       query q(*db_,
               "SELECT detail FROM engine_heartbeat WHERE stopped_at IS NULL "

@@ -17,7 +17,8 @@ namespace {
 // Claimable: waiting states due now, or a lease that ran out (its owner died or stalled). The
 // ORDER BY sits on the compound itself so SQLite merges the two arms: the first walks the
 // messages_claimable index in (due_at, id) order and stops after `limit` rows instead of sorting
-// the whole backlog; only the (few) expired leases are sorted.
+// the whole backlog; only the (few) expired leases are sorted, found per active campaign through
+// messages_by_state (CROSS JOIN keeps campaign_heads the outer loop).
 const std::string claim_sql =
     std::string(
         "UPDATE messages SET state = 'leased', lease_owner = ?1, lease_until = ?2, "
@@ -28,8 +29,9 @@ const std::string claim_sql =
     " AND m.due_at <= ?3 "
     "    AND h.state = 'active' "
     "  UNION ALL "
-    "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
-    "  WHERE m.state = 'leased' AND m.lease_until < ?3 AND h.state = 'active' "
+    "  SELECT m.id, m.due_at FROM campaign_heads h CROSS JOIN messages m "
+    "  ON m.campaign = h.name AND m.state = 'leased' "
+    "  WHERE m.lease_until < ?3 AND h.state = 'active' "
     "  ORDER BY 2, 1 LIMIT ?4)) "
     "RETURNING id";
 
@@ -311,20 +313,22 @@ std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(
   atomically("recover after crash", [&] {
     query(*db_,
           "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL, "
-          "updated_at = ?1 WHERE state = 'leased'")
+          "updated_at = ?1 WHERE id IN (" +
+              sqlite::ids_in_state_sql("leased") + ")")
         .bind(1, now)
         .run();
     counts.first = static_cast<std::size_t>(db_->changes());
     pending_ledger_.clear();
     query(*db_,
           "UPDATE send_ledger SET outcome = 'unknown', reason = 'engine stopped mid-submit' "
-          "WHERE outcome = 'pending' AND message_id IN "
-          "(SELECT id FROM messages WHERE state = 'submitting')")
+          "WHERE outcome = 'pending' AND message_id IN (" +
+              sqlite::ids_in_state_sql("submitting") + ")")
         .run();
     query(*db_,
           "UPDATE messages SET state = 'retry', due_at = ?2, maybe_duplicate = 1, "
           "reason = 'outcome unknown: engine stopped mid-submit', lease_owner = NULL, "
-          "lease_until = NULL, updated_at = ?1 WHERE state = 'submitting'")
+          "lease_until = NULL, updated_at = ?1 WHERE id IN (" +
+              sqlite::ids_in_state_sql("submitting") + ")")
         .bind(1, now)
         .bind(2, now + reconcile_grace)
         .run();

@@ -93,6 +93,9 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
         "CREATE INDEX messages_claimable ON messages (due_at) "
         "WHERE state IN ('scheduled', 'retry', 'deferred')");
     raw.exec("DROP INDEX messages_maybe_duplicate");  // what migration 9 added
+    raw.exec("DROP INDEX messages_by_state");         // and what 10 changed
+    raw.exec("CREATE INDEX messages_by_state ON messages (campaign, state)");
+    raw.exec("CREATE INDEX messages_leased ON messages (lease_until) WHERE state = 'leased'");
     raw.exec("DELETE FROM schema_migrations WHERE version >= 8");
     raw.exec("PRAGMA user_version = 7");
   }
