@@ -5,7 +5,11 @@
 //
 //   store_bench [messages=50000] [group=64]
 //
+// PIGEON_STORE_BENCH_SQL: statements run on the database after it is filled and before the
+// timed part, for experiments (e.g. "DROP INDEX send_ledger_by_at" prices one index).
+//
 // scripts/bench_store.sh builds and runs it; figures go to docs/BENCHMARKS.md.
+#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +69,17 @@ int main(int argc, char** argv) {
     std::vector<new_message> messages;
     for (auto id : ids) messages.push_back({"blast", "hello", "A", id, at_ms(1000), std::nullopt});
     s->enqueue(messages);
+  }
+
+  if (const char* sql = std::getenv("PIGEON_STORE_BENCH_SQL")) {
+    sqlite3* raw = nullptr;
+    char* error = nullptr;
+    if (sqlite3_open(path.c_str(), &raw) != SQLITE_OK ||
+        sqlite3_exec(raw, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::fprintf(stderr, "PIGEON_STORE_BENCH_SQL: %s\n", error ? error : sqlite3_errmsg(raw));
+      return 2;
+    }
+    sqlite3_close(raw);
   }
 
   auto s = sqlite_store::open(path);
