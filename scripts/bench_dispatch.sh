@@ -17,7 +17,8 @@
 #      array of B items, and partial batches are then rejected `no-id` (counted and printed).
 #
 # Usage: scripts/bench_dispatch.sh [N]   (default 100000). Builds the release preset's pigeon.
-# Environment: PIGEON_BENCH_CONCURRENCY (unpaced lane, default 64), PIGEON_BENCH_PHASES
+# Environment: PIGEON_BENCH_CONCURRENCY (unpaced lane, default 64), PIGEON_BENCH_PACED_CONCURRENCY
+# (the paced lane of phase 2, default 256), PIGEON_BENCH_PHASES
 # (default 123; 4 = batch mode), PIGEON_BENCH_BATCH (messages per request in phase 4, default
 # 100), PIGEON_BENCH_BATCH_CONCURRENCY (phase 4 requests in flight, default 4),
 # PIGEON_BENCH_NO_BUILD=1 (use the existing build), PIGEON_BENCH_BUILD_DIR, PIGEON_BENCH_PERF=1
@@ -28,6 +29,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
 concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
+paced_concurrency="${PIGEON_BENCH_PACED_CONCURRENCY:-256}"
 batch="${PIGEON_BENCH_BATCH:-100}"
 batch_concurrency="${PIGEON_BENCH_BATCH_CONCURRENCY:-4}"
 phases="${PIGEON_BENCH_PHASES:-123}"
@@ -169,7 +171,7 @@ echo "== 2. one lane at 500 segments/s (burst 25), 15000 messages (30 s)"
 head -n 15001 "$tmp/contacts.csv" > "$tmp/c15k.csv"
 cp "$tmp/contacts.csv" "$tmp/all.csv"
 cp "$tmp/c15k.csv" "$tmp/contacts.csv"
-write_config ", rate: 500/s, burst: 25" 64
+write_config ", rate: 500/s, burst: 25" "$paced_concurrency"
 run_engine 2 > /dev/null
 cp "$tmp/all.csv" "$tmp/contacts.csv"
 python3 - "$tmp/access.log" << 'EOF'
