@@ -30,7 +30,8 @@ struct attempt_counts {
 struct provider_figures {
   std::string name;
   attempt_counts last_minute, last_hour;
-  std::optional<double> p99_latency_ms;  // submit round trips over the last hour
+  // Submit round trips over the last hour: of its latest 10,000 completed attempts.
+  std::optional<double> p99_latency_ms;
 };
 
 struct variant_figures {

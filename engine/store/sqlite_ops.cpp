@@ -80,6 +80,9 @@ void sqlite_store::heartbeat_detail(const std::string& owner, const std::string&
   });
 }
 
+// The most recent completed attempts per provider that the hour's p99 is taken from.
+constexpr std::int64_t latency_sample_cap = 10000;
+
 ops_snapshot sqlite_store::operations(time_point now) {
   ops_snapshot s;
   atomically("read operations", [&] {
@@ -103,22 +106,21 @@ ops_snapshot sqlite_store::operations(time_point now) {
         count_outcome((*it).*pick, q.get_text(1), q.get_int(2));
       }
     }
-    // p99 of submit round trips per provider over the last hour.
+    // p99 of submit round trips per provider over the last hour, from its latest
+    // latency_sample_cap completed attempts: a bounded read whatever the hour's volume (the
+    // whole hour cost 1.7 s per million sends: a count and a sort).
     for (auto& p : s.providers) {
-      std::int64_t n = 0;
-      {
-        query q(*db_,
-                "SELECT count(*) FROM send_ledger WHERE provider = ?1 AND at >= ?2 "
-                "AND completed_at IS NOT NULL");
-        q.bind(1, p.name).bind(2, now - 60min);
-        if (q.step()) n = q.get_int(0);
-      }
-      if (n == 0) continue;
+      std::vector<std::int64_t> latencies;
       query q(*db_,
-              "SELECT completed_at - at AS l FROM send_ledger WHERE provider = ?1 AND at >= ?2 "
-              "AND completed_at IS NOT NULL ORDER BY l LIMIT 1 OFFSET ?3");
-      q.bind(1, p.name).bind(2, now - 60min).bind(3, (n * 99 - 1) / 100);
-      if (q.step()) p.p99_latency_ms = static_cast<double>(q.get_int(0));
+              "SELECT completed_at - at FROM send_ledger WHERE provider = ?1 AND at >= ?2 "
+              "AND completed_at IS NOT NULL ORDER BY at DESC LIMIT ?3");
+      q.bind(1, p.name).bind(2, now - 60min).bind(3, latency_sample_cap);
+      while (q.step()) latencies.push_back(q.get_int(0));
+      if (latencies.empty()) continue;
+      const auto k = (latencies.size() * 99 - 1) / 100;
+      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k),
+                       latencies.end());
+      p.p99_latency_ms = static_cast<double>(latencies[k]);
     }
     // Campaign progress by step and variant (A/B standing).
     {

@@ -147,3 +147,35 @@ TEST_CASE("a database of another application is refused and left untouched") {
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }
+
+TEST_CASE("a provider's hour p99 comes from its latest ten thousand completed attempts") {
+  temp_dir dir;
+  const auto path = dir.file("p.db");
+  auto s = seeded(path);
+  const std::int64_t now = 10'000'000;
+  // Within the hour: 2,000 slow attempts (900 ms) 40 minutes ago, then 10,000 at 100 ms in the
+  // last ten minutes. Over the whole hour the p99 would be 900; over the latest 10,000 it is 100.
+  exec(path,
+       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12000) "
+       "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+       "outcome, completed_at) SELECT 1, 1, 'promo', 1, 'main', "
+       "CASE WHEN i <= 2000 THEN " +
+           std::to_string(now - 2'400'000) + " + i ELSE " + std::to_string(now - 600'000) +
+           " + i END, 'submitted', "
+           "CASE WHEN i <= 2000 THEN " +
+           std::to_string(now - 2'400'000) + " + i + 900 ELSE " + std::to_string(now - 600'000) +
+           " + i + 100 END FROM n");
+  auto ops = s->operations(at_ms(now));
+  REQUIRE(ops.providers.size() == 1);
+  CHECK(ops.providers[0].last_hour.attempts == 12000);
+  REQUIRE(ops.providers[0].p99_latency_ms);
+  CHECK(*ops.providers[0].p99_latency_ms == doctest::Approx(100));
+  // With 200 more slow ones among the latest, they are the top 2 %: the p99 is theirs.
+  exec(path,
+       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) "
+       "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+       "outcome, completed_at) SELECT 1, 1, 'promo', 1, 'main', " +
+           std::to_string(now - 1000) + " + i, 'submitted', " + std::to_string(now - 1000) +
+           " + i + 700 FROM n");
+  CHECK(*s->operations(at_ms(now)).providers[0].p99_latency_ms == doctest::Approx(700));
+}
