@@ -268,8 +268,8 @@ CREATE INDEX messages_maybe_duplicate ON messages (id) WHERE maybe_duplicate = 1
     // index. `status` reads campaign progress by step and variant from it (a scan of the index,
     // not of the table: 1.2 s -> 0.1 s at 480,000 messages); the few rows in one state (leased,
     // submitting, deferred, retry) are found per campaign through it (queries join
-    // campaign_heads first: CROSS JOIN), so the leased index is dropped: two fewer b-tree
-    // writes per dispatched message.
+    // campaign_heads first: CROSS JOIN), so the leased index is dropped. Writer cost: two fewer
+    // b-tree writes per dispatched message but wider keys, +1.5 % instructions in all.
     R"sql(
 DROP INDEX messages_leased;
 DROP INDEX messages_by_state;
