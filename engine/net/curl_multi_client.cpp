@@ -21,6 +21,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/net/curl_easy.hpp"
+
 namespace pigeon::net {
 
 namespace asio = boost::asio;
@@ -33,51 +35,8 @@ using completion_work = asio::executor_work_guard<asio::any_completion_executor>
 
 namespace {
 
-void global_init_once() {
-  static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-  if (rc != CURLE_OK) throw std::runtime_error("curl_global_init failed");
-}
-
-error_code map_curl_error(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-      return http_errc::connect_failed;
-    case CURLE_OPERATION_TIMEDOUT:
-      return http_errc::timed_out;
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-      return http_errc::connection_lost;
-    case CURLE_WEIRD_SERVER_REPLY:
-      return http_errc::bad_response;
-    default:
-      return http_errc::other;
-  }
-}
-
-// True when none of the variables libcurl takes a proxy from for http and https is set.
-// libcurl reads them (and no_proxy) with getenv for every transfer; the client reads them once
-// and, when there is none, tells libcurl that no host goes through a proxy (CURLOPT_NOPROXY
-// "*"), which skips those lookups. Set ones are left to libcurl as before.
-bool no_proxy_in_environment() {
-  for (const char* name :
-       {"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"}) {
-    const char* value = std::getenv(name);
-    if (value && *value) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return s;
-}
+using curl::easy_handle;
+using curl::header_block;
 
 // One socket curl opened through us. Wait handlers hold it weakly: once curl closes it the fd
 // number may be reused by a new socket, and a stale wait must not act for the new one.
@@ -89,72 +48,6 @@ struct socket_state {
   bool write_pending = false;
   bool closed = false;
 };
-
-// A request's header lines as curl wants them (CURLOPT_HTTPHEADER), with the list they came
-// from. Lanes send the same headers with every request, so the client keeps the last block and
-// shares it between transfers instead of building a curl_slist (a strdup per line) per request.
-struct header_block {
-  explicit header_block(engine::header_list from) : source(std::move(from)) {
-    std::string line;
-    for (const auto& [name, value] : source) {
-      line.assign(name).append(": ").append(value);
-      lines = curl_slist_append(lines, line.c_str());
-    }
-    // No "Expect: 100-continue" round trip: carriers answer small JSON posts directly.
-    lines = curl_slist_append(lines, "Expect:");
-  }
-  ~header_block() {
-    if (lines) curl_slist_free_all(lines);
-  }
-  header_block(const header_block&) = delete;
-  header_block& operator=(const header_block&) = delete;
-
-  engine::header_list source;
-  curl_slist* lines = nullptr;
-};
-
-// An easy handle with what its last request set. Handles are reused without curl_easy_reset
-// (which strdups libcurl's default CA paths and rebuilds every option, per request): the options
-// that are the same for every request are set once when the handle is made (set_constant_options),
-// and each request sets everything else again, so nothing of an earlier request can remain.
-// The method options are the exception: they interact (POSTFIELDS makes curl's method POST,
-// HTTPGET and NOBODY switch it back, CUSTOMREQUEST is a string kept until cleared), so a handle
-// whose last request had another method or body presence is reset and set up anew; one whose
-// last request had the same shape only gets the new body pointer and size.
-// The URL is given as a parsed CURLU (CURLOPT_CURLU), parsed again only when it differs from
-// the handle's last one: with CURLOPT_URL libcurl parses the text and prints it back for every
-// transfer (about a tenth of the loop thread's instructions per message, measured).
-struct easy_handle {
-  CURL* easy = nullptr;
-  CURLU* parsed_url = nullptr;  // owned; CURLOPT_CURLU points to it when url is set through it
-  bool used = false;            // false: fresh, only the constant options are set
-  std::string method;           // of the last request
-  bool body = false;            // the last request had a body
-  std::string url;              // the URL as last set
-};
-
-void destroy(easy_handle& h) {
-  if (h.easy) curl_easy_cleanup(h.easy);
-  if (h.parsed_url) curl_url_cleanup(h.parsed_url);
-  h.easy = nullptr;
-  h.parsed_url = nullptr;
-}
-
-// Sets `url` on the handle, through its CURLU when libcurl's parser takes it (with the flags
-// libcurl itself parses CURLOPT_URL with), else as text, so a URL that libcurl refuses fails
-// the transfer as it always did (CURLE_URL_MALFORMAT).
-void set_url(easy_handle& h, const std::string& url) {
-  if (!h.parsed_url) h.parsed_url = curl_url();
-  if (h.parsed_url && curl_url_set(h.parsed_url, CURLUPART_URL, url.c_str(),
-                                   CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK) {
-    curl_easy_setopt(h.easy, CURLOPT_URL, nullptr);  // the transfer takes the text from the CURLU
-    curl_easy_setopt(h.easy, CURLOPT_CURLU, h.parsed_url);
-  } else {
-    curl_easy_setopt(h.easy, CURLOPT_CURLU, nullptr);
-    curl_easy_setopt(h.easy, CURLOPT_URL, url.c_str());
-  }
-  h.url = url;
-}
 
 // One request in flight; owned by impl::transfers_, pointed to by CURLOPT_PRIVATE.
 struct transfer {
@@ -186,30 +79,11 @@ int on_prereq(void* user, char*, char*, int, int) {
   return ++t->sends > 1 ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
-size_t on_body(char* data, size_t size, size_t count, void* user) {
-  static_cast<transfer*>(user)->response.body.append(data, size * count);
-  return size * count;
-}
-
-size_t on_header(char* data, size_t size, size_t count, void* user) {
-  auto* t = static_cast<transfer*>(user);
-  const std::string_view line = trim(std::string_view(data, size * count));
-  if (line.starts_with("HTTP/")) {
-    t->response.headers.clear();  // a new header block (100 Continue, or a redirect)
-  } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-    // Responses carry a handful of headers: one allocation instead of growing 1, 2, 4, 8.
-    if (t->response.headers.empty()) t->response.headers.reserve(8);
-    t->response.headers.emplace_back(std::string(trim(line.substr(0, colon))),
-                                     std::string(trim(line.substr(colon + 1))));
-  }
-  return size * count;
-}
-
 }  // namespace
 
 struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
   impl(asio::any_io_executor ex, int max_connections) : ex_(ex), timer_(ex) {
-    global_init_once();
+    curl::global_init_once();
     multi_ = curl_multi_init();
     if (!multi_) throw std::runtime_error("curl_multi_init failed");
     const long max = max_connections > 0 ? max_connections : 1;
@@ -221,7 +95,7 @@ struct curl_multi_client::impl : std::enable_shared_from_this<impl> {
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, max);
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, max);
     max_idle_easy_ = static_cast<std::size_t>(max) * 2;
-    direct_ = no_proxy_in_environment();
+    direct_ = curl::no_proxy_in_environment();
   }
   ~impl() { shutdown(); }
 
@@ -311,8 +185,8 @@ void curl_multi_client::impl::start(http_request request, handler_type handler) 
   if (h.url != request.url) set_url(h, request.url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, t.get());
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, t.get());
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, &t->response);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &t->response);
   curl_easy_setopt(e, CURLOPT_PREREQDATA, t.get());
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
 
@@ -493,7 +367,7 @@ void curl_multi_client::impl::socket_action(curl_socket_t fd, int mask) {
     } else if (result == CURLE_ABORTED_BY_CALLBACK && t->sends > 1) {
       ec = http_errc::connection_lost;  // the silent resend was refused (on_prereq)
     } else {
-      ec = map_curl_error(result);
+      ec = curl::map_curl_error(result);
     }
     done_.emplace_back(std::move(t), ec);
   }
@@ -532,8 +406,8 @@ easy_handle curl_multi_client::impl::take_easy() {
 // The options every request has (set on a new handle and after curl_easy_reset).
 void curl_multi_client::impl::set_constant_options(CURL* e) {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &on_body);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &on_header);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &curl::on_body);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &curl::on_header);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &impl::on_open);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &impl::on_close);
