@@ -12,6 +12,7 @@
 #include "engine/net/curl_multi_client.hpp"
 #include "engine/net/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
+#include "tests/net/server_test_support.hpp"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -25,8 +26,6 @@ using pigeon::net::simulator_options;
 using namespace pigeon::net::test;
 
 namespace {
-
-const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
 
 pigeon::engine::http_request message(std::uint16_t port, const std::string& to,
                                      const std::string& text, const std::string& ref = "42") {

@@ -15,6 +15,7 @@
 
 #include "engine/net/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
+#include "tests/net/server_test_support.hpp"
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -29,8 +30,6 @@ using pigeon::net::make_response;
 using namespace pigeon::net::test;
 
 namespace {
-
-const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
 
 // Echoes method and target in X-Echo, the body back (GET: "hello"); X-Status picks the status.
 asio::awaitable<http_response_t> echo(http_request_t req) {
@@ -65,12 +64,6 @@ asio::awaitable<http_response_t> answer_late(http_request_t req) {
   asio::steady_timer timer(co_await asio::this_coro::executor, 300ms);
   co_await timer.async_wait(asio::use_awaitable);
   co_return make_response(req, 200, "late", "text/plain");
-}
-
-asio::awaitable<http_response_t> never_answer(http_request_t req) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, 30s);
-  co_await timer.async_wait(asio::use_awaitable);
-  co_return make_response(req, 200, "late");
 }
 
 asio::awaitable<http_response_t> reset_connection(http_request_t) {

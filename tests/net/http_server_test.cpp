@@ -9,6 +9,7 @@
 
 #include "engine/net/curl_multi_client.hpp"
 #include "tests/net/net_test_support.hpp"
+#include "tests/net/server_test_support.hpp"
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -21,8 +22,6 @@ using pigeon::net::make_response;
 using namespace pigeon::net::test;
 
 namespace {
-
-const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
 
 asio::awaitable<http_response_t> size_of_body(http_request_t req) {
   co_return make_response(req, 200, std::to_string(req.body().size()), "text/plain");

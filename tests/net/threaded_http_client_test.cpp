@@ -14,6 +14,7 @@
 
 #include "engine/net/http_server.hpp"
 #include "tests/net/net_test_support.hpp"
+#include "tests/net/server_test_support.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -29,16 +30,8 @@ using namespace pigeon::net::test;
 
 namespace {
 
-const asio::ip::tcp::endpoint loopback{asio::ip::address_v4::loopback(), 0};
-
 asio::awaitable<http_response_t> echo_body(http_request_t req) {
   co_return make_response(req, 200, req.body(), "text/plain");
-}
-
-asio::awaitable<http_response_t> never_answer(http_request_t req) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, 30s);
-  co_await timer.async_wait(asio::use_awaitable);
-  co_return make_response(req, 200, "late");
 }
 
 }  // namespace
