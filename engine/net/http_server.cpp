@@ -7,6 +7,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -239,12 +240,19 @@ std::uint16_t http_server::start(const tcp::endpoint& endpoint) {
 void http_server::stop() {
   error_code ignored;
   impl_->acceptor.close(ignored);
-  // Emitting may run completion handlers that erase from the map: emit over a snapshot of ids.
-  std::vector<std::uint64_t> ids;
-  for (auto& [id, signal] : impl_->sessions) ids.push_back(id);
-  for (auto id : ids)
-    if (auto it = impl_->sessions.find(id); it != impl_->sessions.end())
-      it->second.emit(asio::cancellation_type::terminal);
+  // The sessions are cancelled from a handler on the loop, never directly from here: co_spawn's
+  // cancellation handler forwards a signal with asio::dispatch, which outside the loop posts a
+  // call holding a pointer into the session's signal, and a session that ended before that call
+  // ran had already erased its signal (a use after free, seen as a rare SIGSEGV in the net tests).
+  // On the loop the forwarding runs inline, and a session that ended is no longer in the map.
+  asio::post(impl_->ex, [self = impl_] {
+    // Emitting may run completion handlers that erase from the map: emit over a snapshot of ids.
+    std::vector<std::uint64_t> ids;
+    for (auto& [id, signal] : self->sessions) ids.push_back(id);
+    for (auto id : ids)
+      if (auto it = self->sessions.find(id); it != self->sessions.end())
+        it->second.emit(asio::cancellation_type::terminal);
+  });
 }
 
 std::size_t http_server::session_count() const { return impl_->sessions.size(); }

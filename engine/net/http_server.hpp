@@ -11,8 +11,9 @@
 //
 // Threading: construct, start, stop and destroy on the thread running the executor's
 // io_context; handlers run there too. Lifetime: stop() (also run by the destructor) closes the
-// acceptor and cancels every session, including handlers still awaiting; their coroutine frames
-// finish on the loop afterwards, so keep running the io_context (or destroy it) after stop().
+// acceptor at once and cancels every session, including handlers still awaiting, at the loop's
+// next turn; their coroutine frames finish on the loop afterwards, so keep running the
+// io_context (or destroy it) after stop().
 // Failure: start() throws boost::system::system_error when it cannot bind or listen.
 
 #include <boost/asio/any_io_executor.hpp>
@@ -64,7 +65,7 @@ class http_server {
 
   // Binds and starts accepting; returns the bound port (port 0 picks an ephemeral one).
   std::uint16_t start(const boost::asio::ip::tcp::endpoint& endpoint);
-  // Closes the acceptor and cancels every session. Idempotent.
+  // Closes the acceptor and cancels every session (on the loop, see above). Idempotent.
   void stop();
   // Connections currently open.
   std::size_t session_count() const;
