@@ -317,10 +317,10 @@ bool valid_time_zone(const std::string& name) {
 
 void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& config) {
   if (!reader.expect_map(root, "")) return;
-  reader.check_keys(
-      root, "",
-      {"database", "listen", "public_url", "default_timezone", "default_region", "reconcile_grace",
-       "policy", "senders", "providers", "alerts", "admin_token", "drain_timeout", "log_format"});
+  reader.check_keys(root, "",
+                    {"database", "listen", "public_url", "default_timezone", "default_region",
+                     "reconcile_grace", "policy", "senders", "providers", "alerts", "admin_token",
+                     "admin_hosts", "drain_timeout", "log_format"});
   if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
     if (grace == "0" || grace == "0s") {
       config.reconcile_grace = std::chrono::seconds(0);
@@ -341,6 +341,13 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
       !config.public_url.starts_with("http://") && !config.public_url.starts_with("https://")) {
     reader.issue(root["public_url"], "public_url: expected an http:// or https:// URL, got '" +
                                          config.public_url + "'");
+  } else if (config.public_url.find_first_of("?#") != std::string::npos) {
+    // Webhook paths and their query (`?id=…`, Kannel's token) are appended to it: a query or a
+    // fragment here would swallow them and every receipt would be lost.
+    reader.issue(root["public_url"],
+                 "public_url: must not carry a query or fragment (webhook paths are appended to "
+                 "it), got '" +
+                     config.public_url + "'");
   }
   if (reader.read(root, "", "default_timezone", config.default_timezone) &&
       !valid_time_zone(config.default_timezone)) {

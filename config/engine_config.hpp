@@ -104,6 +104,10 @@ struct engine_config {
   alert_thresholds alerts;
   // Required when listen.admin is not a loopback address; sent as `Authorization: Bearer`.
   std::string admin_token;
+  // Names (host or host:port, lower case) the admin listener answers to besides its own
+  // address, localhost, 127.0.0.1 and [::1]: a request naming any other Host is refused (DNS
+  // rebinding), and so is a cross-origin browser request.
+  std::vector<std::string> admin_hosts;
   // How long SIGTERM waits for in-flight requests before cancelling them.
   std::chrono::seconds drain_timeout{10};
   log_format logs = log_format::text;

@@ -87,6 +87,17 @@ void read_operations(yaml_reader& reader, const YAML::Node& root, engine_config&
     read_alerts(reader, alerts, config.alerts);
   }
   reader.read(root, "", "admin_token", config.admin_token);
+  if (reader.read(root, "", "admin_hosts", config.admin_hosts)) {
+    for (auto& h : config.admin_hosts) {
+      bool ok = !h.empty() && h.find_first_of("/?#@ \t") == std::string::npos;
+      if (!ok)
+        reader.issue(root["admin_hosts"],
+                     "admin_hosts: expected host names like "
+                     "ops.example.com (optionally :port), got '" +
+                         h + "'");
+      for (char& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
   if (read_duration(reader, root, "", "drain_timeout", config.drain_timeout) &&
       config.drain_timeout.count() == 0) {
     reader.issue(root["drain_timeout"], "drain_timeout: expected at least 1s");

@@ -1,8 +1,10 @@
 #include "engine/admin_handler.hpp"
 
+#include <algorithm>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/serialize.hpp>
+#include <cctype>
 
 namespace pigeon::engine {
 
@@ -28,7 +30,12 @@ admin_response json_error(const admin_request& req, http::status status, const s
 }  // namespace
 
 bool bearer_matches(std::string_view header, std::string_view token) {
-  std::string expected = "Bearer " + std::string(token);
+  // The scheme is case-insensitive (RFC 9110 11.1): compare it folded, the token exactly.
+  std::string folded(header);
+  for (std::size_t i = 0; i < folded.size() && i < 6; ++i)
+    folded[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(folded[i])));
+  header = folded;
+  std::string expected = "bearer " + std::string(token);
   // Constant time over the header: no early exit on the first differing byte.
   unsigned diff = header.size() == expected.size() ? 0 : 1;
   for (std::size_t i = 0; i < header.size(); ++i)
@@ -46,6 +53,72 @@ std::optional<admin_response> refuse_unauthorized(const admin_request& req,
                         "admin endpoints need Authorization: Bearer <admin_token>");
   res.set(http::field::www_authenticate, "Bearer");
   return res;
+}
+
+std::vector<std::string> admin_host_names(const std::string& listen_host, std::uint16_t port,
+                                          const std::vector<std::string>& configured) {
+  auto lower = [](std::string v) {
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  const std::string p = ":" + std::to_string(port);
+  std::vector<std::string> out{"127.0.0.1" + p, "localhost" + p, "[::1]" + p};
+  std::string own = lower(listen_host);
+  if (own.find(':') != std::string::npos && own.front() != '[') own = "[" + own + "]";
+  if (!own.empty()) out.push_back(own + p);
+  for (const auto& name : configured) {
+    auto n = lower(name);
+    bool has_port = n.find(':', n.front() == '[' ? n.find(']') : 0) != std::string::npos;
+    out.push_back(has_port ? n : n + p);
+    if (!has_port && port == 80) out.push_back(n);
+  }
+  if (port == 80)
+    for (const char* h : {"127.0.0.1", "localhost", "[::1]"}) out.emplace_back(h);
+  return out;
+}
+
+std::optional<admin_response> refuse_cross_site(const admin_request& req,
+                                                const std::vector<std::string>& hosts) {
+  auto lower = [](std::string_view v) {
+    std::string out(v);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  auto known = [&](const std::string& host) {
+    return std::find(hosts.begin(), hosts.end(), host) != hosts.end();
+  };
+  if (auto it = req.find(http::field::host); it != req.end()) {
+    auto host = lower(std::string_view(it->value().data(), it->value().size()));
+    if (!known(host))
+      return json_error(req, http::status::misdirected_request,
+                        "Host '" + host +
+                            "' is not this admin listener's address (add it to admin_hosts "
+                            "if it is a name of yours)");
+  }
+  if (auto it = req.find(http::field::origin); it != req.end()) {
+    auto origin = lower(std::string_view(it->value().data(), it->value().size()));
+    std::string host;
+    if (origin.starts_with("http://")) host = origin.substr(7);
+    if (origin.starts_with("https://")) host = origin.substr(8);
+    // An origin without a port is on its scheme's default one.
+    if (!host.empty() &&
+        host.find(':', host.front() == '[' ? host.find(']') : 0) == std::string::npos)
+      host += origin.starts_with("https://") ? ":443" : ":80";
+    if (host.empty() || !known(host))
+      return json_error(req, http::status::forbidden,
+                        "cross-origin request from '" + origin + "' refused");
+  }
+  const auto m = req.method();
+  if (m != http::verb::get && m != http::verb::head && m != http::verb::options) {
+    auto type = lower(std::string_view(req[http::field::content_type].data(),
+                                       req[http::field::content_type].size()));
+    auto media = type.substr(0, type.find(';'));
+    while (!media.empty() && media.back() == ' ') media.pop_back();
+    if (media != "application/json")
+      return json_error(req, http::status::unsupported_media_type,
+                        "send Content-Type: application/json (got '" + type + "')");
+  }
+  return std::nullopt;
 }
 
 boost::asio::awaitable<std::optional<admin_response>> handle_admin(admin_request req,

@@ -20,6 +20,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pigeon::engine {
 
@@ -42,7 +43,23 @@ boost::asio::awaitable<std::optional<admin_response>> handle_admin(admin_request
 std::optional<admin_response> refuse_unauthorized(const admin_request& request,
                                                   std::string_view token);
 
-// True when `header` is exactly "Bearer <token>" (constant time in the header's length).
+// True when `header` is "Bearer <token>" (the scheme in any case, RFC 9110; constant time in
+// the header's length).
 bool bearer_matches(std::string_view header, std::string_view token);
+
+// The Host values the admin listener answers to ("host:port", lower case): its own address,
+// localhost, 127.0.0.1 and [::1] on its bound port, and the configured `admin_hosts` (a name
+// without a port stands for the bound port and, on port 80, for itself).
+std::vector<std::string> admin_host_names(const std::string& listen_host, std::uint16_t port,
+                                          const std::vector<std::string>& configured);
+
+// Refuses what a page on another site could make a browser send to the admin listener: a
+// request whose Host is not one of `hosts` (DNS rebinding: 421), an `Origin` that is not
+// http(s)://one of `hosts` (403), and a write (any method but GET/HEAD/OPTIONS) whose
+// Content-Type is not application/json (415: a form or text/plain POST needs no CORS
+// preflight). A request without Host (HTTP/1.0 tools) passes the Host check. nullopt when the
+// request may proceed. Every endpoint of the admin listener checks it, before authorization.
+std::optional<admin_response> refuse_cross_site(const admin_request& request,
+                                                const std::vector<std::string>& hosts);
 
 }  // namespace pigeon::engine

@@ -32,10 +32,10 @@ bool database_exists(const context& ctx, const config::engine_config& cfg) {
   return std::filesystem::exists(ctx.database(cfg));
 }
 
-int validate_file(const context& ctx, const std::string& file) {
+int validate_file(const context& ctx, const std::string& file, const std::string& clock) {
   config::engine_config cfg;
   auto campaign = load_checked(ctx, file, cfg);
-  if (auto past = engine::past_step_issues(campaign, engine::system_clock().now()); !past.empty())
+  if (auto past = engine::past_step_issues(campaign, make_clock(clock)->now()); !past.empty())
     throw config::config_error(std::move(past));
   engine::budget_report report;
   if (database_exists(ctx, cfg)) {
@@ -63,15 +63,15 @@ int validate_file(const context& ctx, const std::string& file) {
   return 0;
 }
 
-int apply_file(const context& ctx, const std::string& file) {
+int apply_file(const context& ctx, const std::string& file, const std::string& clock) {
   config::engine_config cfg;
   auto campaign = load_checked(ctx, file, cfg);
+  auto now = make_clock(clock)->now();
   auto db = ctx.open_store(cfg);
-  engine::system_clock clk;
   // One pass over the contacts (length budget and enqueue together): a bar on a TTY only.
   std::optional<progress_bar> checking(std::in_place, "checked", 0, !ctx.json);
   auto s = engine::apply_campaign(
-      campaign, cfg, *db, clk.now(), net::make_url_media_probe(),
+      campaign, cfg, *db, now, net::make_url_media_probe(),
       [&](std::string_view, std::int64_t done, std::int64_t) { checking->update(done); });
   checking.reset();
   if (ctx.json) {
@@ -446,14 +446,19 @@ int set_state(const context& ctx, const std::string& name, const std::string& st
 void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   auto* campaign = app.add_subcommand("campaign", "validate, apply and control campaigns");
   campaign->require_subcommand(1);
-  static std::string file, name;
+  static std::string file, name, clock;
   auto* v =
       campaign->add_subcommand("validate", "check a campaign file; every error with file:line:col");
   v->add_option("file", file)->required();
-  v->callback([&] { exit_code = validate_file(ctx, file); });
+  auto clock_help =
+      "sim:T checks and schedules as of T (a rehearsal: run it with serve --clock "
+      "sim:T on a database of its own)";
+  v->add_option("--clock", clock, clock_help);
+  v->callback([&] { exit_code = validate_file(ctx, file, clock); });
   auto* a = campaign->add_subcommand("apply", "validate, store (versioned) and schedule");
   a->add_option("file", file)->required();
-  a->callback([&] { exit_code = apply_file(ctx, file); });
+  a->add_option("--clock", clock, clock_help);
+  a->callback([&] { exit_code = apply_file(ctx, file, clock); });
   auto* p = campaign->add_subcommand(
       "preview", "each step/variant rendered for sample recipients, and the overflow report");
   static std::string contact_phone;

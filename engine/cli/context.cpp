@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "config/source_location.hpp"
+#include "engine/model.hpp"
 #include "engine/store/sqlite_store.hpp"
 
 namespace pigeon::cli {
@@ -24,6 +25,16 @@ std::string context::database(const config::engine_config& cfg) const {
 
 std::unique_ptr<engine::store> context::open_store(const config::engine_config& cfg) const {
   return engine::sqlite_store::open(database(cfg));
+}
+
+std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
+  if (spec.empty() || spec == "system") return std::make_unique<engine::system_clock>();
+  if (spec.rfind("sim:", 0) == 0) {
+    auto start = engine::parse_iso(spec.substr(4));
+    if (!start) throw std::runtime_error("--clock sim:T needs an ISO time, got `" + spec + "`");
+    return std::make_unique<engine::simulated_clock>(*start);
+  }
+  throw std::runtime_error("--clock takes `system` or `sim:T`, got `" + spec + "`");
 }
 
 void print_issues(const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/engine_config.hpp"
+#include "engine/clock.hpp"
 #include "engine/store.hpp"
 
 namespace pigeon::cli {
@@ -23,6 +24,11 @@ struct context {
   std::unique_ptr<engine::store> open_store(const config::engine_config& cfg) const;
   std::string database(const config::engine_config& cfg) const;
 };
+
+// The clock a command runs on: `system` (or empty) for real time, `sim:T` (an ISO time) for a
+// simulated clock starting at T (serve; apply and validate as of T, for rehearsals). Throws
+// std::runtime_error naming the flag on a bad spec.
+std::unique_ptr<engine::clock> make_clock(const std::string& spec);
 
 // Prints config issues one per line (file:line:col: message) to stderr.
 void print_issues(const std::exception& e);

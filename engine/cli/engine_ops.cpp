@@ -106,14 +106,19 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
     co_return co_await std::move(op);
   };
   auto shared = std::make_shared<engine::admin_sources>(std::move(sources));
+  // Filled once the listener is bound (its port may be 0 in the config); requests are served on
+  // this thread's loop, which runs only after start() returns.
+  auto hosts = std::make_shared<std::vector<std::string>>();
   net::server_options so;
   so.name = "admin";
   admin_ = std::make_unique<net::http_server>(
       ioc_.get_executor(),
-      [shared, api = api_routes](net::http_request_t req) -> asio::awaitable<net::http_response_t> {
+      [shared, hosts,
+       api = api_routes](net::http_request_t req) -> asio::awaitable<net::http_response_t> {
         std::string_view target(req.target().data(), req.target().size());
         const unsigned version = req.version();
         const bool keep_alive = req.keep_alive();
+        if (auto refused = engine::refuse_cross_site(req, *hosts)) co_return std::move(*refused);
         if (api && target.starts_with("/v1/")) {
           if (auto refused = engine::refuse_unauthorized(req, shared->token))
             co_return std::move(*refused);
@@ -141,6 +146,7 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
                              e.what());
   }
   auto host = cfg_.listen_admin.substr(0, cfg_.listen_admin.rfind(':'));
+  *hosts = engine::admin_host_names(host, port, cfg_.admin_hosts);
   spdlog::info("admin listening on {}:{} (/metrics, /healthz, /status{})", host, port,
                api_routes ? ", /v1/contacts, /v1/events" : "");
   if (!lane_detail) {
@@ -281,6 +287,7 @@ void engine_ops::reload() {
   if (next.listen_webhooks != cfg_.listen_webhooks) restart.push_back("listen.webhooks");
   if (next.listen_admin != cfg_.listen_admin) restart.push_back("listen.admin");
   if (next.admin_token != cfg_.admin_token) restart.push_back("admin_token");
+  if (next.admin_hosts != cfg_.admin_hosts) restart.push_back("admin_hosts");
   // Applied live: quiet hours and each existing provider's rate and burst.
   std::vector<std::string> applied{"alert thresholds", "log_format"};
   std::map<std::string, std::pair<double, double>> rates;

@@ -48,16 +48,6 @@ asio::ip::tcp::endpoint parse_listen(const std::string& address) {
   return {ip, static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)))};
 }
 
-std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
-  if (spec.empty() || spec == "system") return std::make_unique<engine::system_clock>();
-  if (spec.rfind("sim:", 0) == 0) {
-    auto start = engine::parse_iso(spec.substr(4));
-    if (!start) throw std::runtime_error("--clock sim:T needs an ISO time, got `" + spec + "`");
-    return std::make_unique<engine::simulated_clock>(*start);
-  }
-  throw std::runtime_error("--clock takes `system` or `sim:T`, got `" + spec + "`");
-}
-
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
   if (opts.log_format == "json") cfg.logs = config::log_format::json;

@@ -19,6 +19,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <map>
+#include <optional>
 
 namespace pigeon::net {
 
@@ -94,6 +95,34 @@ asio::awaitable<void> lingering_close(beast::tcp_stream& stream) {
   stream.socket().close(ec);
 }
 
+// The answer to a request the parser refused: {status, reason}, or nullopt for errors that are
+// not the request's fault (timeouts, resets, a client that went away mid-request).
+std::optional<std::pair<unsigned, const char*>> malformed_request_status(error_code ec) {
+  if (!ec || ec.category() != make_error_code(http::error::bad_method).category())
+    return std::nullopt;
+  switch (static_cast<http::error>(ec.value())) {
+    case http::error::header_limit:
+    case http::error::buffer_overflow:
+      return std::pair{431u, "request header fields too large"};
+    case http::error::bad_line_ending:
+    case http::error::bad_method:
+    case http::error::bad_target:
+    case http::error::bad_version:
+    case http::error::bad_field:
+    case http::error::bad_value:
+    case http::error::bad_content_length:
+    case http::error::bad_transfer_encoding:
+    case http::error::bad_chunk:
+    case http::error::bad_chunk_extension:
+    case http::error::bad_obs_fold:
+    case http::error::multiple_content_length:
+    case http::error::unexpected_body:
+      return std::pair{400u, "malformed HTTP/1.1 request"};
+    default:
+      return std::nullopt;
+  }
+}
+
 }  // namespace
 
 asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
@@ -141,7 +170,20 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
       stream.socket().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
-    if (ec) co_return;  // timeout, reset, malformed request, cancellation
+    if (auto refusal = malformed_request_status(ec)) {
+      // A request we cannot parse gets an answer saying why, not a reset (RFC 9112 section 2.2
+      // and RFC 6585 section 5); the connection closes after it.
+      http::response<http::string_body> res{static_cast<http::status>(refusal->first), 11};
+      res.set(http::field::content_type, "application/json");
+      res.body() = std::string(R"({"message":")") + refusal->second + "\"}";
+      res.keep_alive(false);
+      res.prepare_payload();
+      stream.expires_after(options.write_timeout);
+      co_await http::async_write(stream, res, use_tuple);
+      co_await lingering_close(stream);
+      co_return;
+    }
+    if (ec) co_return;  // timeout, reset, a client gone mid-request, cancellation
 
     http_request_t request = parser.release();
     // The peer's address, for handlers that check it (webhook source allow-lists). Whatever a

@@ -115,7 +115,12 @@ receipt_effect sqlite_store::record_receipt(const receipt& r) {
       return true;
     };
     const std::string columns = "SELECT id, state, maybe_duplicate OR attempts > 0 FROM messages ";
-    bool found = r.message_id > 0 && find(columns + "WHERE id = ?1", r.message_id);
+    // A receipt only speaks for messages its own provider was asked to send: an id that another
+    // provider's endpoint names (forged, or a carrier echoing foreign ids) matches nothing.
+    bool found = r.message_id > 0 && find(columns +
+                                              "WHERE id = ?1 AND EXISTS (SELECT 1 FROM send_ledger "
+                                              "WHERE message_id = ?1 AND provider = ?2)",
+                                          r.message_id, r.provider);
     if (!found && !r.carrier_id.empty()) {
       find(columns +
                "WHERE provider = ?1 AND carrier_id = ?2 AND carrier_id <> '' "
@@ -180,11 +185,12 @@ receipt_effect sqlite_store::record_receipt(const receipt& r) {
     query(*db_,
           "UPDATE send_ledger SET outcome = ?2, "
           "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END "
-          "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1) "
+          "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = ?1 AND provider = ?4) "
           "AND outcome IN ('pending', 'unknown', 'submitted', 'retry')")
         .bind(1, id)
         .bind(2, state)
         .bind(3, r.carrier_id)
+        .bind(4, r.provider)
         .run();
   });
   return effect;

@@ -134,7 +134,22 @@ TEST_CASE("an unknown top-level key is reported with its line and column and the
         strings{"engine.yaml:2:1: unknown key 'rate_limit' at the top level; allowed keys: "
                 "database, listen, public_url, default_timezone, default_region, "
                 "reconcile_grace, policy, senders, providers, alerts, admin_token, "
-                "drain_timeout, log_format"});
+                "admin_hosts, drain_timeout, log_format"});
+}
+
+TEST_CASE("a public_url with a query or a fragment is refused: receipts would be lost") {
+  CHECK(engine_issues("public_url: \"http://gw.example.com/base?x=1\"\n") ==
+        strings{"engine.yaml:1:13: public_url: must not carry a query or fragment (webhook paths "
+                "are appended to it), got 'http://gw.example.com/base?x=1'"});
+  CHECK(engine_issues("public_url: \"http://gw.example.com/base#frag\"\n").size() == 1);
+  CHECK(engine_issues("public_url: \"http://gw.example.com/base\"\n").empty());
+}
+
+TEST_CASE("admin_hosts names the admin listener's extra host names, lower-cased") {
+  const auto config =
+      parse_engine_config("admin_hosts: [Ops.Example.com, \"ops:9443\"]\n", "e.yaml");
+  CHECK(config.admin_hosts == std::vector<std::string>{"ops.example.com", "ops:9443"});
+  CHECK(engine_issues("admin_hosts: [\"http://ops.example.com/\"]\n").size() == 1);
 }
 
 TEST_CASE("reconcile_grace defaults to 30 seconds, takes a duration and names a bad one") {
@@ -363,10 +378,10 @@ TEST_CASE("config_error's message lists every issue, one per line") {
     CHECK(std::string(error.what()) ==
           "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
           "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers, alerts, admin_token, drain_timeout, log_format\n"
+          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format\n"
           "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
           "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers, alerts, admin_token, drain_timeout, log_format");
+          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format");
   }
 }
 

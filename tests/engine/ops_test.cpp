@@ -126,6 +126,45 @@ TEST_CASE("with a token, admin requests without the right bearer are refused wit
   CHECK(call(get("/healthz", "s3cret!"), s)->result() == http::status::unauthorized);
   CHECK(call(get("/healthz", "s3cret"), s)->result() == http::status::ok);
   CHECK(!bearer_matches("Bearer ", ""));
+  // The scheme is case-insensitive (RFC 9110); the token is not.
+  CHECK(bearer_matches("bearer s3cret", "s3cret"));
+  CHECK(bearer_matches("BEARER s3cret", "s3cret"));
+  CHECK(!bearer_matches("bearer S3CRET", "s3cret"));
+}
+
+TEST_CASE("the admin listener refuses foreign hosts, cross-origin pages and non-JSON writes") {
+  auto hosts = admin_host_names("127.0.0.1", 9090, {"ops.example.com"});
+  auto request = [](http::verb verb, std::string host, std::string origin, std::string type) {
+    admin_request r{verb, "/v1/contacts", 11};
+    if (!host.empty()) r.set(http::field::host, host);
+    if (!origin.empty()) r.set(http::field::origin, origin);
+    if (!type.empty()) r.set(http::field::content_type, type);
+    return r;
+  };
+  auto refusal = [&](const admin_request& r) {
+    auto res = refuse_cross_site(r, hosts);
+    return res ? static_cast<int>(res->result_int()) : 0;
+  };
+  // What curl and scripts on this machine send passes.
+  CHECK(refusal(request(http::verb::get, "127.0.0.1:9090", "", "")) == 0);
+  CHECK(refusal(request(http::verb::get, "LOCALHOST:9090", "", "")) == 0);
+  CHECK(refusal(request(http::verb::get, "", "", "")) == 0);
+  CHECK(refusal(request(http::verb::post, "localhost:9090", "", "application/json")) == 0);
+  CHECK(refusal(request(http::verb::post, "[::1]:9090", "", "application/json; charset=utf-8")) ==
+        0);
+  CHECK(refusal(request(http::verb::get, "ops.example.com:9090", "", "")) == 0);
+  CHECK(refusal(request(http::verb::get, "localhost:9090", "http://localhost:9090", "")) == 0);
+  // DNS rebinding: a name resolving to 127.0.0.1 that is not ours.
+  CHECK(refusal(request(http::verb::get, "evil.example", "", "")) == 421);
+  CHECK(refusal(request(http::verb::get, "127.0.0.1:9091", "", "")) == 421);
+  // A page elsewhere posting to loopback.
+  CHECK(refusal(request(http::verb::post, "127.0.0.1:9090", "http://evil.example",
+                        "application/json")) == 403);
+  CHECK(refusal(request(http::verb::get, "127.0.0.1:9090", "null", "")) == 403);
+  CHECK(refusal(request(http::verb::post, "127.0.0.1:9090", "", "text/plain")) == 415);
+  CHECK(refusal(request(http::verb::post, "127.0.0.1:9090", "",
+                        "application/x-www-form-urlencoded")) == 415);
+  CHECK(refusal(request(http::verb::post, "127.0.0.1:9090", "", "")) == 415);
 }
 
 TEST_CASE("log lines mask phone numbers, and JSON lines are valid JSON") {

@@ -217,6 +217,28 @@ TEST_CASE("an undelivered receipt keeps the carrier's error code on the message"
   CHECK(rows[0].reason.find("30005") != std::string::npos);
 }
 
+TEST_CASE("a receipt posted to another provider's endpoint leaves the message alone") {
+  world w;
+  save_reply_campaign(*w.s, "promo", {});
+  auto id = send(*w.s, "promo", "s1", w.ids[0], 1000, "SM3");  // sent through "main"
+  // A receipt naming pigeon's id on the kannel endpoint: that provider never had the message.
+  receipt forged{"kannel",   "kannel-" + std::to_string(id),
+                 id,         message_state::undelivered,
+                 "16",       "",
+                 "",         at_ms(2000),
+                 at_ms(2000)};
+  CHECK(w.s->record_receipt(forged) == receipt_effect::unknown_message);
+  auto rows = w.s->messages({});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].state == message_state::submitted);
+  CHECK(rows[0].carrier_id == "SM3");
+  // Its own provider's receipt still applies.
+  receipt own{"main", "SM3",       id,         message_state::delivered, "delivered", "",
+              "",     at_ms(2500), at_ms(2500)};
+  CHECK(w.s->record_receipt(own) == receipt_effect::applied);
+  CHECK(state_of(*w.s, id) == message_state::delivered);
+}
+
 TEST_CASE("a receipt for a message left submitting by a crash reconciles it: no resend") {
   world w;
   save_reply_campaign(*w.s, "promo", {});

@@ -38,7 +38,7 @@ inline void save_reply_campaign(store& s, const std::string& name,
 // with carrier id `carrier_id`. Returns the message id.
 inline std::int64_t send(store& s, const std::string& campaign, const std::string& step,
                          std::int64_t contact_id, std::int64_t sent_ms,
-                         const std::string& carrier_id = "") {
+                         const std::string& carrier_id = "", const std::string& provider = "main") {
   s.enqueue({make_message(campaign, step, contact_id, sent_ms)});
   auto claimed = s.claim_due(at_ms(sent_ms), 100, at_ms(sent_ms + 60000), "t");
   std::int64_t id = 0;
@@ -46,10 +46,10 @@ inline std::int64_t send(store& s, const std::string& campaign, const std::strin
     if (m.campaign == campaign && m.step == step && m.recipient.id == contact_id) id = m.id;
   }
   REQUIRE(id != 0);
-  s.mark_submitting({{id, "main", "text", 1, at_ms(sent_ms)}});
+  s.mark_submitting({{id, provider, "text", 1, at_ms(sent_ms)}});
   s.record_outcomes({{id,
                       message_state::submitted,
-                      "main",
+                      provider,
                       carrier_id.empty() ? "C" + std::to_string(id) : carrier_id,
                       "",
                       {},

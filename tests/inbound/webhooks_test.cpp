@@ -64,7 +64,7 @@ struct server_world {
     auto s = sqlite_store::open(path);
     ids = s->upsert_contacts({make_contact(ann)});
     save_reply_campaign(*s, "promo", {});
-    sent = send(*s, "promo", "s1", ids[0], 1000);
+    sent = send(*s, "promo", "s1", ids[0], 1000, "", "sim");
     s->enqueue({make_message("promo", "s2", ids[0], 7200 * 1000)});
     store = std::make_unique<async_store>(std::move(s));
   }

@@ -2,10 +2,15 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 #include "engine/net/curl_multi_client.hpp"
 #include "tests/net/net_test_support.hpp"
@@ -78,6 +83,56 @@ TEST_CASE("server honours a configured body limit") {
             .response.status == 200);
   CHECK(perform(io, client, make_request("POST", url(port, "/"), std::string(101, 'a')))
             .response.status == 413);
+}
+
+namespace {
+
+// Sends `raw` bytes on a fresh blocking connection and returns everything the server answered
+// before closing (its io_context runs on another thread meanwhile).
+std::string exchange_raw(std::uint16_t port, const std::string& raw) {
+  asio::io_context client_io;
+  asio::ip::tcp::socket socket(client_io);
+  socket.connect({asio::ip::address_v4::loopback(), port});
+  boost::system::error_code ec;
+  asio::write(socket, asio::buffer(raw), ec);
+  std::string answer;
+  std::array<char, 4096> chunk;
+  for (;;) {
+    auto n = socket.read_some(asio::buffer(chunk), ec);
+    answer.append(chunk.data(), n);
+    if (ec) break;
+  }
+  return answer;
+}
+
+}  // namespace
+
+TEST_CASE("a malformed or oversized request gets 400 or 431 with a reason, not a reset") {
+  asio::io_context io;
+  http_server server(io.get_executor(), size_of_body);
+  const auto port = server.start(loopback);
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  auto status_line = [&](const std::string& raw) {
+    auto answer = exchange_raw(port, raw);
+    return answer.substr(0, answer.find("\r\n"));
+  };
+  CHECK(status_line("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') +
+                    "\r\n\r\n") == "HTTP/1.1 431 Request Header Fields Too Large");
+  std::string many = "GET / HTTP/1.1\r\nHost: x\r\n";
+  for (int i = 0; i < 3000; ++i) many += "X-" + std::to_string(i) + ": v\r\n";
+  CHECK(status_line(many + "\r\n") == "HTTP/1.1 431 Request Header Fields Too Large");
+  CHECK(status_line("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "zz\r\nabc\r\n0\r\n\r\n") == "HTTP/1.1 400 Bad Request");
+  CHECK(status_line("GET /\r\n\r\n") == "HTTP/1.1 400 Bad Request");
+  CHECK(status_line("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2"
+                    "\r\n\r\nab") == "HTTP/1.1 400 Bad Request");
+  // A well-formed request on the same server still works.
+  CHECK(status_line("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close"
+                    "\r\n\r\nabc") == "HTTP/1.1 200 OK");
+  asio::post(io, [&] { server.stop(); });
+  guard.reset();
+  runner.join();
 }
 
 TEST_CASE("server keeps one connection alive across sequential requests") {

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Hostile input against a real `pigeon serve` on loopback: what a page in the operator's browser
+or another local process could send (issue: nothing from outside can poison, forge or starve the
+engine). Run one test: hostile.py PIGEON_BINARY TEST_NAME."""
+import hashlib
+import hmac
+import json
+import os
+import sqlite3
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402
+from e2e import KEYWORD_STEPS, wait_for  # noqa: E402
+from webhooks_e2e import TOKEN, messages, start_serve, write_config  # noqa: E402
+
+
+def request(port, path, body=None, headers=None, method=None):
+    data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data, method=method,
+                                 headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def signed(secret, body):
+    data = json.dumps(body).encode()
+    ts = str(int(time.time()))
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + data, hashlib.sha256).hexdigest()
+    return data, {"Content-Type": "application/json", "X-Timestamp": ts, "X-Signature": mac}
+
+
+def contacts_in(env):
+    with sqlite3.connect(f"file:{env.db}?mode=ro", uri=True) as db:
+        return db.execute("SELECT count(*) FROM contacts").fetchone()[0]
+
+
+def the_admin_api_refuses_cross_site_writes_and_foreign_hosts(env):
+    port, _ = env.simulator()
+    write_config(env, f"http://127.0.0.1:{port}")
+    serve, _, admin = start_serve(env)
+    contact = [{"phone": "13900000099", "tags": ["member"]}]
+
+    # A page on evil.example posting text/plain (no CORS preflight) through a rebound name.
+    code, body = request(admin, "/v1/contacts", json.dumps(contact).encode(), {
+        "Content-Type": "text/plain", "Origin": "http://evil.example", "Host": "evil.example"})
+    assert code == 421 and "evil.example" in body, (code, body)
+    # The same from a page on another origin, with our own Host.
+    code, body = request(admin, "/v1/contacts", json.dumps(contact).encode(), {
+        "Content-Type": "application/json", "Origin": "http://evil.example"})
+    assert code == 403 and "cross-origin" in body, (code, body)
+    # A form post from a local tool: not JSON, refused with the reason.
+    code, body = request(admin, "/v1/events", b"name=purchase&phone=13900000099",
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+    assert code == 415 and "application/json" in body, (code, body)
+    # Reads through a rebound name are refused too.
+    code, _ = request(admin, "/status", headers={"Host": "evil.example"})
+    assert code == 421, code
+    # Nothing was stored by the refused requests...
+    assert contacts_in(env) == 0
+    # ...and the legitimate client still gets through.
+    code, body = request(admin, "/v1/contacts", contact, {"Content-Type": "application/json"})
+    assert code == 200 and json.loads(body)["upserted"] == 1, (code, body)
+    assert contacts_in(env) == 1
+    code, _ = request(admin, "/status", headers={"Host": f"localhost:{admin}",
+                                                 "Origin": f"http://localhost:{admin}"})
+    assert code == 200, code
+    serve.terminate()
+    serve.wait(timeout=30)
+
+
+def a_receipt_on_one_providers_endpoint_never_changes_another_providers_message(env):
+    port, _ = env.simulator()
+    write_config(env, f"http://127.0.0.1:{port}")
+    # A second provider with a secret of its own (another carrier, a test gateway), routed to by
+    # a second sender.
+    with open(env.config) as f:
+        config = f.read()
+    config = config.replace("providers:\n", '  alt: { signature: "[Alt]", route: [other] }\n'
+                            "providers:\n")
+    config += (f'  other: {{ kind: simulator, url: "http://127.0.0.1:{port}", '
+               f'webhook_secret: "other-secret" }}\n')
+    with open(env.config, "w") as f:
+        f.write(config)
+    csv, _ = env.contacts(1)
+    env.run("contacts", "import", csv)
+    env.run("campaign", "apply", env.campaign("promo", KEYWORD_STEPS))
+    serve, hooks, _ = start_serve(env)
+    sent = wait_for("the first message submitted", lambda: [
+        m for m in messages(env) if m["step"] == "hello" and m["state"] == "submitted"])[0]
+
+    # A correctly signed receipt on the other provider's endpoint naming our message's id.
+    data, headers = signed("other-secret", {"ref": str(sent["id"]), "id": "SIM-999",
+                                            "status": "undelivered"})
+    code, body = request(hooks, "/webhooks/other/status", data, headers)
+    assert code == 200, (code, body)
+    after = {m["id"]: m for m in messages(env)}[sent["id"]]
+    assert after["state"] == "submitted" and after["carrier_id"] == sent["carrier_id"], after
+    # Its own provider's receipt still applies.
+    data, headers = signed(TOKEN, {"ref": str(sent["id"]), "id": sent["carrier_id"],
+                                   "status": "delivered"})
+    assert request(hooks, "/webhooks/carrier/status", data, headers)[0] == 200
+    assert {m["id"]: m for m in messages(env)}[sent["id"]]["state"] == "delivered"
+    status, _ = env.status()
+    assert status["status"] == "ok", status
+    serve.terminate()
+    serve.wait(timeout=30)
+
+
+def main():
+    e2e.run_test_from_argv(globals(), "pigeon-hostile-")
+
+
+if __name__ == "__main__":
+    main()
