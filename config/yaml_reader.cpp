@@ -11,6 +11,8 @@
 #include <map>
 #include <sstream>
 
+#include "templates/utf8.hpp"
+
 namespace pigeon::config::detail {
 
 namespace {
@@ -92,6 +94,17 @@ void yaml_reader::throw_if_issues() const {
 
 std::optional<YAML::Node> yaml_reader::parse(const std::string& text) {
   lines_.clear();
+  if (auto bad = templates::first_invalid_utf8(text)) {
+    // yaml-cpp would pass the bytes on; a template or a keyword holding them sends mojibake.
+    auto line_start = text.rfind('\n', *bad == 0 ? 0 : *bad - 1);
+    line_start = (line_start == std::string::npos || *bad == 0) ? 0 : line_start + 1;
+    int column = 1;
+    for (auto i = line_start; i < *bad; ++i) column += (text[i] & 0xC0) != 0x80;
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<long>(*bad), '\n');
+    issue({file_, static_cast<int>(line), column},
+          "invalid UTF-8 at byte offset " + std::to_string(*bad) + "; save the file as UTF-8");
+    return std::nullopt;
+  }
   std::istringstream stream(text);
   for (std::string line; std::getline(stream, line);) lines_.push_back(line);
   try {

@@ -138,6 +138,12 @@ boost::asio::awaitable<std::optional<admin_response>> handle_admin(admin_request
   }
   if (path == "/healthz") {
     bool up = sources.healthy && sources.healthy();
+    auto problem = up && sources.problem ? sources.problem() : std::string();
+    if (!problem.empty()) {
+      boost::json::object o{{"status", "critical"}, {"reason", problem}};
+      co_return respond(req, http::status::service_unavailable, boost::json::serialize(o) + "\n",
+                        "application/json");
+    }
     co_return respond(req, up ? http::status::ok : http::status::service_unavailable,
                       up ? "{\"status\":\"ok\"}\n" : "{\"status\":\"stopping\"}\n",
                       "application/json");

@@ -28,9 +28,11 @@ using admin_request = boost::beast::http::request<boost::beast::http::string_bod
 using admin_response = boost::beast::http::response<boost::beast::http::string_body>;
 
 struct admin_sources {
-  std::string token;                                                    // empty: no authorization
-  std::function<std::string()> metrics;                                 // rendered registry
-  std::function<bool()> healthy;                                        // engine running
+  std::string token;                     // empty: no authorization
+  std::function<std::string()> metrics;  // rendered registry
+  std::function<bool()> healthy;         // engine running
+  // Why a running engine is not healthy (critical: /healthz answers 503 with it), or "".
+  std::function<std::string()> problem;
   std::function<boost::asio::awaitable<boost::json::object>()> status;  // may throw: 503
 };
 

@@ -3,7 +3,9 @@
 #include <cstddef>
 #include <functional>
 #include <istream>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/model.hpp"
@@ -12,15 +14,22 @@ namespace pigeon::engine {
 
 // Reads the contacts CSV of DESIGN.md: a header row; `phone` required (any format
 // libphonenumber parses, stored as E.164); `tags` split on ';'; `tz` an IANA zone; every other
-// column an attribute, typed (integer, decimal, true/false, else text). Columns ending in `_at`
-// must hold ISO dates or times. RFC 4180 quoting, CRLF or LF line ends.
+// column an attribute, typed (integer, decimal, true/false, else text; `nan`, `inf` and
+// `Infinity` are text, a number too large for JSON is an error). Columns ending in `_at` must
+// hold ISO dates or times. RFC 4180 quoting, CRLF or LF line ends. The text must be UTF-8
+// (to_utf8 converts other encodings first).
 //
 // Bad rows are reported with their line number (of the row's first line) and skipped; good
-// rows are never lost. A missing or unusable header is an error for the whole file.
+// rows are never lost. A row with invalid UTF-8 is rejected with the byte offset. A quoted field
+// that runs over several lines and then breaks the row (no closing quote, text after it, a wrong
+// field count, or a swallowed line that reads as a contact row of its own) rejects only the line
+// the quote opened on: the lines after it are read as rows of their own. A missing or unusable
+// header is an error for the whole file.
 
 struct rejected_row {
   std::size_t line = 0;
   std::string reason;
+  std::optional<std::size_t> byte;  // offset in the file (from 0) of invalid UTF-8, if that
 };
 
 struct csv_import {
@@ -31,7 +40,15 @@ struct csv_import {
 };
 
 // `on_row` (optional) is called after each data row with the count so far, for progress.
+csv_import read_contacts_csv(std::string_view text, const std::string& default_region,
+                             const std::function<void(std::size_t)>& on_row = {});
 csv_import read_contacts_csv(std::istream& in, const std::string& default_region,
                              const std::function<void(std::size_t)>& on_row = {});
+
+// Converts `bytes` in `encoding` (an iconv name: GB18030, GBK, BIG5, SHIFT_JIS, ISO-8859-1,
+// UTF-16, ...) to UTF-8. On an unknown encoding or bytes that are invalid in it, returns nullopt
+// and sets `error` (naming the line and byte offset).
+std::optional<std::string> to_utf8(std::string_view bytes, const std::string& encoding,
+                                   std::string& error);
 
 }  // namespace pigeon::engine

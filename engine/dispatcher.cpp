@@ -7,6 +7,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <cmath>
 #include <set>
 
@@ -166,11 +168,20 @@ asio::awaitable<void> dispatcher::run() {
       try {
         std::rethrow_exception(error);
       } catch (const std::exception& e) {
-        spdlog::error("claiming due messages failed: {}; retrying in 1s", e.what());
+        if (claim_trouble_.failures++ == 0)
+          claim_trouble_.since = std::chrono::time_point_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now());
+        claim_trouble_.error = e.what();
+        spdlog::error("claiming due messages failed{}: {}; retrying in 1s",
+                      claim_trouble_.failures > 1
+                          ? " (" + std::to_string(claim_trouble_.failures) + " times in a row)"
+                          : std::string(),
+                      e.what());
       }
       co_await wait_for_change(1s);
       continue;
     }
+    claim_trouble_ = {};
     if (!claimed.empty()) {
       stats_.claimed += static_cast<std::int64_t>(claimed.size());
       for (auto& m : claimed) {
@@ -259,6 +270,24 @@ asio::awaitable<void> dispatcher::heartbeat_loop() {
     heartbeat_timer_.expires_after(options_.heartbeat);
     (void)co_await heartbeat_timer_.async_wait(asio::as_tuple(use_awaitable));
   }
+}
+
+std::optional<claim_failure> dispatcher::claim_failing() const {
+  if (claim_trouble_.failures < claim_failures_critical) return std::nullopt;
+  return claim_trouble_;
+}
+
+std::string dispatcher::heartbeat_detail() const {
+  auto lanes = lanes_json(this->lanes());
+  auto failing = claim_failing();
+  if (!failing) return lanes;
+  boost::json::object detail{{"claim_failing",
+                              {{"failures", failing->failures},
+                               {"since", format_iso(failing->since)},
+                               {"error", failing->error}}}};
+  boost::system::error_code ec;
+  detail["lanes"] = boost::json::parse(lanes, ec);
+  return boost::json::serialize(detail);
 }
 
 const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) {

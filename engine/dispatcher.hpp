@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -70,6 +71,17 @@ struct dispatcher_stats {
   std::int64_t intent_flushes = 0, outcome_flushes = 0;
 };
 
+// Claiming due messages that keeps failing (a store that cannot be read): from this many
+// failures in a row (one a second), a critical alert in `pigeon status` and a 503 from /healthz,
+// until a claim succeeds.
+inline constexpr int claim_failures_critical = 3;
+
+struct claim_failure {
+  int failures = 0;    // in a row
+  time_point since{};  // the first of them, wall clock
+  std::string error;   // the last one
+};
+
 // Claims due messages from the store, renders them and submits them through carrier lanes.
 //
 // Per message: render (signature + text + opt-out hint) -> the recipient's turn -> lane choice
@@ -123,6 +135,11 @@ class dispatcher {
   std::size_t compiled_templates() const { return templates_.size(); }
   // Every lane's state, for status and metrics. Call on the executor's thread.
   std::vector<lane_snapshot> lanes() const;
+  // Set while claiming has failed claim_failures_critical times in a row. Executor thread only.
+  std::optional<claim_failure> claim_failing() const;
+  // What the engine stores with its heartbeat for `pigeon status`: lanes_json(lanes()), wrapped
+  // as {"lanes": [...], "claim_failing": {...}} while claim_failing() (status_report reads it).
+  std::string heartbeat_detail() const;
 
  private:
   struct compiled_step;
@@ -186,6 +203,7 @@ class dispatcher {
   std::map<std::string, std::unique_ptr<compiled_step>> templates_;
   dispatcher_options options_;
   dispatcher_stats stats_;
+  claim_failure claim_trouble_;  // failures == 0: the last claim succeeded
   int in_flight_ = 0;
   int capacity_ = 0;
   bool stopping_ = false;

@@ -1,5 +1,6 @@
 #include "engine/phone.hpp"
 
+#include <date/tz.h>
 #include <phonenumbers/phonenumberutil.h>
 
 #include <cstdlib>
@@ -16,34 +17,57 @@ namespace pigeon::engine {
 using i18n::phonenumbers::PhoneNumber;
 using i18n::phonenumbers::PhoneNumberUtil;
 
-phone_result normalize_phone(std::string_view text, std::string_view default_region) {
+namespace {
+
+// Parses and validates `text` into `number`; returns why not, or "".
+std::string parse_number(std::string_view text, std::string_view default_region,
+                         PhoneNumber& number, bool keep_raw = false) {
   const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
   std::string raw(text);
   std::string region = default_region.empty() ? std::string("ZZ") : std::string(default_region);
-  PhoneNumber number;
-  switch (util.Parse(raw, region, &number)) {
+  // keep_raw: country_code_source() then tells whether default_region supplied the code.
+  switch (keep_raw ? util.ParseAndKeepRawInput(raw, region, &number)
+                   : util.Parse(raw, region, &number)) {
     case PhoneNumberUtil::NO_PARSING_ERROR:
       break;
     case PhoneNumberUtil::INVALID_COUNTRY_CODE_ERROR:
-      return {{},
-              default_region.empty()
-                  ? "no country code: write it as +<country><number> or set default_region"
-                  : "invalid country code"};
+      return default_region.empty()
+                 ? "no country code: write it as +<country><number> or set default_region"
+                 : "invalid country code";
     case PhoneNumberUtil::NOT_A_NUMBER:
-      return {{}, "not a phone number"};
+      return "not a phone number";
     case PhoneNumberUtil::TOO_SHORT_AFTER_IDD:
     case PhoneNumberUtil::TOO_SHORT_NSN:
-      return {{}, "too short"};
+      return "too short";
     case PhoneNumberUtil::TOO_LONG_NSN:
-      return {{}, "too long"};
+      return "too long";
   }
-  if (!util.IsValidNumber(number)) return {{}, "not a valid number for its region"};
+  if (!util.IsValidNumber(number)) return "not a valid number for its region";
+  return {};
+}
+
+}  // namespace
+
+phone_result normalize_phone(std::string_view text, std::string_view default_region) {
+  PhoneNumber number;
+  if (auto error = parse_number(text, default_region, number); !error.empty())
+    return {{}, std::move(error)};
   std::string e164;
-  util.Format(number, PhoneNumberUtil::E164, &e164);
+  PhoneNumberUtil::GetInstance()->Format(number, PhoneNumberUtil::E164, &e164);
   return {std::move(e164), {}};
 }
 
 namespace {
+
+// The zone a name stands for, links followed (Asia/Chongqing -> Asia/Shanghai); the name itself
+// when the database does not know it.
+std::string resolve_zone(const std::string& name) {
+  try {
+    return std::string(date::locate_zone(name)->name());
+  } catch (const std::exception&) {
+    return name;
+  }
+}
 
 // Region -> its one zone, for regions with exactly one; and per calling code the zone when every
 // region sharing that code has the same one (so most numbers need no parse).
@@ -54,6 +78,9 @@ struct zone_table {
     std::string zone;
   };
   std::unordered_map<int, code_entry> by_code;
+  // Every zone of zone.tab by region, and the set of them all, as resolved names (links followed).
+  std::map<std::string, std::set<std::string>> region_zones;
+  std::set<std::string> country_zones;
 
   zone_table() {
     const char* dir = std::getenv("TZDIR");
@@ -68,8 +95,14 @@ struct zone_table {
           std::getline(fields, zone, '\t'))
         zones[region].insert(zone);
     }
-    for (const auto& [region, names] : zones)
+    for (const auto& [region, names] : zones) {
       if (names.size() == 1) single_zone[region] = *names.begin();
+      for (const auto& name : names) {
+        auto resolved = resolve_zone(name);
+        region_zones[region].insert(resolved);
+        country_zones.insert(resolved);
+      }
+    }
     if (zones.contains("CN")) single_zone["CN"] = "Asia/Shanghai";
     const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
     std::set<int> codes;
@@ -125,6 +158,39 @@ std::string_view phone_timezone(std::string_view e164) {
     return zone == table.single_zone.end() ? std::string_view() : std::string_view(zone->second);
   }
   return {};
+}
+
+phone_result normalize_recipient(std::string_view text, std::string_view default_region,
+                                 std::string_view tz) {
+  const PhoneNumberUtil& util = *PhoneNumberUtil::GetInstance();
+  PhoneNumber number;
+  if (auto error = parse_number(text, default_region, number, true); !error.empty())
+    return {{}, std::move(error)};
+  std::string e164, region;
+  util.Format(number, PhoneNumberUtil::E164, &e164);
+  util.GetRegionCodeForNumber(number, &region);
+  const bool region_assumed = number.country_code_source() == PhoneNumber::FROM_DEFAULT_COUNTRY;
+  const std::string hint =
+      region_assumed ? " (written without a country code, so default_region " +
+                           std::string(default_region) + " supplied +" +
+                           std::to_string(number.country_code()) + "; if it is not a number of " +
+                           std::string(default_region) + ", write it as +<country><number>)"
+                     : std::string();
+  if (util.GetNumberType(number) == PhoneNumberUtil::FIXED_LINE)
+    return {
+        {},
+        "a fixed-line number in " + region + " as " + e164 + ", which cannot receive SMS" + hint};
+  if (region_assumed && !tz.empty()) {
+    const auto& table = zones();
+    auto resolved = resolve_zone(std::string(tz));
+    auto own = table.region_zones.find(region);
+    if (own != table.region_zones.end() && table.country_zones.contains(resolved) &&
+        !own->second.contains(resolved))
+      return {{},
+              "tz " + std::string(tz) + " is not a time zone of " + region + ", the region of " +
+                  e164 + hint};
+  }
+  return {std::move(e164), {}};
 }
 
 std::string_view recipient_timezone(std::string_view tz, std::string_view e164,

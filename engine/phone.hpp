@@ -19,6 +19,18 @@ struct phone_result {
 // Invalid numbers (parseable but not a valid number for their region) are errors too.
 phone_result normalize_phone(std::string_view text, std::string_view default_region);
 
+// normalize_phone, then what makes a number no recipient (the contacts CSV and POST /v1/contacts
+// check these; `tz` is the row's zone, "" when it has none):
+// - libphonenumber types it FIXED_LINE: a landline takes no SMS. FIXED_LINE_OR_MOBILE (every
+//   +1 number) and numbers it cannot type are kept.
+// - it was written without a country code, so default_region supplied one, and `tz` is a zone
+//   of another country: the number is most likely foreign ("415-555-0102" with tz
+//   America/New_York under default_region CN). Zones compare after resolving links; a zone of
+//   no country (UTC, Etc/GMT-8) contradicts nothing. A number written with its country code
+//   keeps any zone (a Chinese mobile used in New York).
+phone_result normalize_recipient(std::string_view text, std::string_view default_region,
+                                 std::string_view tz);
+
 // The time zone a number implies, or "" when it does not tell: the number's region from
 // libphonenumber (GetRegionCodeForNumber), then that region's zones from the system time-zone
 // database (zone.tab under $TZDIR or /usr/share/zoneinfo); a zone only when the region has

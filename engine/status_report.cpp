@@ -39,6 +39,18 @@ boost::json::object counts_json(const attempt_counts& c) {
 
 }  // namespace
 
+boost::json::value live_lanes(std::string_view detail) {
+  if (detail.empty()) return nullptr;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(detail, ec);
+  if (ec) return nullptr;
+  if (value.is_object()) {
+    auto* lanes = value.get_object().if_contains("lanes");
+    return lanes ? *lanes : boost::json::value(nullptr);
+  }
+  return value;
+}
+
 std::string_view to_string(alert_level level) {
   switch (level) {
     case alert_level::ok:
@@ -94,6 +106,26 @@ void assess(status_report& r, const config::alert_thresholds& t) {
           std::to_string(count("retry")) + " messages waiting to retry (threshold " +
               std::to_string(t.retry_backlog_warning) + ")");
   }
+  if (r.engine_up) {
+    boost::system::error_code ec;
+    auto detail = r.ops.lane_detail.empty() ? boost::json::value()
+                                            : boost::json::parse(r.ops.lane_detail, ec);
+    const auto* failing =
+        !ec && detail.is_object() ? detail.get_object().if_contains("claim_failing") : nullptr;
+    if (failing && failing->is_object()) {
+      const auto& f = failing->get_object();
+      auto text = [&](const char* key) {
+        auto* v = f.if_contains(key);
+        return v && v->is_string() ? std::string(v->get_string()) : std::string("?");
+      };
+      auto* n = f.if_contains("failures");
+      raise(alert_level::critical, "dispatch_stalled",
+            "claiming due messages has failed " +
+                (n && n->is_int64() ? std::to_string(n->get_int64()) : std::string("?")) +
+                " times in a row since " + text("since") + ": nothing is being sent (" +
+                text("error") + ")");
+    }
+  }
   if (count("failed") > 0)
     raise(alert_level::warning, "failed_messages",
           std::to_string(count("failed")) + " messages failed");
@@ -147,10 +179,7 @@ boost::json::object to_json(const status_report& r) {
   }
   out["providers"] = std::move(providers);
   // The running engine's own view of its lanes, as it stored it (see heartbeat_detail).
-  boost::system::error_code ec;
-  auto lanes = r.ops.lane_detail.empty() ? boost::json::value(nullptr)
-                                         : boost::json::parse(r.ops.lane_detail, ec);
-  out["lanes"] = ec ? boost::json::value(nullptr) : lanes;
+  out["lanes"] = live_lanes(r.ops.lane_detail);
   boost::json::array campaigns;
   for (const auto& c : s.campaigns) {
     boost::json::object counts;

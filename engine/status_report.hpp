@@ -45,4 +45,8 @@ boost::json::object to_json(const status_report& report);
 
 std::string_view to_string(alert_level level);  // ok | warning | critical
 
+// The lanes array of the detail a running engine stores with its heartbeat
+// (dispatcher::heartbeat_detail: the array, or {"lanes": [...], "claim_failing": {...}}), or null.
+boost::json::value live_lanes(std::string_view detail);
+
 }  // namespace pigeon::engine

@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <optional>
 
 #include "engine/cli/commands.hpp"
@@ -14,17 +15,27 @@ namespace pigeon::cli {
 
 namespace {
 
-int import_contacts(const context& ctx, const std::string& file) {
+int import_contacts(const context& ctx, const std::string& file, const std::string& encoding) {
   auto cfg = ctx.engine_config(false);
   std::ifstream in(file, std::ios::binary);
   if (!in) {
     std::cerr << "pigeon: cannot read " << file << "\n";
     return 2;
   }
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (!encoding.empty()) {
+    std::string error;
+    auto converted = engine::to_utf8(text, encoding, error);
+    if (!converted) {
+      std::cerr << file << ": " << error << "\n";
+      return 1;
+    }
+    text = std::move(*converted);
+  }
   std::optional<progress_bar> reading(std::in_place, "read", 0, !ctx.json);
-  auto parsed = engine::read_contacts_csv(in, cfg.default_region, [&](std::size_t n) {
-    reading->update(static_cast<std::int64_t>(n));
-  });
+  auto parsed = engine::read_contacts_csv(
+      std::string_view(text), cfg.default_region,
+      [&](std::size_t n) { reading->update(static_cast<std::int64_t>(n)); });
   reading.reset();
   if (!parsed.fatal.empty()) {
     std::cerr << file << ": " << parsed.fatal << "\n";
@@ -45,8 +56,11 @@ int import_contacts(const context& ctx, const std::string& file) {
   storing.finish();
   if (ctx.json) {
     boost::json::array rejected;
-    for (const auto& r : parsed.rejected)
-      rejected.push_back({{"line", r.line}, {"reason", r.reason}});
+    for (const auto& r : parsed.rejected) {
+      boost::json::object o{{"line", r.line}, {"reason", r.reason}};
+      if (r.byte) o["byte"] = *r.byte;
+      rejected.push_back(std::move(o));
+    }
     std::cout << boost::json::serialize(boost::json::object{{"file", file},
                                                             {"rows", parsed.rows},
                                                             {"imported", stored},
@@ -68,9 +82,12 @@ void register_contacts(CLI::App& app, context& ctx, int& exit_code) {
   contacts->require_subcommand(1);
   auto* import = contacts->add_subcommand(
       "import", "upsert contacts from a CSV (exit 1 when rows were rejected; good rows are kept)");
-  static std::string file;
+  static std::string file, encoding;
   import->add_option("file", file, "CSV with a phone column")->required();
-  import->callback([&] { exit_code = import_contacts(ctx, file);
+  import->add_option("--encoding", encoding,
+                     "the file's encoding when it is not UTF-8, an iconv name (GB18030, GBK, BIG5, "
+                     "SHIFT_JIS, ISO-8859-1, UTF-16, ...)");
+  import->callback([&] { exit_code = import_contacts(ctx, file, encoding);
 });
 }  // namespace pigeon::cli
 

@@ -96,6 +96,12 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
   sources.token = cfg_.admin_token;
   sources.metrics = [this] { return metrics_.render(); };
   sources.healthy = [this] { return running_; };
+  sources.problem = [this] {
+    auto failing = dispatcher_ ? dispatcher_->claim_failing() : std::nullopt;
+    return failing ? "claiming due messages has failed " + std::to_string(failing->failures) +
+                         " times in a row: " + failing->error
+                   : std::string();
+  };
   sources.status = [this]() -> asio::awaitable<boost::json::object> {
     std::function<boost::json::object(engine::store&)> job = [alerts = cfg_.alerts,
                                                               db = database_](engine::store& s) {

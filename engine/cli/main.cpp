@@ -1,5 +1,6 @@
 // pigeon: the one binary. Wires the SQLite store, the HTTP client and the concrete carrier
 // codecs into the engine; every subcommand lives in a file of its own beside this one.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -31,8 +32,13 @@ int main(int argc, char** argv) {
   pigeon::cli::register_replies(app, ctx, exit_code);
 
   try {
-    app.parse_complete_callback(
-        [&] { ctx.config_given = cfg->count() > 0 || std::getenv("PIGEON_CONFIG"); });
+    app.parse_complete_callback([&] {
+      ctx.config_given = cfg->count() > 0 || std::getenv("PIGEON_CONFIG");
+      // The short commands log to stderr (a stored row skipped, say), so stdout stays their
+      // output, --json included; the engine and the simulator keep logging to stdout.
+      if (!app.got_subcommand("serve") && !app.got_subcommand("simulate-carrier"))
+        spdlog::set_default_logger(spdlog::stderr_color_mt("pigeon"));
+    });
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

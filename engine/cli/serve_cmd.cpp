@@ -134,7 +134,7 @@ int serve(const context& ctx, const serve_options& opts) {
                                    engine::default_recorder(engine::make_reply_policy(cfg)));
   engine::integrator_api api(store, *clk, cfg.default_region);
   ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
-  ops.lane_detail = [&dispatcher] { return engine::lanes_json(dispatcher.lanes()); };
+  ops.lane_detail = [&dispatcher] { return dispatcher.heartbeat_detail(); };
   if (opts.admin) ops.start(dispatcher);
   net::server_options wopts;
   wopts.name = "webhooks";

@@ -91,11 +91,8 @@ void render(const engine::status_report& r, bool color) {
     }
   }
   // The running engine's lanes, as it last stored them (rate, circuit, backlog...).
-  boost::system::error_code ec;
-  auto lanes = r.ops.lane_detail.empty() || !r.engine_up
-                   ? boost::json::value(nullptr)
-                   : boost::json::parse(r.ops.lane_detail, ec);
-  if (!ec && lanes.is_array() && !lanes.as_array().empty()) {
+  auto lanes = r.engine_up ? engine::live_lanes(r.ops.lane_detail) : boost::json::value(nullptr);
+  if (lanes.is_array() && !lanes.as_array().empty()) {
     std::cout << "\nLANES (live)\n";
     for (const auto& lane : lanes.as_array()) {
       if (!lane.is_object()) continue;

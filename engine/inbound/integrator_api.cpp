@@ -8,6 +8,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
 
 #include "engine/phone.hpp"
 
@@ -44,12 +45,30 @@ std::string kind_of(const json::value& v) {
   }
 }
 
+constexpr const char* too_large = "a number too large for JSON (over about 1.8e308)";
+
+// The path under `where` of a number JSON cannot hold (the parser reads 1e999 as infinity, which
+// would be stored as the invalid JSON `Infinity`), or nullopt.
+std::optional<std::string> non_finite(const json::value& v, const std::string& where) {
+  if (v.is_double() && !std::isfinite(v.get_double())) return where;
+  if (v.is_object())
+    for (const auto& [key, item] : v.get_object())
+      if (auto p = non_finite(item, where + (where.empty() ? "" : ".") + std::string(key)))
+        return p;
+  if (v.is_array())
+    for (std::size_t i = 0; i < v.get_array().size(); ++i)
+      if (auto p = non_finite(v.get_array()[i], where + "[" + std::to_string(i) + "]")) return p;
+  return std::nullopt;
+}
+
 std::optional<api_error> read_phone(const json::object& o, const std::string& where,
-                                    std::string_view region, std::string& out) {
+                                    std::string_view region, std::string& out,
+                                    std::optional<std::string_view> tz = std::nullopt) {
   auto* v = o.if_contains("phone");
   if (!v) return api_error{where + "phone", "required"};
   if (!v->is_string()) return api_error{where + "phone", "expected a string, got " + kind_of(*v)};
-  auto r = normalize_phone(std::string(v->as_string()), region);
+  auto r = tz ? normalize_recipient(std::string(v->as_string()), region, *tz)
+              : normalize_phone(std::string(v->as_string()), region);
   if (!r.error.empty()) return api_error{where + "phone", r.error};
   out = r.e164;
   return std::nullopt;
@@ -72,7 +91,13 @@ std::variant<contact, api_error> read_contact(const json::value& v, const std::s
   const auto& o = v.as_object();
   if (auto e = check_keys(o, where, {"phone", "tags", "attributes", "tz"})) return *e;
   contact c;
-  if (auto e = read_phone(o, where, region, c.phone)) return *e;
+  if (auto* tz = o.if_contains("tz")) {
+    if (!tz->is_string()) return api_error{where + "tz", "expected a string"};
+    c.tz = std::string(tz->as_string());
+    if (!c.tz.empty() && !valid_zone(c.tz))
+      return api_error{where + "tz", "'" + c.tz + "' is not an IANA time zone"};
+  }
+  if (auto e = read_phone(o, where, region, c.phone, c.tz)) return *e;
   if (auto* tags = o.if_contains("tags")) {
     if (!tags->is_array()) return api_error{where + "tags", "expected an array of strings"};
     for (std::size_t i = 0; i < tags->as_array().size(); ++i) {
@@ -88,14 +113,10 @@ std::variant<contact, api_error> read_contact(const json::value& v, const std::s
       if (value.is_object() || value.is_array())
         return api_error{where + "attributes." + std::string(key),
                          "expected a string, number or boolean, got " + kind_of(value)};
+      if (non_finite(value, ""))
+        return api_error{where + "attributes." + std::string(key), too_large};
       if (!value.is_null()) c.attributes[key] = value;
     }
-  }
-  if (auto* tz = o.if_contains("tz")) {
-    if (!tz->is_string()) return api_error{where + "tz", "expected a string"};
-    c.tz = std::string(tz->as_string());
-    if (!c.tz.empty() && !valid_zone(c.tz))
-      return api_error{where + "tz", "'" + c.tz + "' is not an IANA time zone"};
   }
   return c;
 }
@@ -155,6 +176,7 @@ std::variant<parsed_event, api_error> parse_event_body(std::string_view body,
   if (auto e = read_phone(o, "", region, out.phone)) return *e;
   if (auto* props = o.if_contains("properties")) {
     if (!props->is_object()) return api_error{"properties", "expected an object"};
+    if (auto path = non_finite(*props, "properties")) return api_error{*path, too_large};
     out.event.properties = props->as_object();
   }
   out.event.at = now;

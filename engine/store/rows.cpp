@@ -3,8 +3,11 @@
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
 
+#include "engine/phone.hpp"
 #include "engine/store.hpp"
+#include "templates/utf8.hpp"
 
 namespace pigeon::engine::sqlite {
 
@@ -94,9 +97,44 @@ contact read_contact(const query& q, int first) {
 void read_contact_into(const query& q, int first, contact& c) {
   c.id = q.get_int(first);
   c.phone.assign(q.get_view(first + 1));
-  json_to_strings(q.get_view(first + 2), "contact tags", c.tags);
-  c.attributes = json_to_object(q.get_view(first + 3), "contact attributes");
+  try {
+    json_to_strings(q.get_view(first + 2), "tags", c.tags);
+    c.attributes = json_to_object(q.get_view(first + 3), "attributes");
+  } catch (const store_error& e) {
+    // Named, with what to do: NaN, Infinity or invalid UTF-8 stored by an older pigeon.
+    throw store_error("contact " + mask_phone(c.phone) + " (id " + std::to_string(c.id) +
+                      ") cannot be read: " + e.what() +
+                      " (NaN, Infinity or invalid UTF-8 stored by an older pigeon); import "
+                      "the contact again to repair it");
+  }
   c.tz.assign(q.get_view(first + 4));
+}
+
+std::optional<std::string> unstorable(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::double_:
+      if (!std::isfinite(v.get_double())) return "a number JSON cannot hold";
+      return std::nullopt;
+    case boost::json::kind::string:
+      if (templates::first_invalid_utf8(v.get_string())) return "invalid UTF-8";
+      return std::nullopt;
+    case boost::json::kind::array:
+      for (const auto& item : v.get_array())
+        if (auto why = unstorable(item)) return why;
+      return std::nullopt;
+    case boost::json::kind::object:
+      return unstorable(v.get_object());
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<std::string> unstorable(const boost::json::object& object) {
+  for (const auto& [key, item] : object) {
+    if (templates::first_invalid_utf8(key)) return "invalid UTF-8";
+    if (auto why = unstorable(item)) return why;
+  }
+  return std::nullopt;
 }
 
 message_state read_state(const std::string& text) {

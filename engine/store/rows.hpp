@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,7 +41,14 @@ boost::json::object json_to_object(std::string_view text, const char* what);
 inline constexpr const char* contact_columns = "k.id, k.phone, k.tags, k.attributes, k.tz";
 contact read_contact(const query& q, int first);
 // The same into an existing contact, reusing its strings' and tags' storage (a scan's loop).
+// Throws store_error naming the contact (masked phone, id) when its tags or attributes do not
+// decode; a scan skips such a row with a warning rather than stopping.
 void read_contact_into(const query& q, int first, contact& c);
+
+// Why `value` would not read back once serialized (a NaN or infinite number, invalid UTF-8 in
+// a string or key), or nullopt. Writers check this so nothing stored can stop a later read.
+std::optional<std::string> unstorable(const boost::json::value& value);
+std::optional<std::string> unstorable(const boost::json::object& object);
 
 // Throws store_error when `text` is not a state name.
 message_state read_state(const std::string& text);

@@ -1,4 +1,6 @@
 // sqlite_store: delivery receipts, opt-out, replies, preferences and integrator events.
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -433,6 +435,8 @@ std::vector<reply_row> sqlite_store::replies(const reply_filter& filter) {
 
 std::int64_t sqlite_store::record_event(const contact_event& e) {
   std::int64_t id = 0;
+  if (auto why = sqlite::unstorable(e.properties))
+    throw store_error("event " + e.name + ": a property holds " + *why);
   atomically("record event", [&] {
     query q(*db_,
             "INSERT INTO events (name, contact_id, properties, at, received_at) "
@@ -457,7 +461,13 @@ std::vector<contact_event> sqlite_store::events(std::int64_t contact_id, const s
       e.id = q.get_int(0);
       e.name = q.get_text(1);
       e.contact_id = q.get_int(2);
-      e.properties = sqlite::json_to_object(q.get_text(3), "event properties");
+      try {
+        e.properties = sqlite::json_to_object(q.get_text(3), "event properties");
+      } catch (const store_error& error) {
+        // Written by an older pigeon (NaN, Infinity, invalid UTF-8): skipped, never fatal.
+        spdlog::warn("skipped event {} ({}): {}", e.id, e.name, error.what());
+        continue;
+      }
       e.at = q.get_time(4);
       e.received_at = q.get_time(5);
       out.push_back(std::move(e));

@@ -1,4 +1,5 @@
 // sqlite_store: the message queue, the send ledger and observation.
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -120,6 +121,44 @@ std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
   return added;
 }
 
+namespace {
+
+// A row of claimed_details_sql into a message; throws store_error when it does not decode.
+claimed_message read_claimed(const query& q) {
+  claimed_message m;
+  m.id = q.get_int(0);
+  m.campaign = q.get_text(1);
+  m.campaign_version = static_cast<int>(q.get_int(2));
+  m.step = q.get_text(3);
+  m.variant = q.get_text(4);
+  m.sender = q.get_text(5);
+  m.category = q.get_text(6);
+  m.attempts = static_cast<int>(q.get_int(7));
+  m.due = q.get_time(8);
+  m.expires = q.get_opt_time(9);
+  m.template_found = q.get_int(10) != 0;
+  if (m.template_found) {
+    m.tmpl.step = m.step;
+    m.tmpl.variant = m.variant;
+    m.tmpl.weight = static_cast<int>(q.get_int(11));
+    m.tmpl.kind = q.get_text(12);
+    m.tmpl.text = q.get_text(13);
+    m.tmpl.subject = q.get_text(14);
+    m.tmpl.media = sqlite::json_to_strings(q.get_text(15), "template media");
+  }
+  m.recipient = sqlite::read_contact(q, 16);
+  if (auto days = q.get_opt_text(21)) {
+    m.tmpl.has_window = true;
+    m.tmpl.window_days = sqlite::json_to_strings(*days, "template window");
+    m.tmpl.window_between = q.get_text(22);
+  }
+  // A direct message (a reply) is transactional whatever its campaign's category.
+  if (q.get_int(23) != 0) m.category = "transactional";
+  return m;
+}
+
+}  // namespace
+
 std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
                                                      time_point lease_until,
                                                      const std::string& owner) {
@@ -139,6 +178,9 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
     if (ids == "[]") return;
     // A contact who opted out after these were queued: suppressed here, never handed out.
     std::vector<std::int64_t> opted_out;
+    // A row that does not decode (written by an older pigeon): that message fails with the
+    // reason, the rest of the batch goes on; the claim never wedges on it.
+    std::vector<std::pair<std::int64_t, std::string>> unreadable;
     query q(*db_, claimed_details_sql);
     q.bind(1, ids);
     while (q.step()) {
@@ -146,38 +188,23 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
         opted_out.push_back(q.get_int(0));
         continue;
       }
-      claimed_message m;
-      m.id = q.get_int(0);
-      m.campaign = q.get_text(1);
-      m.campaign_version = static_cast<int>(q.get_int(2));
-      m.step = q.get_text(3);
-      m.variant = q.get_text(4);
-      m.sender = q.get_text(5);
-      m.category = q.get_text(6);
-      m.attempts = static_cast<int>(q.get_int(7));
-      m.due = q.get_time(8);
-      m.expires = q.get_opt_time(9);
-      m.template_found = q.get_int(10) != 0;
-      if (m.template_found) {
-        m.tmpl.step = m.step;
-        m.tmpl.variant = m.variant;
-        m.tmpl.weight = static_cast<int>(q.get_int(11));
-        m.tmpl.kind = q.get_text(12);
-        m.tmpl.text = q.get_text(13);
-        m.tmpl.subject = q.get_text(14);
-        m.tmpl.media = sqlite::json_to_strings(q.get_text(15), "template media");
+      try {
+        out.push_back(read_claimed(q));
+      } catch (const store_error& e) {
+        spdlog::warn("message {} failed: {}", q.get_int(0), e.what());
+        unreadable.emplace_back(q.get_int(0), e.what());
       }
-      m.recipient = sqlite::read_contact(q, 16);
-      if (auto days = q.get_opt_text(21)) {
-        m.tmpl.has_window = true;
-        m.tmpl.window_days = sqlite::json_to_strings(*days, "template window");
-        m.tmpl.window_between = q.get_text(22);
-      }
-      // A direct message (a reply) is transactional whatever its campaign's category.
-      if (q.get_int(23) != 0) m.category = "transactional";
-      out.push_back(std::move(m));
     }
     for (auto id : opted_out) suppress_opted_out(id, now);
+    for (const auto& [id, reason] : unreadable) {
+      query(*db_,
+            "UPDATE messages SET state = 'failed', reason = ?2, final_at = ?3, updated_at = ?3, "
+            "lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state = 'leased'")
+          .bind(1, id)
+          .bind(2, reason)
+          .bind(3, now)
+          .run();
+    }
   });
   return out;
 }

@@ -1,10 +1,12 @@
 #include "engine/store/sqlite_store.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
 #include <filesystem>
 #include <set>
 
+#include "engine/phone.hpp"
 #include "engine/store/migrations.hpp"
 #include "engine/store/rows.hpp"
 #include "engine/store/sqlite_db.hpp"
@@ -185,6 +187,9 @@ std::vector<std::int64_t> sqlite_store::upsert_contacts(const std::vector<contac
   atomically("upsert contacts", [&] {
     auto now = sqlite::wall_clock_ms();
     for (const auto& c : contacts) {
+      // The readers (rows.cpp) vet every value at the door; this keeps a missed one out.
+      if (auto why = sqlite::unstorable(c.attributes))
+        throw store_error("contact " + mask_phone(c.phone) + ": an attribute holds " + *why);
       query q(
           *db_,
           "INSERT INTO contacts (phone, tags, attributes, tz, created_at, updated_at) "
@@ -210,7 +215,13 @@ void sqlite_store::for_each_contact(const std::function<void(const contact&)>& f
             std::string("SELECT ") + sqlite::contact_columns + " FROM contacts k ORDER BY k.id");
     contact c;  // reused: its strings keep their storage from row to row
     while (q.step()) {
-      sqlite::read_contact_into(q, 0, c);
+      try {
+        sqlite::read_contact_into(q, 0, c);
+      } catch (const store_error& e) {
+        // One bad row never stops a scan (validate, plan, apply): skipped and named.
+        spdlog::warn("skipped {}", e.what());
+        continue;
+      }
       fn(c);
     }
   });

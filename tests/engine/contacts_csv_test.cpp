@@ -75,3 +75,91 @@ TEST_CASE("a CSV without a phone column is refused as a whole") {
   CHECK(r.fatal == "line 1: no `phone` column in the header");
   CHECK(r.contacts.empty());
 }
+
+TEST_CASE("nan, inf and Infinity cells are text and a number JSON cannot hold is refused") {
+  auto r = read_contacts_csv(std::string_view("phone,first_name,a,b,c,score\n"
+                                              "+8613910008411,Nan,inf,Infinity,-1e3,7\n"
+                                              "+8613910008412,Bo,x,y,z,1e999\n"),
+                             "");
+  REQUIRE(r.contacts.size() == 1);
+  const auto& a = r.contacts[0].attributes;
+  CHECK(a.at("first_name").as_string() == "Nan");
+  CHECK(a.at("a").as_string() == "inf");
+  CHECK(a.at("b").as_string() == "Infinity");
+  CHECK(a.at("c").as_double() == -1000.0);
+  CHECK(a.at("score").as_int64() == 7);
+  REQUIRE(r.rejected.size() == 1);
+  CHECK(r.rejected[0].line == 3);
+  CHECK(r.rejected[0].reason.find("score `1e999` is too large for a number") == 0);
+}
+
+TEST_CASE("a row with invalid UTF-8 is rejected with its line and byte offset") {
+  // "王" in GBK is CD F5: not UTF-8, at byte offset 32 of the file.
+  std::string text = "phone,first_name\n+8613910008411,\xCD\xF5\n+8613910008412,李\n";
+  auto r = read_contacts_csv(std::string_view(text), "");
+  REQUIRE(r.contacts.size() == 1);
+  CHECK(r.contacts[0].phone == "+8613910008412");
+  REQUIRE(r.rejected.size() == 1);
+  CHECK(r.rejected[0].line == 2);
+  CHECK(r.rejected[0].byte == std::optional<std::size_t>(32));
+  CHECK(r.rejected[0].reason.find("invalid UTF-8 at byte offset 32 (line 2)") == 0);
+  CHECK(r.rejected[0].reason.find("--encoding GB18030") != std::string::npos);
+  auto header = read_contacts_csv(std::string_view("phone,\xE5\x90\n"), "");
+  CHECK(header.fatal.find("line 1: invalid UTF-8 at byte offset 6") == 0);
+}
+
+TEST_CASE("GB18030 text converts to UTF-8 and bytes invalid in it are named by offset") {
+  std::string error;
+  auto utf8 = to_utf8("phone,name\n+8613910008411,\xCD\xF5\n", "GB18030", error);
+  REQUIRE(utf8);
+  CHECK(*utf8 == "phone,name\n+8613910008411,王\n");
+  CHECK(!to_utf8("ok\n\xFF", "GB18030", error));
+  CHECK(error.find("at byte offset 3 (line 2)") != std::string::npos);
+  CHECK(!to_utf8("x", "NO-SUCH-ENCODING", error));
+  CHECK(error.find("unknown encoding `NO-SUCH-ENCODING`") == 0);
+}
+
+TEST_CASE("an unclosed quote rejects only its own line and the lines after it are rows") {
+  std::string text =
+      "phone,name,city\n"
+      "+8613910008411,\"Ann,shanghai\n"  // never closed
+      "+8613910008412,Bob,beijing\n"
+      "+8613910008413,\"Cy\",suzhou\n"
+      "+8613910008414,Di,hangzhou\n";
+  auto r = read_contacts_csv(std::string_view(text), "");
+  CHECK(r.rows == 4);
+  REQUIRE(r.rejected.size() == 1);
+  CHECK(r.rejected[0].line == 2);
+  CHECK(r.rejected[0].reason.find("only this line is rejected") != std::string::npos);
+  REQUIRE(r.contacts.size() == 3);
+  CHECK(r.contacts[0].attributes.at("name").as_string() == "Bob");
+  CHECK(r.contacts[1].attributes.at("name").as_string() == "Cy");
+  CHECK(r.contacts[2].phone == "+8613910008414");
+  // A quote that closes on a later line with a plausible row in between: still caught.
+  auto swallowed = read_contacts_csv(std::string_view("phone,name,city\n"
+                                                      "+8613910008411,\"Ann,x\n"
+                                                      "+8613910008412,Bob,y\n"
+                                                      "+8613910008413,Cy\",z\n"),
+                                     "");
+  CHECK(swallowed.rows == 3);
+  CHECK(swallowed.contacts.size() == 1);  // Bob; the line of Cy has text after a closing quote
+  CHECK(swallowed.rejected.size() == 2);
+}
+
+TEST_CASE("fixed-line numbers and national numbers in another country's zone are refused") {
+  auto cn_us = normalize_recipient("415-555-0102", "CN", "America/New_York");
+  CHECK(cn_us.e164.empty());
+  CHECK(cn_us.error.find("default_region CN") != std::string::npos);
+  auto cn_uk = normalize_recipient("07700 900125", "CN", "");
+  CHECK(cn_uk.e164.empty());
+  CHECK(cn_uk.error.find("a fixed-line") == 0);
+  CHECK(normalize_recipient("139-1000-8411", "CN", "America/New_York")
+            .error.find("tz America/New_York is not a time zone of CN") == 0);
+  CHECK(normalize_recipient("139-1000-8411", "CN", "Asia/Chongqing").e164 == "+8613910008411");
+  CHECK(normalize_recipient("139-1000-8411", "CN", "UTC").e164 == "+8613910008411");
+  // Written with a country code: any zone is kept (a Chinese mobile used in New York).
+  CHECK(normalize_recipient("+8613910008411", "CN", "America/New_York").e164 == "+8613910008411");
+  // +1 numbers are FIXED_LINE_OR_MOBILE: kept.
+  CHECK(normalize_recipient("415-555-0102", "US", "America/New_York").e164 == "+14155550102");
+  CHECK(normalize_recipient("+442079460000", "", "").error.find("a fixed-line") == 0);
+}

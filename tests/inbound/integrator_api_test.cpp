@@ -45,6 +45,24 @@ TEST_CASE("contact bodies are validated with the offending field named") {
   CHECK(bad_phone.starts_with("phone: "));
 }
 
+TEST_CASE("a number JSON cannot hold is refused with its field named, never stored") {
+  CHECK(
+      field_of(parse_contacts_body(R"({"phone":"+8613800138000","attributes":{"n":1e999}})", "")) ==
+      "attributes.n: a number too large for JSON (over about 1.8e308)");
+  CHECK(event_field(R"({"name":"p","phone":"13800138000","properties":{"a":{"b":[1,-1e999]}}})") ==
+        "properties.a.b[1]: a number too large for JSON (over about 1.8e308)");
+  CHECK(event_field(R"({"name":"p","phone":"13800138000","properties":{"n":1e300}})") == "ok");
+}
+
+TEST_CASE("a contact's fixed-line number or a zone contradicting its assumed region is refused") {
+  CHECK(field_of(parse_contacts_body(R"({"phone":"07700 900125"})", "CN"))
+            .starts_with("phone: a fixed-line number in CN"));
+  CHECK(field_of(parse_contacts_body(R"({"phone":"139 1000 8411","tz":"Europe/London"})", "CN"))
+            .starts_with("phone: tz Europe/London is not a time zone of CN"));
+  CHECK(field_of(parse_contacts_body(R"({"phone":"+8613910008411","tz":"Europe/London"})", "CN")) ==
+        "ok");
+}
+
 TEST_CASE("event bodies need a name and a phone and take an ISO time") {
   CHECK(event_field(R"({"name":"purchase","phone":"13800138000"})") == "ok");
   CHECK(event_field(R"({"phone":"13800138000"})") == "name: required");
