@@ -116,11 +116,15 @@ std::string inbound_phone(const std::string& from, std::string_view region) {
 
 void prepare_inbound_phone(const std::string& from) {
   if (!from.starts_with('+')) return;
-  auto phone = normalize_phone(from, {});  // the region does not matter after a '+'
+  remember_inbound_phone(from, normalize_phone(from, {}).e164);  // no region after a '+'
+}
+
+void remember_inbound_phone(const std::string& from, std::string e164) {
+  if (!from.starts_with('+')) return;
   auto& memo = prepared_phones();
   std::lock_guard lock(memo.mutex);
   if (memo.e164.size() >= max_prepared_phones) memo.e164.clear();
-  memo.e164.insert_or_assign(from, std::move(phone.e164));
+  memo.e164.insert_or_assign(from, std::move(e164));
 }
 
 std::string normalize_reply(std::string_view text) {

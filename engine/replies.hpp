@@ -68,5 +68,7 @@ inbound_outcome handle_inbound(store& s, const reply_policy& policy, const std::
 // left to handle_inbound. Thread-safe; the memo holds at most 4,096 numbers (it is emptied when
 // full, which only costs a second parse).
 void prepare_inbound_phone(const std::string& from);
+// The same when the caller already has the E.164 form of `from` (no second parse).
+void remember_inbound_phone(const std::string& from, std::string e164);
 
 }  // namespace pigeon::engine

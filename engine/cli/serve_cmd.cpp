@@ -131,7 +131,8 @@ int serve(const context& ctx, const serve_options& opts) {
   // integrator API). Their bound ports are logged ("webhooks listening on 127.0.0.1:PORT",
   // "admin listening on ..."): with port 0, tests read them.
   engine::webhook_handler webhooks(store, *clk, std::move(codecs), cfg.public_url,
-                                   engine::default_recorder(engine::make_reply_policy(cfg)));
+                                   engine::default_recorder(engine::make_reply_policy(cfg)),
+                                   cfg.default_region);
   engine::integrator_api api(store, *clk, cfg.default_region);
   ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
   ops.lane_detail = [&dispatcher] { return dispatcher.heartbeat_detail(); };

@@ -15,6 +15,9 @@
 #include <iterator>
 #include <vector>
 
+#include "engine/phone.hpp"
+#include "templates/utf8.hpp"
+
 namespace pigeon::engine {
 
 namespace asio = boost::asio;
@@ -29,6 +32,43 @@ std::string error_body(std::string_view reason) {
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
+}
+
+// Why `text` may not be stored ("" when it may): invalid UTF-8 or a NUL byte.
+std::string unstorable(std::string_view text) {
+  if (auto at = templates::first_invalid_utf8(text))
+    return "is not valid UTF-8 (byte " + std::to_string(*at) + ")";
+  if (text.find('\0') != std::string_view::npos) return "contains a NUL byte";
+  return {};
+}
+
+// Checks every field of a codec's events before anything is stored, and puts MO senders in
+// E.164. Returns the reason to refuse the webhook (400), or nullopt.
+std::optional<std::string> normalize_events(webhook_events& events, const std::string& region) {
+  auto check = [](std::string_view what, std::string_view value) -> std::optional<std::string> {
+    if (auto why = unstorable(value); !why.empty()) return std::string(what) + " " + why;
+    return std::nullopt;
+  };
+  for (const auto& r : events.receipts) {
+    for (auto [what, value] :
+         {std::pair{"receipt carrier id", &r.carrier_id}, std::pair{"receipt status", &r.status},
+          std::pair{"receipt error code", &r.error_code},
+          std::pair{"receipt error text", &r.error_text}})
+      if (auto bad = check(what, *value)) return bad;
+  }
+  for (auto& e : events.inbound) {
+    for (auto [what, value] :
+         {std::pair{"inbound text", &e.text}, std::pair{"inbound carrier id", &e.carrier_id},
+          std::pair{"inbound recipient (to)", &e.to}, std::pair{"inbound sender (from)", &e.from}})
+      if (auto bad = check(what, *value)) return bad;
+    auto phone = normalize_phone(e.from, region);
+    if (phone.e164.empty())
+      return "inbound sender (from) '" + mask_phone(e.from) + "' is not a phone number" +
+             (phone.error.empty() ? "" : ": " + phone.error);
+    remember_inbound_phone(phone.e164, phone.e164);
+    e.from = std::move(phone.e164);
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -129,11 +169,13 @@ struct webhook_handler::batcher : std::enable_shared_from_this<batcher> {
 };
 
 webhook_handler::webhook_handler(async_store& store, const clock& clk, codec_map codecs,
-                                 std::string public_url, webhook_recorder recorder)
+                                 std::string public_url, webhook_recorder recorder,
+                                 std::string default_region)
     : store_(store),
       clock_(clk),
       codecs_(std::move(codecs)),
       public_url_(std::move(public_url)),
+      default_region_(std::move(default_region)),
       batcher_(std::make_shared<batcher>(store, std::move(recorder))) {
   while (!public_url_.empty() && public_url_.back() == '/') public_url_.pop_back();
 }
@@ -199,8 +241,13 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
                                  error_body(refused->reason));
   }
   auto& events = std::get<webhook_events>(result);
-  // Parse MO numbers here rather than on the store's writer thread, the bottleneck.
-  for (const auto& e : events.inbound) prepare_inbound_phone(e.from);
+  // Nothing is stored as received: text fields must be UTF-8 without NUL bytes and an MO's
+  // sender a phone number, stored in E.164 (parsed here rather than on the store's writer
+  // thread, the bottleneck).
+  if (auto bad = normalize_events(events, default_region_)) {
+    ++stats_.refused;
+    co_return net::make_response(request, 400, error_body(*bad));
+  }
   std::string reply_body = std::move(events.reply_body);
   std::string reply_content_type = std::move(events.reply_content_type);
   auto executor = co_await asio::this_coro::executor;

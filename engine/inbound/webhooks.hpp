@@ -76,9 +76,9 @@ class webhook_handler {
   using codec_map = std::map<std::string, std::shared_ptr<const carrier_codec>>;
 
   // `public_url` without a trailing slash (it is stripped). `store` and `clk` must outlive the
-  // handler.
+  // handler. `default_region` reads MO senders written without a country code.
   webhook_handler(async_store& store, const clock& clk, codec_map codecs, std::string public_url,
-                  webhook_recorder recorder);
+                  webhook_recorder recorder, std::string default_region = {});
 
   // Answers any request: /webhooks/* as described above, 404 for everything else.
   boost::asio::awaitable<net::http_response_t> operator()(net::http_request_t request);
@@ -90,6 +90,7 @@ class webhook_handler {
   const clock& clock_;
   codec_map codecs_;
   std::string public_url_;
+  std::string default_region_;
   struct batcher;  // the queue of webhooks waiting for the next store job
   std::shared_ptr<batcher> batcher_;
   webhook_stats stats_;

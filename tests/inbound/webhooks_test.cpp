@@ -156,6 +156,32 @@ TEST_CASE("a STOP through the webhook suppresses the queued step and answers the
   CHECK(replies[0].action == "opt_out");
 }
 
+TEST_CASE("webhook text that is not UTF-8, carries a NUL or names no phone is refused with 400") {
+  server_world w;
+  auto h = w.handler();
+  auto refused = [&](const std::string& body) {
+    auto res = w.call(h, http::verb::post, "/webhooks/sim/inbound", body);
+    CHECK(res.result_int() == 400);
+    return res.body();
+  };
+  CHECK(refused(ann + " caf\xff").find("inbound text is not valid UTF-8 (byte 3)") !=
+        std::string::npos);
+  CHECK(refused(ann + " a" + std::string(1, '\0') + "b").find("NUL") != std::string::npos);
+  CHECK(refused("+1212555\xff0101 hi").find("inbound sender (from)") != std::string::npos);
+  CHECK(refused("+99912 hi").find("is not a phone number") != std::string::npos);
+  auto r = w.reader();
+  CHECK(r->replies({}).empty());
+  CHECK_FALSE(r->find_contact("+99912").has_value());
+  // A national number is read in the default region and stored in E.164.
+  auto h_cn = webhook_handler(*w.store, w.clk, {{"sim", w.codec}}, "https://sms.example.com/",
+                              default_recorder(make_reply_policy(reply_engine_config())), "CN");
+  CHECK(w.call(h_cn, http::verb::post, "/webhooks/sim/inbound", "13800138000 hello").result_int() ==
+        200);
+  auto replies = w.reader()->replies({});
+  REQUIRE(replies.size() == 1);
+  CHECK(replies[0].phone == ann);
+}
+
 TEST_CASE("webhooks arriving together share a store job and one that fails alone gets its 503") {
   server_world w;
   // Receipts for message 0 cannot be recorded; the others go through the default recorder.
