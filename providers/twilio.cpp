@@ -1,5 +1,5 @@
 // twilio: Twilio Programmable Messaging, REST API 2010-04-01
-// (../shared/specs/twilio_api_v2010.yaml, operation CreateMessage).
+// (Twilio's OpenAPI document, tests/fixtures/twilio/twilio_api_v2010.yaml, CreateMessage).
 //
 // What it sends (one request per message):
 //   POST {base_url}/2010-04-01/Accounts/{account_sid}/Messages.json

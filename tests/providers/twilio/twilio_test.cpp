@@ -182,14 +182,13 @@ TEST_CASE("twilio refuses a webhook signed with another account's token") {
   CHECK(std::get<engine::webhook_refused>(result).security);
 }
 
-// --- ../shared/vectors/twilio-signature-vectors.json -----------------------------------------
+// --- tests/fixtures/twilio/twilio-signature-vectors.json (origin: tests/fixtures/README.md) ---
 
 boost::json::value load_vectors() {
   const std::string path =
-      std::string(PIGEON_SHARED_DIR) + "/vectors/twilio-signature-vectors.json";
+      std::string(PIGEON_SOURCE_DIR) + "/tests/fixtures/twilio/twilio-signature-vectors.json";
   std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(),
-                  "missing signature vectors at " << path << " (set -DPIGEON_SHARED_DIR=...)");
+  REQUIRE_MESSAGE(in.good(), "missing signature vectors at " << path);
   std::ostringstream text;
   text << in.rdbuf();
   return boost::json::parse(text.str());
