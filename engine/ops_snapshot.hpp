@@ -12,6 +12,15 @@
 
 namespace pigeon::engine {
 
+// Webhooks a running engine refused (forged, replayed, malformed), by provider and status: kept
+// in memory by the webhook handler, stored with the heartbeat while any are recent.
+struct refusal_count {
+  std::string provider;  // "" for requests that named no known provider
+  int status = 0;        // the HTTP status answered
+  std::uint64_t total = 0;
+  std::uint64_t recent = 0;  // in the current and the previous 5-minute window
+};
+
 // Send attempts started within a window (by the ledger's `at`) and what became of them.
 struct attempt_counts {
   std::int64_t attempts = 0;

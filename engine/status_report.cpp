@@ -9,6 +9,10 @@ namespace pigeon::engine {
 
 namespace {
 
+// Refused webhooks in the last 5-10 minutes that make `status` warn: a few are a misconfigured
+// carrier retrying; this many are a flood or a forgery attempt.
+constexpr std::int64_t webhook_refusals_warning = 10;
+
 using namespace std::chrono_literals;
 
 // Below this many finished attempts in the hour, a failure rate says little: no alert.
@@ -38,6 +42,26 @@ boost::json::object counts_json(const attempt_counts& c) {
 }
 
 }  // namespace
+
+std::string with_webhook_refusals(const std::string& detail,
+                                  const std::vector<refusal_count>& refusals) {
+  boost::json::array recent;
+  for (const auto& r : refusals) {
+    if (r.recent == 0) continue;
+    recent.push_back(boost::json::object{{"provider", r.provider},
+                                         {"status", r.status},
+                                         {"recent", static_cast<std::int64_t>(r.recent)},
+                                         {"total", static_cast<std::int64_t>(r.total)}});
+  }
+  if (recent.empty()) return detail;
+  boost::system::error_code ec;
+  auto value = detail.empty() ? boost::json::value() : boost::json::parse(detail, ec);
+  boost::json::object out;
+  if (!ec && value.is_object()) out = std::move(value.get_object());
+  if (!ec && value.is_array()) out["lanes"] = std::move(value);
+  out["webhook_refusals"] = std::move(recent);
+  return boost::json::serialize(out);
+}
 
 boost::json::value live_lanes(std::string_view detail) {
   if (detail.empty()) return nullptr;
@@ -124,6 +148,29 @@ void assess(status_report& r, const config::alert_thresholds& t) {
                 (n && n->is_int64() ? std::to_string(n->get_int64()) : std::string("?")) +
                 " times in a row since " + text("since") + ": nothing is being sent (" +
                 text("error") + ")");
+    }
+    const auto* refused =
+        !ec && detail.is_object() ? detail.get_object().if_contains("webhook_refusals") : nullptr;
+    if (refused && refused->is_array()) {
+      std::int64_t recent = 0;
+      std::string which;
+      for (const auto& v : refused->get_array()) {
+        if (!v.is_object()) continue;
+        const auto& o = v.get_object();
+        auto* n = o.if_contains("recent");
+        auto* p = o.if_contains("provider");
+        auto* st = o.if_contains("status");
+        if (!n || !n->is_int64() || n->get_int64() == 0) continue;
+        recent += n->get_int64();
+        which += std::string(which.empty() ? "" : ", ") +
+                 (p && p->is_string() ? std::string(p->get_string()) : "?") + " " +
+                 (st && st->is_int64() ? std::to_string(st->get_int64()) : "?") + ": " +
+                 std::to_string(n->get_int64());
+      }
+      if (recent >= webhook_refusals_warning)
+        raise(alert_level::warning, "webhook_refusals",
+              std::to_string(recent) + " webhooks refused in the last 5-10 min (" + which +
+                  "): forged, replayed or misconfigured callbacks");
     }
   }
   if (count("failed") > 0)

@@ -49,4 +49,10 @@ std::string_view to_string(alert_level level);  // ok | warning | critical
 // (dispatcher::heartbeat_detail: the array, or {"lanes": [...], "claim_failing": {...}}), or null.
 boost::json::value live_lanes(std::string_view detail);
 
+// `detail` (as above) with the webhook refusals of the last 5-10 minutes added as
+// "webhook_refusals": [{"provider", "status", "recent", "total"}] when there are any; `status`
+// warns about them (alert webhook_refusals).
+std::string with_webhook_refusals(const std::string& detail,
+                                  const std::vector<refusal_count>& refusals);
+
 }  // namespace pigeon::engine

@@ -199,7 +199,17 @@ void engine_ops::refresh() {
     metrics_.gauge("pigeon_in_flight", "Messages claimed and not yet answered.")
         .set(dispatcher_->in_flight());
   }
-  if (auto detail = lane_detail ? lane_detail() : std::string(); !detail.empty()) {
+  auto refusals = webhook_refusals ? webhook_refusals() : std::vector<engine::refusal_count>{};
+  for (const auto& r : refusals) {
+    auto& c = metrics_.counter(
+        "pigeon_webhook_refusals_total",
+        "Webhooks refused, by provider and HTTP status (forged, replayed or malformed).",
+        {{"provider", r.provider}, {"status", std::to_string(r.status)}});
+    c.inc(static_cast<double>(r.total) - c.value());
+  }
+  if (auto detail =
+          engine::with_webhook_refusals(lane_detail ? lane_detail() : std::string(), refusals);
+      !detail.empty()) {
     std::function<void(engine::store&)> write = [owner = owner_, detail](engine::store& s) {
       s.heartbeat_detail(owner, detail);
     };

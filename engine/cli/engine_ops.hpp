@@ -45,6 +45,10 @@ class engine_ops {
   // The lanes' state as JSON, stored with the heartbeat. By default the lane names with their
   // answer counts; the serve wiring may replace it (e.g. from dispatcher::lanes()).
   std::function<std::string()> lane_detail;
+  // The webhook listener's refusals (forged, replayed, malformed), for /metrics
+  // (pigeon_webhook_refusals_total) and, while any are recent, the heartbeat detail
+  // ("webhook_refusals", which `pigeon status` turns into a warning).
+  std::function<std::vector<engine::refusal_count>()> webhook_refusals;
 
   // More admin endpoints (the integrator API, /v1/...), behind the same token: called for
   // paths under /v1/, returning nullopt for a path it does not own (answered 404). Set before

@@ -136,6 +136,7 @@ int serve(const context& ctx, const serve_options& opts) {
   engine::integrator_api api(store, *clk, cfg.default_region);
   ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
   ops.lane_detail = [&dispatcher] { return dispatcher.heartbeat_detail(); };
+  ops.webhook_refusals = [&webhooks] { return webhooks.refusals(); };
   if (opts.admin) ops.start(dispatcher);
   net::server_options wopts;
   wopts.name = "webhooks";

@@ -233,19 +233,38 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
 
   if (auto* refused = std::get_if<webhook_refused>(&result)) {
     ++stats_.refused;
-    if (refused->security) {
-      ++stats_.security_refused;
-      spdlog::warn("webhook {} refused ({}): {}", path, refused->status, refused->reason);
-    }
+    if (refused->security) ++stats_.security_refused;
+    refusals_.refused(provider, refused->status, path, refused->reason,
+                      std::chrono::steady_clock::now());
     co_return net::make_response(request, static_cast<unsigned>(refused->status),
                                  error_body(refused->reason));
   }
   auto& events = std::get<webhook_events>(result);
+  // An MO without a carrier id cannot be told from its replay by its content: the same signed
+  // request (target, body, signature headers) within replay_guard::window is refused.
+  std::string signed_request;  // set when remembered by replays_
+  if (std::any_of(events.inbound.begin(), events.inbound.end(),
+                  [](const inbound_event& e) { return e.carrier_id.empty(); })) {
+    signed_request = provider + '\n' + wr.method + ' ' + target + '\n' + wr.body;
+    for (const auto& [name, value] : wr.headers)
+      if (name.find("signature") != std::string::npos ||
+          name.find("timestamp") != std::string::npos)
+        signed_request += '\n' + name + ": " + value;
+    if (!replays_.first_time(signed_request, wr.received_at)) {
+      signed_request.clear();
+      ++stats_.refused;
+      ++stats_.security_refused;
+      refusals_.refused(provider, 409, path, "replayed request", std::chrono::steady_clock::now());
+      co_return net::make_response(
+          request, 409, error_body("replayed request: the same signed request arrived already"));
+    }
+  }
   // Nothing is stored as received: text fields must be UTF-8 without NUL bytes and an MO's
   // sender a phone number, stored in E.164 (parsed here rather than on the store's writer
   // thread, the bottleneck).
   if (auto bad = normalize_events(events, default_region_)) {
     ++stats_.refused;
+    refusals_.refused(provider, 400, path, *bad, std::chrono::steady_clock::now());
     co_return net::make_response(request, 400, error_body(*bad));
   }
   std::string reply_body = std::move(events.reply_body);
@@ -270,6 +289,7 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
   }
   if (failure) {
     ++stats_.store_failures;
+    if (!signed_request.empty()) replays_.forget(signed_request);
     co_return net::make_response(request, 503,
                                  error_body("could not record the events; try again"));
   }

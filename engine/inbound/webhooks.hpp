@@ -33,6 +33,7 @@
 #include "engine/async_store.hpp"
 #include "engine/carrier.hpp"
 #include "engine/clock.hpp"
+#include "engine/inbound/webhook_guard.hpp"
 #include "engine/net/http_server.hpp"
 #include "engine/replies.hpp"
 
@@ -84,6 +85,11 @@ class webhook_handler {
   boost::asio::awaitable<net::http_response_t> operator()(net::http_request_t request);
 
   const webhook_stats& stats() const { return stats_; }
+  // Refusals by provider and status since start (and in the last 5-10 minutes), for /metrics and
+  // the heartbeat detail `pigeon status` reads. On the server's thread.
+  std::vector<refusal_count> refusals() const {
+    return refusals_.counts(std::chrono::steady_clock::now());
+  }
 
  private:
   async_store& store_;
@@ -94,6 +100,8 @@ class webhook_handler {
   struct batcher;  // the queue of webhooks waiting for the next store job
   std::shared_ptr<batcher> batcher_;
   webhook_stats stats_;
+  refusal_log refusals_;
+  replay_guard replays_;
 };
 
 }  // namespace pigeon::engine

@@ -182,6 +182,53 @@ TEST_CASE("webhook text that is not UTF-8, carries a NUL or names no phone is re
   CHECK(replies[0].phone == ann);
 }
 
+TEST_CASE("a signed MO without a carrier id replayed within the window is refused, not answered") {
+  server_world w;
+  auto h = w.handler();
+  // The test codec's MOs carry no carrier id (like generic-http without /id, Kannel without id).
+  CHECK(w.call(h, http::verb::post, "/webhooks/sim/inbound", ann + " HELP").result_int() == 200);
+  auto replay = w.call(h, http::verb::post, "/webhooks/sim/inbound", ann + " HELP");
+  CHECK(replay.result_int() == 409);
+  CHECK(replay.body().find("replayed request") != std::string::npos);
+  CHECK(w.reader()->replies({}).size() == 1);
+  // Another text is another request.
+  CHECK(w.call(h, http::verb::post, "/webhooks/sim/inbound", ann + " INFO").result_int() == 200);
+  auto counts = h.refusals();
+  REQUIRE(counts.size() == 1);
+  CHECK(counts[0].provider == "sim");
+  CHECK(counts[0].status == 409);
+  CHECK(counts[0].total == 1);
+  CHECK(counts[0].recent == 1);
+}
+
+TEST_CASE("refusals are all counted but logged once per provider and status every 10 s") {
+  refusal_log log;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 1000; ++i)
+    log.refused("carrier", 403, "/webhooks/carrier/status", "signature does not match",
+                t0 + std::chrono::milliseconds(i));
+  log.refused("carrier", 400, "/webhooks/carrier/status", "bad", t0);
+  auto counts = log.counts(t0 + std::chrono::seconds(1));
+  REQUIRE(counts.size() == 2);
+  CHECK(counts[0].status == 400);
+  CHECK(counts[1].status == 403);
+  CHECK(counts[1].total == 1000);
+  CHECK(counts[1].recent == 1000);
+  // Long after, nothing is recent any more.
+  CHECK(log.counts(t0 + std::chrono::minutes(20))[1].recent == 0);
+}
+
+TEST_CASE("the replay guard remembers a request for its window and forgets it on request") {
+  replay_guard g;
+  auto t0 = at_ms(1000);
+  CHECK(g.first_time("req", t0));
+  CHECK_FALSE(g.first_time("req", t0 + std::chrono::minutes(9)));
+  CHECK(g.first_time("req", t0 + std::chrono::minutes(11)));
+  CHECK(g.first_time("other", t0 + std::chrono::minutes(11)));
+  g.forget("other");
+  CHECK(g.first_time("other", t0 + std::chrono::minutes(11)));
+}
+
 TEST_CASE("webhooks arriving together share a store job and one that fails alone gets its 503") {
   server_world w;
   // Receipts for message 0 cannot be recorded; the others go through the default recorder.
