@@ -316,7 +316,12 @@ void sqlite_store::add_tag(std::int64_t contact_id, const std::string& tag, time
       query q(*db_, "SELECT tags FROM contacts WHERE id = ?1");
       q.bind(1, contact_id);
       if (!q.step()) return;
-      tags = sqlite::json_to_strings(q.get_text(0), "contact tags");
+      try {
+        tags = sqlite::json_to_strings(q.get_text(0), "contact tags");
+      } catch (const store_error& e) {
+        // Written by an older pigeon: the tags were unreadable anyway; this write repairs them.
+        spdlog::warn("contact id {}: {}; its tags are replaced by [{}]", contact_id, e.what(), tag);
+      }
     }
     if (std::find(tags.begin(), tags.end(), tag) != tags.end()) return;
     tags.push_back(tag);

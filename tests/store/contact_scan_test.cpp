@@ -110,3 +110,14 @@ TEST_CASE("a contact stored undecodable is skipped by the scan and fails its cla
                                      ") cannot be read: stored attributes is not a JSON object"));
   CHECK(s->claim_due(at_ms(5000), 10, at_ms(65000), "a").empty());  // nothing left wedged
 }
+
+TEST_CASE("tagging a contact whose stored tags do not decode repairs them") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = add_contacts(*s, 1);
+  poison(dir.file("p.db"), "UPDATE contacts SET tags = CAST(X'5B22CDF5225D' AS TEXT)");
+  s->add_tag(ids[0], "wants-sample", at_ms(1000));
+  auto c = s->find_contact("+8613910000000");
+  REQUIRE(c);
+  CHECK(c->tags == std::vector<std::string>{"wants-sample"});
+}
