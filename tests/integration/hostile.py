@@ -6,7 +6,9 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import sqlite3
+import subprocess
 import sys
 import time
 import urllib.error
@@ -109,6 +111,78 @@ def a_receipt_on_one_providers_endpoint_never_changes_another_providers_message(
     assert {m["id"]: m for m in messages(env)}[sent["id"]]["state"] == "delivered"
     status, _ = env.status()
     assert status["status"] == "ok", status
+    serve.terminate()
+    serve.wait(timeout=30)
+
+
+def start_serve_logging(env):
+    """`pigeon serve` with its log in a file; returns (process, log path, webhooks, admin)."""
+    log = os.path.join(env.tmp, "serve.log")
+    out = open(log, "w")
+    p = subprocess.Popen([e2e.PIGEON, "--config", env.config, "--db", env.db, "serve"],
+                         stdout=out, stderr=subprocess.STDOUT, text=True)
+    env.procs.append(p)
+    def ports():
+        with open(log) as f:
+            found = dict(re.findall(r"(webhooks|admin) listening on 127\.0\.0\.1:(\d+)", f.read()))
+        return found if len(found) == 2 else None
+    found = wait_for("serve's listening ports in its log", ports, timeout=30)
+    return p, log, int(found["webhooks"]), int(found["admin"])
+
+
+def a_flood_of_forged_webhooks_is_counted_not_logged_line_by_line(env):
+    port, _ = env.simulator()
+    write_config(env, f"http://127.0.0.1:{port}")
+    serve, log, hooks, admin = start_serve_logging(env)
+    forged = {"Content-Type": "application/json", "X-Timestamp": str(int(time.time())),
+              "X-Signature": "00" * 32}
+    for i in range(300):
+        code, _ = request(hooks, "/webhooks/carrier/status",
+                          json.dumps({"ref": str(i), "id": f"SIM-{i}", "status": "failed"}).encode(),
+                          forged)
+        assert code == 403, code
+    # Every refusal is counted...
+    def refusals():
+        _, text = request(admin, "/metrics")
+        m = re.search(r'pigeon_webhook_refusals_total\{provider="carrier",status="403"\} (\d+)', text)
+        return m and int(m.group(1)) == 300
+    wait_for("300 refusals in /metrics", refusals, timeout=30)
+    # ...and on-call is told, once the engine stored its heartbeat detail.
+    def warned():
+        status, _ = env.status()
+        return [a for a in status["alert_details"] if a["name"] == "webhook_refusals"]
+    alert = wait_for("the webhook_refusals warning in status", warned, timeout=30)[0]
+    assert "300 webhooks refused" in alert["text"] and "carrier 403: 300" in alert["text"], alert
+    # ...but the log has a line, not 300 (one per provider and status every 10 s).
+    with open(log) as f:
+        lines = [line for line in f if "refused (403)" in line]
+    assert 1 <= len(lines) <= 3, lines
+    serve.terminate()
+    serve.wait(timeout=30)
+
+
+def a_replayed_mo_without_a_carrier_id_is_refused_and_answered_once(env):
+    port, record = env.simulator()
+    write_config(env, f"http://127.0.0.1:{port}")
+    csv, _ = env.contacts(1)
+    env.run("contacts", "import", csv)
+    env.run("campaign", "apply", env.campaign("promo", KEYWORD_STEPS))
+    serve, hooks, _ = start_serve(env)
+    sent = wait_for("the first message submitted", lambda: [
+        m for m in messages(env) if m["step"] == "hello" and m["state"] == "submitted"])[0]
+    # The simulator dialect's MO without "id": nothing in it tells a replay from a new message.
+    data, headers = signed(TOKEN, {"from": sent["recipient"], "to": "shop", "text": "1"})
+    assert request(hooks, "/webhooks/carrier/inbound", data, headers)[0] == 200
+    for _ in range(3):
+        code, body = request(hooks, "/webhooks/carrier/inbound", data, headers)
+        assert code == 409 and "replayed request" in body, (code, body)
+    replies = json.loads(env.run("replies", "--json").stdout)
+    assert len(replies) == 1, replies
+    wait_for("the one keyword response", lambda: [
+        r for r in e2e.read_records(record) if "Sample reserved" in r["text"]])
+    time.sleep(1)
+    answers = [r for r in e2e.read_records(record) if "Sample reserved" in r["text"]]
+    assert len(answers) == 1, answers
     serve.terminate()
     serve.wait(timeout=30)
 
