@@ -58,9 +58,11 @@ std::pair<int, int> line_column(std::string_view text, std::size_t offset) {
   return {line, column};
 }
 
-// The names an audience expression may read: attributes, and `<x>_days` for each `<x>_at`.
+// The names an audience expression may read: the contact's fields, attributes, and `<x>_days`
+// for each `<x>_at`.
 std::vector<std::string> expression_candidates(const attribute_catalog& catalog) {
-  std::vector<std::string> out(catalog.names.begin(), catalog.names.end());
+  std::vector<std::string> out{"phone", "tz", "tags", "tier"};
+  out.insert(out.end(), catalog.names.begin(), catalog.names.end());
   for (const auto& n : catalog.names)
     if (n.ends_with("_at")) out.push_back(n.substr(0, n.size() - 3) + "_days");
   return out;
@@ -97,9 +99,11 @@ struct name_check {
     bool known =
         expression ? catalog.knows_expression_name(name) : catalog.knows_template_name(name);
     if (known) return;
-    auto candidates = expression
-                          ? expression_candidates(catalog)
-                          : std::vector<std::string>(catalog.names.begin(), catalog.names.end());
+    std::vector<std::string> candidates{"phone"};
+    if (expression)
+      candidates = expression_candidates(catalog);
+    else
+      candidates.insert(candidates.end(), catalog.names.begin(), catalog.names.end());
     issues.push_back({where, context + unknown_message(name, catalog, candidates)});
   }
 };

@@ -18,7 +18,7 @@ namespace pigeon::cli {
 
 namespace {
 
-// Whether the database exists yet (validate and preview never create it).
+// Whether the database exists yet (preview never creates it).
 bool database_exists(const context& ctx, const config::engine_config& cfg) {
   return std::filesystem::exists(ctx.database(cfg));
 }
