@@ -400,24 +400,43 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
 
 }  // namespace
 
-campaign_config parse_campaign(const std::string& yaml_text, const std::string& name) {
+namespace {
+
+campaign_load parse_collecting(const std::string& yaml_text, const std::string& name) {
   yaml_reader reader(name);
-  campaign_config campaign;
-  campaign.path = name;
-  campaign.source_text = yaml_text;
-  if (auto root = reader.parse(yaml_text)) read_campaign(reader, *root, campaign);
-  reader.throw_if_issues();
-  return campaign;
+  campaign_load out;
+  out.campaign.path = name;
+  out.campaign.source_text = yaml_text;
+  if (auto root = reader.parse(yaml_text)) read_campaign(reader, *root, out.campaign);
+  out.issues = reader.issues();
+  // In file order, as throw_if_issues sorts them; ties keep the order found.
+  std::stable_sort(out.issues.begin(), out.issues.end(), [](const auto& a, const auto& b) {
+    return std::pair{a.where.line, a.where.column} < std::pair{b.where.line, b.where.column};
+  });
+  return out;
+}
+
+}  // namespace
+
+campaign_config parse_campaign(const std::string& yaml_text, const std::string& name) {
+  auto load = parse_collecting(yaml_text, name);
+  if (!load.issues.empty()) throw config_error(std::move(load.issues));
+  return std::move(load.campaign);
 }
 
 campaign_config load_campaign(const std::string& path) {
   return parse_campaign(detail::read_file(path), path);
 }
 
+campaign_load collect_campaign(const std::string& path) {
+  return parse_collecting(detail::read_file(path), path);
+}
+
 std::vector<config_issue> check_campaign_against(const campaign_config& campaign,
                                                  const engine_config& engine) {
   std::vector<config_issue> issues;
-  if (!engine.senders.contains(campaign.sender)) {
+  // An empty sender is missing or unreadable: the file's own check reported it.
+  if (!campaign.sender.empty() && !engine.senders.contains(campaign.sender)) {
     std::string known;
     for (const auto& [name, sender] : engine.senders) known += (known.empty() ? "" : ", ") + name;
     issues.push_back(

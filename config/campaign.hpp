@@ -100,6 +100,15 @@ struct campaign_config {
 campaign_config load_campaign(const std::string& path);
 campaign_config parse_campaign(const std::string& yaml_text, const std::string& name);
 
+// The same checks without throwing: the campaign as far as it could be read (a key that had an
+// issue keeps its default) and every issue found, so a caller can run the checks that need the
+// engine config too and report everything in one pass. A file that cannot be read still throws.
+struct campaign_load {
+  campaign_config campaign;
+  std::vector<config_issue> issues;
+};
+campaign_load collect_campaign(const std::string& path);
+
 // Checks what needs the engine config: the sender is defined. Returns the issues found.
 std::vector<config_issue> check_campaign_against(const campaign_config& campaign,
                                                  const struct engine_config& engine);

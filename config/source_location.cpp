@@ -11,7 +11,9 @@ std::string source_location::to_string() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
-std::string config_issue::to_string() const { return where.to_string() + ": " + message; }
+std::string config_issue::to_string() const {
+  return where.to_string() + (level == severity::warning ? ": warning: " : ": ") + message;
+}
 
 namespace {
 

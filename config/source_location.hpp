@@ -17,13 +17,19 @@ struct source_location {
   std::string to_string() const;
 };
 
+// How bad an issue is: an error stops validate/apply (exit 1); a warning is printed and the
+// command goes on (the exit code is unchanged).
+enum class severity { error, warning };
+
 // One problem found while loading or validating configuration.
 struct config_issue {
   source_location where;
   std::string message;
+  severity level = severity::error;
 
-  // "file:line:col: message"
+  // "file:line:col: message", or "file:line:col: warning: message"
   std::string to_string() const;
+  bool is_error() const { return level == severity::error; }
 };
 
 // Thrown by the loaders (startup/config time only) with every issue found, not just the first.

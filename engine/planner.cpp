@@ -64,7 +64,12 @@ std::vector<config::config_issue> validate_campaign(const config::campaign_confi
         }
       }
     }
-    if (!step_due(step, campaign.anchor, "UTC", time_point{}))
+    // An `at` the file's own check refused (or a relative one without an anchor) is reported
+    // there already.
+    auto at = config::parse_step_at(step.at);
+    bool readable = at && (at->kind != config::step_time_kind::relative ||
+                           config::parse_iso_date(campaign.anchor));
+    if (readable && !step_due(step, campaign.anchor, "UTC", time_point{}))
       issues.push_back({step.at_where, "cannot read `at: " + step.at + "`"});
   }
   return issues;
@@ -320,6 +325,16 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
     auto before = db.find_campaign(campaign.name);
     summary.version = db.save_campaign(to_stored(campaign));
     summary.new_version = !before || before->version != summary.version;
+    if (before && before->state == "cancelled") {
+      summary.restarted = true;
+      db.restart_cancelled(campaign.name, now);
+    }
+    if (before && summary.new_version) {
+      std::vector<std::string> steps;
+      for (const auto& step : campaign.steps) steps.push_back(step.id);
+      summary.removed_step_messages = db.suppress_removed_steps(
+          campaign.name, steps, "step removed in version " + std::to_string(summary.version), now);
+    }
     // ab_test: a decided winner is what new recipients get from now on.
     std::string winner;
     if (campaign.ab_test) {

@@ -81,6 +81,10 @@ struct apply_summary {
   std::size_t capped_deferred = 0;  // messages stored deferred: over a cap at apply time
   std::size_t capped_dropped = 0;   // messages stored suppressed: over a cap, on_cap drop or
                                     // no slot before their validity
+  // Queued messages of steps this version no longer has, suppressed with reason "step removed
+  // in version N" (they could only fail at send time).
+  std::size_t removed_step_messages = 0;
+  bool restarted = false;  // the campaign was cancelled: this apply started it anew
 };
 
 // Validates, then in one transaction and one pass over the contacts: checks the length budget
@@ -93,10 +97,11 @@ struct apply_summary {
 // the send ledger (a recipient already over a frequency or campaign cap when the message falls
 // due gets it stored deferred until a slot frees, or suppressed per on_cap, with the reason;
 // dispatch stays the authority). Opted-out contacts get nothing. Registers the campaign's
-// ab_test. Throws config_error when validation or the budget check fails (nothing is stored:
-// the transaction rolls back) and store_error on storage failure. `url_probe` sizes http(s) MMS
-// media (none: URLs are issues). `progress`, when set, is called per contact with phase
-// "checked" (total unknown, 0), so a CLI can draw a bar.
+// ab_test. A new version suppresses the waiting messages of steps it removed; an apply of a
+// cancelled campaign starts it anew (store::restart_cancelled). Throws config_error when validation
+// or the budget check fails (nothing is stored: the transaction rolls back) and store_error on
+// storage failure. `url_probe` sizes http(s) MMS media (none: URLs are issues). `progress`, when
+// set, is called per contact with phase "checked" (total unknown, 0), so a CLI can draw a bar.
 using apply_progress =
     std::function<void(std::string_view phase, std::int64_t done, std::int64_t total)>;
 apply_summary apply_campaign(const config::campaign_config& campaign,

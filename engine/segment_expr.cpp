@@ -35,8 +35,9 @@ struct node {
   node_kind kind = node_kind::compare;
   int lhs = -1, rhs = -1;
   subject subj = subject::attribute;
-  std::string name;      // attribute key; for days the `_at` key
-  std::string fallback;  // for days: the literal `_days` key
+  std::string name;             // attribute key; for days the `_at` key
+  std::string fallback;         // for days: the literal `_days` key
+  std::size_t name_offset = 0;  // of the name in the expression text
   op oper = op::eq;
   bool negated = false;  // `not in`
   std::vector<value> values;
@@ -88,6 +89,14 @@ std::optional<time_point> parse_time(std::string_view s) {
       return time_point(*d) + hours(hh) + minutes(mm) + seconds(ss) + milliseconds(ms);
   }
   return parse_iso(s);
+}
+
+// The 1-based column, in code points, of byte `offset` in `s`.
+int column_at(std::string_view s, std::size_t offset) {
+  int column = 1;
+  for (std::size_t i = 0; i < offset && i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) ++column;
+  return column;
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -256,10 +265,7 @@ class parser {
 
  private:
   [[noreturn]] void fail(const std::string& message, std::size_t offset) const {
-    int column = 1;
-    for (std::size_t i = 0; i < offset && i < s_.size(); ++i)
-      if ((static_cast<unsigned char>(s_[i]) & 0xC0) != 0x80) ++column;
-    throw segment_expr_error(message, column, offset);
+    throw segment_expr_error(message, column_at(s_, offset), offset);
   }
 
   void advance() {
@@ -363,6 +369,7 @@ class parser {
     node n;
     std::string_view name = tok_.text;
     n.name = std::string(name);
+    n.name_offset = tok_.offset;
     static constexpr std::pair<std::string_view, subject> special[] = {{"tags", subject::tags},
                                                                        {"tier", subject::tier},
                                                                        {"phone", subject::phone},
@@ -518,5 +525,25 @@ bool segment_expr::matches(const contact& c, time_point now) const {
 }
 
 const std::string& segment_expr::text() const { return impl_->text; }
+
+std::vector<segment_expr::name_use> segment_expr::names() const {
+  std::vector<name_use> out;
+  for (const node& n : impl_->nodes) {
+    if (n.kind != node_kind::compare && n.kind != node_kind::in_list && n.kind != node_kind::exists)
+      continue;
+    if (n.subj == subject::attribute || n.subj == subject::days) {
+      out.push_back({n.subj == subject::days ? n.fallback : n.name,
+                     column_at(impl_->text, n.name_offset),
+                     {}});
+    } else if (n.subj == subject::tier) {
+      for (std::size_t k = 0; k < n.tiers.size() && k < n.values.size(); ++k) {
+        int column = column_at(impl_->text, n.values[k].offset);
+        for (auto& use : segment_expr(n.tiers[k]).names())
+          out.push_back({std::move(use.name), column, n.values[k].text});
+      }
+    }
+  }
+  return out;
+}
 
 }  // namespace pigeon::engine

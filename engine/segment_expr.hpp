@@ -42,6 +42,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/model.hpp"
 
@@ -71,6 +72,17 @@ class segment_expr {
 
   bool matches(const contact& c, time_point now) const;
   const std::string& text() const;
+
+  // One contact attribute the expression reads (not `phone`, `tz`, `tags` or `tier`): the name
+  // as written (`last_purchase_days`), its 1-based column in this expression's text, and the
+  // tier it is read through (`tier = active` reads the names of that tier's expression; the
+  // column is then that of the tier name here), else empty. For the attribute-name check.
+  struct name_use {
+    std::string name;
+    int column = 0;
+    std::string tier;
+  };
+  std::vector<name_use> names() const;
 
  private:
   explicit segment_expr(std::shared_ptr<const impl> p) : impl_(std::move(p)) {}

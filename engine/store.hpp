@@ -57,6 +57,17 @@ class store {
   // campaign (reason "campaign cancelled"). Returns false when there is no such campaign.
   virtual bool set_campaign_state(const std::string& name, const std::string& state,
                                   time_point now) = 0;
+  // Re-apply of a version without some steps: every message of `campaign` still waiting
+  // (scheduled, deferred, retry, leased; direct replies aside) whose step is not in `steps`
+  // becomes suppressed with `reason`. Returns how many.
+  virtual std::size_t suppress_removed_steps(const std::string& campaign,
+                                             const std::vector<std::string>& steps,
+                                             const std::string& reason, time_point now) = 0;
+  // Apply of a cancelled campaign starts it anew: the state becomes active and the messages the
+  // cancel suppressed before any attempt are removed, so the apply queues them again (a message
+  // ever attempted stays as it is: nothing is sent twice). Returns how many were removed; 0 and
+  // nothing changes when the campaign is not cancelled.
+  virtual std::size_t restart_cancelled(const std::string& campaign, time_point now) = 0;
 
   // --- queue ----------------------------------------------------------------------------------
   // Enqueues messages; an existing (campaign, step, contact) is left untouched. Returns how many

@@ -18,54 +18,14 @@ namespace pigeon::cli {
 
 namespace {
 
-config::campaign_config load_checked(const context& ctx, const std::string& file,
-                                     config::engine_config& cfg) {
-  cfg = ctx.engine_config(true);
-  auto campaign = config::load_campaign(file);
-  auto issues = engine::validate_campaign(campaign, cfg);
-  if (!issues.empty()) throw config::config_error(std::move(issues));
-  return campaign;
-}
-
-// Whether the database exists yet (validate and preview never create it).
+// Whether the database exists yet (preview never creates it).
 bool database_exists(const context& ctx, const config::engine_config& cfg) {
   return std::filesystem::exists(ctx.database(cfg));
 }
 
-int validate_file(const context& ctx, const std::string& file, const std::string& clock) {
-  config::engine_config cfg;
-  auto campaign = load_checked(ctx, file, cfg);
-  if (auto past = engine::past_step_issues(campaign, make_clock(clock)->now()); !past.empty())
-    throw config::config_error(std::move(past));
-  engine::budget_report report;
-  if (database_exists(ctx, cfg)) {
-    auto db = ctx.open_store(cfg);
-    report = engine::check_budget(
-        campaign, cfg, [&](const auto& fn) { db->for_each_contact(fn); },
-        net::make_url_media_probe());
-  } else {
-    report = engine::check_budget(campaign, cfg, {}, net::make_url_media_probe());
-    if (!report.ok())
-      std::cerr << "length budget: database " << ctx.database(cfg)
-                << " does not exist yet; checked the worst case (no attributes) only\n";
-  }
-  if (!report.ok()) throw config::config_error(report.issues());
-  std::size_t variants = 0;
-  for (const auto& s : campaign.steps) variants += s.variants.size();
-  std::cout << file << ": campaign " << campaign.name << " is valid (" << campaign.steps.size()
-            << " steps, " << variants << " variants)\n";
-  if (report.audience_checked)
-    std::cout << "length budget: fits for all " << report.audience
-              << " recipients in the audience and the worst case (no attributes)\n";
-  else
-    std::cout << "length budget: database " << ctx.database(cfg)
-              << " does not exist yet; checked the worst case (no attributes) only\n";
-  return 0;
-}
-
 int apply_file(const context& ctx, const std::string& file, const std::string& clock) {
   config::engine_config cfg;
-  auto campaign = load_checked(ctx, file, cfg);
+  auto campaign = load_checked_campaign(ctx, file, cfg);
   auto now = make_clock(clock)->now();
   auto db = ctx.open_store(cfg);
   // One pass over the contacts (length budget and enqueue together): a bar on a TTY only.
@@ -75,16 +35,19 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
       [&](std::string_view, std::int64_t done, std::int64_t) { checking->update(done); });
   checking.reset();
   if (ctx.json) {
-    std::cout << boost::json::serialize(boost::json::object{{"campaign", campaign.name},
-                                                            {"version", s.version},
-                                                            {"new_version", s.new_version},
-                                                            {"recipients", s.recipients},
-                                                            {"queued", s.queued},
-                                                            {"already_queued", s.already_queued},
-                                                            {"held_out", s.held_out},
-                                                            {"opted_out", s.opted_out},
-                                                            {"capped_deferred", s.capped_deferred},
-                                                            {"capped_dropped", s.capped_dropped}})
+    std::cout << boost::json::serialize(
+                     boost::json::object{{"campaign", campaign.name},
+                                         {"version", s.version},
+                                         {"new_version", s.new_version},
+                                         {"recipients", s.recipients},
+                                         {"queued", s.queued},
+                                         {"already_queued", s.already_queued},
+                                         {"held_out", s.held_out},
+                                         {"opted_out", s.opted_out},
+                                         {"capped_deferred", s.capped_deferred},
+                                         {"capped_dropped", s.capped_dropped},
+                                         {"removed_step_messages", s.removed_step_messages},
+                                         {"restarted", s.restarted}})
               << "\n";
   } else {
     std::cout << "applied " << campaign.name << " version " << s.version
@@ -96,7 +59,15 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
       std::cout << ", " << s.capped_deferred << " deferred (over a frequency cap already)";
     if (s.capped_dropped > 0)
       std::cout << ", " << s.capped_dropped << " suppressed (over a frequency cap already)";
+    if (s.removed_step_messages > 0)
+      std::cout << ", " << s.removed_step_messages
+                << " queued messages of removed steps suppressed (step removed in version "
+                << s.version << ")";
     std::cout << "\n";
+    if (s.restarted)
+      std::cout << "campaign " << campaign.name
+                << " was cancelled: started anew (state active; what was already sent is not "
+                   "sent again)\n";
   }
   return 0;
 }
@@ -163,7 +134,7 @@ struct sample {
 
 int preview(const context& ctx, const std::string& file, const std::string& phone) {
   config::engine_config cfg;
-  auto campaign = load_checked(ctx, file, cfg);
+  auto campaign = load_checked_campaign(ctx, file, cfg);
   const auto& sender = cfg.senders.at(campaign.sender);
   std::vector<sample> samples;
   std::unique_ptr<engine::store> db;
@@ -433,6 +404,15 @@ int show(const context& ctx, const std::string& name) {
 int set_state(const context& ctx, const std::string& name, const std::string& state) {
   auto cfg = ctx.engine_config(false);
   auto db = ctx.open_store(cfg);
+  // Cancel is final: it suppressed every queued message, so a resume would show `active` and
+  // send nothing. Starting again is an apply, which queues the messages anew.
+  if (auto c = db->find_campaign(name); c && c->state == "cancelled" && state != "cancelled") {
+    std::cerr << "pigeon: campaign " << name
+              << " is cancelled, and a cancel is final (its queued messages were suppressed); "
+                 "to send it again, start it anew with `pigeon campaign apply "
+              << (c->source_path.empty() ? std::string("FILE.yaml") : c->source_path) << "`\n";
+    return 1;
+  }
   if (!db->set_campaign_state(name, state, engine::system_clock().now())) {
     std::cerr << "pigeon: no campaign named " << name << "\n";
     return 1;
@@ -454,7 +434,7 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
       "sim:T checks and schedules as of T (a rehearsal: run it with serve --clock "
       "sim:T on a database of its own)";
   v->add_option("--clock", clock, clock_help);
-  v->callback([&] { exit_code = validate_file(ctx, file, clock); });
+  v->callback([&] { exit_code = validate_campaign_file(ctx, file, clock); });
   auto* a = campaign->add_subcommand("apply", "validate, store (versioned) and schedule");
   a->add_option("file", file)->required();
   a->add_option("--clock", clock, clock_help);

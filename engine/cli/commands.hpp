@@ -1,7 +1,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
+#include "config/campaign.hpp"
 #include "engine/cli/context.hpp"
 
 namespace pigeon::cli {
@@ -14,5 +16,13 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code);
 void register_status(CLI::App& app, context& ctx, int& exit_code);  // status, messages
 void register_tools(CLI::App& app, context& ctx, int& exit_code);   // segments, simulate-carrier
 void register_replies(CLI::App& app, context& ctx, int& exit_code);
+
+// validate_cmd.cpp: `campaign validate FILE` (every error and warning in one pass; returns the
+// exit code), and the load apply and preview share: the file's own issues and those that
+// need the engine config together, thrown as one config_error.
+// `clock` as `--clock` takes it ("" for now, or sim:T: validate as of T).
+int validate_campaign_file(const context& ctx, const std::string& file, const std::string& clock);
+config::campaign_config load_checked_campaign(const context& ctx, const std::string& file,
+                                              config::engine_config& cfg);
 
 }  // namespace pigeon::cli

@@ -412,4 +412,46 @@ bool sqlite_store::set_campaign_state(const std::string& name, const std::string
   return found;
 }
 
+std::size_t sqlite_store::suppress_removed_steps(const std::string& campaign,
+                                                 const std::vector<std::string>& steps,
+                                                 const std::string& reason, time_point now) {
+  std::size_t suppressed = 0;
+  atomically("suppress removed steps", [&] {
+    query(*db_,
+          "UPDATE messages SET state = 'suppressed', reason = ?3, lease_owner = NULL, "
+          "lease_until = NULL, final_at = ?4, updated_at = ?4 "
+          "WHERE campaign = ?1 AND direct_text IS NULL "
+          "AND state IN ('scheduled', 'deferred', 'retry', 'leased') "
+          "AND step NOT IN (SELECT value FROM json_each(?2))")
+        .bind(1, campaign)
+        .bind(2, sqlite::strings_to_json(steps))
+        .bind(3, reason)
+        .bind(4, now)
+        .run();
+    suppressed = static_cast<std::size_t>(db_->changes());
+  });
+  return suppressed;
+}
+
+std::size_t sqlite_store::restart_cancelled(const std::string& campaign, time_point now) {
+  std::size_t removed = 0;
+  atomically("restart cancelled campaign", [&] {
+    query(*db_,
+          "UPDATE campaign_heads SET state = 'active', updated_at = ?2 "
+          "WHERE name = ?1 AND state = 'cancelled'")
+        .bind(1, campaign)
+        .bind(2, now)
+        .run();
+    if (db_->changes() == 0) return;
+    query(*db_,
+          "DELETE FROM messages WHERE campaign = ?1 AND state = 'suppressed' "
+          "AND reason = 'campaign cancelled' AND attempts = 0 AND direct_text IS NULL "
+          "AND NOT EXISTS (SELECT 1 FROM send_ledger l WHERE l.message_id = messages.id)")
+        .bind(1, campaign)
+        .run();
+    removed = static_cast<std::size_t>(db_->changes());
+  });
+  return removed;
+}
+
 }  // namespace pigeon::engine

@@ -53,6 +53,10 @@ class sqlite_store final : public store {
   std::optional<stored_campaign> find_campaign(const std::string& name) override;
   bool set_campaign_state(const std::string& name, const std::string& state,
                           time_point now) override;
+  std::size_t suppress_removed_steps(const std::string& campaign,
+                                     const std::vector<std::string>& steps,
+                                     const std::string& reason, time_point now) override;
+  std::size_t restart_cancelled(const std::string& campaign, time_point now) override;
 
   std::size_t enqueue(const std::vector<new_message>& messages) override;
   std::vector<claimed_message> claim_due(time_point now, int limit, time_point lease_until,
