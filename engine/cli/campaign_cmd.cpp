@@ -60,6 +60,9 @@ int validate_file(const context& ctx, const std::string& file) {
   else
     std::cout << "length budget: database " << ctx.database(cfg)
               << " does not exist yet; checked the worst case (no attributes) only\n";
+  if (report.audience_checked)
+    if (auto w = engine::ab_evidence_warning(campaign, report.audience))
+      std::cerr << w->to_string() << "\n";
   return 0;
 }
 
@@ -82,6 +85,7 @@ int apply_file(const context& ctx, const std::string& file) {
                                                             {"queued", s.queued},
                                                             {"already_queued", s.already_queued},
                                                             {"held_out", s.held_out},
+                                                            {"ab_held", s.ab_held},
                                                             {"opted_out", s.opted_out},
                                                             {"capped_deferred", s.capped_deferred},
                                                             {"capped_dropped", s.capped_dropped}})
@@ -91,6 +95,9 @@ int apply_file(const context& ctx, const std::string& file) {
               << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients << " recipients, "
               << s.queued << " messages queued, " << s.already_queued << " already queued";
     if (s.held_out > 0) std::cout << ", " << s.held_out << " recipients held out";
+    if (s.ab_held > 0)
+      std::cout << ", " << s.ab_held << " messages held for the A/B decision (outside the "
+                << campaign.ab_test->sample_percent << "% sample)";
     if (s.opted_out > 0) std::cout << ", " << s.opted_out << " opted out (nothing queued)";
     if (s.capped_deferred > 0)
       std::cout << ", " << s.capped_deferred << " deferred (over a frequency cap already)";
@@ -98,6 +105,8 @@ int apply_file(const context& ctx, const std::string& file) {
       std::cout << ", " << s.capped_dropped << " suppressed (over a frequency cap already)";
     std::cout << "\n";
   }
+  if (auto w = engine::ab_evidence_warning(campaign, s.recipients - s.opted_out))
+    std::cerr << w->to_string() << "\n";
   return 0;
 }
 
