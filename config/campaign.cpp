@@ -321,8 +321,8 @@ void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& 
     if (reader.read(node, "ab_test", "sample", sample)) {
       int percent = 0;
       auto [end, ec] = std::from_chars(sample.data(), sample.data() + sample.size(), percent);
-      if (ec != std::errc() || end + 1 != sample.data() + sample.size() || *end != '%' ||
-          percent < 1 || percent > 100) {
+      std::string_view rest(end, static_cast<std::size_t>(sample.data() + sample.size() - end));
+      if (ec != std::errc() || rest != "%" || percent < 1 || percent > 100) {
         reader.issue(node["sample"],
                      "ab_test.sample: expected a share of the audience from 1% to 100%, like "
                      "20%, got '" +

@@ -33,7 +33,10 @@ TEST_CASE("variants are compared on the metric's reply keyword or event, leader 
 }
 
 TEST_CASE("a significantly better variant wins; a close race has no winner and says why") {
-  ab_decision test{"c", "reply:1", std::chrono::hours(48), {}, {}, "", "", {}, "", 0};
+  ab_decision test;
+  test.campaign = "c";
+  test.metric = "reply:1";
+  test.decide_after = std::chrono::hours(48);
   auto now = *parse_iso("2030-01-09T00:00:00Z");
   test.first_send = now - std::chrono::hours(48);
   std::vector<variant_stats> clear{{"A", 500, 500, 490, {{"1", 20}}, {}},
@@ -59,7 +62,10 @@ TEST_CASE("a significantly better variant wins; a close race has no winner and s
 
 TEST_CASE(
     "no decision before decide_after nor below min_per_variant: the test is looked at again") {
-  ab_decision test{"c", "reply:1", std::chrono::hours(48), {}, {}, "", "", {}, "", 0};
+  ab_decision test;
+  test.campaign = "c";
+  test.metric = "reply:1";
+  test.decide_after = std::chrono::hours(48);
   auto now = *parse_iso("2030-01-09T00:00:00Z");
   std::vector<variant_stats> clear{{"A", 500, 60, 60, {{"1", 2}}, {}},
                                    {"B", 500, 140, 140, {{"1", 60}}, {}}};

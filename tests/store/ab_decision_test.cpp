@@ -175,6 +175,11 @@ TEST_CASE("status shows an active campaign's A/B test as campaign show does, pen
 TEST_CASE("an A/B test without a significant difference keeps the split and says why") {
   ab_fixture f(200);
   f.register_test("reply:1", 24h);
+  // The second step of the first ten recipients is held by a sample (due at its time + 1d).
+  std::vector<apply_deferral> held;
+  for (int i = 0; i < 10; ++i)
+    held.push_back({"second", f.ids[i], at_ms(t0 + 4 * day_ms), ab_held_reason});
+  f.s->defer_at_apply("ab", held);
   f.send_due(t0);
   f.replies("A", 10, t0 + 1000);
   f.replies("B", 10, t0 + 1000);
@@ -185,6 +190,14 @@ TEST_CASE("an A/B test without a significant difference keeps the split and says
   CHECK(decisions[0].reason.find("no winner") == 0);
   CHECK(f.second_variants() == std::map<std::string, int>{{"A", 100}, {"B", 100}});
   CHECK(f.s->find_ab_test("ab")->decided_at);
+  // Released with their split, due at their own step's time (not now: it is later).
+  CHECK(f.s->find_ab_test("ab")->held == 0);
+  auto released = f.s->messages({"ab", message_state::deferred, 0});
+  REQUIRE(released.size() == 10);
+  for (const auto& r : released) {
+    CHECK(r.due == at_ms(t0 + 3 * day_ms));
+    CHECK(r.reason == "ab sample: released at the decision (no winner: the split)");
+  }
 }
 
 TEST_CASE("held messages wait for the decision, then go with the split once the sample is spent") {
