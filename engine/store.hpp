@@ -106,7 +106,8 @@ class store {
   // --- A/B decisions and apply pre-checks (engine/store/sqlite_policy.cpp) -------------------
   // Registers the campaign's ab_test (metric, decide_after, min_per_variant, sample percent);
   // while undecided a re-apply updates them, a decided test is kept as it is. An empty metric
-  // removes an undecided test (a version without ab_test). `check_by`, when set, brings the
+  // removes an undecided test (a version without ab_test) and releases the messages it held
+  // with their split. `check_by`, when set, brings the
   // test's next check forward to it (apply: when its held messages fall due).
   virtual void register_ab_test(const ab_decision& test, std::optional<time_point> check_by) = 0;
   // Undecided tests of active campaigns whose time has come: their next check is due, or (not

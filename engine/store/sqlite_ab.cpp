@@ -154,6 +154,17 @@ std::int64_t release_held(sqlite::database& db, const ab_decision& d, time_point
 void sqlite_store::register_ab_test(const ab_decision& test, std::optional<time_point> check_by) {
   atomically("register the A/B test", [&] {
     if (test.metric.empty()) {
+      // No test to wait for any more: messages it held go with their split.
+      std::optional<ab_decision> dropped;
+      {
+        query q(*db_, std::string(ab_columns) + "WHERE a.campaign = ?1 AND a.decided_at IS NULL");
+        q.bind(1, test.campaign);
+        if (q.step()) dropped = read_ab_row(q);
+      }
+      if (!dropped) return;
+      auto now = sqlite::wall_clock_ms();
+      release_held(*db_, *dropped, sqlite::from_ms(now),
+                   "ab sample: released (the campaign no longer has an ab_test: the split)", now);
       query(*db_, "DELETE FROM ab_tests WHERE campaign = ?1 AND decided_at IS NULL")
           .bind(1, test.campaign)
           .run();

@@ -253,8 +253,14 @@ TEST_CASE("a paused campaign's A/B test waits for its resume") {
 TEST_CASE("a version without ab_test drops an undecided test but keeps a decided one") {
   ab_fixture f(20);
   f.register_test("reply:1", 24h);
+  f.s->defer_at_apply("ab", {{"first", f.ids[0], at_ms(t0 + day_ms), ab_held_reason}});
   f.register_test("", {});
   CHECK_FALSE(f.s->find_ab_test("ab"));
+  // What the dropped test held goes with its split, at its step's time.
+  auto released = f.s->messages({"ab", message_state::deferred, 0});
+  REQUIRE(released.size() == 1);
+  CHECK(released[0].due == at_ms(t0));
+  CHECK(released[0].reason.find("no longer has an ab_test") != std::string::npos);
   f.register_test("delivered", 1h);
   f.send_due(t0);
   REQUIRE(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
