@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <charconv>
 #include <set>
 
 #include "config/engine_config.hpp"
@@ -274,7 +275,8 @@ void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& 
   ab_test_config test;
   test.where = reader.location(node);
   if (!reader.expect_map(node, "ab_test")) return;
-  reader.check_keys(node, "ab_test", {"metric", "decide_after", "then"});
+  reader.check_keys(node, "ab_test",
+                    {"metric", "decide_after", "then", "min_per_variant", "sample"});
   if (reader.require(node, "ab_test", "metric") &&
       reader.read(node, "ab_test", "metric", test.metric)) {
     if (test.metric != "delivered" && (test.metric == "opt_out" || !valid_trigger(test.metric))) {
@@ -302,6 +304,33 @@ void read_ab_test(yaml_reader& reader, const YAML::Node& node, campaign_config& 
   test.then = "winner";
   if (reader.read(node, "ab_test", "then", test.then) && test.then != "winner") {
     reader.issue(node["then"], "ab_test.then: expected winner, got '" + test.then + "'");
+  }
+  test.min_where = test.sample_where = test.where;
+  if (node["min_per_variant"].IsDefined()) {
+    test.min_where = reader.location(node["min_per_variant"]);
+    if (reader.read(node, "ab_test", "min_per_variant", test.min_per_variant) &&
+        test.min_per_variant < 1)
+      reader.issue(node["min_per_variant"],
+                   "ab_test.min_per_variant: expected a positive number of sends per variant, "
+                   "got " +
+                       std::to_string(test.min_per_variant));
+  }
+  if (node["sample"].IsDefined()) {
+    test.sample_where = reader.location(node["sample"]);
+    std::string sample;
+    if (reader.read(node, "ab_test", "sample", sample)) {
+      int percent = 0;
+      auto [end, ec] = std::from_chars(sample.data(), sample.data() + sample.size(), percent);
+      std::string_view rest(end, static_cast<std::size_t>(sample.data() + sample.size() - end));
+      if (ec != std::errc() || rest != "%" || percent < 1 || percent > 100) {
+        reader.issue(node["sample"],
+                     "ab_test.sample: expected a share of the audience from 1% to 100%, like "
+                     "20%, got '" +
+                         sample + "'");
+      } else {
+        test.sample_percent = percent;
+      }
+    }
   }
   bool has_variants = std::any_of(campaign.steps.begin(), campaign.steps.end(),
                                   [](const step_config& s) { return s.variants.size() > 1; });

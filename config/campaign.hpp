@@ -60,7 +60,10 @@ struct ab_test_config {
   std::string metric;
   std::string decide_after;
   std::string then;
+  long min_per_variant = 100;  // sends each variant needs before the test may decide
+  int sample_percent = 100;    // `sample: 20%`: the share that gets the variants first
   source_location where;
+  source_location min_where, sample_where;  // of min_per_variant and sample, when given
 };
 
 // `caps: { max: 1, per: 7d }`: at most `max` of this campaign's messages per recipient in any

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "config/campaign.hpp"
 #include "engine/model.hpp"
 #include "engine/store.hpp"
 
@@ -32,21 +34,37 @@ struct ab_comparison {
 // its `sent` (the holdout over its recipients), the leader by rate, and the test.
 ab_comparison compare_variants(const std::vector<variant_stats>& stats, const std::string& metric);
 
-// The decision for one test from the variants' statistics at `now`: the leader wins when it is
-// significantly better than the runner-up (p < 0.05); otherwise no winner (the weighted split
-// goes on) and the reason says why. Deterministic for given statistics.
+// How long an undecided test waits before it is looked at again (min_per_variant not reached).
+inline constexpr std::chrono::hours ab_recheck_interval{1};
+
+// One check of a test at `now` from the variants' statistics. Not decided (decided_at unset,
+// next_check set, the reason says why) before first send of the A/B step + decide_after, nor
+// while a variant has fewer than min_per_variant sends: nothing is final, the split goes on.
+// Then the leader wins when it is significantly better than the runner-up (p < 0.05);
+// otherwise it is decided without a winner (the split goes on). Deterministic for given input.
 ab_decision decide_ab_test(const ab_decision& test, const std::vector<variant_stats>& stats,
                            time_point now);
 
-// `ab_test: {then: winner}` at work: decides every test whose time has come (the campaign's
-// first send + decide_after <= now) and records it, moving the messages not yet attempted to the
-// winner. Returns the decisions taken (usually none). Runs on the store's thread: the dispatcher
-// calls it before each claim, so on a simulated clock it acts at the first due time after
-// the decision time, before anything due then is sent. Throws store_error.
+// `ab_test: {then: winner}` at work: checks every test whose time has come (store
+// ab_tests_due) and records what it found: a decision (moving the messages not yet attempted to
+// the winner and releasing the messages held by `sample`), or an undecided check (the held
+// messages wait for the next, or go with the split once the sample is spent). Returns the
+// decisions taken (usually none). Runs on the store's thread: the dispatcher calls it before
+// each claim, so on a simulated clock it acts at the first due time after the decision time,
+// before anything due then is sent. Throws store_error.
 std::vector<ab_decision> decide_ab_tests(store& db, time_point now);
 
+// `campaign validate`'s warning when an audience of `audience` recipients cannot give every
+// variant of every step with variants min_per_variant sends: the expected count is the audience
+// less the holdout, times the sample, times the variant's share of its step's weights. Names the
+// weakest variant at ab_test.min_per_variant (or sample, or ab_test) file:line:col; nullopt when
+// the audience can reach it (or the campaign has no ab_test).
+std::optional<config::config_issue> ab_evidence_warning(const config::campaign_config& campaign,
+                                                        std::size_t audience);
+
 // An A/B test's state in one line, as `campaign show` and `pigeon status` print it: decided
-// (when, the reason with the rates, how many messages moved to the winner), or when it decides.
+// (when, the reason with the rates, how many messages moved to the winner), or when it decides
+// at the earliest, on what evidence, the last check's finding and the held messages.
 std::string describe_ab_decision(const ab_decision& d);
 
 // The same as JSON ("ab_decision" of `campaign show --json` and of each campaign in

@@ -185,22 +185,32 @@ struct variant_stats {
   std::map<std::string, std::int64_t> events;   // event name -> recipients
 };
 
-// A campaign's `ab_test: {metric, decide_after, then: winner}` and, once taken, its decision.
-// The clock starts at the campaign's first send; at first_send + decide_after the engine
-// compares the variants on `metric` (engine/ab_report.hpp) and, when the leader is significantly
-// better, moves every message not yet attempted to the winning variant.
+// A campaign's `ab_test: {metric, decide_after, then: winner, min_per_variant, sample}` and, once
+// taken, its decision. The clock starts at the first send of a step with variants; from
+// first_send + decide_after, once every variant was sent to min_per_variant recipients, the
+// engine compares the variants on `metric` (engine/ab_report.hpp) and, when the leader is
+// significantly better, moves every message not yet attempted to the winning variant. Until then
+// the test is undecided and re-checked (next_check); messages held back by `sample` wait.
 struct ab_decision {
   std::string campaign;
   std::string metric;  // delivered, reply:K or event:NAME
   std::chrono::milliseconds decide_after{0};
-  std::optional<time_point> first_send;  // set once the campaign has sent
+  std::optional<time_point> first_send;  // set once a step with variants has sent
   std::optional<time_point> decided_at;  // nullopt: not decided yet
   std::string winner;                    // empty: decided, but no significant winner
   std::string runner_up;
   std::optional<double> p_value;  // leader vs runner-up, two-proportion z-test
-  std::string reason;             // for people: the rates, the test and what it did
-  std::int64_t switched = 0;      // messages moved to the winner
+  std::string reason;         // for people: the rates, the test and what it did (or why not yet)
+  std::int64_t switched = 0;  // messages moved to the winner
+  std::int64_t min_per_variant = 100;    // sends each variant needs before a decision
+  int sample_percent = 100;              // share that gets the variants first (100: everyone)
+  std::optional<time_point> next_check;  // undecided: when the engine looks again
+  std::int64_t held = 0;                 // messages held back by `sample`, waiting (read only)
 };
+
+// The reason of a message held back by `ab_test.sample` (state `deferred`, due at the test's
+// next check, never attempted): the mark by which the store finds and releases them.
+inline constexpr const char* ab_held_reason = "ab sample: waiting for the decision";
 
 // A message apply would enqueue for a recipient already over a frequency cap at apply time:
 // stored `deferred` until `due` (when a slot frees) with `reason`.

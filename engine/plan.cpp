@@ -6,12 +6,15 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "config/values.hpp"
 #include "engine/caps.hpp"
 #include "engine/phone.hpp"
 #include "engine/planner.hpp"
 #include "engine/send_window.hpp"
 
 namespace pigeon::engine {
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -94,6 +97,20 @@ plan_report plan_campaign(const config::campaign_config& campaign,
     }
   };
 
+  // ab_test.sample: while the test is undecided, the recipients outside the sample wait for the
+  // decision in the steps with variants; planned at the earliest decision (their first such
+  // step's time + decide_after) or their step's time if later, valid as a release makes them
+  // (store record_ab_decision).
+  bool sampling = false;
+  std::chrono::milliseconds decide_after{0};
+  if (campaign.ab_test && campaign.ab_test->sample_percent < 100) {
+    auto test = db.find_ab_test(campaign.name);
+    sampling = !test || !test->decided_at;
+    decide_after =
+        config::parse_duration(campaign.ab_test->decide_after).value_or(std::chrono::seconds(0));
+    report.ab_sample_percent = campaign.ab_test->sample_percent;
+  }
+
   audience_filter audience(campaign.audience, engine);
   auto opted_out = db.opted_out_contacts();  // sorted; apply enqueues nothing for them
   db.for_each_contact([&](const contact& c) {
@@ -105,11 +122,26 @@ plan_report plan_campaign(const config::campaign_config& campaign,
     }
     const std::string tz(recipient_timezone(c.tz, c.phone, engine.default_timezone));
     auto& sends = ledger[c.id];
+    const bool waits = sampling && !in_holdout(campaign.holdout, campaign.name, c.phone) &&
+                       !in_ab_sample(campaign.ab_test->sample_percent, campaign.name, c.phone);
+    // The earliest decision: the recipient's first step with variants + decide_after.
+    std::optional<time_point> decision;
+    for (std::size_t i = 0; waits && !decision && i < campaign.steps.size(); ++i)
+      if (campaign.steps[i].variants.size() > 1)
+        decision =
+            std::max(*step_due(campaign.steps[i], campaign.anchor, tz, from), from) + decide_after;
     for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
       auto due = *step_due(campaign.steps[i], campaign.anchor, tz, from);
       auto expires = end_of_local_day(due, tz);
       auto t = std::max(due, from);
       std::string last_reason = "validity passed";
+      if (decision && campaign.steps[i].variants.size() > 1) {
+        ++report.ab_held;
+        defer(t, ab_held_reason);
+        t = std::max(t, *decision);
+        const auto day = std::chrono::days(1);
+        if (expires < t + day) expires += day * ((t + day - expires + day - 1ms) / day);
+      }
       // Each round moves t forward; a bounded number of rounds covers window, quiet hours and
       // cap deferrals (a message still waiting after them is past any one-day validity).
       for (int round = 0;; ++round) {

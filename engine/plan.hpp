@@ -44,6 +44,8 @@ struct plan_report {
   std::vector<plan_bucket> buckets;  // by date then provider; only days inside the horizon
   std::int64_t sends = 0, deferrals = 0, suppressions = 0;  // totals inside the horizon
   std::int64_t after_horizon = 0;  // messages whose send or suppression falls later
+  int ab_sample_percent = 100;     // ab_test.sample while its test is undecided, else 100
+  std::int64_t ab_held = 0;        // messages outside the sample: deferred until the decision
 };
 
 // Throws config_error for an invalid campaign (as validate) and store_error on read failure.

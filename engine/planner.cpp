@@ -260,6 +260,11 @@ bool in_holdout(int holdout_percent, const std::string& campaign, const std::str
   return static_cast<int>(fnv1a(phone, fnv1a(campaign + ":holdout:")) % 100) < holdout_percent;
 }
 
+bool in_ab_sample(int sample_percent, const std::string& campaign, const std::string& phone) {
+  if (sample_percent >= 100) return true;
+  return static_cast<int>(fnv1a(phone, fnv1a(campaign + ":sample:")) % 100) < sample_percent;
+}
+
 namespace {
 
 struct string_hash {
@@ -335,17 +340,21 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       summary.removed_step_messages = db.suppress_removed_steps(
           campaign.name, steps, "step removed in version " + std::to_string(summary.version), now);
     }
-    // ab_test: a decided winner is what new recipients get from now on.
+    // ab_test: a decided winner is what new recipients get from now on; while undecided, a
+    // `sample` holds the variant steps of the recipients outside it until the decision.
     std::string winner;
+    bool sampling = false;
+    std::chrono::milliseconds decide_after{0};
     if (campaign.ab_test) {
-      auto decide_after = config::parse_duration(campaign.ab_test->decide_after);
-      db.register_ab_test(campaign.name, campaign.ab_test->metric,
-                          decide_after.value_or(std::chrono::seconds(0)));
-      if (auto test = db.find_ab_test(campaign.name); test && test->decided_at)
+      decide_after =
+          config::parse_duration(campaign.ab_test->decide_after).value_or(std::chrono::seconds(0));
+      auto test = db.find_ab_test(campaign.name);
+      if (test && test->decided_at)
         winner = test->winner;
-    } else {
-      db.register_ab_test(campaign.name, {}, {});  // this version has none
+      else
+        sampling = campaign.ab_test->sample_percent < 100;
     }
+    std::optional<time_point> first_held;            // when the earliest held message falls due
     const auto opted_out = db.opted_out_contacts();  // sorted by id
     // The ledger as far back as the longest rule reaches from the earliest step: recipients
     // already over a cap when their message falls due are deferred or dropped here already.
@@ -393,6 +402,9 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       std::string_view tz = recipient_timezone(c.tz, c.phone, engine.default_timezone);
       bool held_out = in_holdout(campaign.holdout, campaign.name, c.phone);
       summary.held_out += held_out ? 1 : 0;
+      bool held_for_decision =
+          sampling && !held_out &&
+          !in_ab_sample(campaign.ab_test->sample_percent, campaign.name, c.phone);
       auto zone_it = times_by_zone.find(tz);
       if (zone_it == times_by_zone.end()) {
         std::string zone(tz);
@@ -420,7 +432,14 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
         } else {
           m.variant = choose_variant(step, campaign.name, c.phone);
         }
-        if (!held_out && sent_before != ledger.end()) {
+        if (held_for_decision && step.variants.size() > 1) {
+          // Waits for the decision: due at the earliest one could come (the step's time +
+          // decide_after); every check that leaves the test undecided moves it to the next.
+          auto until = std::max(due, now) + decide_after;
+          deferrals.push_back({step.id, c.id, until, ab_held_reason});
+          first_held = first_held ? std::min(*first_held, until) : until;
+          ++summary.ab_held;
+        } else if (!held_out && sent_before != ledger.end()) {
           auto at = std::max(due, now);
           std::string zone(tz);
           if (auto b = cap_blocked(caps.rules_for(c, zone, at), campaign_rule, sent_before->second,
@@ -450,6 +469,19 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       enqueue_for(c);
     });
     flush();
+    if (campaign.ab_test) {
+      ab_decision test;
+      test.campaign = campaign.name;
+      test.metric = campaign.ab_test->metric;
+      test.decide_after = decide_after;
+      test.min_per_variant = campaign.ab_test->min_per_variant;
+      test.sample_percent = campaign.ab_test->sample_percent;
+      db.register_ab_test(test, first_held);
+    } else {
+      ab_decision none;  // this version has none: an undecided test goes
+      none.campaign = campaign.name;
+      db.register_ab_test(none, std::nullopt);
+    }
     auto report = budget.finish();
     if (!report.ok()) throw config::config_error(report.issues());
   });

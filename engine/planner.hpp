@@ -70,6 +70,11 @@ std::string choose_variant(const config::step_config& step, const std::string& c
 // independent of the variant choice, stable across re-apply.
 bool in_holdout(int holdout_percent, const std::string& campaign, const std::string& phone);
 
+// Whether (campaign, phone) falls in the ab_test `sample` (percent; 100: everyone), the share
+// that gets the variants before the decision: deterministic, independent of the variant choice
+// and of the holdout, stable across re-apply.
+bool in_ab_sample(int sample_percent, const std::string& campaign, const std::string& phone);
+
 struct apply_summary {
   int version = 0;
   bool new_version = false;
@@ -77,6 +82,8 @@ struct apply_summary {
   std::size_t queued = 0;           // new messages
   std::size_t already_queued = 0;   // existing (campaign, step, contact) left as they were
   std::size_t held_out = 0;         // recipients in the holdout (stored suppressed "holdout")
+  std::size_t ab_held = 0;          // messages outside the ab_test sample: deferred until the
+                                    // decision (reason ab_held_reason)
   std::size_t opted_out = 0;        // recipients opted out: nothing enqueued for them
   std::size_t capped_deferred = 0;  // messages stored deferred: over a cap at apply time
   std::size_t capped_dropped = 0;   // messages stored suppressed: over a cap, on_cap drop or
@@ -97,11 +104,13 @@ struct apply_summary {
 // the send ledger (a recipient already over a frequency or campaign cap when the message falls
 // due gets it stored deferred until a slot frees, or suppressed per on_cap, with the reason;
 // dispatch stays the authority). Opted-out contacts get nothing. Registers the campaign's
-// ab_test. A new version suppresses the waiting messages of steps it removed; an apply of a
-// cancelled campaign starts it anew (store::restart_cancelled). Throws config_error when validation
-// or the budget check fails (nothing is stored: the transaction rolls back) and store_error on
-// storage failure. `url_probe` sizes http(s) MMS media (none: URLs are issues). `progress`, when
-// set, is called per contact with phase "checked" (total unknown, 0), so a CLI can draw a bar.
+// ab_test; while it is undecided, the variant steps of recipients outside its `sample` are
+// stored deferred (ab_held_reason) until the decision. A new version suppresses the waiting
+// messages of steps it removed; an apply of a cancelled campaign starts it anew
+// (store::restart_cancelled). Throws config_error when validation or the budget check fails
+// (nothing is stored: the transaction rolls back) and store_error on storage failure. `url_probe`
+// sizes http(s) MMS media (none: URLs are issues). `progress`, when set, is called per contact
+// with phase "checked" (total unknown, 0), so a CLI can draw a bar.
 using apply_progress =
     std::function<void(std::string_view phase, std::int64_t done, std::int64_t total)>;
 apply_summary apply_campaign(const config::campaign_config& campaign,

@@ -43,6 +43,7 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
                                          {"queued", s.queued},
                                          {"already_queued", s.already_queued},
                                          {"held_out", s.held_out},
+                                         {"ab_held", s.ab_held},
                                          {"opted_out", s.opted_out},
                                          {"capped_deferred", s.capped_deferred},
                                          {"capped_dropped", s.capped_dropped},
@@ -54,6 +55,9 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
               << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients << " recipients, "
               << s.queued << " messages queued, " << s.already_queued << " already queued";
     if (s.held_out > 0) std::cout << ", " << s.held_out << " recipients held out";
+    if (s.ab_held > 0)
+      std::cout << ", " << s.ab_held << " messages held for the A/B decision (outside the "
+                << campaign.ab_test->sample_percent << "% sample)";
     if (s.opted_out > 0) std::cout << ", " << s.opted_out << " opted out (nothing queued)";
     if (s.capped_deferred > 0)
       std::cout << ", " << s.capped_deferred << " deferred (over a frequency cap already)";
@@ -69,6 +73,8 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
                 << " was cancelled: started anew (state active; what was already sent is not "
                    "sent again)\n";
   }
+  if (auto w = engine::ab_evidence_warning(campaign, s.recipients - s.opted_out))
+    std::cerr << w->to_string() << "\n";
   return 0;
 }
 

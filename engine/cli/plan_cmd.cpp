@@ -35,7 +35,9 @@ boost::json::object to_json(const engine::plan_report& r, bool database_found) {
           {"forecast", std::move(days)},
           {"totals",
            {{"sends", r.sends}, {"deferrals", r.deferrals}, {"suppressions", r.suppressions}}},
-          {"after_horizon", r.after_horizon}};
+          {"after_horizon", r.after_horizon},
+          {"ab_sample_percent", r.ab_sample_percent},
+          {"ab_held", r.ab_held}};
 }
 
 int plan(const context& ctx, const std::string& file, const std::string& from_text, int days) {
@@ -78,6 +80,10 @@ int plan(const context& ctx, const std::string& file, const std::string& from_te
             << " recipients";
   if (report.opted_out > 0) std::cout << " (" << report.opted_out << " opted out: nothing planned)";
   std::cout << "\n";
+  if (report.ab_held > 0)
+    std::cout << "ab_test sample " << report.ab_sample_percent << "%: " << report.ab_held
+              << " messages outside the sample are held for the decision (planned at the "
+                 "earliest, their step's time + decide_after)\n";
   std::cout << "date        provider      sends  deferrals  suppressions\n";
   for (const auto& b : report.buckets) {
     std::printf("%-11s %-12s %6lld %10lld %13lld\n", b.date.c_str(),

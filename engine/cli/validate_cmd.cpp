@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "config/campaign.hpp"
+#include "engine/ab_report.hpp"
 #include "engine/budget.hpp"
 #include "engine/campaign_checks.hpp"
 #include "engine/cli/commands.hpp"
@@ -78,8 +79,10 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
   }
   append(issues, report.issues());
   append(issues, engine::attribute_name_issues(campaign, cfg, catalog));
-  if (report.audience_checked)
+  if (report.audience_checked) {
     append(issues, engine::empty_audience_warnings(campaign, catalog.contacts, report.audience));
+    if (auto w = engine::ab_evidence_warning(campaign, report.audience)) issues.push_back(*w);
+  }
 
   // In file order (the engine config's issues, if any, after the campaign's).
   std::stable_sort(issues.begin(), issues.end(), [&](const auto& a, const auto& b) {

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 10> migrations = {
+constexpr std::array<const char*, 11> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -274,6 +274,16 @@ CREATE INDEX messages_maybe_duplicate ON messages (id) WHERE maybe_duplicate = 1
 DROP INDEX messages_leased;
 DROP INDEX messages_by_state;
 CREATE INDEX messages_by_state ON messages (campaign, state, step, variant);
+)sql",
+    // 11 (ab): A/B tests decide on evidence: min_per_variant sends per variant first, a sample
+    // share (percent) gets the variants while the rest wait, undecided tests are re-checked at
+    // next_check_at. The first send now counts from the first step with variants: undecided
+    // tests forget the campaign-wide one they noted.
+    R"sql(
+ALTER TABLE ab_tests ADD COLUMN min_per_variant INTEGER NOT NULL DEFAULT 100;
+ALTER TABLE ab_tests ADD COLUMN sample_percent INTEGER NOT NULL DEFAULT 100;
+ALTER TABLE ab_tests ADD COLUMN next_check_at INTEGER;
+UPDATE ab_tests SET first_send_at = NULL WHERE decided_at IS NULL;
 )sql",
 };
 

@@ -80,10 +80,10 @@ class sqlite_store final : public store {
       const std::function<void(std::int64_t, const std::string&, time_point)>& fn) override;
 
   std::vector<variant_stats> ab_stats(const std::string& campaign) override;
-  void register_ab_test(const std::string& campaign, const std::string& metric,
-                        std::chrono::milliseconds decide_after) override;
+  void register_ab_test(const ab_decision& test, std::optional<time_point> check_by) override;
   std::vector<ab_decision> ab_tests_due(time_point now) override;
   std::int64_t record_ab_decision(const ab_decision& d) override;
+  std::int64_t recheck_ab_test(const ab_decision& d, time_point now) override;
   std::optional<ab_decision> find_ab_test(const std::string& campaign) override;
   std::vector<std::int64_t> opted_out_contacts() override;
   std::size_t defer_at_apply(const std::string& campaign,

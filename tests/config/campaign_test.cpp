@@ -280,6 +280,31 @@ ab_test: { metric: opens, decide_after: 2d }
            "c.yaml:7:20: ab_test.metric: expected delivered, reply:X or event:NAME, got 'opens'"});
 }
 
+TEST_CASE("ab_test.sample and min_per_variant are read and checked at their place") {
+  const std::string ab_steps =
+      "steps: [{ id: a, at: now, sms: { variants: { A: { weight: 1, text: x }, B: { weight: 1, "
+      "text: y } } } }]\n";
+  auto c = parse_campaign(head + ab_steps +
+                              "ab_test: { metric: delivered, decide_after: 1d, sample: 20%, "
+                              "min_per_variant: 300 }\n",
+                          "c.yaml");
+  REQUIRE(c.ab_test);
+  CHECK(c.ab_test->sample_percent == 20);
+  CHECK(c.ab_test->min_per_variant == 300);
+  CHECK(c.ab_test->sample_where.to_string() == "c.yaml:4:57");
+  auto defaults = parse_campaign(
+      head + ab_steps + "ab_test: { metric: delivered, decide_after: 1d }\n", "c.yaml");
+  CHECK(defaults.ab_test->sample_percent == 100);
+  CHECK(defaults.ab_test->min_per_variant == 100);
+  CHECK(campaign_issues(head + ab_steps +
+                        "ab_test: { metric: delivered, decide_after: 1d, sample: 0%, "
+                        "min_per_variant: 0 }\n") ==
+        strings{"c.yaml:4:57: ab_test.sample: expected a share of the audience from 1% to 100%, "
+                "like 20%, got '0%'",
+                "c.yaml:4:78: ab_test.min_per_variant: expected a positive number of sends per "
+                "variant, got 0"});
+}
+
 TEST_CASE(
     "reply keyword actions are checked: follow-ups name a step, frequency takes max and per") {
   CHECK(campaign_issues(head + R"(steps: [{ id: a, at: now, sms: { text: x } }]

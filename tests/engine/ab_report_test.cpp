@@ -33,8 +33,12 @@ TEST_CASE("variants are compared on the metric's reply keyword or event, leader 
 }
 
 TEST_CASE("a significantly better variant wins; a close race has no winner and says why") {
-  ab_decision test{"c", "reply:1", std::chrono::hours(48), {}, {}, "", "", {}, "", 0};
+  ab_decision test;
+  test.campaign = "c";
+  test.metric = "reply:1";
+  test.decide_after = std::chrono::hours(48);
   auto now = *parse_iso("2030-01-09T00:00:00Z");
+  test.first_send = now - std::chrono::hours(48);
   std::vector<variant_stats> clear{{"A", 500, 500, 490, {{"1", 20}}, {}},
                                    {"B", 500, 500, 495, {{"1", 80}}, {}}};
   auto d = decide_ab_test(test, clear, now);
@@ -54,4 +58,39 @@ TEST_CASE("a significantly better variant wins; a close race has no winner and s
   std::vector<variant_stats> delivery{{"A", 1000, 1000, 990, {}, {}},
                                       {"B", 1000, 1000, 900, {}, {}}};
   CHECK(decide_ab_test(test, delivery, now).winner == "A");
+}
+
+TEST_CASE(
+    "no decision before decide_after nor below min_per_variant: the test is looked at again") {
+  ab_decision test;
+  test.campaign = "c";
+  test.metric = "reply:1";
+  test.decide_after = std::chrono::hours(48);
+  auto now = *parse_iso("2030-01-09T00:00:00Z");
+  std::vector<variant_stats> clear{{"A", 500, 60, 60, {{"1", 2}}, {}},
+                                   {"B", 500, 140, 140, {{"1", 60}}, {}}};
+  // Nothing sent by a step with variants yet.
+  auto waiting = decide_ab_test(test, clear, now);
+  CHECK_FALSE(waiting.decided_at);
+  CHECK(waiting.next_check == now + ab_recheck_interval);
+  // Sent, but decide_after has not passed since.
+  test.first_send = now - std::chrono::hours(47);
+  auto early = decide_ab_test(test, clear, now);
+  CHECK_FALSE(early.decided_at);
+  CHECK(early.next_check == now + std::chrono::hours(1));
+  // Time has come, but A has 60 sends of the 100 it needs: B's lead is no decision yet.
+  test.first_send = now - std::chrono::hours(48);
+  auto thin = decide_ab_test(test, clear, now);
+  CHECK_FALSE(thin.decided_at);
+  CHECK(thin.winner.empty());
+  CHECK(thin.next_check == now + ab_recheck_interval);
+  CHECK(thin.reason ==
+        "not yet: each variant needs min_per_variant 100 sends (A 60 sent); the split goes on");
+  CHECK(describe_ab_decision(thin).find("; next check ") != std::string::npos);
+  // Enough evidence: decided.
+  test.min_per_variant = 60;
+  auto d = decide_ab_test(test, clear, now);
+  CHECK(d.decided_at == now);
+  CHECK(d.winner == "B");
+  CHECK_FALSE(d.next_check);
 }

@@ -84,6 +84,16 @@ struct ab_fixture {
           std::to_string(ids[i]) + ", 'ab', '1', '1', " + std::to_string(at) + ")");
     }
   }
+  // Registers campaign "ab"'s test (min_per_variant 10: these audiences are small).
+  void register_test(const std::string& metric, std::chrono::milliseconds decide_after,
+                     std::int64_t min_per_variant = 10) {
+    ab_decision test;
+    test.campaign = "ab";
+    test.metric = metric;
+    test.decide_after = decide_after;
+    test.min_per_variant = min_per_variant;
+    s->register_ab_test(test, std::nullopt);
+  }
   std::map<std::string, int> second_variants() {
     std::map<std::string, int> out;
     for (const auto& r : s->messages({"ab", std::nullopt, 0}))
@@ -96,7 +106,7 @@ struct ab_fixture {
 
 TEST_CASE("an A/B test is decided once, decide_after the first send, and the rest get the winner") {
   ab_fixture f(400);
-  f.s->register_ab_test("ab", "reply:1", 48h);
+  f.register_test("reply:1", 48h);
   CHECK(decide_ab_tests(*f.s, at_ms(t0 + 5 * day_ms)).empty());  // nothing sent yet
   f.send_due(t0);
   f.replies("B", 2, t0 + day_ms / 2);                                // half of B replies
@@ -129,20 +139,22 @@ TEST_CASE("an A/B test is decided once, decide_after the first send, and the res
 
 TEST_CASE("status shows an active campaign's A/B test as campaign show does, pending or decided") {
   ab_fixture f(400);
-  f.s->register_ab_test("ab", "reply:1", 48h);
+  f.register_test("reply:1", 48h);
   config::alert_thresholds thresholds;
   auto pending = build_status_report(*f.s, at_ms(t0 - 1000), thresholds, "ab.db");
   REQUIRE(pending.ab_decisions.count("ab") == 1);
   CHECK(describe_ab_decision(pending.ab_decisions.at("ab")) ==
-        "ab_test on reply:1: decides decide_after the first send");
+        "ab_test on reply:1: decides 2d after the first send of the A/B step at the earliest, "
+        "once each variant was sent to 10 (min_per_variant)");
   f.send_due(t0);
   f.replies("B", 2, t0 + day_ms / 2);
   f.replies("A", 10, t0 + day_ms / 2);
   CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).empty());  // notes the first send, too early
   auto sent = build_status_report(*f.s, at_ms(t0 + day_ms), thresholds, "ab.db");
-  CHECK(describe_ab_decision(sent.ab_decisions.at("ab")) == "ab_test on reply:1: decides at " +
-                                                                format_iso(at_ms(t0 + 2 * day_ms)) +
-                                                                " (first send + decide_after)");
+  CHECK(describe_ab_decision(sent.ab_decisions.at("ab")) ==
+        "ab_test on reply:1: decides at " + format_iso(at_ms(t0 + 2 * day_ms)) +
+            " at the earliest (first send of the A/B step + decide_after), once each variant was "
+            "sent to 10 (min_per_variant)");
   REQUIRE(decide_ab_tests(*f.s, at_ms(t0 + 2 * day_ms)).size() == 1);
   auto decided = build_status_report(*f.s, at_ms(t0 + 2 * day_ms), thresholds, "ab.db");
   auto line = describe_ab_decision(decided.ab_decisions.at("ab"));
@@ -162,7 +174,12 @@ TEST_CASE("status shows an active campaign's A/B test as campaign show does, pen
 
 TEST_CASE("an A/B test without a significant difference keeps the split and says why") {
   ab_fixture f(200);
-  f.s->register_ab_test("ab", "reply:1", 24h);
+  f.register_test("reply:1", 24h);
+  // The second step of the first ten recipients is held by a sample (due at its time + 1d).
+  std::vector<apply_deferral> held;
+  for (int i = 0; i < 10; ++i)
+    held.push_back({"second", f.ids[i], at_ms(t0 + 4 * day_ms), ab_held_reason});
+  f.s->defer_at_apply("ab", held);
   f.send_due(t0);
   f.replies("A", 10, t0 + 1000);
   f.replies("B", 10, t0 + 1000);
@@ -173,11 +190,59 @@ TEST_CASE("an A/B test without a significant difference keeps the split and says
   CHECK(decisions[0].reason.find("no winner") == 0);
   CHECK(f.second_variants() == std::map<std::string, int>{{"A", 100}, {"B", 100}});
   CHECK(f.s->find_ab_test("ab")->decided_at);
+  // Released with their split, due at their own step's time (not now: it is later).
+  CHECK(f.s->find_ab_test("ab")->held == 0);
+  auto released = f.s->messages({"ab", message_state::deferred, 0});
+  REQUIRE(released.size() == 10);
+  for (const auto& r : released) {
+    CHECK(r.due == at_ms(t0 + 3 * day_ms));
+    CHECK(r.reason == "ab sample: released at the decision (no winner: the split)");
+  }
+}
+
+TEST_CASE("held messages wait for the decision, then go with the split once the sample is spent") {
+  ab_fixture f(40);
+  // Recipients 20..39 are outside the sample: their first message waits for the decision.
+  std::vector<apply_deferral> held;
+  for (int i = 20; i < 40; ++i)
+    held.push_back({"first", f.ids[i], at_ms(t0 + day_ms), ab_held_reason});
+  f.s->defer_at_apply("ab", held);
+  ab_decision test;
+  test.campaign = "ab";
+  test.metric = "reply:1";
+  test.decide_after = 24h;
+  test.min_per_variant = 100;  // out of reach: 10 sends per variant
+  test.sample_percent = 50;
+  f.s->register_ab_test(test, at_ms(t0 + day_ms));
+  f.send_due(t0);
+  CHECK(f.s->find_ab_test("ab")->held == 20);
+  // The decision time: too few sends, and the sample's second step is still to go: they wait.
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).empty());
+  auto waiting = f.s->find_ab_test("ab");
+  CHECK_FALSE(waiting->decided_at);
+  CHECK(waiting->next_check == at_ms(t0 + day_ms) + ab_recheck_interval);
+  CHECK(waiting->reason.find("min_per_variant 100") != std::string::npos);
+  CHECK(waiting->held == 20);
+  for (const auto& r : f.s->messages({"ab", message_state::deferred, 0}))
+    CHECK(r.due == at_ms(t0 + day_ms) + ab_recheck_interval);
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + 3 * day_ms)).empty());
+  f.send_due(t0 + 3 * day_ms);  // the second step goes: the sample is spent
+  CHECK(f.s->find_ab_test("ab")->held == 20);
+  CHECK(decide_ab_tests(*f.s, at_ms(t0 + 3 * day_ms + 3'600'000)).empty());
+  auto spent = f.s->find_ab_test("ab");
+  CHECK_FALSE(spent->decided_at);  // not final: it may still decide on later evidence
+  CHECK(spent->held == 0);
+  auto released = f.s->messages({"ab", message_state::deferred, 0});
+  REQUIRE(released.size() == 20);
+  for (const auto& r : released) {
+    CHECK(r.due == at_ms(t0 + 3 * day_ms + 3'600'000));
+    CHECK(r.reason.find("released undecided") != std::string::npos);
+  }
 }
 
 TEST_CASE("a paused campaign's A/B test waits for its resume") {
   ab_fixture f(20);
-  f.s->register_ab_test("ab", "delivered", 1h);
+  f.register_test("delivered", 1h);
   f.send_due(t0);
   f.s->set_campaign_state("ab", "paused", at_ms(t0));
   CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).empty());
@@ -187,14 +252,20 @@ TEST_CASE("a paused campaign's A/B test waits for its resume") {
 
 TEST_CASE("a version without ab_test drops an undecided test but keeps a decided one") {
   ab_fixture f(20);
-  f.s->register_ab_test("ab", "reply:1", 24h);
-  f.s->register_ab_test("ab", "", {});
+  f.register_test("reply:1", 24h);
+  f.s->defer_at_apply("ab", {{"first", f.ids[0], at_ms(t0 + day_ms), ab_held_reason}});
+  f.register_test("", {});
   CHECK_FALSE(f.s->find_ab_test("ab"));
-  f.s->register_ab_test("ab", "delivered", 1h);
+  // What the dropped test held goes with its split, at its step's time.
+  auto released = f.s->messages({"ab", message_state::deferred, 0});
+  REQUIRE(released.size() == 1);
+  CHECK(released[0].due == at_ms(t0));
+  CHECK(released[0].reason.find("no longer has an ab_test") != std::string::npos);
+  f.register_test("delivered", 1h);
   f.send_due(t0);
   REQUIRE(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
-  f.s->register_ab_test("ab", "", {});
-  f.s->register_ab_test("ab", "reply:1", 24h);  // a decided test is not re-opened
+  f.register_test("", {});
+  f.register_test("reply:1", 24h);  // a decided test is not re-opened
   auto kept = f.s->find_ab_test("ab");
   REQUIRE(kept);
   CHECK(kept->metric == "delivered");

@@ -96,6 +96,8 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
     raw.exec("DROP INDEX messages_by_state");         // and what 10 changed
     raw.exec("CREATE INDEX messages_by_state ON messages (campaign, state)");
     raw.exec("CREATE INDEX messages_leased ON messages (lease_until) WHERE state = 'leased'");
+    for (const char* column : {"min_per_variant", "sample_percent", "next_check_at"})  // 11
+      raw.exec(std::string("ALTER TABLE ab_tests DROP COLUMN ") + column);
     raw.exec("DELETE FROM schema_migrations WHERE version >= 8");
     raw.exec("PRAGMA user_version = 7");
   }
