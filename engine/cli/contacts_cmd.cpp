@@ -30,7 +30,7 @@ int import_contacts(const context& ctx, const std::string& file) {
     std::cerr << file << ": " << parsed.fatal << "\n";
     return 1;
   }
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_store(cfg, context::store_open::create);
   // One transaction per chunk keeps memory flat and makes every stored chunk durable.
   std::size_t stored = 0;
   constexpr std::size_t chunk = 5000;
@@ -70,6 +70,7 @@ void register_contacts(CLI::App& app, context& ctx, int& exit_code) {
       "import", "upsert contacts from a CSV (exit 1 when rows were rejected; good rows are kept)");
   static std::string file;
   import->add_option("file", file, "CSV with a phone column")->required();
+  import->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
   import->callback([&] { exit_code = import_contacts(ctx, file);
 });
 }  // namespace pigeon::cli

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 10> migrations = {
+constexpr std::array<const char*, 11> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -274,6 +274,11 @@ CREATE INDEX messages_maybe_duplicate ON messages (id) WHERE maybe_duplicate = 1
 DROP INDEX messages_leased;
 DROP INDEX messages_by_state;
 CREATE INDEX messages_by_state ON messages (campaign, state, step, variant);
+)sql",
+    // 11: attempts made on a simulated clock (`serve --clock sim:`, a rehearsal) are stamped
+    // with simulated times: the live rates of status leave them out.
+    R"sql(
+ALTER TABLE send_ledger ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -96,6 +96,7 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
     raw.exec("DROP INDEX messages_by_state");         // and what 10 changed
     raw.exec("CREATE INDEX messages_by_state ON messages (campaign, state)");
     raw.exec("CREATE INDEX messages_leased ON messages (lease_until) WHERE state = 'leased'");
+    raw.exec("ALTER TABLE send_ledger DROP COLUMN simulated");  // and what 11 added
     raw.exec("DELETE FROM schema_migrations WHERE version >= 8");
     raw.exec("PRAGMA user_version = 7");
   }
