@@ -315,7 +315,7 @@ bool valid_time_zone(const std::string& name) {
   }
 }
 
-void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& config) {
+void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& config, secrets mode) {
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"database", "listen", "public_url", "default_timezone", "default_region",
@@ -372,11 +372,14 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
   if (const YAML::Node providers = root["providers"];
       providers.IsDefined() && reader.expect_map(providers, "providers")) {
     reader.check_duplicate_keys(providers, "providers");
+    // Credentials are provider settings: left as `${NAME}` when the command will not send.
+    reader.keep_unset_env(mode == secrets::leave_unset);
     for (const auto& entry : providers) {
       if (!entry.first.IsScalar()) continue;
       read_provider(reader, entry.first.Scalar(), entry.second,
                     config.providers[entry.first.Scalar()]);
     }
+    reader.keep_unset_env(false);
   }
   if (const YAML::Node senders = root["senders"];
       senders.IsDefined() && reader.expect_map(senders, "senders")) {
@@ -387,22 +390,23 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
                   config.senders[entry.first.Scalar()]);
     }
   }
-  read_operations(reader, root, config);
+  read_operations(reader, root, config, mode);
 }
 
 }  // namespace
 
-engine_config parse_engine_config(const std::string& yaml_text, const std::string& name) {
+engine_config parse_engine_config(const std::string& yaml_text, const std::string& name,
+                                  secrets mode) {
   yaml_reader reader(name);
   engine_config config;
   config.path = name;
-  if (auto root = reader.parse(yaml_text)) read_engine(reader, *root, config);
+  if (auto root = reader.parse(yaml_text)) read_engine(reader, *root, config, mode);
   reader.throw_if_issues();
   return config;
 }
 
-engine_config load_engine_config(const std::string& path) {
-  return parse_engine_config(detail::read_file(path), path);
+engine_config load_engine_config(const std::string& path, secrets mode) {
+  return parse_engine_config(detail::read_file(path), path, mode);
 }
 
 }  // namespace pigeon::config

@@ -12,7 +12,8 @@ namespace pigeon::config {
 
 // A provider-specific setting, kept as text with its location: each provider declares and
 // validates its own keys (unknown keys are errors naming the place), so this layer does not
-// need to know them. `${ENV}` references are already substituted in `value`.
+// need to know them. `${ENV}` references are already substituted in `value` (an unset one stays
+// as its `${NAME}` text when loaded with secrets::leave_unset).
 struct setting {
   std::string value;
   source_location where;
@@ -113,12 +114,21 @@ struct engine_config {
   log_format logs = log_format::text;
 };
 
+// What to do with the secrets of the providers' settings and admin_token.
+enum class secrets {
+  resolve,  // an unset ${ENV} reference is an issue (serve, and anything that sends)
+  // An unset ${ENV} reference there stays as its `${NAME}` text: for commands that only read
+  // the database (messages, status...), so on-call needs no carrier credentials to read.
+  leave_unset,
+};
+
 // Loads and checks an engine config file. Throws config_error listing every issue
 // (unknown keys, wrong types, missing required keys, unset ${ENV} references, senders routing
 // to undefined providers), each with file:line:col.
-engine_config load_engine_config(const std::string& path);
+engine_config load_engine_config(const std::string& path, secrets mode = secrets::resolve);
 
 // The same from YAML text; `name` stands for the file in locations.
-engine_config parse_engine_config(const std::string& yaml_text, const std::string& name);
+engine_config parse_engine_config(const std::string& yaml_text, const std::string& name,
+                                  secrets mode = secrets::resolve);
 
 }  // namespace pigeon::config

@@ -82,11 +82,14 @@ bool is_loopback_address(const std::string& host_port) {
   return host == "localhost" || host == "::1" || host.starts_with("127.");
 }
 
-void read_operations(yaml_reader& reader, const YAML::Node& root, engine_config& config) {
+void read_operations(yaml_reader& reader, const YAML::Node& root, engine_config& config,
+                     secrets mode) {
   if (const YAML::Node alerts = root["alerts"]; alerts.IsDefined()) {
     read_alerts(reader, alerts, config.alerts);
   }
+  reader.keep_unset_env(mode == secrets::leave_unset);
   reader.read(root, "", "admin_token", config.admin_token);
+  reader.keep_unset_env(false);
   if (reader.read(root, "", "admin_hosts", config.admin_hosts)) {
     for (auto& h : config.admin_hosts) {
       bool ok = !h.empty() && h.find_first_of("/?#@ \t") == std::string::npos;

@@ -11,8 +11,10 @@
 namespace pigeon::config {
 
 // Reads the operations keys of the top-level map `root` into `config`, and checks that a
-// non-loopback listen.admin has an admin_token (call after listen is read).
-void read_operations(detail::yaml_reader& reader, const YAML::Node& root, engine_config& config);
+// non-loopback listen.admin has an admin_token (call after listen is read). With
+// secrets::leave_unset, an unset ${ENV} in admin_token stays as its text.
+void read_operations(detail::yaml_reader& reader, const YAML::Node& root, engine_config& config,
+                     secrets mode);
 
 // True for "127.x.x.x:port", "localhost:port", "[::1]:port" and "::1:port".
 bool is_loopback_address(const std::string& host_port);

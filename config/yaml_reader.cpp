@@ -186,6 +186,8 @@ std::string yaml_reader::substitute_env(const std::string& text, const YAML::Nod
       issue(node, "'${" + name + "}' is not a valid environment variable reference");
     } else if (const char* value = std::getenv(name.c_str())) {
       out += value;
+    } else if (keep_unset_env_) {
+      out.append(text, i, close + 1 - i);
     } else {
       issue(node, "environment variable " + name + " is not set");
     }

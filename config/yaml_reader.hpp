@@ -61,8 +61,11 @@ class yaml_reader {
   std::optional<long long> integer(const YAML::Node& node, std::string_view path);
   std::optional<std::vector<std::string>> text_list(const YAML::Node& node, std::string_view path);
 
-  // `${NAME}` substitution alone; unset or malformed references are issues at `node`.
+  // `${NAME}` substitution alone; unset or malformed references are issues at `node`, except
+  // that while keep_unset_env(true) an unset variable stays as its `${NAME}` text.
   std::string substitute_env(const std::string& text, const YAML::Node& node);
+  // For secrets a command will not use (reading commands and the carriers' credentials).
+  void keep_unset_env(bool keep) { keep_unset_env_ = keep; }
 
   // When `map` has `key`, reads it into `out` and returns true; a present but invalid value is
   // an issue and returns false, leaving `out` as it was.
@@ -81,6 +84,7 @@ class yaml_reader {
   std::string file_;
   std::vector<std::string> lines_;  // of the text being parsed, to count characters
   std::vector<config_issue> issues_;
+  bool keep_unset_env_ = false;
 };
 
 }  // namespace pigeon::config::detail

@@ -243,6 +243,7 @@ struct message_filter {
   std::optional<message_state> state;  // nullopt = all
   std::size_t limit = 0;               // 0 = no limit
   bool active_campaigns_only = false;  // skip paused and cancelled campaigns
+  std::string phone{};                 // E.164 of one recipient; empty = all
 };
 
 struct campaign_counts {

@@ -307,4 +307,20 @@ std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg) 
   return std::make_unique<codec>(parse_settings(cfg));
 }
 
+std::vector<std::string> warnings(const config::provider_config& cfg,
+                                  const std::string& public_url) {
+  if (auto mask = cfg.settings.find("dlr_mask");
+      mask != cfg.settings.end() && mask->second.value == "0")
+    return {};
+  std::vector<std::string> out;
+  const std::string no_receipts = ": Kannel is sent no dlr-url, so no delivery receipt will arrive";
+  if (!cfg.settings.contains("webhook_token"))
+    out.push_back("provider " + cfg.name + " (kannel) has no webhook_token" + no_receipts +
+                  " (set webhook_token: \"${KANNEL_WEBHOOK_TOKEN}\", 16 characters or more)");
+  if (public_url.empty())
+    out.push_back("provider " + cfg.name + " (kannel): pigeon has no public_url" + no_receipts +
+                  " (set public_url to the base URL Kannel can call back)");
+  return out;
+}
+
 }  // namespace pigeon::providers::kannel

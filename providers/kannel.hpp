@@ -58,4 +58,10 @@ class codec final : public engine::carrier_codec {
 
 std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg);
 
+// Valid settings under which Kannel is never asked for delivery receipts (no dlr-url is sent):
+// no webhook_token, or pigeon has no public_url. One sentence each, naming the provider and
+// what to set; empty when receipts will come. dlr_mask: 0 is a choice and is not reported.
+std::vector<std::string> warnings(const config::provider_config& cfg,
+                                  const std::string& public_url);
+
 }  // namespace pigeon::providers::kannel

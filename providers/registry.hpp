@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,16 @@ std::unique_ptr<engine::carrier_codec> make_codec(const config::provider_config&
 
 // The kinds make_codec can make, sorted: {"generic-http", "kannel", "simulator", "twilio"}.
 std::vector<std::string> available_kinds();
+
+// Settings that are valid but make a provider silently lose something (a kannel provider without
+// webhook_token never gets a delivery receipt): one sentence each, naming the provider and what
+// to set. `serve` logs them at start and `status` shows them as warnings.
+std::vector<std::string> config_warnings(const config::engine_config& cfg);
+
+// Whether `cfg` may be sent to during a rehearsal (`serve --clock sim:`): kind simulator, or a
+// codec whose requests go to a loopback host (127.0.0.0/8, ::1, localhost). Otherwise returns
+// the URL it would send to (scheme, host, port and path only: never a credential in a query),
+// for the refusal to name. Throws as make_codec does.
+std::optional<std::string> off_loopback_url(const config::provider_config& cfg);
 
 }  // namespace pigeon::providers

@@ -27,7 +27,7 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
   config::engine_config cfg;
   auto campaign = load_checked_campaign(ctx, file, cfg);
   auto now = make_clock(clock)->now();
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_store(cfg, context::store_open::create);
   // One pass over the contacts (length budget and enqueue together): a bar on a TTY only.
   std::optional<progress_bar> checking(std::in_place, "checked", 0, !ctx.json);
   auto s = engine::apply_campaign(
@@ -276,7 +276,7 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
 }
 
 int list(const context& ctx) {
-  auto cfg = ctx.engine_config(false);
+  auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
   auto campaigns = db->list_campaigns();
   if (ctx.json) {
@@ -335,7 +335,7 @@ boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
 }
 
 int show(const context& ctx, const std::string& name) {
-  auto cfg = ctx.engine_config(false);
+  auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
   auto c = db->find_campaign(name);
   if (!c) {
@@ -408,7 +408,7 @@ int show(const context& ctx, const std::string& name) {
 }
 
 int set_state(const context& ctx, const std::string& name, const std::string& state) {
-  auto cfg = ctx.engine_config(false);
+  auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
   // Cancel is final: it suppressed every queued message, so a resume would show `active` and
   // send nothing. Starting again is an apply, which queues the messages anew.
@@ -444,6 +444,7 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   auto* a = campaign->add_subcommand("apply", "validate, store (versioned) and schedule");
   a->add_option("file", file)->required();
   a->add_option("--clock", clock, clock_help);
+  a->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
   a->callback([&] { exit_code = apply_file(ctx, file, clock); });
   auto* p = campaign->add_subcommand(
       "preview", "each step/variant rendered for sample recipients, and the overflow report");
@@ -453,9 +454,12 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   p->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
   p->callback([&] { exit_code = preview(ctx, file, contact_phone); });
   register_campaign_plan(*campaign, ctx, exit_code);
-  campaign->add_subcommand("list", "every campaign")->callback([&] { exit_code = list(ctx); });
+  auto* l = campaign->add_subcommand("list", "every campaign");
+  l->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+  l->callback([&] { exit_code = list(ctx); });
   auto* s = campaign->add_subcommand("show", "one campaign: templates and message counts");
   s->add_option("name", name)->required();
+  s->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
   s->callback([&] { exit_code = show(ctx, name); });
   for (auto [verb, state] : {std::pair{"pause", "paused"}, std::pair{"resume", "active"},
                              std::pair{"cancel", "cancelled"}}) {

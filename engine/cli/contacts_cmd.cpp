@@ -41,7 +41,7 @@ int import_contacts(const context& ctx, const std::string& file, const std::stri
     std::cerr << file << ": " << parsed.fatal << "\n";
     return 1;
   }
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_store(cfg, context::store_open::create);
   // One transaction per chunk keeps memory flat and makes every stored chunk durable.
   std::size_t stored = 0;
   constexpr std::size_t chunk = 5000;
@@ -87,8 +87,8 @@ void register_contacts(CLI::App& app, context& ctx, int& exit_code) {
   import->add_option("--encoding", encoding,
                      "the file's encoding when it is not UTF-8, an iconv name (GB18030, GBK, BIG5, "
                      "SHIFT_JIS, ISO-8859-1, UTF-16, ...)");
-  import->callback([&] { exit_code = import_contacts(ctx, file, encoding);
-});
-}  // namespace pigeon::cli
+  import->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+  import->callback([&] { exit_code = import_contacts(ctx, file, encoding); });
+}
 
 }  // namespace pigeon::cli

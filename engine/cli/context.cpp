@@ -9,22 +9,29 @@
 
 namespace pigeon::cli {
 
-config::engine_config context::engine_config(bool required) const {
+config::engine_config context::engine_config(bool required, config::secrets secrets) const {
   if (!config_given && !required && !std::filesystem::exists(config_path))
     return config::engine_config{};
   if (!std::filesystem::exists(config_path))
     throw config::config_error({{{config_path, 0, 0},
                                  "engine config not found (pass --config FILE or set "
                                  "PIGEON_CONFIG)"}});
-  return config::load_engine_config(config_path);
+  return config::load_engine_config(config_path, secrets);
 }
 
 std::string context::database(const config::engine_config& cfg) const {
   return db_path.empty() ? cfg.database : db_path;
 }
 
-std::unique_ptr<engine::store> context::open_store(const config::engine_config& cfg) const {
-  return engine::sqlite_store::open(database(cfg));
+std::unique_ptr<engine::store> context::open_store(const config::engine_config& cfg,
+                                                   store_open mode) const {
+  using sqlite_mode = engine::sqlite_store::open_mode;
+  auto path = database(cfg);
+  if (mode == store_open::existing) return engine::sqlite_store::open(path, sqlite_mode::existing);
+  bool fresh = path != ":memory:" && !path.starts_with("file:") && !std::filesystem::exists(path);
+  auto db = engine::sqlite_store::open(path, sqlite_mode::create);
+  if (fresh) std::cerr << "pigeon: created database " << path << "\n";
+  return db;
 }
 
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {

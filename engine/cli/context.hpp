@@ -18,10 +18,17 @@ struct context {
   bool json = false;
 
   // The engine config. With `required`, a missing file is an error; otherwise defaults are
-  // used when the default path does not exist. Throws config_error.
-  config::engine_config engine_config(bool required) const;
-  // Opens the store at --db, else the config's `database`. Throws store_error.
-  std::unique_ptr<engine::store> open_store(const config::engine_config& cfg) const;
+  // used when the default path does not exist. Commands that never send pass
+  // secrets::leave_unset, so reading needs no carrier credentials. Throws config_error.
+  config::engine_config engine_config(bool required,
+                                      config::secrets secrets = config::secrets::resolve) const;
+  // Whether open_store may create the database. Reading commands never do: only `contacts
+  // import`, `campaign apply` (and `serve`, the engine) create one, and say so on stderr.
+  enum class store_open { existing, create };
+  // Opens the store at --db, else the config's `database`. Throws store_error; with
+  // store_open::existing, a missing file is one ("no database at PATH ...").
+  std::unique_ptr<engine::store> open_store(const config::engine_config& cfg,
+                                            store_open mode = store_open::existing) const;
   std::string database(const config::engine_config& cfg) const;
 };
 

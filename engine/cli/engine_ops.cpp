@@ -12,6 +12,7 @@
 
 #include "config/ops_config.hpp"
 #include "engine/admin_handler.hpp"
+#include "engine/cli/config_alerts.hpp"
 #include "engine/log_format.hpp"
 #include "engine/net/http_server.hpp"
 #include "engine/status_report.hpp"
@@ -103,10 +104,11 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
                    : std::string();
   };
   sources.status = [this]() -> asio::awaitable<boost::json::object> {
-    std::function<boost::json::object(engine::store&)> job = [alerts = cfg_.alerts,
+    std::function<boost::json::object(engine::store&)> job = [cfg = cfg_,
                                                               db = database_](engine::store& s) {
-      return engine::to_json(
-          engine::build_status_report(s, engine::system_clock().now(), alerts, db));
+      auto report = engine::build_status_report(s, engine::system_clock().now(), cfg.alerts, db);
+      add_config_alerts(report, cfg);  // as `pigeon status` shows them
+      return engine::to_json(report);
     };
     auto op = reader_.async_run<boost::json::object>(std::move(job), asio::use_awaitable);
     co_return co_await std::move(op);

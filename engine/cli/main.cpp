@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   app.add_option("--db", ctx.db_path, "database file (overrides the config's `database`)")
       ->envname("PIGEON_DB");
   app.add_flag("--json", ctx.json, "machine-readable output");
+  app.set_version_flag("--version", "pigeon " PIGEON_VERSION);
   spdlog::set_level(spdlog::level::info);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
 

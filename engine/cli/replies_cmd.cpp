@@ -11,7 +11,7 @@ namespace {
 
 int replies(const context& ctx, const std::string& campaign, const std::string& since,
             std::size_t limit) {
-  auto cfg = ctx.engine_config(false);
+  auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   engine::reply_filter f{campaign, std::nullopt, limit};
   if (!since.empty()) {
     f.since = engine::parse_iso(since);

@@ -48,6 +48,23 @@ asio::ip::tcp::endpoint parse_listen(const std::string& address) {
   return {ip, static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)))};
 }
 
+// A rehearsal (`--clock sim:T`) runs a week in seconds: it may only reach simulators and
+// loopback hosts, never a carrier that would text real customers. Throws config_error naming
+// every provider of a route that is neither, at its place in the config.
+void refuse_real_carriers(const config::engine_config& cfg, const std::set<std::string>& used) {
+  std::vector<config::config_issue> issues;
+  for (const auto& name : used) {
+    const auto& p = cfg.providers.at(name);
+    if (auto url = providers::off_loopback_url(p))
+      issues.push_back({p.where, "provider " + name + " (" + p.kind + ") sends to " + *url +
+                                     ": `serve --clock sim:` is a rehearsal and sends only to "
+                                     "simulator providers or loopback hosts, so that a "
+                                     "simulated run never texts real customers (route to a "
+                                     "`kind: simulator` provider, or drop --clock sim:)"});
+  }
+  if (!issues.empty()) throw config::config_error(std::move(issues));
+}
+
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
   if (opts.log_format == "json") cfg.logs = config::log_format::json;
@@ -55,8 +72,14 @@ int serve(const context& ctx, const serve_options& opts) {
   engine::use_log_style(cfg.logs == config::log_format::json ? engine::log_style::json
                                                              : engine::log_style::text);
   auto clk = make_clock(opts.clock);
+  const bool rehearsal = opts.clock.starts_with("sim:");
+  // Providers used by some sender route become lanes.
+  std::set<std::string> used;
+  for (const auto& [name, s] : cfg.senders) used.insert(s.route.begin(), s.route.end());
+  if (rehearsal) refuse_real_carriers(cfg, used);
+  for (const auto& warning : providers::config_warnings(cfg)) spdlog::warn("{}", warning);
   auto db_path = ctx.database(cfg);
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_store(cfg, context::store_open::create);
   engine::engine_lock lock(db_path);  // a second engine on the same database is refused here
 
   // We hold the lock, so anything leased or submitting belongs to a run that died.
@@ -75,9 +98,6 @@ int serve(const context& ctx, const serve_options& opts) {
   // dispatcher thread's CPU (docs/BENCHMARKS.md).
   net::threaded_http_client http(ioc.get_executor(), std::max(4, connections));
 
-  // Providers used by some sender route become lanes.
-  std::set<std::string> used;
-  for (const auto& [name, s] : cfg.senders) used.insert(s.route.begin(), s.route.end());
   std::unique_ptr<net::carrier_simulator> simulator;
   std::vector<engine::lane_config> lanes;
   for (const auto& name : used) {
@@ -107,6 +127,8 @@ int serve(const context& ctx, const serve_options& opts) {
   // The writer thread never stops for a WAL checkpoint: a thread of its own runs them.
   auto* sqlite_db = dynamic_cast<engine::sqlite_store*>(db.get());
   if (sqlite_db) sqlite_db->checkpoint_in_background();
+  // A rehearsal's attempts carry simulated times: kept out of status's live rates.
+  if (sqlite_db && rehearsal) sqlite_db->mark_sends_simulated();
   engine::async_store store(std::move(db));
   engine::dispatcher_options dopts;
   dopts.owner = "pid-" + std::to_string(::getpid());

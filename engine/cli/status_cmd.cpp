@@ -3,11 +3,11 @@
 
 #include <boost/json.hpp>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 
 #include "engine/ab_report.hpp"
 #include "engine/cli/commands.hpp"
+#include "engine/cli/config_alerts.hpp"
 #include "engine/clock.hpp"
 #include "engine/phone.hpp"
 #include "engine/status_report.hpp"
@@ -145,16 +145,11 @@ void render(const engine::status_report& r, bool color) {
 }
 
 int status(const context& ctx) {
-  auto cfg = ctx.engine_config(false);
+  auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto path = ctx.database(cfg);
-  // status only reads: never create a database where there was none.
-  if (path != ":memory:" && !path.starts_with("file:") && !std::filesystem::exists(path)) {
-    std::cerr << "pigeon: no database at " << path
-              << " (nothing applied yet, or wrong --db / database:)\n";
-    return exit_unknown;
-  }
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_store(cfg);  // never creates one: a missing database is unknown (exit 3)
   auto report = engine::build_status_report(*db, engine::system_clock().now(), cfg.alerts, path);
+  add_config_alerts(report, cfg);
   if (ctx.json) {
     std::cout << boost::json::serialize(engine::to_json(report)) << "\n";
   } else {
@@ -177,16 +172,36 @@ int guarded_status(const context& ctx) {
   return exit_unknown;
 }
 
-int messages(const context& ctx, const std::string& campaign, const std::string& state,
-             std::size_t limit) {
-  auto cfg = ctx.engine_config(false);
-  engine::message_filter f{campaign, std::nullopt, limit};
-  if (!state.empty()) {
-    f.state = engine::parse_state(state);
+// "scheduled, leased, ...": every state --state takes.
+std::string state_names() {
+  std::string out;
+  for (auto s : engine::all_states) out += (out.empty() ? "" : ", ") + std::string(to_string(s));
+  return out;
+}
+
+struct message_options {
+  std::string campaign, state, phone;
+  std::size_t limit = 0;
+};
+
+int messages(const context& ctx, const message_options& opts) {
+  auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
+  engine::message_filter f{opts.campaign, std::nullopt, opts.limit};
+  if (!opts.state.empty()) {
+    f.state = engine::parse_state(opts.state);
     if (!f.state) {
-      std::cerr << "pigeon: unknown state `" << state << "`\n";
+      std::cerr << "pigeon: unknown state `" << opts.state << "`; expected one of " << state_names()
+                << "\n";
       return 2;
     }
+  }
+  if (!opts.phone.empty()) {
+    auto n = engine::normalize_phone(opts.phone, cfg.default_region);
+    if (!n.error.empty()) {
+      std::cerr << "pigeon: --phone " << opts.phone << ": " << n.error << "\n";
+      return 2;
+    }
+    f.phone = n.e164;
   }
   auto db = ctx.open_store(cfg);
   auto rows = db->messages(f);
@@ -242,13 +257,14 @@ void register_status(CLI::App& app, context& ctx, int& exit_code) {
     } while (watch);
   });
   auto* m = app.add_subcommand("messages", "the message log (times in UTC, ISO 8601)");
-  static std::string campaign, state;
-  static std::size_t limit = 0;
-  m->add_option("--campaign", campaign);
-  m->add_option("--state", state);
-  m->add_option("--limit", limit, "at most this many rows (0 = all)");
-  m->add_flag("--json", ctx.json, "JSON output");
-  m->callback([&] { exit_code = messages(ctx, campaign, state, limit); });
+  static message_options opts;
+  m->add_option("--campaign", opts.campaign, "only this campaign's messages");
+  m->add_option("--state", opts.state, "only messages in this state: " + state_names());
+  m->add_option("--phone", opts.phone,
+                "only this recipient's messages (any format the default_region reads)");
+  m->add_option("--limit", opts.limit, "at most this many rows (0 = all)");
+  m->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+  m->callback([&] { exit_code = messages(ctx, opts); });
 }
 
 }  // namespace pigeon::cli

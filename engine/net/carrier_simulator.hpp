@@ -36,7 +36,7 @@
 // Threading: everything, including stats() and submissions(), on the executor's io_context
 // thread. Lifetime: stop() (also run by the destructor) closes the listener and cancels held
 // connections. Failure: the constructor throws std::system_error if record_path cannot be
-// opened; start() throws boost::system::system_error if it cannot bind.
+// opened; start() throws std::runtime_error if it cannot bind.
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>

@@ -20,6 +20,7 @@
 #include <boost/beast/http/write.hpp>
 #include <map>
 #include <optional>
+#include <stdexcept>
 
 namespace pigeon::net {
 
@@ -268,10 +269,24 @@ http_server::~http_server() { stop(); }
 
 std::uint16_t http_server::start(const tcp::endpoint& endpoint) {
   auto& acceptor = impl_->acceptor;
-  acceptor.open(endpoint.protocol());
-  acceptor.set_option(asio::socket_base::reuse_address(true));
-  acceptor.bind(endpoint);
-  acceptor.listen(asio::socket_base::max_listen_connections);
+  // Failures name the listener and the address, in words: a port clash is a configuration
+  // problem the operator fixes, not a stack of Asio internals.
+  error_code ec;
+  auto fail = [&](const char* what) {
+    error_code ignored;
+    acceptor.close(ignored);
+    auto address = endpoint.address().is_v6() ? "[" + endpoint.address().to_string() + "]"
+                                              : endpoint.address().to_string();
+    std::string text = impl_->options.name + " listener: cannot " + what + " " + address + ":" +
+                       std::to_string(endpoint.port()) + ": " + ec.message();
+    if (ec == asio::error::address_in_use)
+      text += " (another program, or another pigeon serve, is listening there)";
+    throw std::runtime_error(text);
+  };
+  if (acceptor.open(endpoint.protocol(), ec)) fail("open a socket for");
+  acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (acceptor.bind(endpoint, ec)) fail("listen on");
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec)) fail("listen on");
   asio::co_spawn(impl_->ex, impl::run_listener(impl_),
                  [name = impl_->options.name](std::exception_ptr e) {
                    log_coroutine_exception(name + " listener", e);

@@ -14,7 +14,9 @@
 // acceptor at once and cancels every session, including handlers still awaiting, at the loop's
 // next turn; their coroutine frames finish on the loop afterwards, so keep running the
 // io_context (or destroy it) after stop().
-// Failure: start() throws boost::system::system_error when it cannot bind or listen.
+// Failure: start() throws std::runtime_error naming the listener (server_options::name) and
+// the address when it cannot bind or listen ("webhooks listener: cannot listen on
+// 127.0.0.1:8080: Address already in use ...").
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>

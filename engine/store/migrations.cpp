@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 11> migrations = {
+constexpr std::array<const char*, 12> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -284,6 +284,11 @@ ALTER TABLE ab_tests ADD COLUMN min_per_variant INTEGER NOT NULL DEFAULT 100;
 ALTER TABLE ab_tests ADD COLUMN sample_percent INTEGER NOT NULL DEFAULT 100;
 ALTER TABLE ab_tests ADD COLUMN next_check_at INTEGER;
 UPDATE ab_tests SET first_send_at = NULL WHERE decided_at IS NULL;
+)sql",
+    // 12: attempts made on a simulated clock (`serve --clock sim:`, a rehearsal) are stamped
+    // with simulated times: the live rates of status leave them out.
+    R"sql(
+ALTER TABLE send_ledger ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
 )sql",
 };
 

@@ -17,7 +17,7 @@ std::string abbreviate(std::string_view sql) {
 
 }  // namespace
 
-database::database(const std::string& path, bool read_only) : path_(path) {
+database::database(const std::string& path, bool read_only, bool create) : path_(path) {
   // No memory statistics: with them every sqlite3_malloc takes a global mutex. Only possible
   // before SQLite initialises (the first open); later calls fail harmlessly.
   static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -25,11 +25,11 @@ database::database(const std::string& path, bool read_only) : path_(path) {
   // Multi-thread mode (no per-call connection mutex): a connection is used by one thread at a
   // time (async_store opens on one thread and then writes only on its writer thread; thread
   // start orders the two), which is all SQLite requires in that mode.
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db_,
-      (read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
-          SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
-      nullptr);
+  int rc = sqlite3_open_v2(path.c_str(), &db_,
+                           (read_only ? SQLITE_OPEN_READONLY
+                                      : SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)) |
+                               SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                           nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close_v2(db_);

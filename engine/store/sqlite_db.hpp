@@ -24,7 +24,8 @@ class database {
  public:
   // Opens (creating if needed) the file at `path`; with read_only, opens an existing file for
   // reading only (every write fails with SQLITE_READONLY). Throws store_error naming the path.
-  explicit database(const std::string& path, bool read_only = false);
+  // Without `create`, a missing file fails to open instead of becoming an empty database.
+  explicit database(const std::string& path, bool read_only = false, bool create = true);
   ~database();
   database(const database&) = delete;
   database& operator=(const database&) = delete;

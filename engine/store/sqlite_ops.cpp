@@ -86,13 +86,14 @@ constexpr std::int64_t latency_sample_cap = 10000;
 ops_snapshot sqlite_store::operations(time_point now) {
   ops_snapshot s;
   atomically("read operations", [&] {
-    // Throughput, overall and per provider, over the last minute and hour.
+    // Throughput, overall and per provider, over the last minute and hour; a rehearsal's
+    // attempts (simulated times, mark_sends_simulated) are not throughput.
     for (auto [window, all, pick] :
          {std::tuple{1min, &s.last_minute, &provider_figures::last_minute},
           std::tuple{60min, &s.last_hour, &provider_figures::last_hour}}) {
       query q(*db_,
-              "SELECT provider, outcome, count(*) FROM send_ledger WHERE at >= ?1 "
-              "GROUP BY provider, outcome ORDER BY provider");
+              "SELECT provider, outcome, count(*) FROM send_ledger "
+              "WHERE at >= ?1 AND simulated = 0 GROUP BY provider, outcome ORDER BY provider");
       q.bind(1, now - window);
       while (q.step()) {
         auto provider = q.get_text(0);
@@ -113,7 +114,7 @@ ops_snapshot sqlite_store::operations(time_point now) {
       std::vector<std::int64_t> latencies;
       query q(*db_,
               "SELECT completed_at - at FROM send_ledger WHERE provider = ?1 AND at >= ?2 "
-              "AND completed_at IS NOT NULL ORDER BY at DESC LIMIT ?3");
+              "AND completed_at IS NOT NULL AND simulated = 0 ORDER BY at DESC LIMIT ?3");
       q.bind(1, p.name).bind(2, now - 60min).bind(3, latency_sample_cap);
       while (q.step()) latencies.push_back(q.get_int(0));
       if (latencies.empty()) continue;

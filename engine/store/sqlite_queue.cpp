@@ -250,7 +250,7 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
       marked.push_back(in.message_id);
       static const std::string ledger =
           "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
-          "outcome) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')";
+          "outcome, simulated) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)";
       query(*db_, ledger)
           .bind(1, in.message_id)
           .bind(2, ctx->contact_id)
@@ -258,6 +258,7 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
           .bind(4, attempt)
           .bind(5, in.provider)
           .bind(6, in.at)
+          .bind(7, std::int64_t{simulated_sends_ ? 1 : 0})
           .run();
       pending_ledger_[in.message_id] = db_->last_insert_rowid();
     }
@@ -469,9 +470,10 @@ std::vector<message_row> sqlite_store::messages(const message_filter& filter) {
             "FROM messages m JOIN contacts k ON k.id = m.contact_id "
             "JOIN campaign_heads h ON h.name = m.campaign "
             "WHERE (?1 = '' OR m.campaign = ?1) AND (?2 IS NULL OR m.state = ?2) "
-            "AND (?4 = 0 OR h.state = 'active') "
+            "AND (?4 = 0 OR h.state = 'active') AND (?5 = '' OR k.phone = ?5) "
             "ORDER BY m.id LIMIT ?3");
     q.bind(1, filter.campaign);
+    q.bind(5, filter.phone);
     q.bind(4, filter.active_campaigns_only ? 1 : 0);
     if (filter.state) q.bind(2, to_string(*filter.state));
     q.bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));

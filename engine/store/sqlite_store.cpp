@@ -20,10 +20,15 @@ sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {}
 
 sqlite_store::~sqlite_store() = default;
 
-std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path) {
+std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path, open_mode mode) {
   if (path.empty()) throw store_error("cannot open database: the path is empty");
   bool plain_file = path != ":memory:" && !path.starts_with("file:");
-  if (plain_file) {
+  if (plain_file && mode == open_mode::existing && !std::filesystem::exists(path)) {
+    throw store_error("no database at " + path +
+                      " (nothing imported or applied yet, or a wrong --db or `database:`); "
+                      "`pigeon contacts import` or `pigeon campaign apply` creates one");
+  }
+  if (plain_file && mode == open_mode::create) {
     auto parent = std::filesystem::path(path).parent_path();
     std::error_code ec;
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
@@ -33,7 +38,8 @@ std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path) {
     }
   }
   std::unique_ptr<sqlite_store> s(new sqlite_store(path));
-  s->db_ = std::make_unique<sqlite::database>(path);
+  s->db_ = std::make_unique<sqlite::database>(path, /*read_only=*/false,
+                                              /*create=*/mode == open_mode::create);
   auto& db = *s->db_;
   try {
     // busy_timeout first so that the following statements wait for a concurrent writer.

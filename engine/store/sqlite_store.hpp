@@ -30,10 +30,17 @@ class wal_checkpointer;
 // `campaign.state`.
 class sqlite_store final : public store {
  public:
-  // Opens or creates the database at `path` (creating its parent directories) and migrates it.
-  // Throws store_error naming the path when it cannot be opened, is not a database or is
-  // corrupt, or has a schema newer than this binary.
-  static std::unique_ptr<sqlite_store> open(const std::string& path);
+  // Whether open() may create a database that is not there yet.
+  enum class open_mode {
+    create,    // create the file and its parent directories when missing
+    existing,  // a missing file is an error: reading commands never create a database
+  };
+  // Opens (or, with open_mode::create, creates) the database at `path` and migrates it.
+  // Throws store_error naming the path when it cannot be opened, does not exist (existing mode:
+  // the message starts "no database at PATH"), is not a database or is corrupt, or has a schema
+  // newer than this binary.
+  static std::unique_ptr<sqlite_store> open(const std::string& path,
+                                            open_mode mode = open_mode::create);
   // Opens an existing database, already at this binary's schema, for reading only: a second
   // connection whose reads (status, operations) run beside the writer's transactions instead of
   // queueing behind them (WAL: a reader sees the last commit and never blocks the writer). Its
@@ -131,6 +138,10 @@ class sqlite_store final : public store {
   void checkpoint_in_background();
   // Checkpoints run in the background so far (0 when not enabled).
   std::int64_t background_checkpoints() const;
+  // Marks every later send of this connection as made on a simulated clock (`serve --clock
+  // sim:`): the ledger keeps them (caps and the campaign's figures count them) but the live
+  // rates of operations() leave them out, as their times are not real ones.
+  void mark_sends_simulated() { simulated_sends_ = true; }
 
  private:
   explicit sqlite_store(std::string path);
@@ -173,7 +184,8 @@ class sqlite_store final : public store {
   void save_replies(const std::string& campaign, int version, const reply_config& replies);
 
   std::string path_;
-  bool reader_ = false;  // open_reader(): transactions begin deferred
+  bool reader_ = false;           // open_reader(): transactions begin deferred
+  bool simulated_sends_ = false;  // mark_sends_simulated()
   std::unique_ptr<sqlite::database> db_;
   // message id -> rowid of the send_ledger row mark_submitting inserted for its latest attempt,
   // taken by record_outcomes to update that row by rowid. A hint only: record_outcomes checks

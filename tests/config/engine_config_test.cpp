@@ -294,6 +294,23 @@ TEST_CASE("an unset environment variable is an issue at the string that names it
                 "engine.yaml:2:13: unterminated ${ in '${OPEN'"});
 }
 
+TEST_CASE("reading commands leave the unset secrets of providers and admin_token as written") {
+  unsetenv("PIGEON_TEST_UNSET");
+  const std::string yaml = R"(admin_token: "${PIGEON_TEST_UNSET}"
+listen: { admin: "0.0.0.0:9090" }
+providers:
+  p: { kind: twilio, auth_token: "tok-${PIGEON_TEST_UNSET}", from: "+15550001111" }
+)";
+  const auto config = parse_engine_config(yaml, "engine.yaml", secrets::leave_unset);
+  CHECK(config.providers.at("p").settings.at("auth_token").value == "tok-${PIGEON_TEST_UNSET}");
+  CHECK(config.admin_token == "${PIGEON_TEST_UNSET}");
+  // everything else is still checked: an unset reference outside the secrets is an issue
+  CHECK_THROWS_AS(parse_engine_config("public_url: \"https://${PIGEON_TEST_UNSET}\"\n",
+                                      "engine.yaml", secrets::leave_unset),
+                  config_error);
+  CHECK_THROWS_AS(parse_engine_config(yaml, "engine.yaml"), config_error);
+}
+
 TEST_CASE("frequency rules check their duration, their tier or calendar, and their shape") {
   CHECK(engine_issues(R"(policy:
   tiers: { active: "x > 1" }

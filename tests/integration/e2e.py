@@ -256,8 +256,10 @@ def a_yaml_typo_is_reported_with_its_place_and_nothing_is_applied(env):
     p = env.run("campaign", "apply", path, check=False)
     assert p.returncode == 1, p
     assert re.search(re.escape(path) + r":8:5: .*smss", p.stderr), p.stderr
-    listed = env.run("campaign", "list", "--json").stdout
-    assert json.loads(listed) == [], listed
+    # nothing applied: a refused apply does not even create the database
+    assert not os.path.exists(env.db)
+    p = env.run("campaign", "list", "--json", check=False)
+    assert p.returncode == 2 and "no database at" in p.stderr, p
 
 
 def an_unreachable_carrier_is_retried_and_status_says_so(env):

@@ -74,5 +74,50 @@ TEST_CASE("the registry passes a codec's config errors through") {
   CHECK(text.find("engine.yaml:21:5: unknown key 'urll'") != std::string::npos);
 }
 
+TEST_CASE("a rehearsal may reach simulators and loopback hosts only, never credentials shown") {
+  auto twilio = [](const char* base_url) {
+    auto b = provider_builder("main", "twilio")
+                 .set("account_sid", "AC0123456789abcdef0123456789abcdef")
+                 .set("auth_token", "token")
+                 .set("from", "+15550001111");
+    if (*base_url) b.set("base_url", base_url);
+    return b.cfg;
+  };
+  CHECK(off_loopback_url(twilio("")) ==
+        "https://api.twilio.com/2010-04-01/Accounts/AC0123456789abcdef0123456789abcdef/"
+        "Messages.json");
+  CHECK_FALSE(off_loopback_url(twilio("http://127.0.0.2:4010")));
+  CHECK_FALSE(off_loopback_url(twilio("http://[::1]:4010")));
+  CHECK_FALSE(off_loopback_url(twilio("http://LocalHost:4010")));
+  CHECK(off_loopback_url(twilio("http://0.0.0.0:4010")));
+  CHECK(off_loopback_url(twilio("http://localhost.example.com")));
+  auto kannel = provider_builder("backup", "kannel")
+                    .set("url", "http://10.0.0.5:13013/cgi-bin/sendsms")
+                    .set("username", "pigeon")
+                    .set("password", "pw-secret")
+                    .cfg;
+  CHECK(off_loopback_url(kannel) == "http://10.0.0.5:13013/cgi-bin/sendsms");
+  auto far_simulator =
+      provider_builder("sandbox", "simulator").set("url", "http://sim.example.com").cfg;
+  CHECK_FALSE(off_loopback_url(far_simulator));
+}
+
+TEST_CASE("a kannel provider that will never get delivery receipts is named") {
+  config::engine_config cfg;
+  cfg.public_url = "https://sms.example.com";
+  cfg.providers["backup"] = provider_builder("backup", "kannel")
+                                .set("url", "http://127.0.0.1:13013/cgi-bin/sendsms")
+                                .set("username", "pigeon")
+                                .set("password", "pw")
+                                .cfg;
+  auto warnings = config_warnings(cfg);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("provider backup (kannel) has no webhook_token") != std::string::npos);
+  cfg.public_url.clear();
+  CHECK(config_warnings(cfg).size() == 2);
+  cfg.providers["backup"].settings["dlr_mask"] = {"0", {}};
+  CHECK(config_warnings(cfg).empty());
+}
+
 }  // namespace
 }  // namespace pigeon::providers

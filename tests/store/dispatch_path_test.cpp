@@ -98,6 +98,7 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
     raw.exec("CREATE INDEX messages_leased ON messages (lease_until) WHERE state = 'leased'");
     for (const char* column : {"min_per_variant", "sample_percent", "next_check_at"})  // 11
       raw.exec(std::string("ALTER TABLE ab_tests DROP COLUMN ") + column);
+    raw.exec("ALTER TABLE send_ledger DROP COLUMN simulated");  // 12
     raw.exec("DELETE FROM schema_migrations WHERE version >= 8");
     raw.exec("PRAGMA user_version = 7");
   }

@@ -97,6 +97,27 @@ TEST_CASE("operations count attempts per provider and window, with latency and e
   CHECK(ops.campaigns[0].opt_outs == 0);
 }
 
+TEST_CASE("a rehearsal's attempts stay out of the live rates but count for the campaign") {
+  temp_dir dir;
+  auto s = seeded(dir.file("p.db"));
+  auto now = at_ms(10'000'000);
+  auto claimed = s->claim_due(now, 4, now + std::chrono::minutes(5), "me");
+  REQUIRE(claimed.size() == 4);
+  s->mark_submitting({{claimed[0].id, "main", "x", 1, now - std::chrono::seconds(30)}});
+  s->mark_sends_simulated();
+  for (int i = 1; i < 4; ++i)
+    s->mark_submitting({{claimed[i].id, "main", "x", 1, now - std::chrono::seconds(30)}});
+  for (int i = 0; i < 4; ++i)
+    s->record_outcomes({{claimed[i].id, message_state::submitted, "main", "c", "", {}, now}});
+  auto ops = s->operations(now);
+  CHECK(ops.last_minute.attempts == 1);
+  CHECK(ops.last_hour.attempts == 1);
+  REQUIRE(ops.providers.size() == 1);
+  CHECK(ops.providers[0].last_minute.attempts == 1);
+  REQUIRE(ops.campaigns.size() == 1);
+  CHECK(ops.campaigns[0].variants.at(0).sent == 4);
+}
+
 TEST_CASE("replies per keyword and opt-outs after a send are counted per campaign") {
   temp_dir dir;
   auto path = dir.file("p.db");

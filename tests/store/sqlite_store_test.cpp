@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/store/migrations.hpp"
@@ -47,6 +48,17 @@ TEST_CASE("opening a database creates its parent directories and round-trips a c
   CHECK(found->attributes.at("first_name").as_string() == "Li");
   CHECK(found->tz == "Asia/Shanghai");
   CHECK_FALSE(s->find_contact("+8613800000009"));
+}
+
+TEST_CASE("opening an existing database only never creates one, nor its directories") {
+  temp_dir dir;
+  auto missing = dir.file("var/nested/pigeon.db");
+  CHECK_THROWS_WITH_AS(sqlite_store::open(missing, sqlite_store::open_mode::existing),
+                       doctest::Contains(("no database at " + missing).c_str()), store_error);
+  CHECK_FALSE(std::filesystem::exists(dir.file("var")));
+  sqlite_store::open(missing)->upsert_contacts({make_contact("+8613800000000")});
+  auto s = sqlite_store::open(missing, sqlite_store::open_mode::existing);
+  CHECK(s->find_contact("+8613800000000"));
 }
 
 TEST_CASE("upserting a contact by phone updates it and keeps its id") {
@@ -455,4 +467,19 @@ TEST_CASE("the message log can leave out paused and cancelled campaigns") {
   REQUIRE(s->set_campaign_state("promo", "paused", at_ms(1100)));
   CHECK(s->messages(active).empty());
   CHECK(s->messages({}).size() == 1);
+}
+
+TEST_CASE("the message log can be narrowed to one recipient") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
+  message_filter one;
+  one.phone = "+8613800000001";
+  auto rows = s->messages(one);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].phone == "+8613800000001");
+  one.phone = "+8613800000009";
+  CHECK(s->messages(one).empty());
 }
