@@ -31,6 +31,11 @@ constexpr const char* counted_outcomes =
     "(l.outcome = 'pending' OR l.outcome = 'unknown' OR l.outcome = 'submitted' OR "
     "l.outcome = 'delivered' OR l.outcome = 'undelivered')";
 
+// Responses and confirmations (direct messages) are transactional: a cap never counts them.
+constexpr const char* not_direct =
+    " AND NOT EXISTS (SELECT 1 FROM messages d WHERE d.id = l.message_id "
+    "AND d.direct_text IS NOT NULL)";
+
 struct blocked {
   time_point next{};
   std::string reason;
@@ -157,7 +162,7 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
                                 "WHERE l.contact_id = ?1 AND l.at > ?2 AND l.message_id <> ?3 "
                                 "AND c.category = 'marketing' AND (?4 = '' OR l.campaign = ?4) "
                                 "AND ") +
-                        counted_outcomes + " GROUP BY l.message_id ORDER BY 1");
+                        counted_outcomes + not_direct + " GROUP BY l.message_id ORDER BY 1");
       q.bind(1, ctx.contact_id).bind(2, in.at - rule.per).bind(3, in.message_id);
       q.bind(4, campaign_only ? ctx.campaign : std::string());
       while (q.step()) sends.push_back(q.get_time(0));
@@ -211,7 +216,7 @@ void sqlite_store::for_each_capped_send(
                               "JOIN campaign_heads h ON h.name = l.campaign "
                               "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
                               "WHERE l.at >= ?1 AND c.category = 'marketing' AND ") +
-                      counted_outcomes + " GROUP BY l.message_id");
+                      counted_outcomes + not_direct + " GROUP BY l.message_id");
     q.bind(1, since);
     while (q.step()) fn(q.get_int(0), q.get_text(1), q.get_time(2));
   });

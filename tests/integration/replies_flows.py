@@ -22,7 +22,7 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
                         "examples")
 
 
-def write_config(env, url, shop_extra="", coffee_extra=""):
+def write_config(env, url, shop_extra="", coffee_extra="", policy=""):
     # The coffee sender as the demo config has it: a CJK signature, one segment.
     with open(env.config, "w") as f:
         f.write(f"""database: {env.db}
@@ -30,7 +30,7 @@ default_timezone: Asia/Shanghai
 default_region: CN
 listen: {{ webhooks: "127.0.0.1:0", admin: "127.0.0.1:0" }}
 reconcile_grace: 1s
-senders:
+{policy}senders:
   coffee:
     signature: "【咖啡】"
     opt_out_hint: "回T退订"
@@ -118,13 +118,17 @@ def replies_of(env, phone):
 
 def the_double12_example_answers_1_and_stops_only_its_later_steps(env):
     port, record = env.simulator()
-    write_config(env, f"http://127.0.0.1:{port}")
+    # Two marketing messages a week: a response must not use up the second one.
+    write_config(env, f"http://127.0.0.1:{port}", policy="""policy:
+  tiers: { everyone: "last_purchase_days >= 0" }
+  frequency: [{ tier: everyone, max: 2, per: 7d }]
+""")
     a, b, c = write_contacts(env, 3)
     campaign = double12_with_steps(env, f"""  - id: expiry-reminder
     at: now
     sms: {{ text: "{{{{first_name|会员}}}},您的券3天后到期,回1领取试用装" }}
   - id: flash-countdown
-    at: "{in_seconds(20)}"
+    at: "{in_seconds(30)}"
     sms: {{ text: "今晚8点闪购倒计时!" }}
 """)
     serve, hooks = apply_and_serve(env, campaign, "expiry-reminder", 3)
@@ -134,8 +138,11 @@ def the_double12_example_answers_1_and_stops_only_its_later_steps(env):
     got = wait_answer(env, record, a, "the response to 1", "试用装已为您预留")
     assert got[0]["text"] == "【咖啡】试用装已为您预留,到店出示本短信领取", got
     assert all(m["state"] in ("submitted", "delivered") for m in replies_of(env, a))
+    mo(hooks, b, "2", "MO-2")
+    wait_answer(env, record, b, "the response to 2", "专家将在24小时内联系您")
 
-    # The later step: stopped for the one who replied 1, sent to the others.
+    # The later step: stopped for the one who replied 1, sent to the others (the response to
+    # 2 did not use up its recipient's second message of the week).
     wait_submitted(env, "flash-countdown", 2)
     later = {m["recipient"]: m for m in messages(env) if m["step"] == "flash-countdown"}
     assert later[a]["state"] == "suppressed" and later[a]["reason"] == "stop_on reply:1", later[a]
