@@ -226,6 +226,15 @@ void check_step_times(yaml_reader& reader, const campaign_config& campaign) {
       first_relative = i;
     }
   }
+  // Replies are attributed to a campaign that sent the phone a message: with every step a
+  // follow-up, nothing is ever sent and no reply ever queues one.
+  if (!campaign.steps.empty() &&
+      std::all_of(campaign.steps.begin(), campaign.steps.end(),
+                  [&](const step_config& s) { return follow_up_of(campaign, s.id) != nullptr; })) {
+    reader.issue(campaign.steps.front().where,
+                 "steps: every step is a follow-up, so nothing is ever sent and no reply can "
+                 "queue one; give the first message its own step");
+  }
   if (first_relative && campaign.anchor.empty()) {
     const step_config& step = campaign.steps[*first_relative];
     reader.issue(step.at_where, indexed("steps", *first_relative) + ".at: '" + step.at +
