@@ -7,6 +7,7 @@
 #include <set>
 
 #include "config/engine_config.hpp"
+#include "config/reply_texts.hpp"
 #include "config/values.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -145,29 +146,25 @@ void read_message(yaml_reader& reader, const YAML::Node& node, const std::string
   }
 }
 
-// Returns whether `at` is relative to the anchor.
-bool read_step(yaml_reader& reader, const YAML::Node& node, const std::string& path,
+void read_step(yaml_reader& reader, const YAML::Node& node, const std::string& path,
                step_config& step) {
   step.where = reader.location(node);
-  if (!reader.expect_map(node, path)) return false;
+  if (!reader.expect_map(node, path)) return;
   reader.check_keys(node, path, {"id", "at", "window", "sms", "mms"});
   if (reader.require(node, path, "id") && reader.read(node, path, "id", step.id) &&
       step.id.empty()) {
     reader.issue(node["id"], path + ".id: expected a name, got an empty string");
   }
-  bool relative = false;
   if (reader.require(node, path, "at")) {
     step.at_where = reader.location(node["at"]);
     if (reader.read(node, path, "at", step.at)) {
-      auto at = parse_step_at(step.at);
-      if (!at) {
+      if (!parse_step_at(step.at)) {
         reader.issue(node["at"], path +
                                      ".at: expected \"now\", an offset from the anchor like "
                                      "\"-7d 10:30\", or a time like 2026-11-11T10:30:00+08:00, "
                                      "got '" +
                                      step.at + "'");
       }
-      relative = at && at->kind == step_time_kind::relative;
     }
   }
   if (const YAML::Node window = node["window"]; window.IsDefined()) {
@@ -183,18 +180,16 @@ bool read_step(yaml_reader& reader, const YAML::Node& node, const std::string& p
     step.kind = sms ? "sms" : "mms";
     read_message(reader, node[step.kind], path + "." + step.kind, step.kind, step);
   }
-  return relative;
 }
 
 void read_steps(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
   if (!reader.expect_list(node, "steps")) return;
   if (node.size() == 0) reader.issue(node, "steps: expected at least one step");
   std::map<std::string, source_location> ids;
-  std::optional<std::size_t> first_relative;
   for (std::size_t i = 0; i < node.size(); ++i) {
     step_config step;
     const std::string path = indexed("steps", i);
-    if (read_step(reader, node[i], path, step) && !first_relative) first_relative = i;
+    read_step(reader, node[i], path, step);
     if (!step.id.empty()) {
       auto [it, inserted] = ids.emplace(step.id, reader.location(node[i]["id"]));
       if (!inserted) {
@@ -203,6 +198,43 @@ void read_steps(yaml_reader& reader, const YAML::Node& node, campaign_config& ca
       }
     }
     campaign.steps.push_back(std::move(step));
+  }
+}
+
+// Once the keywords are read: a follow-up step's `at` counts from the reply ("now", "0d", "+2h",
+// "+1d 10:00"); any other step's relative `at` counts from the anchor, and a delay is a mistake.
+void check_step_times(yaml_reader& reader, const campaign_config& campaign) {
+  std::optional<std::size_t> first_relative;
+  for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+    const step_config& step = campaign.steps[i];
+    auto at = parse_step_at(step.at);
+    if (!at) continue;  // reported by read_step
+    const std::string path = indexed("steps", i) + ".at: '" + step.at + "'";
+    if (const auto* k = follow_up_of(campaign, step.id)) {
+      if (at->kind == step_time_kind::absolute ||
+          (at->kind == step_time_kind::relative && at->day_offset < 0)) {
+        reader.issue(step.at_where, path + " cannot count from a reply, and step '" + step.id +
+                                        "' is a follow-up (replies.keywords." + k->keyword +
+                                        "): use \"now\", a delay like \"+2h\" or a day and "
+                                        "time like \"+1d 10:00\"");
+      }
+    } else if (at->kind == step_time_kind::after) {
+      reader.issue(step.at_where, path +
+                                      " is a delay after a reply: only a step named by a "
+                                      "keyword's follow_up can use it; use an offset from the "
+                                      "anchor like \"0d 15:00\", a time, or \"now\"");
+    } else if (at->kind == step_time_kind::relative && !first_relative) {
+      first_relative = i;
+    }
+  }
+  // Replies are attributed to a campaign that sent the phone a message: with every step a
+  // follow-up, nothing is ever sent and no reply ever queues one.
+  if (!campaign.steps.empty() &&
+      std::all_of(campaign.steps.begin(), campaign.steps.end(),
+                  [&](const step_config& s) { return follow_up_of(campaign, s.id) != nullptr; })) {
+    reader.issue(campaign.steps.front().where,
+                 "steps: every step is a follow-up, so nothing is ever sent and no reply can "
+                 "queue one; give the first message its own step");
   }
   if (first_relative && campaign.anchor.empty()) {
     const step_config& step = campaign.steps[*first_relative];
@@ -246,7 +278,8 @@ void read_replies(yaml_reader& reader, const YAML::Node& node, campaign_config& 
     if (!reader.expect_map(entry.second, path)) continue;
     reader.check_keys(entry.second, path, {"tag", "respond", "action", "step", "max", "per"});
     reader.read(entry.second, path, "tag", keyword.tag);
-    reader.read(entry.second, path, "respond", keyword.respond);
+    if (reader.read(entry.second, path, "respond", keyword.respond))
+      keyword.respond_where = reader.location(entry.second["respond"]);
     if (reader.read(entry.second, path, "action", keyword.action) &&
         keyword.action != "frequency" && keyword.action != "nps" && keyword.action != "follow_up") {
       reader.issue(entry.second["action"], path + ".action: expected frequency, nps or " +
@@ -415,6 +448,7 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
       reader.issue(k.where, "replies.keywords." + k.keyword + ".step: no step '" + k.step +
                                 "' in this campaign");
   }
+  check_step_times(reader, campaign);
   if (const YAML::Node caps = root["caps"]; caps.IsDefined()) read_caps(reader, caps, campaign);
   if (reader.read(root, "", "holdout", campaign.holdout) &&
       (campaign.holdout < 0 || campaign.holdout > 50)) {
@@ -461,6 +495,12 @@ campaign_load collect_campaign(const std::string& path) {
   return parse_collecting(detail::read_file(path), path);
 }
 
+const keyword_config* follow_up_of(const campaign_config& campaign, std::string_view step_id) {
+  for (const auto& k : campaign.keywords)
+    if (k.action == "follow_up" && k.step == step_id) return &k;
+  return nullptr;
+}
+
 std::vector<config_issue> check_campaign_against(const campaign_config& campaign,
                                                  const engine_config& engine) {
   std::vector<config_issue> issues;
@@ -472,6 +512,14 @@ std::vector<config_issue> check_campaign_against(const campaign_config& campaign
         {campaign.sender_where,
          "sender: '" + campaign.sender + "' is not defined in the engine config " +
              (known.empty() ? "(it defines no senders)" : "(senders: " + known + ")")});
+  } else {
+    const auto& sender = engine.senders.at(campaign.sender);
+    for (const auto& k : campaign.keywords) {
+      if (k.respond.empty()) continue;
+      if (auto problem = reply_text_problem(sender, k.respond); !problem.empty())
+        issues.push_back(
+            {k.respond_where, "replies.keywords." + k.keyword + ".respond: " + problem});
+    }
   }
   return issues;
 }

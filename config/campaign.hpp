@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/source_location.hpp"
@@ -28,7 +29,7 @@ struct variant_config {
 
 struct step_config {
   std::string id;
-  std::string at;  // "-7d 10:30", "0d 15:00", an absolute ISO time, or "now"
+  std::string at;  // "-7d 10:30", "0d 15:00", an absolute ISO time, "now", "+2h" (follow-up)
   source_location at_where;
   std::string kind;  // "sms" | "mms"
   std::optional<window_config> window;
@@ -45,6 +46,7 @@ struct keyword_config {
   int max = 0;       // frequency: the recipient's own cap, `max` messages per `per`
   std::string per;   // a duration (7d); empty with max 0 = the reply only asks (nothing stored)
   source_location where;
+  source_location respond_where;  // of the `respond:` value
 };
 
 struct audience_config {
@@ -112,7 +114,13 @@ struct campaign_load {
 };
 campaign_load collect_campaign(const std::string& path);
 
-// Checks what needs the engine config: the sender is defined. Returns the issues found.
+// The keyword whose `action: follow_up` names this step, or nullptr. Such a step is follow-up
+// only: apply queues it for nobody; a reply with that keyword queues it for its sender, its `at`
+// counted from the reply (engine::follow_up_due).
+const keyword_config* follow_up_of(const campaign_config& campaign, std::string_view step_id);
+
+// Checks what needs the engine config: the sender is defined, each `respond` text fits the
+// sender's limit (config/reply_texts.hpp). Returns the issues found.
 std::vector<config_issue> check_campaign_against(const campaign_config& campaign,
                                                  const struct engine_config& engine);
 

@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "config/ops_config.hpp"
+#include "config/reply_texts.hpp"
 #include "config/values.hpp"
 #include "config/yaml_reader.hpp"
 
@@ -131,6 +132,27 @@ void read_provider(yaml_reader& reader, const std::string& name, const YAML::Nod
   reader.require(node, path, "kind");
 }
 
+// The confirmations' defaults follow the signature's script; every text a customer's reply can
+// trigger is measured here, at load, against the sender's limit (config/reply_texts.hpp).
+void check_reply_texts(yaml_reader& reader, const std::string& path, const YAML::Node& node,
+                       sender_config& sender) {
+  if (!node["opt_out_reply"].IsDefined())
+    sender.opt_out_reply = default_opt_out_reply(sender.signature);
+  if (!node["opt_in_reply"].IsDefined())
+    sender.opt_in_reply = default_opt_in_reply(sender.signature);
+  for (auto [key, text] : {std::pair{"help_text", &sender.help_text},
+                           std::pair{"opt_out_reply", &sender.opt_out_reply},
+                           std::pair{"opt_in_reply", &sender.opt_in_reply}}) {
+    if (text->empty()) continue;
+    auto problem = reply_text_problem(sender, *text);
+    if (problem.empty()) continue;
+    const bool written = node[key].IsDefined();
+    reader.issue(
+        written ? node[key] : node,
+        path + "." + key + (written ? "" : " (the default: '" + *text + "')") + ": " + problem);
+  }
+}
+
 void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node& node,
                  const std::map<std::string, provider_config>& providers, sender_config& sender) {
   const std::string path = join_path("senders", name);
@@ -162,6 +184,7 @@ void read_sender(yaml_reader& reader, const std::string& name, const YAML::Node&
     reader.issue(node["mms_max_bytes"], path + ".mms_max_bytes: expected a positive number, got " +
                                             std::to_string(sender.mms_max_bytes));
   }
+  check_reply_texts(reader, path, node, sender);
   if (!reader.require(node, path, "route")) return;
   const YAML::Node route = node["route"];
   if (!reader.read(node, path, "route", sender.route)) return;

@@ -36,7 +36,8 @@ struct sender_config {
   int sms_max_segments = 1;
   long mms_max_bytes = 512000;
   std::string help_text;
-  // Confirmations of a STOP and a START (transactional, through this sender).
+  // Confirmations of a STOP and a START (transactional, through this sender). Loading a config
+  // sets the defaults by the signature: Chinese for a CJK signature (config/reply_texts.hpp).
   std::string opt_out_reply =
       "You are unsubscribed and will get no more messages from us. Reply START to resubscribe.";
   std::string opt_in_reply = "You are subscribed again. Reply STOP to opt out.";

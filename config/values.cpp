@@ -131,6 +131,13 @@ std::optional<std::chrono::year_month_day> parse_iso_date(std::string_view text)
 std::optional<step_time> parse_step_at(std::string_view text) {
   step_time result;
   if (text == "now") return result;
+  if (text.size() >= 3 && text[0] == '+' && (text.back() == 'h' || text.back() == 'm')) {
+    auto delay = parse_duration(text.substr(1));
+    if (!delay || text[1] == '+') return std::nullopt;
+    result.kind = step_time_kind::after;
+    result.delay = *delay;
+    return result;
+  }
   if (text.size() >= 2 && (text[0] == '+' || text[0] == '-' || is_digit(text[0]))) {
     // Relative: [+-]N d [HH:MM]. An absolute date also starts with a digit, so look for the 'd'.
     std::string_view rest = text;

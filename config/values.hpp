@@ -32,10 +32,12 @@ std::optional<clock_range> parse_clock_range(std::string_view text);
 std::optional<std::chrono::year_month_day> parse_iso_date(std::string_view text);
 
 // A step's `at`: "now"; relative to the campaign anchor ("-7d 10:30", "0d", "+2d 09:00");
-// or absolute ("2026-11-11T10:30:00+08:00", "2026-11-11 10:30", "2026-11-11T02:30Z").
-enum class step_time_kind { now, relative, absolute };
+// or absolute ("2026-11-11T10:30:00+08:00", "2026-11-11 10:30", "2026-11-11T02:30Z"); or a
+// delay ("+2h", "+30m": `after`, only for a step a reply queues, counted from the reply).
+enum class step_time_kind { now, relative, absolute, after };
 struct step_time {
   step_time_kind kind = step_time_kind::now;
+  std::chrono::seconds delay{0};                    // after only
   int day_offset = 0;                               // relative only
   std::optional<std::chrono::minutes> time_of_day;  // relative: when HH:MM is given
   std::chrono::year_month_day date{};               // absolute only

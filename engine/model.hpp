@@ -84,6 +84,8 @@ struct reply_keyword {
   std::string respond;          // a transactional reply through the campaign's sender
   std::string action;           // "" | frequency | nps | follow_up
   std::string step;             // follow_up: the campaign step to enqueue for this contact
+  std::string step_at;          // follow_up: the step's `at`, counted from the reply
+  std::string step_variant;     // follow_up: the step's first variant
   int max = 0;                  // frequency: at most `max` messages ...
   std::chrono::seconds per{0};  // ... per this period (both 0: nothing stored)
 };

@@ -131,6 +131,8 @@ plan_report plan_campaign(const config::campaign_config& campaign,
         decision =
             std::max(*step_due(campaign.steps[i], campaign.anchor, tz, from), from) + decide_after;
     for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+      // A follow-up step goes only to those who reply: nothing to forecast.
+      if (config::follow_up_of(campaign, campaign.steps[i].id)) continue;
       auto due = *step_due(campaign.steps[i], campaign.anchor, tz, from);
       auto expires = end_of_local_day(due, tz);
       auto t = std::max(due, from);

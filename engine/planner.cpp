@@ -65,12 +65,14 @@ std::vector<config::config_issue> validate_campaign(const config::campaign_confi
       }
     }
     // An `at` the file's own check refused (or a relative one without an anchor) is reported
-    // there already.
+    // there already; a follow-up step's `at` counts from a reply.
     auto at = config::parse_step_at(step.at);
-    bool readable = at && (at->kind != config::step_time_kind::relative ||
+    const bool follow_up = config::follow_up_of(campaign, step.id) != nullptr;
+    bool readable = at && (follow_up || at->kind != config::step_time_kind::relative ||
                            config::parse_iso_date(campaign.anchor));
-    if (readable && !step_due(step, campaign.anchor, "UTC", time_point{}))
-      issues.push_back({step.at_where, "cannot read `at: " + step.at + "`"});
+    bool ok = follow_up ? follow_up_due(step.at, time_point{}, "UTC").has_value()
+                        : step_due(step, campaign.anchor, "UTC", time_point{}).has_value();
+    if (readable && !ok) issues.push_back({step.at_where, "cannot read `at: " + step.at + "`"});
   }
   return issues;
 }
@@ -106,9 +108,20 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
     reply_config replies;
     if (auto d = config::parse_duration(campaign.replies_valid_for)) replies.valid_for = *d;
     for (const auto& k : campaign.keywords) {
-      reply_keyword rk{k.keyword, normalize_reply(k.keyword), k.tag, k.respond, k.action, k.step,
-                       k.max,     std::chrono::seconds(0)};
+      reply_keyword rk;
+      rk.keyword = k.keyword;
+      rk.normalized = normalize_reply(k.keyword);
+      rk.tag = k.tag;
+      rk.respond = k.respond;
+      rk.action = k.action;
+      rk.step = k.step;
+      rk.max = k.max;
       if (auto per = config::parse_duration(k.per)) rk.per = *per;
+      for (const auto& step : campaign.steps) {
+        if (step.id != k.step || k.action != "follow_up") continue;
+        rk.step_at = step.at;
+        if (!step.variants.empty()) rk.step_variant = step.variants.front().name;
+      }
       replies.keywords.push_back(std::move(rk));
     }
     s.replies = std::move(replies);
@@ -154,6 +167,31 @@ time_point end_of_local_day(time_point t, const std::string& tz) {
   auto local = zone->to_local(t);
   auto next_day = date::floor<date::days>(local) + date::days(1);
   return from_local(std::chrono::time_point_cast<std::chrono::minutes>(next_day), tz);
+}
+
+std::optional<time_point> follow_up_due(const std::string& at, time_point reply,
+                                        const std::string& tz) {
+  auto parsed = config::parse_step_at(at);
+  if (!parsed) return std::nullopt;
+  switch (parsed->kind) {
+    case config::step_time_kind::now:
+      return reply;
+    case config::step_time_kind::after:
+      return reply + parsed->delay;
+    case config::step_time_kind::relative: {
+      if (parsed->day_offset < 0) return std::nullopt;
+      if (!parsed->time_of_day) return reply + date::days(parsed->day_offset);
+      // The recipient's local date of the reply, N days on, at HH:MM; never before the reply.
+      auto local_day = date::floor<date::days>(find_zone(tz)->to_local(reply));
+      auto due = from_local(std::chrono::time_point_cast<std::chrono::minutes>(
+                                local_day + date::days(parsed->day_offset) + *parsed->time_of_day),
+                            tz);
+      return std::max(due, reply);
+    }
+    case config::step_time_kind::absolute:
+      return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 namespace {
@@ -243,7 +281,7 @@ std::vector<config::config_issue> past_step_issues(const config::campaign_config
   const std::string last_zone = "Etc/GMT+12";
   for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
     const auto& step = campaign.steps[i];
-    if (step.at == "now") continue;
+    if (step.at == "now" || config::follow_up_of(campaign, step.id)) continue;
     auto due = step_due(step, campaign.anchor, last_zone, now);
     if (!due || end_of_local_day(*due, last_zone) > now) continue;
     issues.push_back({step.at_where, "steps[" + std::to_string(i) + "].at: '" + step.at +
@@ -286,7 +324,9 @@ std::vector<std::int64_t> spread_ms_per_step(const config::campaign_config& camp
     const auto& w = step.window ? step.window : campaign.window;
     auto cw = w ? parse_window(w->days, w->between) : std::nullopt;
     // The step's wall-clock time: its due time computed as if local time were UTC.
-    auto local = step.at == "now" ? std::nullopt : step_due(step, campaign.anchor, "UTC", now);
+    auto local = step.at == "now" || config::follow_up_of(campaign, step.id)
+                     ? std::nullopt
+                     : step_due(step, campaign.anchor, "UTC", now);
     if (cw && !cw->all_day() && local) {
       auto minute =
           std::chrono::duration_cast<std::chrono::minutes>(*local - date::floor<date::days>(*local))
@@ -368,6 +408,10 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
                                 ledger[id].push_back({at, name == campaign.name});
                               });
     }
+    // Follow-up steps are queued by replies only (handle_inbound), never for the audience.
+    std::vector<bool> follow_up;
+    for (const auto& step : campaign.steps)
+      follow_up.push_back(config::follow_up_of(campaign, step.id) != nullptr);
     std::vector<std::string_view> step_winner;
     for (const auto& step : campaign.steps) {
       bool has = !winner.empty() &&
@@ -410,6 +454,10 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
         std::string zone(tz);
         std::vector<std::pair<time_point, time_point>> times;
         for (const auto& step : campaign.steps) {
+          if (follow_up[times.size()]) {
+            times.emplace_back();  // queued by a reply, not here
+            continue;
+          }
           auto due = *step_due(step, campaign.anchor, zone, now);
           times.emplace_back(due, end_of_local_day(due, zone));
         }
@@ -419,6 +467,7 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       const std::uint64_t spread_key = fnv1a(c.phone, spread_seed);
       const auto sent_before = ledger.find(c.id);
       for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+        if (follow_up[i]) continue;
         const auto& step = campaign.steps[i];
         auto due = times[i].first;
         if (spread_ms[i] > 0)

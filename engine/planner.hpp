@@ -44,6 +44,13 @@ std::optional<time_point> step_due(const config::step_config& step, const std::s
 // promo never goes out in the evening of another day.
 time_point end_of_local_day(time_point t, const std::string& tz);
 
+// When a follow-up step (named by a keyword's follow_up) is due for a reply at `reply` from a
+// recipient in `tz`: "now"/"0d" at the reply; "+2h", "+30m", "+1d" that long after it; "+1d 10:00"
+// at 10:00 local time N days after the reply's local date (never before the reply: "0d 10:00"
+// replied at 14:00 is due at once). Nullopt for a negative offset or an absolute time.
+std::optional<time_point> follow_up_due(const std::string& at, time_point reply,
+                                        const std::string& tz);
+
 // The campaign's audience, compiled once: all/any/none tags, then every `where` expression
 // (AND-ed), which may use the engine's tiers (`tier = active`). Immutable; matches() is
 // thread-safe. The constructor throws config_error with file:line:col for bad expressions.

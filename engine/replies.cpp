@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "engine/phone.hpp"
+#include "engine/planner.hpp"
 
 namespace pigeon::engine {
 
@@ -112,6 +113,24 @@ std::string inbound_phone(const std::string& from, std::string_view region) {
   return phone.e164.empty() ? from : phone.e164;
 }
 
+// Queues a follow-up step for the contact who replied, due at its `at` counted from the reply
+// in their time zone, valid until the end of that local day (like a scheduled step).
+void enqueue_follow_up(store& s, const reply_policy& policy, const reply_keyword& k,
+                       const std::string& campaign, const reply_row& row, time_point now) {
+  auto found = s.find_contact(row.phone);
+  const std::string tz(recipient_timezone(found ? std::string_view(found->tz) : std::string_view(),
+                                          row.phone, policy.default_timezone));
+  // Versions stored before follow-ups had their `at` went at once, as they did then.
+  auto due = k.step_at.empty() ? std::optional<time_point>(now) : follow_up_due(k.step_at, now, tz);
+  if (!due) {
+    spdlog::warn("reply {}: follow-up step {} has an unreadable `at: {}`; not queued", row.id,
+                 k.step, k.step_at);
+    return;
+  }
+  s.enqueue({new_message{campaign, k.step, k.step_variant.empty() ? "A" : k.step_variant,
+                         row.contact_id, *due, end_of_local_day(*due, tz)}});
+}
+
 }  // namespace
 
 void prepare_inbound_phone(const std::string& from) {
@@ -151,6 +170,7 @@ reply_policy make_reply_policy(const config::engine_config& config) {
   p.opt_in = normalized_all(config.policy.opt_in_keywords);
   p.help = normalized_all(config.policy.help_keywords);
   p.default_region = config.default_region;
+  p.default_timezone = config.default_timezone;
   for (const auto& [name, s] : config.senders) {
     sender_replies r;
     r.help_text = s.help_text;
@@ -256,8 +276,7 @@ inbound_outcome handle_inbound(store& s, const reply_policy& policy, const std::
           add_action(row.action, "nps");
         } else if (match->action == "follow_up" && !opted_out) {
           add_action(row.action, "follow_up:" + match->step);
-          s.enqueue({new_message{attribution->campaign, match->step, "A", row.contact_id, now,
-                                 std::nullopt}});
+          enqueue_follow_up(s, policy, *match, attribution->campaign, row, now);
         }
         if (!match->respond.empty() && !opted_out) {
           add_action(row.action, "respond");

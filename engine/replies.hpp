@@ -11,10 +11,13 @@
 //      most recently sent (sent_at) to that number within the campaign's replies.valid_for.
 //      A keyword may tag the contact, respond (a transactional reply through the campaign's
 //      sender), and take an action: frequency (stores the contact's own cap), nps (any reply
-//      0-10 is a score, stored on the reply), follow_up (enqueues a step of the campaign).
+//      0-10 is a score, stored on the reply), follow_up (enqueues a step of the campaign for
+//      this contact, due at the step's `at` counted from the reply: follow_up_due; the step is
+//      then an ordinary marketing message, held by its window, quiet hours, caps and stop_on).
 //   3. otherwise the reply is stored unmatched, for ops (`pigeon replies`).
 // Responses and confirmations are direct messages (store::enqueue_direct): durable intent in
-// the queue, sent by the dispatcher like any message, exempt from quiet hours and opt-out.
+// the queue, sent by the dispatcher like any message but transactional: exempt from windows,
+// quiet hours, caps, stop_on and the opt-out (DESIGN "Replies").
 
 #include <map>
 #include <string>
@@ -45,6 +48,7 @@ struct reply_policy {
   std::vector<std::string> help;
   std::map<std::string, sender_replies> senders;  // by sender name
   std::string default_region;                     // to read national-format `from` numbers
+  std::string default_timezone;                   // a follow-up's local time (recipient_timezone)
 };
 reply_policy make_reply_policy(const config::engine_config& config);
 

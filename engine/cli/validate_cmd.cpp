@@ -109,6 +109,11 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
                     ? ", " + std::to_string(warnings) + (warnings == 1 ? " warning" : " warnings")
                     : std::string())
             << ")\n";
+  for (const auto& s : campaign.steps) {
+    if (const auto* k = config::follow_up_of(campaign, s.id))
+      std::cout << "step " << s.id << ": follow-up only, queued for those who reply \""
+                << k->keyword << "\", `at: " << s.at << "` counted from the reply\n";
+  }
   if (report.audience_checked)
     std::cout << "length budget: fits for all " << report.audience
               << " recipients in the audience and the worst case (no attributes)\n";

@@ -28,6 +28,8 @@ std::string keywords_to_json(const std::vector<reply_keyword>& keywords) {
                                       {"respond", k.respond},
                                       {"action", k.action},
                                       {"step", k.step},
+                                      {"step_at", k.step_at},
+                                      {"step_variant", k.step_variant},
                                       {"max", k.max},
                                       {"per_seconds", k.per.count()}});
   }
@@ -57,6 +59,8 @@ std::vector<reply_keyword> keywords_from_json(const std::string& text) {
     k.respond = str(o, "respond");
     k.action = str(o, "action");
     k.step = str(o, "step");
+    k.step_at = str(o, "step_at");
+    k.step_variant = str(o, "step_variant");
     k.max = static_cast<int>(num(o, "max"));
     k.per = std::chrono::seconds(num(o, "per_seconds"));
     out.push_back(std::move(k));

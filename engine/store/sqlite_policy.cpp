@@ -29,6 +29,11 @@ constexpr const char* counted_outcomes =
     "(l.outcome = 'pending' OR l.outcome = 'unknown' OR l.outcome = 'submitted' OR "
     "l.outcome = 'delivered' OR l.outcome = 'undelivered')";
 
+// Responses and confirmations (direct messages) are transactional: a cap never counts them.
+constexpr const char* not_direct =
+    " AND NOT EXISTS (SELECT 1 FROM messages d WHERE d.id = l.message_id "
+    "AND d.direct_text IS NOT NULL)";
+
 struct blocked {
   time_point next{};
   std::string reason;
@@ -41,7 +46,8 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
   static const std::string sql =
       "SELECT m.state, h.state, h.version, m.attempts, m.contact_id, m.campaign, m.expires_at, "
       "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on, "
-      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL FROM messages m "
+      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.direct_text IS NOT NULL, m.step "
+      "FROM messages m "
       "JOIN campaign_heads h ON h.name = m.campaign "
       "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
       "JOIN contacts k ON k.id = m.contact_id WHERE m.id = ?1";
@@ -66,6 +72,8 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
   }
   ctx.on_cap = q.get_text(11);
   ctx.opted_out = q.get_int(13) != 0;
+  ctx.direct = q.get_int(14) != 0;
+  ctx.step = q.get_text(15);
   if (auto stop_on = q.get_text(12); stop_on != "[]")
     ctx.stop_on = sqlite::json_to_strings(stop_on, "campaign stop_on");
   return ctx;
@@ -78,8 +86,12 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
     return send_outcome{in.message_id, state, {}, {}, std::move(reason), next, in.at};
   };
 
+  // Responses and confirmations are transactional: never stopped, never capped (DESIGN Replies).
+  if (ctx.direct) return std::nullopt;
+
   // stop_on: a reply or event after this campaign's first send to the recipient ends its later
-  // steps. (opt_out is global suppression, handled with the opt-out list.)
+  // steps; not the follow-up step that very reply queued. (opt_out is global suppression,
+  // handled with the opt-out list.)
   if (!ctx.stop_on.empty()) {
     std::optional<time_point> first_send;
     {
@@ -97,9 +109,10 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
           query q(*db_,
                   "SELECT 1 FROM replies WHERE contact_id = ?1 AND at >= ?2 "
                   "AND upper(trim(keyword)) = upper(?3) "
-                  "AND (campaign IS NULL OR campaign = '' OR campaign = ?4) LIMIT 1");
+                  "AND (campaign IS NULL OR campaign = '' OR campaign = ?4) "
+                  "AND instr('+' || action || '+', '+follow_up:' || ?5 || '+') = 0 LIMIT 1");
           q.bind(1, ctx.contact_id).bind(2, *first_send).bind(3, trigger.substr(6));
-          q.bind(4, ctx.campaign);
+          q.bind(4, ctx.campaign).bind(5, ctx.step);
           hit = q.step();
         } else if (trigger.starts_with("event:")) {
           query q(*db_,
@@ -147,7 +160,7 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
                                 "WHERE l.contact_id = ?1 AND l.at > ?2 AND l.message_id <> ?3 "
                                 "AND c.category = 'marketing' AND (?4 = '' OR l.campaign = ?4) "
                                 "AND ") +
-                        counted_outcomes + " GROUP BY l.message_id ORDER BY 1");
+                        counted_outcomes + not_direct + " GROUP BY l.message_id ORDER BY 1");
       q.bind(1, ctx.contact_id).bind(2, in.at - rule.per).bind(3, in.message_id);
       q.bind(4, campaign_only ? ctx.campaign : std::string());
       while (q.step()) sends.push_back(q.get_time(0));
@@ -201,7 +214,7 @@ void sqlite_store::for_each_capped_send(
                               "JOIN campaign_heads h ON h.name = l.campaign "
                               "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
                               "WHERE l.at >= ?1 AND c.category = 'marketing' AND ") +
-                      counted_outcomes + " GROUP BY l.message_id");
+                      counted_outcomes + not_direct + " GROUP BY l.message_id");
     q.bind(1, since);
     while (q.step()) fn(q.get_int(0), q.get_text(1), q.get_time(2));
   });

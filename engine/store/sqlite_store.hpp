@@ -161,6 +161,7 @@ class sqlite_store final : public store {
     int attempts = 0;
     std::int64_t contact_id = 0;
     std::string campaign;
+    std::string step;
     std::optional<time_point> expires;
     std::string category;
     int priority = 0;
@@ -168,10 +169,12 @@ class sqlite_store final : public store {
     std::string on_cap;
     std::vector<std::string> stop_on;
     bool opted_out = false;  // a campaign message (not a direct reply) to an opted-out contact
+    bool direct = false;     // a direct message (a response or confirmation): transactional
   };
   std::optional<submit_context> read_submit_context(std::int64_t message_id);
   // Send policy checked inside mark_submitting (engine/store/sqlite_policy.cpp) for a message
-  // `leased` by an active campaign: stop_on, then frequency caps. Returns the outcome
+  // `leased` by an active campaign: stop_on, then frequency caps (neither for a direct message:
+  // responses and confirmations are transactional). Returns the outcome
   // (suppressed, deferred or expired) when the message must not go now, nullopt when it may.
   std::optional<send_outcome> policy_verdict(const submit_intent& intent,
                                              const submit_context& ctx);

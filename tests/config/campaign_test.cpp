@@ -319,6 +319,41 @@ replies:
                "'vote'"});
 }
 
+TEST_CASE("a follow-up step's at counts from the reply; only a follow-up takes a delay") {
+  auto c = parse_campaign(head + R"(steps:
+  - { id: a, at: now, sms: { text: x } }
+  - { id: b, at: "+2h", sms: { text: y } }
+  - { id: c, at: "+1d 10:00", sms: { text: z } }
+replies:
+  keywords:
+    "1": { action: follow_up, step: b }
+    "2": { action: follow_up, step: c }
+)",
+                          "c.yaml");
+  CHECK(follow_up_of(c, "b")->keyword == "1");
+  CHECK(follow_up_of(c, "a") == nullptr);
+  // No anchor needed: "+1d 10:00" counts from the reply.
+  CHECK(campaign_issues(head + R"(steps:
+  - { id: a, at: "+2h", sms: { text: x } }
+  - { id: b, at: "-1d 10:00", sms: { text: y } }
+replies:
+  keywords:
+    "1": { action: follow_up, step: b }
+)") == strings{"c.yaml:4:18: steps[0].at: '+2h' is a delay after a reply: only a step named by "
+               "a keyword's follow_up can use it; use an offset from the anchor like \"0d "
+               "15:00\", a time, or \"now\"",
+               "c.yaml:5:18: steps[1].at: '-1d 10:00' cannot count from a reply, and step 'b' "
+               "is a follow-up (replies.keywords.1): use \"now\", a delay like \"+2h\" or a "
+               "day and time like \"+1d 10:00\""});
+  CHECK(campaign_issues(head + R"(steps:
+  - { id: a, at: now, sms: { text: x } }
+replies:
+  keywords:
+    "1": { action: follow_up, step: a }
+)") == strings{"c.yaml:4:5: steps: every step is a follow-up, so nothing is ever sent and no "
+               "reply can queue one; give the first message its own step"});
+}
+
 TEST_CASE("${ENV} references in a campaign are substituted and unset ones reported") {
   setenv("PIGEON_TEST_BRAND", "Bean", 1);
   unsetenv("PIGEON_TEST_NOPE");

@@ -512,3 +512,36 @@ TEST_CASE("policy.window_spread is a duration up to an hour, five minutes by def
         strings{"engine.yaml:2:18: policy.window_spread: expected a duration from 0s to 1h like "
                 "10m, got 'soon'"});
 }
+
+TEST_CASE("a CJK signature gets Chinese default confirmations that fit one segment") {
+  const auto config = parse_engine_config(
+      "providers: { sim: { kind: simulator } }\n"
+      "senders:\n"
+      "  coffee: { signature: \"【咖啡】\", route: [sim] }\n"
+      "  shop: { signature: \"[Shop]\", route: [sim] }\n"
+      "  own: { signature: \"【咖啡】\", opt_out_reply: \"已退订\", route: [sim] }\n",
+      "e.yaml");
+  CHECK(config.senders.at("coffee").opt_out_reply.starts_with("您已退订"));
+  CHECK(config.senders.at("coffee").opt_in_reply.starts_with("您已恢复订阅"));
+  CHECK(config.senders.at("shop").opt_out_reply.starts_with("You are unsubscribed"));
+  CHECK(config.senders.at("own").opt_out_reply == "已退订");
+}
+
+TEST_CASE("a reply text over its sender's limit is refused at load with its place") {
+  const std::string head = "providers: { sim: { kind: simulator } }\nsenders:\n";
+  CHECK(engine_issues(head +
+                      "  coffee:\n    signature: \"【咖啡】\"\n    route: [sim]\n"
+                      "    help_text: \"" +
+                      std::string(70, 'x') + "\"\n") ==
+        strings{"engine.yaml:6:16: senders.coffee.help_text: needs 2 SMS segments (UCS-2, 74 units "
+                "with the signature); sender 'coffee' allows 1: shorten it or raise "
+                "sms_max_segments"});
+  // The English default does not fit a one-segment sender with a Korean signature.
+  auto issues = engine_issues(head + "  k:\n    signature: \"[상점]\"\n    route: [sim]\n");
+  REQUIRE(issues.size() == 1);
+  INFO(issues[0]);
+  CHECK(issues[0].starts_with("engine.yaml:4:5: senders.k.opt_out_reply (the default: 'You are"));
+  CHECK(engine_issues(head + "  s:\n    route: [sim]\n    help_text: \"Hi {{name}}\"\n")
+            .at(0)
+            .find("uses {{name}} without a default") != std::string::npos);
+}

@@ -35,6 +35,25 @@ TEST_CASE("a relative step time is the anchor's day offset at the recipient's lo
   CHECK_FALSE(step_due(step_at("next tuesday"), "2026-11-11", "UTC", now));
 }
 
+TEST_CASE("a follow-up step's time counts from the reply in the recipient's zone") {
+  // 14:00 in Shanghai.
+  auto reply = at("2026-12-10T06:00:00Z");
+  CHECK(follow_up_due("now", reply, "Asia/Shanghai") == reply);
+  CHECK(follow_up_due("0d", reply, "Asia/Shanghai") == reply);
+  CHECK(follow_up_due("+2h", reply, "Asia/Shanghai") == at("2026-12-10T08:00:00Z"));
+  CHECK(follow_up_due("+30m", reply, "Asia/Shanghai") == at("2026-12-10T06:30:00Z"));
+  CHECK(follow_up_due("+1d", reply, "Asia/Shanghai") == at("2026-12-11T06:00:00Z"));
+  // 10:00 local the next day; in New York the reply's local date is still the 10th.
+  CHECK(follow_up_due("+1d 10:00", reply, "Asia/Shanghai") == at("2026-12-11T02:00:00Z"));
+  CHECK(follow_up_due("+1d 10:00", reply, "America/New_York") == at("2026-12-11T15:00:00Z"));
+  // Same day at a time already past: at the reply, never before it.
+  CHECK(follow_up_due("0d 10:00", reply, "Asia/Shanghai") == reply);
+  CHECK(follow_up_due("0d 18:00", reply, "Asia/Shanghai") == at("2026-12-10T10:00:00Z"));
+  CHECK_FALSE(follow_up_due("-1d 10:00", reply, "UTC"));
+  CHECK_FALSE(follow_up_due("2026-12-12T10:00:00Z", reply, "UTC"));
+  CHECK_FALSE(follow_up_due("soon", reply, "UTC"));
+}
+
 TEST_CASE("a step time in a spring-forward gap goes out at the first instant after the gap") {
   // 2026-03-08 02:30 does not exist in New York: clocks jump from 02:00 to 03:00 EDT.
   CHECK(step_due(step_at("0d 02:30"), "2026-03-08", "America/New_York", {}) ==
