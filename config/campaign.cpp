@@ -512,7 +512,7 @@ std::vector<config_issue> check_campaign_against(const campaign_config& campaign
         {campaign.sender_where,
          "sender: '" + campaign.sender + "' is not defined in the engine config " +
              (known.empty() ? "(it defines no senders)" : "(senders: " + known + ")")});
-  } else {
+  } else if (!campaign.sender.empty()) {
     const auto& sender = engine.senders.at(campaign.sender);
     for (const auto& k : campaign.keywords) {
       if (k.respond.empty()) continue;

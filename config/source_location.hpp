@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pigeon::config {
@@ -33,6 +34,14 @@ struct config_issue {
 };
 
 // Thrown by the loaders (startup/config time only) with every issue found, not just the first.
+// The values that `${NAME}` references were replaced with while loading config, recorded for the
+// whole process: whatever pigeon prints about config (config_issue::to_string, so every error,
+// warning and reload log line) shows `${NAME}` in their place, never a resolved secret. Values
+// shorter than 4 characters are not recorded (they would blank out ordinary words).
+// Thread-safe.
+void remember_env_value(std::string_view name, std::string_view value);
+std::string redact_env_values(std::string text);
+
 class config_error : public std::runtime_error {
  public:
   explicit config_error(std::vector<config_issue> issues);

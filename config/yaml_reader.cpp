@@ -54,6 +54,15 @@ std::string read_file(const std::string& path) {
     throw config_error(
         {{{path, 0, 0}, std::string("cannot read the file: ") + std::strerror(errno)}});
   }
+  // yaml-cpp takes about 36 bytes of memory and 0.2 us per byte of input: a 50 MB file took
+  // 10.8 s and 1.8 GB. No campaign or engine config comes near the limit.
+  if (auto size = std::filesystem::file_size(path, ec); !ec && size > max_config_bytes) {
+    throw config_error(
+        {{{path, 0, 0},
+          "the file has " + std::to_string(size) +
+              " bytes; a configuration file may have at most " + std::to_string(max_config_bytes) +
+              " (split a campaign into several files)"}});
+  }
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw config_error({{{path, 0, 0}, "cannot read the file: read error"}});
@@ -186,6 +195,7 @@ std::string yaml_reader::substitute_env(const std::string& text, const YAML::Nod
       issue(node, "'${" + name + "}' is not a valid environment variable reference");
     } else if (const char* value = std::getenv(name.c_str())) {
       out += value;
+      remember_env_value(name, value);
     } else if (keep_unset_env_) {
       out.append(text, i, close + 1 - i);
     } else {

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -22,7 +23,11 @@ std::string join_path(std::string_view parent, std::string_view key);
 // "a map", "a list", "nothing", or the scalar's text quoted, for "expected X, got Y".
 std::string describe(const YAML::Node& node);
 
-// Reads a whole file; throws config_error naming the path when it cannot.
+// The largest configuration file read (campaign or engine config), in bytes.
+inline constexpr std::uintmax_t max_config_bytes = 4 * 1024 * 1024;
+
+// Reads a whole file; throws config_error naming the path when it cannot or when it is larger
+// than max_config_bytes.
 std::string read_file(const std::string& path);
 
 class yaml_reader {

@@ -3,10 +3,14 @@
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
+#include "config/yaml_reader.hpp"
 #include "tests/config/test_util.hpp"
 
 using namespace pigeon::config;
+using pigeon::config::detail::max_config_bytes;
 using pigeon::config::testing::fixture;
 using pigeon::config::testing::issues_of;
 using strings = std::vector<std::string>;
@@ -544,4 +548,35 @@ TEST_CASE("a reply text over its sender's limit is refused at load with its plac
   CHECK(engine_issues(head + "  s:\n    route: [sim]\n    help_text: \"Hi {{name}}\"\n")
             .at(0)
             .find("uses {{name}} without a default") != std::string::npos);
+}
+
+TEST_CASE("a secret from the environment under the wrong key is never printed") {
+  setenv("PIGEON_TEST_SECRET", "tw-0123456789abcdef", 1);
+  auto issues = engine_issues("public_url: \"${PIGEON_TEST_SECRET}\"\n");
+  REQUIRE(issues.size() == 1);
+  CHECK(issues[0].find("${PIGEON_TEST_SECRET}") != std::string::npos);
+  CHECK(issues[0].find("tw-0123456789abcdef") == std::string::npos);
+  try {
+    parse_engine_config("log_format: \"${PIGEON_TEST_SECRET}\"\n", "engine.yaml");
+    FAIL("expected a config_error");
+  } catch (const config_error& e) {
+    CHECK(std::string(e.what()).find("tw-0123456789abcdef") == std::string::npos);
+  }
+}
+
+TEST_CASE("a configuration file larger than the limit is refused before it is parsed") {
+  auto path = std::filesystem::temp_directory_path() / "pigeon-config-too-large.yaml";
+  {
+    std::ofstream out(path, std::ios::binary);
+    std::string line = "# " + std::string(1022, 'x') + "\n";
+    for (std::uintmax_t written = 0; written <= max_config_bytes; written += line.size())
+      out << line;
+  }
+  try {
+    load_engine_config(path.string());
+    FAIL("expected a config_error");
+  } catch (const config_error& e) {
+    CHECK(std::string(e.what()).find("a configuration file may have at most") != std::string::npos);
+  }
+  std::filesystem::remove(path);
 }

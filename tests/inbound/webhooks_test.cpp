@@ -167,7 +167,9 @@ TEST_CASE("webhook text that is not UTF-8, carries a NUL or names no phone is re
   CHECK(refused(ann + " caf\xff").find("inbound text is not valid UTF-8 (byte 3)") !=
         std::string::npos);
   CHECK(refused(ann + " a" + std::string(1, '\0') + "b").find("NUL") != std::string::npos);
-  CHECK(refused("+1212555\xff0101 hi").find("inbound sender (from)") != std::string::npos);
+  CHECK(refused("+1212555\xff"
+                "0101 hi")
+            .find("inbound sender (from)") != std::string::npos);
   CHECK(refused("+99912 hi").find("is not a phone number") != std::string::npos);
   auto r = w.reader();
   CHECK(r->replies({}).empty());

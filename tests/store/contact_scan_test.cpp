@@ -104,7 +104,9 @@ TEST_CASE("a contact stored undecodable is skipped by the scan and fails its cla
   REQUIRE(claimed.size() == 2);
   CHECK(claimed[0].recipient.id == ids[0]);
   CHECK(claimed[1].recipient.id == ids[2]);
-  auto failed = s->messages({.state = message_state::failed});
+  message_filter only_failed;
+  only_failed.state = message_state::failed;
+  auto failed = s->messages(only_failed);
   REQUIRE(failed.size() == 1);
   CHECK(failed[0].reason.starts_with("contact +86*********01 (id " + std::to_string(ids[1]) +
                                      ") cannot be read: stored attributes is not a JSON object"));
