@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "engine/ab_report.hpp"
+#include "engine/io_fault.hpp"
 
 namespace pigeon::engine {
 
@@ -102,7 +103,12 @@ void assess(status_report& r, const config::alert_thresholds& t) {
   };
   bool heartbeat_fresh = s.engine_heartbeat && age(*s.engine_heartbeat) < t.heartbeat_stale;
   r.engine_up = heartbeat_fresh && !s.engine_stopped_at;
-  if (s.engine_heartbeat && !s.engine_stopped_at && !heartbeat_fresh) {
+  if (auto fault = r.database.empty() ? std::nullopt : io_fault_reason(r.database)) {
+    // The last engine stopped on an I/O fault of the database's files (engine/io_fault.hpp),
+    // and none started since (a start clears the reason).
+    r.engine_up = false;
+    raise(alert_level::critical, "engine_down", *fault);
+  } else if (s.engine_heartbeat && !s.engine_stopped_at && !heartbeat_fresh) {
     raise(alert_level::critical, "engine_down",
           "engine " + s.engine_owner + " stopped beating " +
               seconds_text(age(*s.engine_heartbeat)) +

@@ -17,6 +17,7 @@
 #include "engine/engine_lock.hpp"
 #include "engine/inbound/integrator_api.hpp"
 #include "engine/inbound/webhooks.hpp"
+#include "engine/io_fault.hpp"
 #include "engine/log_format.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/threaded_http_client.hpp"
@@ -81,6 +82,9 @@ int serve(const context& ctx, const serve_options& opts) {
   auto db_path = ctx.database(cfg);
   auto db = ctx.open_store(cfg, context::store_open::create);
   engine::engine_lock lock(db_path);  // a second engine on the same database is refused here
+  // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
+  engine::clear_io_fault_reason(db_path);
+  engine::install_io_fault_handler(db_path);
 
   // We hold the lock, so anything leased or submitting belongs to a run that died.
   auto [released, unknown] = db->recover_after_crash(

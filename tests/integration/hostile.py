@@ -187,6 +187,47 @@ def a_replayed_mo_without_a_carrier_id_is_refused_and_answered_once(env):
     serve.wait(timeout=30)
 
 
+def an_io_fault_on_the_database_files_is_a_logged_stop_and_nothing_is_lost(env):
+    """SQLite maps <db>-shm into memory; the file cut under the engine (or made immutable, its
+    disk gone) raises SIGBUS on the next access. The engine must stop with a line saying why,
+    `status` must say it, and a restart must finish the campaign."""
+    port, record = env.simulator("--latency-ms", "20")
+    write_config(env, f"http://127.0.0.1:{port}")
+    csv, expected = env.contacts(300)
+    env.run("contacts", "import", csv)
+    env.run("campaign", "apply", env.campaign("promo", e2e.KEYWORD_STEPS.split("replies:")[0]))
+    run_env = dict(os.environ)
+    # Under AddressSanitizer, leave SIGBUS to pigeon's own handler.
+    run_env["ASAN_OPTIONS"] = (run_env.get("ASAN_OPTIONS", "") + ":handle_sigbus=0").lstrip(":")
+    log = os.path.join(env.tmp, "serve.log")
+    with open(log, "w") as out:
+        p = subprocess.Popen([e2e.PIGEON, "--config", env.config, "--db", env.db, "serve"],
+                             stdout=out, stderr=subprocess.STDOUT, env=run_env)
+        env.procs.append(p)
+        wait_for("the first sends", lambda: len(e2e.read_records(record)) >= 20, timeout=60)
+        # What a full disk or a storage fault does to the mapped file: it shrinks under us.
+        for _ in range(100):
+            if p.poll() is not None:
+                break
+            os.truncate(env.db + "-shm", 0)
+            time.sleep(0.05)
+        code = p.wait(timeout=30)
+    with open(log) as f:
+        text = f.read()
+    assert code == 74, (code, text[-2000:])
+    assert "stopped: I/O error (SIGBUS)" in text, text[-2000:]
+    status, rc = env.status()
+    assert rc == 2, (rc, status)
+    down = [a for a in status["alert_details"] if a["name"] == "engine_down"]
+    assert down and "SIGBUS" in down[0]["text"], status["alert_details"]
+    # A restart clears the reason and finishes the campaign: every contact served.
+    env.run("serve", "--until-idle", timeout=300)
+    got = {r["to"] for r in e2e.read_records(record)}
+    assert got == set(expected), len(set(expected) - got)
+    status, rc = env.status()
+    assert not [a for a in status["alert_details"] if a["name"] == "engine_down"], status
+
+
 def main():
     e2e.run_test_from_argv(globals(), "pigeon-hostile-")
 
