@@ -38,7 +38,15 @@ bool valid_listen_address(const std::string& address) {
 
 void read_listen(yaml_reader& reader, const YAML::Node& node, engine_config& config) {
   if (!reader.expect_map(node, "listen")) return;
-  reader.check_keys(node, "listen", {"webhooks", "admin"});
+  reader.check_keys(node, "listen", {"webhooks", "admin", "max_connections"});
+  if (long cap = 0; reader.read(node, "listen", "max_connections", cap)) {
+    if (cap < 1 || cap > 1000000)
+      reader.issue(node["max_connections"],
+                   "listen.max_connections: expected 1 to 1000000 connections per listener, got " +
+                       std::to_string(cap));
+    else
+      config.listen_max_connections = static_cast<std::size_t>(cap);
+  }
   for (auto [key, out] :
        {std::pair{"webhooks", &config.listen_webhooks}, std::pair{"admin", &config.listen_admin}}) {
     if (reader.read(node, "listen", key, *out) && !valid_listen_address(*out)) {

@@ -90,6 +90,9 @@ struct engine_config {
   std::string path;  // the file it was loaded from
   std::string database = "var/pigeon.db";
   std::string listen_webhooks = "127.0.0.1:8080";
+  // Open connections per listener at most (`listen.max_connections`); 0: derived at start from
+  // the process's file-descriptor limit, leaving room for the store and the carriers.
+  std::size_t listen_max_connections = 0;
   std::string listen_admin = "127.0.0.1:9090";
   std::string public_url;
   std::string default_timezone = "UTC";

@@ -44,6 +44,21 @@ boost::json::object counts_json(const attempt_counts& c) {
 
 }  // namespace
 
+namespace {
+
+// `detail` (an object, or the bare lanes array of older engines) with `key` set to `values`.
+std::string with_detail(const std::string& detail, const char* key, boost::json::array values) {
+  boost::system::error_code ec;
+  auto value = detail.empty() ? boost::json::value() : boost::json::parse(detail, ec);
+  boost::json::object out;
+  if (!ec && value.is_object()) out = std::move(value.get_object());
+  if (!ec && value.is_array()) out["lanes"] = std::move(value);
+  out[key] = std::move(values);
+  return boost::json::serialize(out);
+}
+
+}  // namespace
+
 std::string with_webhook_refusals(const std::string& detail,
                                   const std::vector<refusal_count>& refusals) {
   boost::json::array recent;
@@ -54,14 +69,20 @@ std::string with_webhook_refusals(const std::string& detail,
                                          {"recent", static_cast<std::int64_t>(r.recent)},
                                          {"total", static_cast<std::int64_t>(r.total)}});
   }
-  if (recent.empty()) return detail;
-  boost::system::error_code ec;
-  auto value = detail.empty() ? boost::json::value() : boost::json::parse(detail, ec);
-  boost::json::object out;
-  if (!ec && value.is_object()) out = std::move(value.get_object());
-  if (!ec && value.is_array()) out["lanes"] = std::move(value);
-  out["webhook_refusals"] = std::move(recent);
-  return boost::json::serialize(out);
+  return recent.empty() ? detail : with_detail(detail, "webhook_refusals", std::move(recent));
+}
+
+std::string with_connections(const std::string& detail,
+                             const std::vector<listener_connections>& listeners) {
+  boost::json::array values;
+  for (const auto& l : listeners) {
+    values.push_back(boost::json::object{{"listener", l.listener},
+                                         {"open", static_cast<std::int64_t>(l.open)},
+                                         {"cap", static_cast<std::int64_t>(l.cap)},
+                                         {"refused", static_cast<std::int64_t>(l.refused)},
+                                         {"refused_recently", l.refused_recently}});
+  }
+  return values.empty() ? detail : with_detail(detail, "connections", std::move(values));
 }
 
 boost::json::value live_lanes(std::string_view detail) {
@@ -154,6 +175,26 @@ void assess(status_report& r, const config::alert_thresholds& t) {
                 (n && n->is_int64() ? std::to_string(n->get_int64()) : std::string("?")) +
                 " times in a row since " + text("since") + ": nothing is being sent (" +
                 text("error") + ")");
+    }
+    const auto* connections =
+        !ec && detail.is_object() ? detail.get_object().if_contains("connections") : nullptr;
+    if (connections && connections->is_array()) {
+      for (const auto& v : connections->get_array()) {
+        if (!v.is_object()) continue;
+        const auto& o = v.get_object();
+        auto* recently = o.if_contains("refused_recently");
+        if (!recently || !recently->is_bool() || !recently->get_bool()) continue;
+        auto num = [&](const char* key) {
+          auto* n = o.if_contains(key);
+          return n && n->is_int64() ? std::to_string(n->get_int64()) : std::string("?");
+        };
+        auto* name = o.if_contains("listener");
+        raise(alert_level::warning, "connection_cap",
+              (name && name->is_string() ? std::string(name->get_string()) : std::string("?")) +
+                  " listener at its cap of " + num("cap") + " open connections: " + num("refused") +
+                  " refused since start, some in the last minute (idle or slow clients hold "
+                  "them; find them, or raise listen.max_connections)");
+      }
     }
     const auto* refused =
         !ec && detail.is_object() ? detail.get_object().if_contains("webhook_refusals") : nullptr;

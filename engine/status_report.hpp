@@ -55,4 +55,17 @@ boost::json::value live_lanes(std::string_view detail);
 std::string with_webhook_refusals(const std::string& detail,
                                   const std::vector<refusal_count>& refusals);
 
+// A listener's connections as the running engine sees them (net::http_server::connections()).
+struct listener_connections {
+  std::string listener;  // webhooks | admin
+  std::size_t open = 0;
+  std::size_t cap = 0;
+  std::uint64_t refused = 0;      // closed at the cap since start
+  bool refused_recently = false;  // in the last minute
+};
+// `detail` with "connections": [{"listener", "open", "cap", "refused", "refused_recently"}];
+// `status` warns (alert connection_cap) for a listener that refused connections recently.
+std::string with_connections(const std::string& detail,
+                             const std::vector<listener_connections>& listeners);
+
 }  // namespace pigeon::engine

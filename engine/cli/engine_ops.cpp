@@ -119,6 +119,7 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
   auto hosts = std::make_shared<std::vector<std::string>>();
   net::server_options so;
   so.name = "admin";
+  so.max_connections = admin_max_connections;
   admin_ = std::make_unique<net::http_server>(
       ioc_.get_executor(),
       [shared, hosts,
@@ -209,9 +210,19 @@ void engine_ops::refresh() {
         {{"provider", r.provider}, {"status", std::to_string(r.status)}});
     c.inc(static_cast<double>(r.total) - c.value());
   }
-  if (auto detail =
-          engine::with_webhook_refusals(lane_detail ? lane_detail() : std::string(), refusals);
-      !detail.empty()) {
+  std::vector<engine::listener_connections> listeners;
+  auto add_listener = [&](const char* name, const net::connection_stats& c) {
+    bool recently = c.refused > 0 &&
+                    std::chrono::steady_clock::now() - c.last_refused < std::chrono::minutes(1);
+    listeners.push_back({name, c.open, c.cap, c.refused, recently});
+  };
+  if (webhook_connections) add_listener("webhooks", webhook_connections());
+  if (admin_) add_listener("admin", admin_->connections());
+  auto detail =
+      engine::with_webhook_refusals(lane_detail ? lane_detail() : std::string(), refusals);
+  if (std::any_of(listeners.begin(), listeners.end(), [](const auto& l) { return l.refused > 0; }))
+    detail = engine::with_connections(detail, listeners);
+  if (!detail.empty()) {
     std::function<void(engine::store&)> write = [owner = owner_, detail](engine::store& s) {
       s.heartbeat_detail(owner, detail);
     };

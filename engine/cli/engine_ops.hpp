@@ -49,6 +49,11 @@ class engine_ops {
   // (pigeon_webhook_refusals_total) and, while any are recent, the heartbeat detail
   // ("webhook_refusals", which `pigeon status` turns into a warning).
   std::function<std::vector<engine::refusal_count>()> webhook_refusals;
+  // The webhooks listener's connections (the admin listener's are engine_ops' own), for the
+  // heartbeat detail (`status` warns connection_cap when a cap refused connections lately).
+  std::function<net::connection_stats()> webhook_connections;
+  // Open connections the admin listener may hold (0: no cap). Set before start().
+  std::size_t admin_max_connections = 0;
 
   // More admin endpoints (the integrator API, /v1/...), behind the same token: called for
   // paths under /v1/, returning nullopt for a path it does not own (answered 404). Set before

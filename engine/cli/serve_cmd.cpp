@@ -12,6 +12,7 @@
 #include "engine/async_store.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/cli/engine_ops.hpp"
+#include "engine/cli/fd_budget.hpp"
 #include "engine/clock.hpp"
 #include "engine/dispatcher.hpp"
 #include "engine/engine_lock.hpp"
@@ -73,6 +74,12 @@ int serve(const context& ctx, const serve_options& opts) {
   engine::use_log_style(cfg.logs == config::log_format::json ? engine::log_style::json
                                                              : engine::log_style::text);
   auto clk = make_clock(opts.clock);
+  // Descriptors: the soft limit raised to the hard one, and a cap per listener that leaves the
+  // store and the carriers theirs.
+  const auto open_files = raise_open_files_limit();
+  const auto connection_cap = listener_connection_cap(cfg, open_files);
+  spdlog::info("open files limit {}: at most {} connections per listener", open_files,
+               connection_cap);
   const bool rehearsal = opts.clock.starts_with("sim:");
   // Providers used by some sender route become lanes.
   std::set<std::string> used;
@@ -163,15 +170,18 @@ int serve(const context& ctx, const serve_options& opts) {
   ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
   ops.lane_detail = [&dispatcher] { return dispatcher.heartbeat_detail(); };
   ops.webhook_refusals = [&webhooks] { return webhooks.refusals(); };
+  ops.admin_max_connections = connection_cap;
   if (opts.admin) ops.start(dispatcher);
   net::server_options wopts;
   wopts.name = "webhooks";
+  wopts.max_connections = connection_cap;
   wopts.body_limit = 64 * 1024;
   wopts.idle_timeout = std::chrono::seconds(30);
   wopts.read_timeout = std::chrono::seconds(10);
   net::http_server webhook_server(
       ioc.get_executor(), [&webhooks](net::http_request_t r) { return webhooks(std::move(r)); },
       wopts);
+  ops.webhook_connections = [&webhook_server] { return webhook_server.connections(); };
   auto webhook_port = webhook_server.start(parse_listen(cfg.listen_webhooks));
   spdlog::info("webhooks listening on {}:{}",
                parse_listen(cfg.listen_webhooks).address().to_string(), webhook_port);

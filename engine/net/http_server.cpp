@@ -47,6 +47,9 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   std::uint64_t next_session = 0;
   // One cancellation signal per live session; std::map nodes do not move.
   std::map<std::uint64_t, asio::cancellation_signal> sessions;
+  std::uint64_t refused = 0;  // connections closed at the cap
+  std::chrono::steady_clock::time_point last_refused{}, last_refusal_log{};
+  std::uint64_t refused_unlogged = 0;
 };
 
 void log_coroutine_exception(std::string_view what, const std::exception_ptr& e) {
@@ -245,8 +248,30 @@ asio::awaitable<void> http_server::impl::run_listener(std::shared_ptr<impl> self
       co_await pause.async_wait(use_tuple);
       continue;
     }
+    if (self->options.max_connections > 0 &&
+        self->sessions.size() >= self->options.max_connections) {
+      error_code ignored;
+      socket.set_option(asio::socket_base::linger(true, 0), ignored);
+      socket.close(ignored);
+      ++self->refused;
+      ++self->refused_unlogged;
+      const auto now = std::chrono::steady_clock::now();
+      self->last_refused = now;
+      if (now - self->last_refusal_log >= std::chrono::seconds(10)) {
+        spdlog::warn("{}: {} connections open, the cap (max_connections): closed {} new ones",
+                     self->options.name, self->sessions.size(), self->refused_unlogged);
+        self->refused_unlogged = 0;
+        self->last_refusal_log = now;
+      }
+      continue;
+    }
     self->spawn_session(std::move(socket));
   }
+}
+
+connection_stats http_server::connections() const {
+  return {impl_->sessions.size(), impl_->options.max_connections, impl_->refused,
+          impl_->last_refused};
 }
 
 void http_server::impl::spawn_session(tcp::socket socket) {

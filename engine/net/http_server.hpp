@@ -54,6 +54,17 @@ struct server_options {
   std::chrono::milliseconds read_timeout{30000};   // reading a request body
   std::chrono::milliseconds write_timeout{30000};  // writing a response
   std::string name = "http";                       // in log lines
+  // Open connections at most (0: no cap). A connection accepted beyond it is closed at once
+  // (counted in refused_connections, logged at most every 10 s), so idle or slow clients cannot
+  // take the file descriptors the store and the carriers need.
+  std::size_t max_connections = 0;
+};
+
+struct connection_stats {
+  std::size_t open = 0;
+  std::size_t cap = 0;                                   // 0: none
+  std::uint64_t refused = 0;                             // since start
+  std::chrono::steady_clock::time_point last_refused{};  // epoch when none
 };
 
 class http_server {
@@ -71,6 +82,8 @@ class http_server {
   void stop();
   // Connections currently open.
   std::size_t session_count() const;
+  // Open connections, the cap and the connections refused at it. On the server's thread.
+  connection_stats connections() const;
 
  private:
   struct impl;

@@ -168,7 +168,8 @@ TEST_CASE("reconcile_grace defaults to 30 seconds, takes a duration and names a 
 
 TEST_CASE("an unknown key in a nested map names the map and its allowed keys") {
   CHECK(engine_issues("listen: { webhooks: \"0.0.0.0:80\", admn: \"x\" }\n") ==
-        strings{"engine.yaml:1:35: unknown key 'admn' in listen; allowed keys: webhooks, admin"});
+        strings{"engine.yaml:1:35: unknown key 'admn' in listen; allowed keys: webhooks, admin, "
+                "max_connections"});
   CHECK(engine_issues("senders:\n  coffee:\n    route: [sim]\n    sigature: x\n"
                       "providers: { sim: { kind: simulator } }\n") ==
         strings{"engine.yaml:4:5: unknown key 'sigature' in senders.coffee; allowed keys: "
@@ -579,4 +580,14 @@ TEST_CASE("a configuration file larger than the limit is refused before it is pa
     CHECK(std::string(e.what()).find("a configuration file may have at most") != std::string::npos);
   }
   std::filesystem::remove(path);
+}
+
+TEST_CASE("listen.max_connections caps each listener and names a bad value") {
+  CHECK(
+      parse_engine_config("listen: { max_connections: 500 }\n", "e.yaml").listen_max_connections ==
+      500);
+  CHECK(parse_engine_config("database: x.db\n", "e.yaml").listen_max_connections == 0);
+  CHECK(engine_issues("listen: { max_connections: 0 }\n") ==
+        strings{"engine.yaml:1:28: listen.max_connections: expected 1 to 1000000 connections per "
+                "listener, got 0"});
 }

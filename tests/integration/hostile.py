@@ -7,6 +7,7 @@ import hmac
 import json
 import os
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -226,6 +227,44 @@ def an_io_fault_on_the_database_files_is_a_logged_stop_and_nothing_is_lost(env):
     assert got == set(expected), len(set(expected) - got)
     status, rc = env.status()
     assert not [a for a in status["alert_details"] if a["name"] == "engine_down"], status
+
+
+def idle_connections_beyond_the_cap_are_refused_and_sends_go_on(env):
+    """Idle clients holding connections to the public webhook port must not starve the engine of
+    file descriptors: the listener caps them, sends go on, status says so."""
+    port, record = env.simulator()
+    write_config(env, f"http://127.0.0.1:{port}")
+    with open(env.config) as f:
+        config = f.read()
+    config = config.replace('listen: { webhooks: "127.0.0.1:0", admin: "127.0.0.1:0" }',
+                            'listen: { webhooks: "127.0.0.1:0", admin: "127.0.0.1:0", '
+                            'max_connections: 20 }')
+    with open(env.config, "w") as f:
+        f.write(config)
+    csv, expected = env.contacts(50)
+    env.run("contacts", "import", csv)
+    serve, hooks, admin = start_serve(env)
+    idle = []
+    try:
+        for _ in range(60):
+            s = socket.create_connection(("127.0.0.1", hooks), timeout=5)
+            idle.append(s)
+        # The engine still sends: a campaign applied now is delivered to everyone.
+        env.run("campaign", "apply", env.campaign("promo", e2e.KEYWORD_STEPS.split("replies:")[0]))
+        wait_for("every contact's first message at the carrier", lambda: {
+            r["to"] for r in e2e.read_records(record)} == set(expected), timeout=60)
+        code, _ = request(admin, "/healthz")
+        assert code == 200, code
+        def warned():
+            status, _ = env.status()
+            return [a for a in status["alert_details"] if a["name"] == "connection_cap"]
+        alert = wait_for("the connection_cap warning", warned, timeout=30)[0]
+        assert "webhooks listener at its cap of 20" in alert["text"], alert
+    finally:
+        for s in idle:
+            s.close()
+    serve.terminate()
+    serve.wait(timeout=30)
 
 
 def main():

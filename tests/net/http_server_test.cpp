@@ -8,6 +8,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <future>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -130,6 +132,53 @@ TEST_CASE("a malformed or oversized request gets 400 or 431 with a reason, not a
   // A well-formed request on the same server still works.
   CHECK(status_line("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nConnection: close"
                     "\r\n\r\nabc") == "HTTP/1.1 200 OK");
+  asio::post(io, [&] { server.stop(); });
+  guard.reset();
+  runner.join();
+}
+
+TEST_CASE("connections beyond the cap are closed at once and counted; freed places are reused") {
+  asio::io_context io;
+  pigeon::net::server_options options;
+  options.max_connections = 2;
+  http_server server(io.get_executor(), never_answer, options);
+  const auto port = server.start(loopback);
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  asio::io_context client_io;
+  auto connect = [&] {
+    auto socket = std::make_unique<asio::ip::tcp::socket>(client_io);
+    socket->connect({asio::ip::address_v4::loopback(), port});
+    return socket;
+  };
+  auto open_now = [&] {
+    std::promise<pigeon::net::connection_stats> p;
+    asio::post(io, [&] { p.set_value(server.connections()); });
+    return p.get_future().get();
+  };
+  auto a = connect();
+  auto b = connect();
+  for (int i = 0; i < 200 && open_now().open < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The third is accepted and closed: the client reads end of stream (or a reset) at once.
+  auto c = connect();
+  std::array<char, 16> buf;
+  boost::system::error_code ec;
+  c->read_some(asio::buffer(buf), ec);
+  CHECK(ec);
+  auto stats = open_now();
+  CHECK(stats.open == 2);
+  CHECK(stats.cap == 2);
+  CHECK(stats.refused == 1);
+  // A place freed is taken by the next connection.
+  a->close();
+  for (int i = 0; i < 200 && open_now().open > 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto d = connect();
+  for (int i = 0; i < 200 && open_now().open < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(open_now().open == 2);
+  CHECK(open_now().refused == 1);
   asio::post(io, [&] { server.stop(); });
   guard.reset();
   runner.join();
