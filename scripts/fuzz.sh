@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer runs of the parsers that read outside input: templates, campaign and engine config
-# YAML, carrier webhooks and replies (every codec kind), the segment counter, the contacts CSV.
+# YAML, carrier webhooks and replies (every codec kind), the segment counter, the contacts CSV,
+# and the decoding of stored rows (JSON columns a damaged database may hold).
 #   scripts/fuzz.sh --short           # CI: 20 s per target
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   # on demand, default 600 s per target, all targets
 # Builds build/fuzz with clang (-O2, asserts on; ASan + UBSan + libFuzzer coverage in the code
@@ -19,7 +20,7 @@ elif [[ "${1:-}" =~ ^[0-9]+$ ]]; then
   shift
 fi
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(template campaign_config engine_config webhook segments contacts_csv)
+[ ${#targets[@]} -eq 0 ] && targets=(template campaign_config engine_config webhook segments contacts_csv stored_rows)
 
 # Sanitizers and coverage are set per target in tests/fuzz/CMakeLists.txt; asserts stay on.
 cc=$(command -v clang || command -v clang-14)
