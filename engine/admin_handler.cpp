@@ -27,6 +27,18 @@ admin_response json_error(const admin_request& req, http::status status, const s
   return respond(req, status, boost::json::serialize(o) + "\n", "application/json");
 }
 
+std::string lower(std::string_view v) {
+  std::string out(v);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "host:port" or "[v6]:port" (not a bare host or "[v6]").
+bool has_port(std::string_view host) {
+  return !host.empty() &&
+         host.find(':', host.front() == '[' ? host.find(']') : 0) != std::string_view::npos;
+}
+
 }  // namespace
 
 bool bearer_matches(std::string_view header, std::string_view token) {
@@ -57,10 +69,6 @@ std::optional<admin_response> refuse_unauthorized(const admin_request& req,
 
 std::vector<std::string> admin_host_names(const std::string& listen_host, std::uint16_t port,
                                           const std::vector<std::string>& configured) {
-  auto lower = [](std::string v) {
-    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return v;
-  };
   const std::string p = ":" + std::to_string(port);
   std::vector<std::string> out{"127.0.0.1" + p, "localhost" + p, "[::1]" + p};
   std::string own = lower(listen_host);
@@ -68,9 +76,9 @@ std::vector<std::string> admin_host_names(const std::string& listen_host, std::u
   if (!own.empty()) out.push_back(own + p);
   for (const auto& name : configured) {
     auto n = lower(name);
-    bool has_port = n.find(':', n.front() == '[' ? n.find(']') : 0) != std::string::npos;
-    out.push_back(has_port ? n : n + p);
-    if (!has_port && port == 80) out.push_back(n);
+    const bool with_port = has_port(n);
+    out.push_back(with_port ? n : n + p);
+    if (!with_port && port == 80) out.push_back(n);
   }
   if (port == 80)
     for (const char* h : {"127.0.0.1", "localhost", "[::1]"}) out.emplace_back(h);
@@ -79,11 +87,6 @@ std::vector<std::string> admin_host_names(const std::string& listen_host, std::u
 
 std::optional<admin_response> refuse_cross_site(const admin_request& req,
                                                 const std::vector<std::string>& hosts) {
-  auto lower = [](std::string_view v) {
-    std::string out(v);
-    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-  };
   auto known = [&](const std::string& host) {
     return std::find(hosts.begin(), hosts.end(), host) != hosts.end();
   };
@@ -101,9 +104,7 @@ std::optional<admin_response> refuse_cross_site(const admin_request& req,
     if (origin.starts_with("http://")) host = origin.substr(7);
     if (origin.starts_with("https://")) host = origin.substr(8);
     // An origin without a port is on its scheme's default one.
-    if (!host.empty() &&
-        host.find(':', host.front() == '[' ? host.find(']') : 0) == std::string::npos)
-      host += origin.starts_with("https://") ? ":443" : ":80";
+    if (!host.empty() && !has_port(host)) host += origin.starts_with("https://") ? ":443" : ":80";
     if (host.empty() || !known(host))
       return json_error(req, http::status::forbidden,
                         "cross-origin request from '" + origin + "' refused");
