@@ -48,8 +48,21 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
                                          {"capped_deferred", s.capped_deferred},
                                          {"capped_dropped", s.capped_dropped},
                                          {"removed_step_messages", s.removed_step_messages},
-                                         {"restarted", s.restarted}})
+                                         {"restarted", s.restarted},
+                                         {"journey", s.journey},
+                                         {"journey_entered", s.journey_entered},
+                                         {"journey_skipped", s.journey_skipped}})
               << "\n";
+  } else if (s.journey) {
+    // A journey queues nothing for the audience at once: each recipient enters on their own.
+    std::cout << "applied journey " << campaign.name << " version " << s.version
+              << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients
+              << " contacts indexed for its trigger, entered " << s.journey_entered
+              << " occurrences due now (" << s.queued << " messages queued)";
+    if (s.journey_skipped > 0)
+      std::cout << ", " << s.journey_skipped
+                << " contacts skipped: their trigger date does not read (campaign show names them)";
+    std::cout << "\n";
   } else {
     std::cout << "applied " << campaign.name << " version " << s.version
               << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients << " recipients, "
@@ -334,6 +347,42 @@ boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
   return out;
 }
 
+bool is_journey(const engine::stored_campaign& c) {
+  try {
+    return config::parse_campaign(c.source_text, c.source_path).trigger.has_value();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+boost::json::object journey_json(const engine::journey_stats& j) {
+  boost::json::object progress, exits;
+  for (const auto& [step, n] : j.in_progress) progress[step] = n;
+  for (const auto& [reason, n] : j.exits) exits[reason] = n;
+  boost::json::array skipped;
+  for (const auto& [phone, reason] : j.skipped)
+    skipped.push_back({{"phone", phone}, {"reason", reason}});
+  return {{"entries_today", j.entries_today},   {"entries_7d", j.entries_7d},
+          {"entries_total", j.entries_total},   {"contacts_indexed", j.indexed},
+          {"in_progress", std::move(progress)}, {"exits", std::move(exits)},
+          {"skipped", std::move(skipped)}};
+}
+
+void print_journey(const engine::journey_stats& j) {
+  std::cout << "journey: entries " << j.entries_today << " today, " << j.entries_7d
+            << " in 7 days, " << j.entries_total << " in all; " << j.indexed
+            << " contacts indexed for the trigger\n";
+  std::cout << "  in progress:";
+  if (j.in_progress.empty()) std::cout << " none";
+  for (const auto& [step, n] : j.in_progress) std::cout << " " << step << "=" << n;
+  std::cout << "\n  exits:";
+  if (j.exits.empty()) std::cout << " none";
+  for (const auto& [reason, n] : j.exits) std::cout << " " << reason << "=" << n;
+  std::cout << "\n";
+  for (const auto& [phone, reason] : j.skipped)
+    std::cout << "  skipped " << phone << ": " << reason << "\n";
+}
+
 int show(const context& ctx, const std::string& name) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
@@ -347,6 +396,8 @@ int show(const context& ctx, const std::string& name) {
   auto metric = ab_metric(*c);
   auto cmp = engine::compare_variants(stats, metric);
   auto decision = db->find_ab_test(name);
+  std::optional<engine::journey_stats> journey;
+  if (is_journey(*c)) journey = db->journey_statistics(name, engine::system_clock().now());
   boost::json::object counts;
   for (const auto& cc : st.campaigns)
     if (cc.name == name)
@@ -359,18 +410,20 @@ int show(const context& ctx, const std::string& name) {
                            {"weight", t.weight},
                            {"kind", t.kind},
                            {"text", t.text}});
-    std::cout << boost::json::serialize(
-                     boost::json::object{{"name", c->name},
-                                         {"version", c->version},
-                                         {"state", c->state},
-                                         {"sender", c->sender},
-                                         {"category", c->category},
-                                         {"priority", c->priority},
-                                         {"source", c->source_path},
-                                         {"templates", std::move(templates)},
-                                         {"messages", std::move(counts)},
-                                         {"ab", ab_json(stats, cmp)},
-                                         {"ab_decision", engine::ab_decision_json(decision)}})
+    std::cout << boost::json::serialize(boost::json::object{
+                     {"name", c->name},
+                     {"version", c->version},
+                     {"state", c->state},
+                     {"sender", c->sender},
+                     {"category", c->category},
+                     {"priority", c->priority},
+                     {"source", c->source_path},
+                     {"templates", std::move(templates)},
+                     {"messages", std::move(counts)},
+                     {"ab", ab_json(stats, cmp)},
+                     {"ab_decision", engine::ab_decision_json(decision)},
+                     {"journey", journey ? boost::json::value(journey_json(*journey))
+                                         : boost::json::value(nullptr)}})
               << "\n";
     return 0;
   }
@@ -404,6 +457,7 @@ int show(const context& ctx, const std::string& name) {
     }
   }
   if (decision) std::cout << engine::describe_ab_decision(*decision) << "\n";
+  if (journey) print_journey(*journey);
   return 0;
 }
 

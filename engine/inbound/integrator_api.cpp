@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 
+#include "engine/journeys.hpp"
 #include "engine/phone.hpp"
 
 namespace pigeon::engine {
@@ -191,8 +192,9 @@ std::variant<parsed_event, api_error> parse_event_body(std::string_view body,
   return out;
 }
 
-integrator_api::integrator_api(async_store& store, const clock& clk, std::string default_region)
-    : store_(store), clock_(clk), region_(std::move(default_region)) {}
+integrator_api::integrator_api(async_store& store, const clock& clk, std::string default_region,
+                               journey_engine* journeys)
+    : store_(store), clock_(clk), region_(std::move(default_region)), journeys_(journeys) {}
 
 asio::awaitable<std::optional<net::http_response_t>> integrator_api::handle(
     net::http_request_t request) {
@@ -209,19 +211,32 @@ asio::awaitable<std::optional<net::http_response_t>> integrator_api::handle(
     auto parsed = parse_contacts_body(request.body(), region_);
     if (auto* e = std::get_if<api_error>(&parsed))
       co_return net::make_response(request, 400, error_json(*e));
-    job = [contacts = std::get<std::vector<contact>>(std::move(parsed))](store& s) {
-      auto ids = s.upsert_contacts(contacts);
-      json::array arr(ids.begin(), ids.end());
-      return json::object{{"upserted", ids.size()}, {"ids", std::move(arr)}};
+    job = [contacts = std::get<std::vector<contact>>(std::move(parsed)), journeys = journeys_,
+           now](store& s) {
+      json::object out;
+      s.transaction([&] {
+        auto ids = s.upsert_contacts(contacts);
+        std::size_t entered = journeys ? journeys->contacts_changed(s, ids, now).entered : 0;
+        json::array arr(ids.begin(), ids.end());
+        out = json::object{
+            {"upserted", ids.size()}, {"ids", std::move(arr)}, {"journeys_entered", entered}};
+      });
+      return out;
     };
   } else {
     auto parsed = parse_event_body(request.body(), region_, now);
     if (auto* e = std::get_if<api_error>(&parsed))
       co_return net::make_response(request, 400, error_json(*e));
-    job = [ev = std::get<parsed_event>(std::move(parsed)), now](store& s) {
-      auto event = ev.event;
-      event.contact_id = s.ensure_contact(ev.phone, now);
-      return json::object{{"id", s.record_event(event)}};
+    job = [ev = std::get<parsed_event>(std::move(parsed)), journeys = journeys_, now](store& s) {
+      json::object out;
+      s.transaction([&] {
+        auto event = ev.event;
+        event.contact_id = s.ensure_contact(ev.phone, now);
+        event.id = s.record_event(event);
+        std::size_t entered = journeys ? journeys->event_recorded(s, event, now).entered : 0;
+        out = json::object{{"id", event.id}, {"journeys_entered", entered}};
+      });
+      return out;
     };
   }
   std::optional<json::object> result;

@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""Lifecycle journeys (`trigger:`) played out on the simulated clock through the real binary:
+birthdays across three zones over 400 days, a dormant win-back with re-entry and stop_on, a
+milestone event journey, and the trigger's bad input.
+Run one test: journeys_flows.py PIGEON_BINARY TEST_NAME."""
+import datetime as dt
+import json
+import os
+import random
+import sqlite3
+import sys
+import urllib.request
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2e  # noqa: E402
+
+ZONES = ["Asia/Shanghai", "Europe/London", "America/New_York"]
+UTC = dt.timezone.utc
+
+
+def write(env, name, text):
+    path = os.path.join(env.tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def setup(env, rows, header):
+    port, _ = env.simulator()
+    env.write_config(f"http://127.0.0.1:{port}", concurrency=64)
+    path = write(env, "contacts.csv", header + "\n" + "".join(r + "\n" for r in rows))
+    env.run("contacts", "import", path)
+
+
+def sent(env, campaign):
+    """(phone, step, occurrence, sent_at UTC datetime, body) of every message that went out."""
+    with sqlite3.connect(env.db) as c:
+        rows = c.execute(
+            "SELECT k.phone, m.step, m.occurrence, m.sent_at, m.body, k.tz FROM messages m "
+            "JOIN contacts k ON k.id = m.contact_id WHERE m.campaign = ? AND "
+            "m.state IN ('submitted', 'delivered')", (campaign,)).fetchall()
+    return [(p, s, o, dt.datetime.fromtimestamp(t / 1000, UTC), b, tz)
+            for p, s, o, t, b, tz in rows]
+
+
+def anniversary(born, year):
+    try:
+        return born.replace(year=year)
+    except ValueError:  # 29 Feb in a common year: 28 Feb
+        return dt.date(year, 2, 28)
+
+
+def every_contact_gets_one_birthday_greeting_a_year_on_their_local_birthday_in_the_window(env):
+    # 1,000 contacts in three zones, birthdays all over the year (one born on 29 Feb), played
+    # over 400 simulated days: each birthday in that span gets exactly one greeting, on the
+    # local date, between 09:00 and 21:00 local time, naming their age in years.
+    rnd = random.Random(11)
+    rows, born = [], {}
+    for i in range(1000):
+        phone = f"+86139{i:08d}"
+        b = dt.date(1960, 1, 1) + dt.timedelta(days=rnd.randrange(365 * 40))
+        if i == 0:
+            b = dt.date(1992, 2, 29)
+        born[phone] = (b, ZONES[i % 3])
+        rows.append(f"{phone},U{i},{b.isoformat()},{ZONES[i % 3]},member")
+    setup(env, rows, "phone,first_name,birthday_at,tz,tags")
+    start, until = "2026-12-01T12:00:00Z", "2028-01-05T00:00:00Z"
+    path = write(env, "birthday.yaml", """campaign: birthday
+sender: shop
+category: marketing
+trigger: { date: birthday_at, every: year }
+audience: { all_tags: [member] }
+window: { between: "09:00-21:00" }
+steps:
+  - id: greet
+    at: "0d 10:00"
+    sms: { text: "Happy birthday {{first_name}}, {{birthday_years}} today!" }
+""")
+    env.run("campaign", "apply", "--clock", "sim:" + start, path)
+    env.run("serve", "--until-idle", "--clock", "sim:" + start, "--until", until, timeout=900)
+
+    t0 = dt.datetime(2026, 12, 1, 12, tzinfo=UTC)
+    t1 = dt.datetime(2028, 1, 5, tzinfo=UTC)
+    expected = {}
+    for phone, (b, zone) in born.items():
+        z = ZoneInfo(zone)
+        days = set()
+        for year in (2026, 2027, 2028):
+            d = anniversary(b, year)
+            greet = dt.datetime(d.year, d.month, d.day, 10, tzinfo=z)
+            end_of_day = dt.datetime(d.year, d.month, d.day, tzinfo=z) + dt.timedelta(days=1)
+            if end_of_day > t0 and greet < t1 and d >= t0.astimezone(z).date():
+                days.add(d.isoformat())
+        expected[phone] = days
+    got = {}
+    for phone, step, occurrence, at, body, tz in sent(env, "birthday"):
+        b, zone = born[phone]
+        local = at.astimezone(ZoneInfo(zone))
+        assert local.date().isoformat() == occurrence, (phone, occurrence, local)
+        assert 9 <= local.hour < 21, (phone, local)
+        d = dt.date.fromisoformat(occurrence)
+        assert (d.month, d.day) == (b.month, b.day) or (b.month, b.day, d.day) == (2, 29, 28), \
+            (phone, b, d)
+        age = d.year - b.year
+        assert f"{age} today!" in body, (phone, body, b, d)
+        assert occurrence not in got.setdefault(phone, set()), ("twice", phone, occurrence)
+        got[phone].add(occurrence)
+    missing = {p: e - got.get(p, set()) for p, e in expected.items() if e - got.get(p, set())}
+    extra = {p: g - expected[p] for p, g in got.items() if g - expected[p]}
+    assert not missing and not extra, (list(missing.items())[:5], list(extra.items())[:5])
+    assert "2027-02-28" in got["+8613900000000"], got["+8613900000000"]
+    total = sum(len(e) for e in expected.values())
+    assert total > 1000, total
+    # A restart replays nothing: a second run over the same span queues no second greeting.
+    env.run("serve", "--until-idle", "--clock", "sim:" + start, "--until", until, timeout=900)
+    assert len(sent(env, "birthday")) == total
+    show = env.run("campaign", "show", "birthday").stdout
+    assert "journey" in show and "entries" in show, show
+
+
+def post(port, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def with_api(env, fn):
+    """Runs `fn(admin_port)` against `pigeon serve` on the real clock (the simulated dates of
+    these tests are ahead of it, so it sends nothing meanwhile): the integrator API as an
+    integrator reaches it."""
+    admin = e2e.free_port()
+    with open(env.config) as f:
+        text = f.read()
+    with open(env.config, "w") as f:
+        f.write(text.replace('admin: "127.0.0.1:0"', f'admin: "127.0.0.1:{admin}"'))
+    p = env.spawn("serve")
+
+    def ready():
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=1)
+            return True
+        except Exception:
+            return False
+    e2e.wait_for("the admin API", ready, timeout=30)
+    try:
+        return fn(admin)
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+
+def a_dormant_winback_enters_once_reenters_after_reentry_and_a_purchase_stops_its_survey(env):
+    # T0 = 2030-03-01. A: dormant since long before T0 (enters at apply), buys 3 days after the
+    # gift: the survey is suppressed by stop_on. B: dormant at T0 too; buys at T0+3d (its
+    # last_purchase_at moves), becomes dormant again 90 days later (2 Jun): blocked (reentry
+    # 180d); buys on 9 Jun and is dormant again on 8 Sep (191 days after its first entry):
+    # enters a second time. C: bought on 30 Jan, enters at the rollover to 1 May (90 days).
+    rows = ["+8613900000001,A,2029-11-01,member", "+8613900000002,B,2029-11-01,member",
+            "+8613900000003,C,2030-01-30,member"]
+    setup(env, rows, "phone,first_name,last_purchase_at,tags")
+    path = write(env, "winback.yaml", """campaign: winback
+sender: shop
+category: marketing
+trigger: { enters: "last_purchase_days >= 90", reentry: 180d }
+audience: { all_tags: [member] }
+stop_on: ["event:purchase"]
+steps:
+  - { id: gift, at: "0d 10:30", sms: { text: "We miss you {{first_name}}: 50 off" } }
+  - { id: survey, at: "+7d 10:30", sms: { text: "What could we do better, {{first_name}}?" } }
+""")
+    t0 = "2030-03-01T00:00:00Z"
+    out = env.run("campaign", "apply", "--clock", "sim:" + t0, path).stdout
+    assert "entered 2" in out, out
+    env.run("serve", "--until-idle", "--clock", "sim:" + t0, "--until", "2030-03-04T00:00:00Z")
+    # A buys (an event) and B's purchase shows in its attributes (an import on the sim clock).
+    ids = with_api(env, lambda port: post(port, "/v1/events", {
+        "name": "purchase", "phone": "+8613900000001", "at": "2030-03-03T09:00:00Z"}))
+    assert ids["id"] > 0, ids
+    b = write(env, "b.csv", "phone,first_name,last_purchase_at,tags\n"
+              "+8613900000002,B,2030-03-04,member\n")
+    env.run("contacts", "import", "--clock", "sim:2030-03-04T01:00:00Z", b)
+    env.run("serve", "--until-idle", "--clock", "sim:2030-03-04T01:00:00Z",
+            "--until", "2030-06-10T00:00:00Z", timeout=600)
+    b2 = write(env, "b2.csv", "phone,first_name,last_purchase_at,tags\n"
+               "+8613900000002,B,2030-06-09,member\n")
+    env.run("contacts", "import", "--clock", "sim:2030-06-10T00:00:00Z", b2)
+    env.run("serve", "--until-idle", "--clock", "sim:2030-06-10T00:00:00Z",
+            "--until", "2030-09-20T00:00:00Z", timeout=600)
+
+    msgs = sent(env, "winback")
+    by = {}
+    for phone, step, occurrence, at, body, tz in msgs:
+        by.setdefault(phone, []).append((step, at.date().isoformat()))
+    a, bb, c = (sorted(by.get(f"+861390000000{i}", [])) for i in (1, 2, 3))
+    assert a == [("gift", "2030-03-01")], a  # survey stopped by the purchase
+    assert bb == [("gift", "2030-03-01"), ("gift", "2030-09-08"), ("survey", "2030-03-08"),
+                  ("survey", "2030-09-15")], bb
+    assert c == [("gift", "2030-05-01"), ("survey", "2030-05-08")], c
+    with sqlite3.connect(env.db) as db:
+        reasons = dict(db.execute(
+            "SELECT k.phone, m.reason FROM messages m JOIN contacts k ON k.id = m.contact_id "
+            "WHERE m.state = 'suppressed'"))
+        blocked = db.execute("SELECT count(*) FROM journey_exits WHERE reason = "
+                             "'re-entry blocked'").fetchone()[0]
+    assert reasons.get("+8613900000001", "").startswith("stop_on event:purchase"), reasons
+    assert blocked == 1, blocked
+    show = json.loads(env.run("campaign", "show", "winback", "--json").stdout)["journey"]
+    assert show["entries_total"] == 4, show
+    assert show["exits"].get("re-entry blocked") == 1 and show["exits"].get("stop_on") == 1, show
+
+
+def a_milestone_event_enters_only_for_the_listed_counts(env):
+    setup(env, ["+8613900000009,Lin,learner"], "phone,first_name,tags")
+    path = write(env, "lesson.yaml", """campaign: lesson-milestone
+sender: shop
+category: transactional
+trigger: { event: lesson_completed, where: "count in [10, 50, 100]" }
+steps:
+  - { id: cheer, at: "+0d", sms: { text: "Well done on lesson {{event.count}}!" } }
+""")
+    env.run("campaign", "apply", "--clock", "sim:2030-05-01T00:00:00Z", path)
+
+    def events(port):
+        out = []
+        for day, count in enumerate([9, 10, 11, 50, 51]):
+            out.append(post(port, "/v1/events", {
+                "name": "lesson_completed", "phone": "+8613900000009",
+                "properties": {"count": count}, "at": f"2030-05-0{day + 2}T03:00:00Z"}))
+        # An event for a phone nobody imported creates the contact (the API's documented rule).
+        out.append(post(port, "/v1/events", {"name": "lesson_completed", "phone": "+8613900000010",
+                                             "properties": {"count": 100},
+                                             "at": "2030-05-08T03:00:00Z"}))
+        return out
+    answers = with_api(env, events)
+    assert [a["journeys_entered"] for a in answers] == [0, 1, 0, 1, 0, 1], answers
+    env.run("serve", "--until-idle", "--clock", "sim:2030-05-01T00:00:00Z")
+    bodies = sorted(body for *_, body, tz in sent(env, "lesson-milestone"))
+    assert bodies == ["[Shop]Well done on lesson 10!", "[Shop]Well done on lesson 100!",
+                      "[Shop]Well done on lesson 50!"], bodies
+
+
+def a_bad_trigger_is_reported_with_its_place(env):
+    setup(env, ["+8613900000009,Lin,learner"], "phone,first_name,tags")
+    cases = {
+        "trigger: { date: birthday, every: year }": ("5:", "not a date attribute"),
+        "trigger: { date: birthday_at, every: week }": ("5:", "expected once, year or month"),
+        "trigger: { enters: \"last_purchase_days >= 9\", every: year }": ("5:",
+                                                                       "not for an `enters`"),
+        "trigger: { event: x, where: \"count in [1,\" }": ("5:", "trigger.where"),
+    }
+    for i, (trigger, (place, message)) in enumerate(cases.items()):
+        path = write(env, f"bad{i}.yaml", f"""campaign: bad{i}
+sender: shop
+category: marketing
+# journey
+{trigger}
+steps:
+  - {{ id: s, at: "0d 10:00", sms: {{ text: "hi" }} }}
+""")
+        p = env.run("campaign", "validate", path, check=False)
+        assert p.returncode == 1, (trigger, p.stdout, p.stderr)
+        err = p.stdout + p.stderr
+        assert f"bad{i}.yaml:{place}" in err and message in err, (trigger, err)
+    # A step at an absolute time has no place in a journey.
+    path = write(env, "abs.yaml", """campaign: abs
+sender: shop
+trigger: { event: signup }
+steps:
+  - { id: s, at: "2030-01-01T10:00:00Z", sms: { text: "hi" } }
+""")
+    p = env.run("campaign", "validate", path, check=False)
+    assert p.returncode == 1 and "abs.yaml:5:" in p.stdout + p.stderr, p.stdout + p.stderr
+    # Two documents in one file: refused, not half read.
+    path = write(env, "two.yaml", "campaign: one\nsender: shop\nsteps: []\n---\ncampaign: two\n")
+    p = env.run("campaign", "validate", path, check=False)
+    assert p.returncode == 1 and "two.yaml:5:" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+if __name__ == "__main__":
+    e2e.run_test_from_argv(globals(), "pigeon-journeys-")
