@@ -218,6 +218,19 @@ std::vector<config::config_issue> attribute_name_issues(const config::campaign_c
   std::vector<config::config_issue> issues;
   name_check check{catalog, issues, {}};
   check_where(campaign, engine, check);
+  // A journey's trigger reads contact attributes too (an event's `where` reads its properties).
+  if (campaign.trigger && campaign.trigger->type == config::trigger_config::kind::date &&
+      !campaign.trigger->attribute.empty())
+    check.use(campaign.trigger->attribute, true, campaign.trigger->attribute_loc, "trigger.date: ");
+  if (campaign.trigger && campaign.trigger->type == config::trigger_config::kind::enters) {
+    try {
+      auto expr = segment_expr::compile(campaign.trigger->enters);
+      for (const auto& use : expr.names())
+        check.use(use.name, true, inside(campaign.trigger->enters_loc, 1, use.column),
+                  "trigger.enters: `" + campaign.trigger->enters + "`: ");
+    } catch (const segment_expr_error&) {  // trigger_issues reports it
+    }
+  }
   check_templates(campaign, check);
   if (!check.unchecked.empty()) {
     std::string names;

@@ -447,4 +447,38 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
   return next;
 }
 
+journey_forecast forecast_journey(const config::campaign_config& campaign,
+                                  const config::engine_config& engine, store& db, time_point from,
+                                  int days_ahead) {
+  journey_forecast out;
+  for (const auto& step : campaign.steps)
+    if (!config::follow_up_of(campaign, step.id)) ++out.steps;
+  const auto& t = *campaign.trigger;
+  if (t.type != trigger_config::kind::date) {
+    out.depends_on_events = true;
+    out.entries_per_day_7d =
+        static_cast<double>(db.journey_statistics(campaign.name, from).entries_7d) / 7.0;
+    return out;
+  }
+  audience_filter audience(campaign.audience, engine);
+  db.for_each_contact([&](const contact& c) {
+    auto it = c.attributes.find(t.attribute);
+    if (it == c.attributes.end() || it->value().is_null()) return;
+    std::string zone(recipient_timezone(c.tz, c.phone, engine.default_timezone));
+    std::optional<civil_day> date;
+    if (it->value().is_string()) date = attribute_day(it->value().get_string(), zone);
+    if (!date) {
+      ++out.unreadable;
+      return;
+    }
+    if (!audience.matches(c, from)) return;
+    auto first = sys_days{local_day(from, zone)};
+    for (int k = 0; k < days_ahead; ++k) {
+      civil_day d{first + days(k)};
+      if (recurs_on(t, *date, d)) ++out.entries_by_day[format_day(d)];
+    }
+  });
+  return out;
+}
+
 }  // namespace pigeon::engine

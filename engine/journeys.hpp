@@ -55,6 +55,21 @@ struct journey_result {
   std::size_t skipped = 0;   // contacts whose trigger date does not read
 };
 
+// `campaign plan` of a journey. A date trigger is forecast per day: the recipients (audience
+// now, readable trigger date) whose anchor day falls on each local day. `enters` and event
+// triggers depend on what happens: only the entry rate of the last 7 days is known (0 before
+// the journey was applied).
+struct journey_forecast {
+  bool depends_on_events = false;
+  double entries_per_day_7d = 0;
+  std::map<std::string, std::int64_t> entries_by_day;  // anchor day (YYYY-MM-DD, local) -> n
+  std::int64_t steps = 0;                              // messages per entry
+  std::int64_t unreadable = 0;                         // contacts whose date does not read
+};
+journey_forecast forecast_journey(const config::campaign_config& campaign,
+                                  const config::engine_config& engine, store& db, time_point from,
+                                  int days);
+
 class journey;
 
 class journey_engine {
