@@ -401,6 +401,7 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
         if (first > last) continue;
         if (last - first > days(400)) first = last - days(400);  // a year's catch-up at most
         journey_result r;
+        const auto started = steady_clock::now();
         if (t.type == trigger_config::kind::enters) {
           journey_query q{name, zone, 0, {}, ""};
           r = evaluate_all(db, *j, now, engine_, false,
@@ -437,9 +438,11 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
           }
         }
         if (out) add(*out, r);
-        if (r.entered + r.blocked > 0)
-          spdlog::info("journey {}: zone {} rolled over to {}: {} entered, {} re-entries blocked",
-                       name, zone, format_day(civil_day{last}), r.entered, r.blocked);
+        if (r.entered + r.blocked > 0 || steady_clock::now() - started > milliseconds(100))
+          spdlog::info(
+              "journey {}: zone {} rolled over to {}: {} entered, {} re-entries blocked, in {} ms",
+              name, zone, format_day(civil_day{last}), r.entered, r.blocked,
+              duration_cast<milliseconds>(steady_clock::now() - started).count());
       }
       if (now > *through) db.set_journey_clock(name, now);  // never backwards
     });
@@ -478,6 +481,36 @@ journey_forecast forecast_journey(const config::campaign_config& campaign,
       if (recurs_on(t, *date, d)) ++out.entries_by_day[format_day(d)];
     }
   });
+  return out;
+}
+
+boost::json::object journey_json(const journey_stats& j) {
+  boost::json::object progress, exits;
+  for (const auto& [step, n] : j.in_progress) progress[step] = n;
+  for (const auto& [reason, n] : j.exits) exits[reason] = n;
+  boost::json::array skipped;
+  for (const auto& [phone, reason] : j.skipped)
+    skipped.push_back({{"phone", phone}, {"reason", reason}});
+  return {{"entries_today", j.entries_today},   {"entries_7d", j.entries_7d},
+          {"entries_total", j.entries_total},   {"contacts_indexed", j.indexed},
+          {"in_progress", std::move(progress)}, {"exits", std::move(exits)},
+          {"skipped", std::move(skipped)}};
+}
+
+std::string describe_journey(const journey_stats& j, std::string_view indent) {
+  std::string out(indent);
+  out += "journey: entries " + std::to_string(j.entries_today) + " today, " +
+         std::to_string(j.entries_7d) + " in 7 days, " + std::to_string(j.entries_total) +
+         " in all; " + std::to_string(j.indexed) + " contacts indexed for the trigger\n";
+  out += std::string(indent) + "  in progress:";
+  if (j.in_progress.empty()) out += " none";
+  for (const auto& [step, n] : j.in_progress) out += " " + step + "=" + std::to_string(n);
+  out += "\n" + std::string(indent) + "  exits:";
+  if (j.exits.empty()) out += " none";
+  for (const auto& [reason, n] : j.exits) out += " " + reason + "=" + std::to_string(n);
+  out += "\n";
+  for (const auto& [phone, reason] : j.skipped)
+    out += std::string(indent) + "  skipped " + phone + ": " + reason + "\n";
   return out;
 }
 

@@ -28,6 +28,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/campaign.hpp"
@@ -46,6 +47,11 @@ std::vector<config::config_issue> trigger_issues(const config::campaign_config& 
 // each key the templates name, as a 10-character stand-in (an event's real values are known only
 // when it arrives; a text that then overflows fails with its reason at send).
 boost::json::object journey_budget_context(const config::campaign_config& campaign);
+
+// A journey's statistics (store::journey_statistics) for `campaign show --json` and `status
+// --json`, and as lines for a person (each ends with a newline).
+boost::json::object journey_json(const journey_stats& stats);
+std::string describe_journey(const journey_stats& stats, std::string_view indent = "");
 
 struct journey_result {
   std::size_t indexed = 0;   // contacts placed in the rollover index

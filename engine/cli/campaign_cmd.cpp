@@ -10,6 +10,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/cli/progress.hpp"
 #include "engine/clock.hpp"
+#include "engine/journeys.hpp"
 #include "engine/net/media_probe.hpp"
 #include "engine/phone.hpp"
 #include "engine/planner.hpp"
@@ -355,34 +356,6 @@ bool is_journey(const engine::stored_campaign& c) {
   }
 }
 
-boost::json::object journey_json(const engine::journey_stats& j) {
-  boost::json::object progress, exits;
-  for (const auto& [step, n] : j.in_progress) progress[step] = n;
-  for (const auto& [reason, n] : j.exits) exits[reason] = n;
-  boost::json::array skipped;
-  for (const auto& [phone, reason] : j.skipped)
-    skipped.push_back({{"phone", phone}, {"reason", reason}});
-  return {{"entries_today", j.entries_today},   {"entries_7d", j.entries_7d},
-          {"entries_total", j.entries_total},   {"contacts_indexed", j.indexed},
-          {"in_progress", std::move(progress)}, {"exits", std::move(exits)},
-          {"skipped", std::move(skipped)}};
-}
-
-void print_journey(const engine::journey_stats& j) {
-  std::cout << "journey: entries " << j.entries_today << " today, " << j.entries_7d
-            << " in 7 days, " << j.entries_total << " in all; " << j.indexed
-            << " contacts indexed for the trigger\n";
-  std::cout << "  in progress:";
-  if (j.in_progress.empty()) std::cout << " none";
-  for (const auto& [step, n] : j.in_progress) std::cout << " " << step << "=" << n;
-  std::cout << "\n  exits:";
-  if (j.exits.empty()) std::cout << " none";
-  for (const auto& [reason, n] : j.exits) std::cout << " " << reason << "=" << n;
-  std::cout << "\n";
-  for (const auto& [phone, reason] : j.skipped)
-    std::cout << "  skipped " << phone << ": " << reason << "\n";
-}
-
 int show(const context& ctx, const std::string& name) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
@@ -422,7 +395,7 @@ int show(const context& ctx, const std::string& name) {
                      {"messages", std::move(counts)},
                      {"ab", ab_json(stats, cmp)},
                      {"ab_decision", engine::ab_decision_json(decision)},
-                     {"journey", journey ? boost::json::value(journey_json(*journey))
+                     {"journey", journey ? boost::json::value(engine::journey_json(*journey))
                                          : boost::json::value(nullptr)}})
               << "\n";
     return 0;
@@ -457,7 +430,7 @@ int show(const context& ctx, const std::string& name) {
     }
   }
   if (decision) std::cout << engine::describe_ab_decision(*decision) << "\n";
-  if (journey) print_journey(*journey);
+  if (journey) std::cout << engine::describe_journey(*journey);
   return 0;
 }
 

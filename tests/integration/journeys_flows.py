@@ -9,6 +9,7 @@ import os
 import random
 import sqlite3
 import sys
+import time
 import urllib.request
 from zoneinfo import ZoneInfo
 
@@ -51,10 +52,12 @@ def anniversary(born, year):
         return dt.date(year, 2, 28)
 
 
-def every_contact_gets_one_birthday_greeting_a_year_on_their_local_birthday_in_the_window(env):
-    # 1,000 contacts in three zones, birthdays all over the year (one born on 29 Feb), played
-    # over 400 simulated days: each birthday in that span gets exactly one greeting, on the
-    # local date, between 09:00 and 21:00 local time, naming their age in years.
+BIRTHDAY_START, BIRTHDAY_UNTIL = "2026-12-01T12:00:00Z", "2028-01-05T00:00:00Z"
+
+
+def birthdays(env):
+    """1,000 contacts in three zones, birthdays all over the year (one born on 29 Feb), and the
+    birthday journey applied at BIRTHDAY_START. Returns phone -> (birthday, zone)."""
     rnd = random.Random(11)
     rows, born = [], {}
     for i in range(1000):
@@ -65,7 +68,6 @@ def every_contact_gets_one_birthday_greeting_a_year_on_their_local_birthday_in_t
         born[phone] = (b, ZONES[i % 3])
         rows.append(f"{phone},U{i},{b.isoformat()},{ZONES[i % 3]},member")
     setup(env, rows, "phone,first_name,birthday_at,tz,tags")
-    start, until = "2026-12-01T12:00:00Z", "2028-01-05T00:00:00Z"
     path = write(env, "birthday.yaml", """campaign: birthday
 sender: shop
 category: marketing
@@ -77,9 +79,13 @@ steps:
     at: "0d 10:00"
     sms: { text: "Happy birthday {{first_name}}, {{birthday_years}} today!" }
 """)
-    env.run("campaign", "apply", "--clock", "sim:" + start, path)
-    env.run("serve", "--until-idle", "--clock", "sim:" + start, "--until", until, timeout=900)
+    env.run("campaign", "apply", "--clock", "sim:" + BIRTHDAY_START, path)
+    return born
 
+
+def check_birthdays(env, born):
+    """Every birthday between BIRTHDAY_START and BIRTHDAY_UNTIL was greeted exactly once, on the
+    local date, 09:00-21:00 local, with the age; nothing else was sent. Returns the count."""
     t0 = dt.datetime(2026, 12, 1, 12, tzinfo=UTC)
     t1 = dt.datetime(2028, 1, 5, tzinfo=UTC)
     expected = {}
@@ -112,11 +118,57 @@ steps:
     assert "2027-02-28" in got["+8613900000000"], got["+8613900000000"]
     total = sum(len(e) for e in expected.values())
     assert total > 1000, total
+    return total
+
+
+def every_contact_gets_one_birthday_greeting_a_year_on_their_local_birthday_in_the_window(env):
+    # Played over 400 simulated days: each birthday in that span gets exactly one greeting, on
+    # the local date, between 09:00 and 21:00 local time, naming their age in years.
+    born = birthdays(env)
+    env.run("serve", "--until-idle", "--clock", "sim:" + BIRTHDAY_START, "--until",
+            BIRTHDAY_UNTIL, timeout=900)
+    total = check_birthdays(env, born)
     # A restart replays nothing: a second run over the same span queues no second greeting.
-    env.run("serve", "--until-idle", "--clock", "sim:" + start, "--until", until, timeout=900)
+    env.run("serve", "--until-idle", "--clock", "sim:" + BIRTHDAY_START, "--until",
+            BIRTHDAY_UNTIL, timeout=900)
     assert len(sent(env, "birthday")) == total
     show = env.run("campaign", "show", "birthday").stdout
-    assert "journey" in show and "entries" in show, show
+    assert "journey: entries" in show, show
+    plan = json.loads(env.run("campaign", "plan", "--json", "--from", "2027-03-01T00:00:00Z",
+                              "--days", "30", os.path.join(env.tmp, "birthday.yaml")).stdout)
+    # 30 days from each recipient's local date at 2027-03-01T00:00Z (28 Feb in New York).
+    start = dt.datetime(2027, 3, 1, tzinfo=UTC)
+    due = 0
+    for b, zone in born.values():
+        first = start.astimezone(ZoneInfo(zone)).date()
+        due += first <= anniversary(b, 2027) < first + dt.timedelta(days=30)
+    assert plan["journey"]["entries"] == due, (plan["journey"], due)
+    assert plan["journey"]["depends_on_events"] is False, plan
+
+
+def a_kill_9_in_the_middle_of_a_year_of_birthdays_loses_and_repeats_nothing(env):
+    # The engine is killed (SIGKILL) twice while it plays the year; each restart resumes from
+    # its journeys' clock: every birthday is still greeted exactly once.
+    # A rehearsal resumes where its journeys got (a real clock never goes back).
+    born = birthdays(env)
+
+    def resume_at():
+        with sqlite3.connect(env.db) as c:
+            ms = c.execute("SELECT max(evaluated_through) FROM journey_clock").fetchone()[0]
+        at = dt.datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
+        return "sim:" + at.replace("+00:00", "Z")
+    for delay in (1.0, 2.5):
+        p = env.spawn("serve", "--until-idle", "--clock", resume_at(), "--until", BIRTHDAY_UNTIL)
+        time.sleep(delay)
+        p.kill()
+        p.wait(timeout=30)
+    env.run("serve", "--until-idle", "--clock", resume_at(), "--until", BIRTHDAY_UNTIL,
+            timeout=900)
+    check_birthdays(env, born)
+    with sqlite3.connect(env.db) as c:
+        dup = c.execute("SELECT count(*) FROM (SELECT 1 FROM journey_entries GROUP BY campaign, "
+                        "contact_id, occurrence HAVING count(*) > 1)").fetchone()[0]
+    assert dup == 0
 
 
 def post(port, path, body):
@@ -209,6 +261,11 @@ steps:
     show = json.loads(env.run("campaign", "show", "winback", "--json").stdout)["journey"]
     assert show["entries_total"] == 4, show
     assert show["exits"].get("re-entry blocked") == 1 and show["exits"].get("stop_on") == 1, show
+    # On-call sees the same in `status`.
+    status = json.loads(env.run("status", "--json", check=False).stdout)
+    entry = next(c for c in status["campaigns"] if c["name"] == "winback")
+    assert entry["journey"]["entries_total"] == 4, entry
+    assert "journey: entries" in env.run("status", check=False).stdout
 
 
 def a_milestone_event_enters_only_for_the_listed_counts(env):
