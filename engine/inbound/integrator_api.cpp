@@ -116,7 +116,19 @@ std::variant<contact, api_error> read_contact(const json::value& v, const std::s
                          "expected a string, number or boolean, got " + kind_of(value)};
       if (non_finite(value, ""))
         return api_error{where + "attributes." + std::string(key), too_large};
-      if (!value.is_null()) c.attributes[key] = value;
+      if (value.is_null()) continue;
+      if (key.ends_with("_at")) {
+        // A timestamp, as in the CSV: stored in ISO form so `<name>_days` and journeys read it.
+        auto t = value.is_string() ? parse_iso(value.get_string()) : std::nullopt;
+        if (!t)
+          return api_error{where + "attributes." + std::string(key),
+                           json::serialize(value) +
+                               " is not an ISO 8601 date or time (e.g. 2026-11-11 or "
+                               "2026-11-11T10:00:00+08:00)"};
+        c.attributes[key] = format_iso(*t);
+        continue;
+      }
+      c.attributes[key] = value;
     }
   }
   return c;

@@ -335,5 +335,31 @@ steps:
     assert p.returncode == 1 and "two.yaml:5:" in p.stdout + p.stderr, p.stdout + p.stderr
 
 
+def a_contact_whose_date_does_not_read_is_skipped_and_named_and_the_rest_proceed(env):
+    # The CSV and the API refuse such a date; one stored before (or written by another tool)
+    # is skipped by the journey, counted and named, and the others enter as usual.
+    setup(env, ["+8613900000001,A,2000-12-01", "+8613900000002,B,2000-12-01"],
+          "phone,first_name,birthday_at")
+    with sqlite3.connect(env.db) as c:
+        c.execute("UPDATE contacts SET attributes = json_set(attributes, '$.birthday_at', 'soon') "
+                  "WHERE phone = '+8613900000002'")
+    path = write(env, "b.yaml", """campaign: birthday
+sender: shop
+trigger: { date: birthday_at, every: year }
+steps:
+  - { id: greet, at: "0d 10:00", sms: { text: "Happy birthday {{first_name}}!" } }
+""")
+    out = env.run("campaign", "apply", "--clock", "sim:2026-12-01T00:00:00Z", path).stdout
+    assert "1 contacts skipped" in out and "entered 1 occurrences" in out, out
+    show = json.loads(env.run("campaign", "show", "birthday", "--json").stdout)["journey"]
+    assert show["exits"] == {"unreadable date": 1}, show
+    assert show["skipped"] == [{"phone": "+86*********02",
+                                "reason": "unreadable birthday_at: 'soon'"}], show
+    text = env.run("campaign", "show", "birthday").stdout
+    assert "skipped +86*********02: unreadable birthday_at: 'soon'" in text, text
+    env.run("serve", "--until-idle", "--clock", "sim:2026-12-01T00:00:00Z")
+    assert [p for p, *_ in sent(env, "birthday")] == ["+8613900000001"]
+
+
 if __name__ == "__main__":
     e2e.run_test_from_argv(globals(), "pigeon-journeys-")
