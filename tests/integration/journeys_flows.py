@@ -132,6 +132,17 @@ def every_contact_gets_one_birthday_greeting_a_year_on_their_local_birthday_in_t
     env.run("serve", "--until-idle", "--clock", "sim:" + BIRTHDAY_START, "--until",
             BIRTHDAY_UNTIL, timeout=900)
     assert len(sent(env, "birthday")) == total
+    # Nor does a re-import of the same contacts or a re-apply on a day with birthdays.
+    with sqlite3.connect(env.db) as c:
+        queued = c.execute("SELECT count(*) FROM messages WHERE campaign = 'birthday'").fetchone()
+    on_the_day = "sim:2027-06-01T03:00:00Z"
+    env.run("contacts", "import", "--clock", on_the_day, os.path.join(env.tmp, "contacts.csv"))
+    out = env.run("campaign", "apply", "--clock", on_the_day,
+                  os.path.join(env.tmp, "birthday.yaml")).stdout
+    assert "entered 0 occurrences" in out, out
+    with sqlite3.connect(env.db) as c:
+        assert c.execute("SELECT count(*) FROM messages WHERE campaign = 'birthday'").fetchone() \
+            == queued
     show = env.run("campaign", "show", "birthday").stdout
     assert "journey: entries" in show, show
     plan = json.loads(env.run("campaign", "plan", "--json", "--from", "2027-03-01T00:00:00Z",
