@@ -148,10 +148,15 @@ asio::awaitable<void> dispatcher::run() {
       }
   });
   std::optional<time_point> tick_next;  // when options_.tick next has work
+  bool last_pass = false;               // the claim made once the clock reached `until`
   while (!stopping_) {
     if (options_.until && clock_.now() >= *options_.until) {
-      spdlog::info("the clock reached --until {}: stopping", format_iso(*options_.until));
-      break;
+      // One more pass at `until` (what falls due then, A/B decisions then), then stop.
+      if (last_pass) {
+        spdlog::info("the clock reached --until {}: stopping", format_iso(*options_.until));
+        break;
+      }
+      last_pass = true;
     }
     int free = capacity_ - in_flight_;
     if (free <= 0) {
@@ -225,7 +230,8 @@ asio::awaitable<void> dispatcher::run() {
       // --until-idle; --until-idle alone ends once the queue is done.
       if (tick_next && (options_.until || !options_.until_idle))
         next = next ? std::min(*next, *tick_next) : *tick_next;
-      if (next && options_.until && *next > *options_.until) next = options_.until;
+      // A bounded run goes on to its bound even when nothing is due before it.
+      if (options_.until && (!next || *next > *options_.until)) next = options_.until;
       if (next && *next > clock_.now()) {
         clock_.jump_to(*next);
         continue;

@@ -112,6 +112,10 @@ std::size_t enter(store& db, const journey& j, const contact& c, const std::stri
     req.context["anchor"] = format_day(local_day(req.moment, zone));
   const std::string context = boost::json::serialize(req.context);
   const bool held_out = in_holdout(cfg.holdout, cfg.name, c.phone);
+  // A decided A/B test: later entries get the winner, as a broadcast's later recipients do.
+  std::string winner;
+  if (cfg.ab_test)
+    if (auto test = db.find_ab_test(cfg.name); test && test->decided_at) winner = test->winner;
   std::vector<new_message> messages;
   for (const auto& step : cfg.steps) {
     if (config::follow_up_of(cfg, step.id)) continue;  // queued by a reply
@@ -125,6 +129,10 @@ std::size_t enter(store& db, const journey& j, const contact& c, const std::stri
     if (held_out) {
       m.variant = "holdout";
       m.suppressed_reason = "holdout";
+    } else if (!winner.empty() &&
+               std::any_of(step.variants.begin(), step.variants.end(),
+                           [&](const config::variant_config& v) { return v.name == winner; })) {
+      m.variant = winner;
     } else {
       m.variant = choose_variant(step, cfg.name, c.phone);
     }

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 import time
@@ -197,7 +198,7 @@ def with_api(env, fn):
     with open(env.config) as f:
         text = f.read()
     with open(env.config, "w") as f:
-        f.write(text.replace('admin: "127.0.0.1:0"', f'admin: "127.0.0.1:{admin}"'))
+        f.write(re.sub(r'admin: "127\.0\.0\.1:\d+"', f'admin: "127.0.0.1:{admin}"', text))
     p = env.spawn("serve")
 
     def ready():
@@ -344,6 +345,68 @@ steps:
     path = write(env, "two.yaml", "campaign: one\nsender: shop\nsteps: []\n---\ncampaign: two\n")
     p = env.run("campaign", "validate", path, check=False)
     assert p.returncode == 1 and "two.yaml:5:" in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+def a_journey_ab_test_decides_and_later_entries_get_the_winner(env):
+    # Sign-ups enter a welcome journey with two wordings; B's recipients reply "1" far more.
+    # Once the test decides (decide_after 1d, 50 per variant), later sign-ups get B only.
+    rows = [f"+86139{i:08d},U{i},learner" for i in range(400)]
+    setup(env, rows, "phone,first_name,tags")
+    path = write(env, "welcome.yaml", """campaign: welcome
+sender: shop
+category: transactional
+trigger: { event: signup }
+steps:
+  - id: hello
+    at: "+0d"
+    sms:
+      variants:
+        A: { weight: 50, text: "Welcome {{first_name}}! Reply 1 for a tour" }
+        B: { weight: 50, text: "Hi {{first_name}}, want a tour? Reply 1" }
+replies:
+  keywords:
+    "1": { tag: wants-tour }
+ab_test: { metric: "reply:1", decide_after: 1d, min_per_variant: 50 }
+""")
+    env.run("campaign", "apply", "--clock", "sim:2030-01-01T00:00:00Z", path)
+
+    def signups(phones, at):
+        def fn(port):
+            for phone in phones:
+                assert post(port, "/v1/events", {"name": "signup", "phone": phone, "at": at}
+                            )["journeys_entered"] == 1
+        with_api(env, fn)
+    first = [f"+86139{i:08d}" for i in range(300)]
+    signups(first, "2030-01-02T02:00:00Z")
+    env.run("serve", "--until-idle", "--clock", "sim:2030-01-02T00:00:00Z", "--until",
+            "2030-01-02T06:00:00Z")
+    with sqlite3.connect(env.db) as c:
+        assigned = dict(c.execute(
+            "SELECT k.phone, m.variant FROM messages m JOIN contacts k ON k.id = m.contact_id "
+            "WHERE m.campaign = 'welcome' AND m.state IN ('submitted', 'delivered')"))
+        assert len(assigned) == 300 and set(assigned.values()) == {"A", "B"}, assigned
+        ids = dict(c.execute("SELECT phone, id FROM contacts"))
+        at = 1_893_549_600_000 + 3_600_000  # 2030-01-02T03:00Z
+        for i, (phone, v) in enumerate(sorted(assigned.items())):
+            if (v == "B" and i % 2 == 0) or (v == "A" and i % 10 == 0):
+                c.execute("INSERT INTO replies (provider, phone, normalized, contact_id, campaign, "
+                          "keyword, text, at) VALUES ('sim', ?, '1', ?, 'welcome', '1', '1', ?)",
+                          (phone, ids[phone], at))
+    env.run("serve", "--until-idle", "--clock", "sim:2030-01-02T06:00:00Z", "--until",
+            "2030-01-04T00:00:00Z")
+    with sqlite3.connect(env.db) as c:
+        winner = c.execute("SELECT winner FROM ab_tests WHERE campaign = 'welcome'").fetchone()
+    assert winner == ("B",), winner
+    later = [f"+86139{i:08d}" for i in range(300, 400)]
+    signups(later, "2030-01-05T02:00:00Z")
+    env.run("serve", "--until-idle", "--clock", "sim:2030-01-05T00:00:00Z", "--until",
+            "2030-01-06T00:00:00Z")
+    with sqlite3.connect(env.db) as c:
+        variants = {v for (v,) in c.execute(
+            "SELECT m.variant FROM messages m JOIN contacts k ON k.id = m.contact_id "
+            "WHERE m.campaign = 'welcome' AND k.phone IN (%s)" % ",".join("?" * len(later)),
+            later)}
+    assert variants == {"B"}, variants
 
 
 def a_contact_whose_date_does_not_read_is_skipped_and_named_and_the_rest_proceed(env):
