@@ -245,7 +245,8 @@ void evaluate_contact(store& db, const journey& j, const contact& c, time_point 
       return;
     }
     rows.push_back({c.id, zone, static_cast<int>(static_cast<unsigned>(date->month())),
-                    static_cast<int>(static_cast<unsigned>(date->day())), format_day(*date)});
+                    static_cast<int>(static_cast<unsigned>(date->day())), format_day(*date),
+                    std::nullopt});
     ++r.indexed;
     if (!j.audience().matches(c, now)) return;
     auto today = sys_days{local_day(now, zone)};
@@ -258,8 +259,11 @@ void evaluate_contact(store& db, const journey& j, const contact& c, time_point 
     }
     return;
   }
-  // enters
-  rows.push_back({c.id, zone, 0, 0, ""});
+  // enters: re-read by the rollover only once the condition (or the audience) may have changed
+  // with time (segment_expr::next_change); an upsert re-reads the contact anyway.
+  auto next = j.enters()->next_change(c, now);
+  if (auto a = j.audience().next_change(c, now); a && (!next || *a < *next)) next = a;
+  rows.push_back({c.id, zone, 0, 0, "", next});
   ++r.indexed;
   bool now_matching = j.audience().matches(c, now) && j.enters()->matches(c, now);
   bool was = matching && std::binary_search(matching->begin(), matching->end(), c.id);
@@ -411,13 +415,17 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
         journey_result r;
         const auto started = steady_clock::now();
         if (t.type == trigger_config::kind::enters) {
-          journey_query q{name, zone, 0, {}, ""};
-          r = evaluate_all(db, *j, now, engine_, false,
-                           [&](const auto& fn) { db.for_each_journey_contact(q, fn); });
+          // Only the contacts whose condition may have changed since (their next_check).
+          journey_query q{name, zone, 0, {}, "", now};
+          std::vector<contact> due;
+          db.for_each_journey_contact(q, [&](const contact& c) { due.push_back(c); });
+          r = evaluate_all(db, *j, now, engine_, true, [&](const auto& fn) {
+            for (const auto& c : due) fn(c);
+          });
         } else {
           for (auto day = first; day <= last; day += days(1)) {
             civil_day d{day + days(j->lead())};
-            journey_query q{name, zone, 0, {}, ""};
+            journey_query q{name, zone, 0, {}, "", std::nullopt};
             if (t.every == "once") {
               q.date = format_day(d);
             } else {

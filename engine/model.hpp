@@ -354,17 +354,21 @@ struct journey_date {
   int month = 0;
   int day = 0;
   std::string date;  // YYYY-MM-DD
+  // `enters` journeys: when the contact's condition may next change with time alone (a
+  // `_days` threshold reached), so the rollover reads only those due; nullopt: never by time.
+  std::optional<time_point> next_check{};
 };
 
 // Which contacts of a journey a rollover reads: those in `zone` whose trigger date falls on
 // `month` (0: any month) and one of `days` (empty: every contact of the zone), or whose date is
-// `date` (when set: `every: once`).
+// `date` (when set: `every: once`), or whose next_check is due by `due_by` (`enters`).
 struct journey_query {
   std::string campaign;
   std::string zone;
   int month = 0;
   std::vector<int> days;
   std::string date;
+  std::optional<time_point> due_by{};  // when set: only contacts whose next_check <= due_by
 };
 
 // What `campaign show`, `status` and `plan` say about a journey.

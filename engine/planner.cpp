@@ -263,6 +263,13 @@ bool audience_filter::matches(const contact& c, time_point now) const {
                      [&](const segment_expr& e) { return e.matches(c, now); });
 }
 
+std::optional<time_point> audience_filter::next_change(const contact& c, time_point now) const {
+  std::optional<time_point> next;
+  for (const auto& e : where_)
+    if (auto t = e.next_change(c, now); t && (!next || *t < *next)) next = t;
+  return next;
+}
+
 std::string choose_variant(const config::step_config& step, const std::string& campaign,
                            const std::string& phone) {
   long total = 0;

@@ -59,6 +59,8 @@ class audience_filter {
   audience_filter(const config::audience_config& audience, const config::engine_config& engine);
   // `now` is the instant `<name>_days` attributes are measured from.
   bool matches(const contact& c, time_point now) const;
+  // When matches() may next change with time alone (segment_expr::next_change), or nullopt.
+  std::optional<time_point> next_change(const contact& c, time_point now) const;
 
  private:
   std::vector<std::string> all_tags_, any_tags_, none_tags_;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <iterator>
 #include <optional>
@@ -538,6 +539,45 @@ bool segment_expr::matches(const contact& c, time_point now) const {
 }
 
 const std::string& segment_expr::text() const { return impl_->text; }
+
+std::optional<time_point> segment_expr::next_change(const contact& c, time_point now) const {
+  using namespace std::chrono;
+  std::optional<time_point> next;
+  auto consider = [&](time_point t) {
+    if (t > now && (!next || t < *next)) next = t;
+  };
+  for (const node& n : impl_->nodes) {
+    if (n.subj == subject::tier) {
+      for (const auto& tier : n.tiers)
+        if (auto t = segment_expr(tier).next_change(c, now)) consider(*t);
+      continue;
+    }
+    if (n.subj != subject::days || n.kind == node_kind::exists) continue;
+    auto it = c.attributes.find(n.name);
+    if (it == c.attributes.end() || !it->value().is_string()) continue;  // a literal: no clock
+    auto t = parse_time(it->value().get_string());
+    if (!t) continue;
+    if (n.unit == 0) {
+      // v(now) = whole days since t: a comparison with N can only change when v becomes
+      // floor(N), floor(N) + 1 or ceil(N).
+      for (const auto& v : n.values) {
+        double x = v.is_integer ? static_cast<double>(v.integer) : v.number;
+        for (double d : {std::floor(x), std::floor(x) + 1, std::ceil(x)})
+          consider(*t + days(static_cast<long long>(d)));
+      }
+    } else {
+      // Whole months (or years) go up on the day the month count completes.
+      year_month_day from{floor<days>(*t)};
+      year_month_day today{floor<days>(now)};
+      auto this_month = monthly_in(from, today.year() / today.month());
+      auto on = sys_days{this_month} > sys_days{today}
+                    ? this_month
+                    : monthly_in(from, (today.year() / today.month()) + months(1));
+      consider(time_point(sys_days{on}));
+    }
+  }
+  return next;
+}
 
 std::vector<segment_expr::name_use> segment_expr::names() const {
   std::vector<name_use> out;

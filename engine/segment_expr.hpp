@@ -19,8 +19,9 @@
 // missing); `tags` (`in`/`=` true when any tag matches; `exists` when there is a tag);
 // `<x>_days`: whole days (floor) from the attribute `<x>_at` (ISO text) to `now`, falling back
 // to an attribute literally named `<x>_days` when there is no `<x>_at` (`<x>_months` and
-// `<x>_years`: whole months and years between the UTC days, see engine/calendar.hpp); `tier` with `=`, `!=`,
-// `in`, `not in` and tier names from the map given to compile (evaluates that tier's expression).
+// `<x>_years`: whole months and years between the UTC days, see engine/calendar.hpp); `tier` with
+// `=`, `!=`, `in`, `not in` and tier names from the map given to compile (evaluates that tier's
+// expression).
 //
 // Semantics (two-valued logic): numbers compare numerically (int vs double fine); strings
 // compare byte-wise, case-sensitively; a date compares with the UTC calendar day of an ISO text
@@ -40,6 +41,7 @@
 // expression text; matches() never throws for any contact.
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -73,6 +75,12 @@ class segment_expr {
 
   bool matches(const contact& c, time_point now) const;
   const std::string& text() const;
+
+  // The earliest instant after `now` at which matches(c, ·) may change with time alone (a
+  // `<x>_days` value reaching one of the expression's numbers, a `<x>_months`/`_years` count
+  // going up; tiers included), or nullopt when nothing in it depends on time for this contact.
+  // Conservative: the result may change nothing, but no change happens before it.
+  std::optional<time_point> next_change(const contact& c, time_point now) const;
 
   // One contact attribute the expression reads (not `phone`, `tz`, `tags` or `tier`): the name
   // as written (`last_purchase_days`), its 1-based column in this expression's text, and the

@@ -228,8 +228,8 @@ class store {
                                  const std::vector<std::int64_t>& removed) = 0;
   // The zones of the journey's indexed contacts.
   virtual std::vector<std::string> journey_zones(const std::string& campaign) = 0;
-  // Calls `fn` for each contact the query selects (see journey_query), in id order; the contact
-  // is valid during the call only.
+  // Calls `fn` for each contact the query selects (see journey_query), in no particular order;
+  // the contact is valid during the call only.
   virtual void for_each_journey_contact(const journey_query& query,
                                         const std::function<void(const contact&)>& fn) = 0;
   // How far the journey's time-driven evaluation got (nullopt: never ran), and its update.

@@ -83,12 +83,13 @@ for j in birthday winback lesson; do
     campaign apply --clock "sim:$t0" "$work/$j.yaml" >/dev/null
 done
 echo "== 2. one daily rollover: serve --clock sim:2030-03-10T15:59:00Z --until 2030-03-10T16:30:00Z"
-/usr/bin/time -f "   serve: %e s wall, %M KB peak RSS" "$pigeon" --config "$work/pigeon.yaml" serve \
-  --until-idle --clock sim:2030-03-10T15:59:00Z --until 2030-03-10T16:30:00Z --no-admin \
-  2>"$work/rollover.log" >/dev/null
-grep -o "journey [a-z]*: zone .* ms" "$work/rollover.log" | sed 's/^/   /'
+/usr/bin/time -o "$work/rollover.time" -f "   serve: %e s wall, %M KB peak RSS" \
+  "$pigeon" --config "$work/pigeon.yaml" serve --until-idle --clock sim:2030-03-10T15:59:00Z \
+  --until 2030-03-10T16:30:00Z --no-admin >"$work/rollover.log" 2>&1
+grep -o "journey [a-z]*: zone .* ms" "$work/rollover.log" | sed 's/^/   /' || true
+cat "$work/rollover.time"
 echo "== 3. POST /v1/events at ${rate}/s for $duration (wrk -t1 -c64), each entering the lesson journey"
-"$pigeon" --config "$work/pigeon.yaml" serve 2>"$work/serve.log" >/dev/null &
+"$pigeon" --config "$work/pigeon.yaml" serve >"$work/serve.log" 2>&1 &
 serve=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$admin_port/healthz" >/dev/null && break; sleep 0.1; done
 WRK_RATE=$rate WRK_THREADS=1 CONTACTS=$n EVENT_AT=2030-06-01T03:00:00Z \

@@ -379,9 +379,12 @@ CREATE TABLE journey_dates (     -- each audience contact's zone and (date journ
   month       INTEGER NOT NULL,  -- 0 for journeys without a date
   day         INTEGER NOT NULL,
   date        TEXT NOT NULL,     -- YYYY-MM-DD in the contact's zone, '' without a date
+  next_check  INTEGER,           -- `enters`: when the condition may next change with time alone
   PRIMARY KEY (campaign, contact_id)
 ) WITHOUT ROWID;
 CREATE INDEX journey_dates_by_day ON journey_dates (campaign, zone, month, day);
+CREATE INDEX journey_dates_by_check ON journey_dates (campaign, zone, next_check)
+  WHERE next_check IS NOT NULL;
 
 CREATE TABLE journey_clock (     -- time-driven evaluation has run up to evaluated_through
   campaign            TEXT PRIMARY KEY,

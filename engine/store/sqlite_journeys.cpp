@@ -93,12 +93,12 @@ void sqlite_store::set_journey_dates(const std::string& campaign,
   if (rows.empty() && removed.empty()) return;
   atomically("index journey dates", [&] {
     query q(*db_,
-            "INSERT INTO journey_dates (campaign, contact_id, zone, month, day, date) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (campaign, contact_id) DO UPDATE SET "
-            "zone = ?3, month = ?4, day = ?5, date = ?6");
+            "INSERT INTO journey_dates (campaign, contact_id, zone, month, day, date, "
+            "next_check) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (campaign, contact_id) "
+            "DO UPDATE SET zone = ?3, month = ?4, day = ?5, date = ?6, next_check = ?7");
     for (const auto& r : rows) {
       q.bind(1, campaign).bind(2, r.contact_id).bind(3, r.zone).bind(4, r.month);
-      q.bind(5, r.day).bind(6, r.date);
+      q.bind(5, r.day).bind(6, r.date).bind(7, r.next_check);
       q.run();
       q.reset();
     }
@@ -135,7 +135,9 @@ void sqlite_store::for_each_journey_contact(const journey_query& jq,
     std::string sql = std::string("SELECT ") + sqlite::contact_columns +
                       " FROM journey_dates j JOIN contacts k ON k.id = j.contact_id "
                       "WHERE j.campaign = ?1 AND j.zone = ?2";
-    if (!jq.date.empty()) {
+    if (jq.due_by) {
+      sql += " AND j.next_check IS NOT NULL AND j.next_check <= ?3";
+    } else if (!jq.date.empty()) {
       sql += " AND j.date = ?3";
     } else if (!jq.days.empty()) {
       sql += jq.month > 0 ? " AND j.month = ?3" : " AND j.month > 0";
@@ -144,10 +146,12 @@ void sqlite_store::for_each_journey_contact(const journey_query& jq,
         sql += (i ? "," : "") + std::to_string(jq.days[i]);
       sql += ")";
     }
-    sql += " ORDER BY k.id";
+    // No ORDER BY: sorting a zone of a million contacts would hold them all in memory.
     query q(*db_, sql);
     q.bind(1, jq.campaign).bind(2, jq.zone);
-    if (!jq.date.empty())
+    if (jq.due_by)
+      q.bind(3, *jq.due_by);
+    else if (!jq.date.empty())
       q.bind(3, jq.date);
     else if (!jq.days.empty() && jq.month > 0)
       q.bind(3, jq.month);

@@ -259,3 +259,25 @@ TEST_CASE("number-like words stay words unless they are whole numbers") {
   CHECK(error_column("visits < 1.") == 10);
   CHECK(eval("spend in [-1, 35.50]"));
 }
+
+TEST_CASE("next_change says when a condition may change with time alone, and nothing else") {
+  auto c = sample();  // last purchase 10.5 days before now
+  auto dormant = segment_expr::compile("last_purchase_days >= 90");
+  CHECK(dormant.next_change(c, now) == *parse_iso("2027-01-30T00:00:00.000Z"));  // + 90 days
+  // Just before that instant the condition is false, at it true: nothing is missed.
+  CHECK_FALSE(dormant.matches(c, *parse_iso("2027-01-29T23:59:59.000Z")));
+  CHECK(dormant.matches(c, *parse_iso("2027-01-30T00:00:00.000Z")));
+  // No time in the expression (or a literal `_days` attribute): never by time.
+  CHECK_FALSE(segment_expr::compile("city = shanghai").next_change(c, now));
+  auto literal = c;
+  literal.attributes.erase("last_purchase_at");
+  literal.attributes["last_purchase_days"] = 3;
+  CHECK_FALSE(dormant.next_change(literal, now));
+  // Through a tier, and the earliest of several.
+  segment_expr::tier_map tiers{{"active", segment_expr::compile("last_active_days <= 30")}};
+  auto either = segment_expr::compile("tier = active or last_purchase_days >= 90", &tiers);
+  CHECK(either.next_change(c, now) == *parse_iso("2026-12-10T18:00:00.000Z"));  // active + 30
+  // Whole months go up on the month day: 1 Nov -> 1 Dec.
+  CHECK(segment_expr::compile("last_purchase_months >= 2").next_change(c, now) ==
+        *parse_iso("2026-12-01T00:00:00.000Z"));
+}
