@@ -8,6 +8,7 @@
 
 #include "engine/model.hpp"
 #include "engine/ops_snapshot.hpp"
+#include "engine/report_data.hpp"
 
 namespace pigeon::engine {
 
@@ -211,6 +212,11 @@ class store {
   virtual void heartbeat_detail(const std::string& owner, const std::string& detail) = 0;
   // Throughput, providers, campaign progress and waiting reasons as of `now`.
   virtual ops_snapshot operations(time_point now) = 0;
+
+  // --- reports (engine/store/sqlite_report.cpp) ------------------------------------------------
+  // The counts of `q.campaign`'s report (see report_facts): one pass over the campaign's
+  // messages plus its replies, opt-outs, goal events and failure receipts. Read-only.
+  virtual report_facts collect_report(const report_query& q) = 0;
 };
 
 }  // namespace pigeon::engine

@@ -128,6 +128,9 @@ class sqlite_store final : public store {
   std::vector<contact_event> events(std::int64_t contact_id, const std::string& name,
                                     time_point since) override;
 
+  // sqlite_report.cpp
+  report_facts collect_report(const report_query& q) override;
+
   const std::string& path() const { return path_; }
 
   // Moves WAL checkpoints to a background thread with its own connection (see
