@@ -28,18 +28,19 @@ std::string num(std::int64_t n) { return std::to_string(n); }
 constexpr const char* style = R"css(
 :root{color-scheme:light}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK SC",sans-serif;margin:0;color:#1d2733;background:#f4f6f9}
-main{max-width:1100px;margin:0 auto;padding:16px}
+main{max-width:1240px;margin:0 auto;padding:16px}
 h1{font-size:1.45rem;margin:.2em 0}h2{font-size:1.1rem;margin:1.4em 0 .5em}
 .meta{color:#5b6775;font-size:.9rem}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px;margin-top:12px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:10px;margin:12px 0}
 .card{background:#fff;border-radius:8px;padding:10px 12px;box-shadow:0 1px 2px rgba(0,0,0,.08)}
 .card b{display:block;font-size:1.35rem}.card span{color:#5b6775;font-size:.85rem}
 .panel{background:#fff;border-radius:8px;padding:12px;box-shadow:0 1px 2px rgba(0,0,0,.08);margin-bottom:12px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
 .wrap{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
-th,td{padding:4px 8px;text-align:right;white-space:nowrap;border-bottom:1px solid #e6e9ee}
-th:first-child,td:first-child{text-align:left}
+th,td{padding:4px 6px;text-align:right;white-space:nowrap;border-bottom:1px solid #e6e9ee}
+th:first-child,td:first-child,.text{text-align:left}
+.ab svg{max-width:640px}
 small{color:#7a8594}
 svg{width:100%;height:auto;display:block}
 .legend span{display:inline-block;margin-right:12px;font-size:.85rem}
@@ -81,19 +82,20 @@ std::string funnel_table(const campaign_report& r) {
 
 std::string breakdown_table(const campaign_report& r) {
   std::string t =
-      "<div class=\"wrap\"><table id=\"breakdown\"><thead><tr><th>step / variant</th><th>what"
+      "<div class=\"wrap\"><table id=\"breakdown\"><thead><tr><th>step / variant</th><th "
+      "class=\"text\">what"
       "</th><th>recipients</th><th>rate</th></tr></thead><tbody>";
   bool any = false;
   for (const auto& f : r.funnel) {
     for (const auto& [k, p] : f.replied_by_keyword) {
       any = true;
-      t += "<tr><td>" + esc(row_label(f)) + "</td><td>replied " + esc(k) + "</td><td>" +
-           num(p.count) + "</td><td>" + pct(p) + "</td></tr>";
+      t += "<tr><td>" + esc(row_label(f)) + "</td><td class=\"text\">replied " + esc(k) +
+           "</td><td>" + num(p.count) + "</td><td>" + pct(p) + "</td></tr>";
     }
     for (const auto& [reason, n] : f.counts.suppressed_by_reason) {
       any = true;
-      t += "<tr><td>" + esc(row_label(f)) + "</td><td>suppressed: " + esc(reason) + "</td><td>" +
-           num(n) + "</td><td>" + pct(wilson(n, f.counts.queued)) + "</td></tr>";
+      t += "<tr><td>" + esc(row_label(f)) + "</td><td class=\"text\">suppressed: " + esc(reason) +
+           "</td><td>" + num(n) + "</td><td>" + pct(wilson(n, f.counts.queued)) + "</td></tr>";
     }
   }
   t += "</tbody></table></div>";
@@ -103,7 +105,7 @@ std::string breakdown_table(const campaign_report& r) {
 std::string ab_panel(const campaign_report& r) {
   if (!r.ab) return "";
   const auto& c = r.ab->comparison;
-  std::string h = "<h2>A/B test on " + esc(c.metric) + "</h2><div class=\"panel\">";
+  std::string h = "<h2>A/B test on " + esc(c.metric) + "</h2><div class=\"panel ab\">";
   std::vector<svg::interval> points;
   for (std::size_t i = 0; i < r.ab->variants.size(); ++i)
     points.push_back(

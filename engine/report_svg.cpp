@@ -32,9 +32,9 @@ double nice_max(double v) {
   return 10 * p;
 }
 
-std::string open(const std::string& name, const std::string& label) {
+std::string open(const std::string& name, const std::string& label, double h = height) {
   return "<svg class=\"chart\" data-chart=\"" + esc(name) + "\" viewBox=\"0 0 " + fmt(width) + " " +
-         fmt(height) + "\" role=\"img\" aria-label=\"" + esc(label) +
+         fmt(h) + "\" role=\"img\" aria-label=\"" + esc(label) +
          "\" xmlns=\"http://www.w3.org/2000/svg\" font-size=\"11\" "
          "font-family=\"system-ui,sans-serif\">";
 }
@@ -190,15 +190,18 @@ std::string interval_chart(const std::string& name, const std::vector<interval>&
   double top_value = 0;
   for (const auto& p : points) top_value = std::max(top_value, p.high);
   const double max = std::min(1.0, nice_max(top_value));
-  const double row = plot_h / static_cast<double>(std::max<std::size_t>(1, points.size()));
+  // One 40-unit row per variant: the chart grows with them instead of stretching two rows.
+  const double row = 40,
+               rows_h = row * static_cast<double>(std::max<std::size_t>(1, points.size()));
+  const double h = top + rows_h + 30;
   // Rates run along x here: grid lines are vertical.
-  std::string out = open(name, name + " chart");
+  std::string out = open(name, name + " chart", h);
   for (int i = 0; i <= 4; ++i) {
     const double x = left + plot_w * i / 4;
     char label[32];
     std::snprintf(label, sizeof label, "%g%%", 100 * max * i / 4);
     out += "<line x1=\"" + fmt(x) + "\" x2=\"" + fmt(x) + "\" y1=\"" + fmt(top) + "\" y2=\"" +
-           fmt(top + plot_h) + "\" stroke=\"#e3e7ec\"/>" + text(x, height - bottom + 16, label);
+           fmt(top + rows_h) + "\" stroke=\"#e3e7ec\"/>" + text(x, top + rows_h + 16, label);
   }
   std::vector<std::string> labels;
   for (std::size_t i = 0; i < points.size(); ++i) {
