@@ -93,16 +93,55 @@ std::vector<timeline_point> timeline(const std::map<std::int64_t, report_hour>& 
   return out;
 }
 
+// A stop_on trigger or A/B metric that is a conversion goal: "event:NAME", or "reply:K" (K as
+// replies are matched: normalised, upper case). Others (opt_out, delivered) are not.
 void add_goal(const std::string& trigger, report_query& q, std::vector<std::string>& goals) {
-  if (std::find(goals.begin(), goals.end(), trigger) != goals.end()) return;
+  std::string goal;
   if (trigger.starts_with("event:")) {
-    q.goal_events.push_back(trigger.substr(6));
+    goal = trigger;
   } else if (trigger.starts_with("reply:")) {
-    q.goal_keywords.push_back(normalize_reply(trigger.substr(6)));
+    goal = "reply:" + normalize_reply(trigger.substr(6));
   } else {
     return;
   }
-  goals.push_back(trigger);
+  if (std::find(goals.begin(), goals.end(), goal) != goals.end()) return;
+  goals.push_back(goal);
+  (goal.starts_with("event:") ? q.goal_events : q.goal_keywords).push_back(goal.substr(6));
+}
+
+// The A/B test as the report counts it: each variant's rows in the steps with variants (and the
+// holdout's), summed; conversions on the metric within the reply window of a send. Not
+// store::ab_stats (per recipient over the whole queue: seconds at a million messages).
+ab_section ab_from_funnel(const stored_campaign& c, const std::vector<funnel_row>& funnel,
+                          const ab_decision& test) {
+  std::map<std::string, int> variants_of;
+  for (const auto& t : c.templates) ++variants_of[t.step];
+  ab_section ab;
+  auto stats_of = [&](const std::string& variant) -> variant_stats& {
+    for (auto& v : ab.variants)
+      if (v.variant == variant) return v;
+    ab.variants.push_back({variant, 0, 0, 0, {}, {}});
+    return ab.variants.back();
+  };
+  for (const auto& row : funnel) {
+    if (row.variant != "holdout" && variants_of[row.step] < 2) continue;
+    auto& v = stats_of(row.variant);
+    v.recipients += row.counts.queued;
+    v.sent += row.counts.sent;
+    v.delivered += row.counts.delivered;
+    for (const auto& [goal, n] : row.counts.converted_by_goal) {
+      if (goal.starts_with("reply:")) v.replies[goal.substr(6)] += n;
+      if (goal.starts_with("event:")) v.events[goal.substr(6)] += n;
+    }
+  }
+  ab.comparison = compare_variants(ab.variants, test.metric);
+  for (std::size_t i = 0; i < ab.variants.size(); ++i) {
+    const auto& v = ab.variants[i];
+    ab.rates.push_back(wilson(ab.comparison.conversions[i].second,
+                              v.variant == "holdout" ? v.recipients : v.sent));
+  }
+  ab.decision = test;
+  return ab;
 }
 
 }  // namespace
@@ -154,18 +193,7 @@ std::optional<campaign_report> build_report(store& db, const std::string& campai
   }
   r.total = make_row("", "", std::move(total));
 
-  if (test) {
-    ab_section ab;
-    ab.variants = db.ab_stats(c->name);
-    ab.comparison = compare_variants(ab.variants, test->metric);
-    for (std::size_t i = 0; i < ab.variants.size(); ++i) {
-      const auto& v = ab.variants[i];
-      ab.rates.push_back(wilson(ab.comparison.conversions[i].second,
-                                v.variant == "holdout" ? v.recipients : v.sent));
-    }
-    ab.decision = test;
-    r.ab = std::move(ab);
-  }
+  if (test) r.ab = ab_from_funnel(*c, r.funnel, *test);
 
   r.timeline = timeline(facts.hours, r.timeline_bucket);
   auto& l = facts.latencies_ms;

@@ -40,6 +40,8 @@ struct report_counts {
   std::int64_t segments = 0;   // segments of the messages sent
   std::map<std::string, std::int64_t> suppressed_by_reason;
   std::map<std::string, std::int64_t> replied_by_keyword;  // recipients per keyword
+  // Recipients per goal ("event:NAME", "reply:K" with K upper case): the A/B test's metric.
+  std::map<std::string, std::int64_t> converted_by_goal;
 };
 
 // Sends, deliveries and replies in one UTC hour.

@@ -52,7 +52,8 @@ class store {
   virtual int save_campaign(const stored_campaign& campaign) = 0;
   // The current version of every campaign (templates omitted), by name.
   virtual std::vector<stored_campaign> list_campaigns() = 0;
-  // The current version with templates, or nullopt.
+  // The current version with templates, stop_on and replies.valid_for (not the keywords), or
+  // nullopt.
   virtual std::optional<stored_campaign> find_campaign(const std::string& name) = 0;
   // active | paused | cancelled. Cancel also suppresses every unfinished message of the
   // campaign (reason "campaign cancelled"). Returns false when there is no such campaign.

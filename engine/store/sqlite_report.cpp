@@ -6,6 +6,7 @@
 // messages: no aggregate table is kept, so nothing slows the dispatcher's writes
 // (docs/BENCHMARKS.md).
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <set>
@@ -52,15 +53,36 @@ std::pair<std::string, std::string> code_from_reason(const std::string& reason) 
   return {"(none)", reason};
 }
 
-// Per-day counts keyed by the day's start, turned into day texts at the end (one string per day
-// and cell, not per message).
-using day_map = std::map<std::pair<std::int64_t, report_step_key>, report_counts>;
+// The counts being gathered: rows by a small index (a step × variant is looked up by its strings
+// only when the scan moves to another one), days and hours in hash maps by number. At a million
+// messages this is most of the work: tree maps keyed by strings took several times longer.
+struct tally {
+  std::vector<report_step_key> keys;
+  std::vector<report_counts> cells;
+  std::map<report_step_key, int> index_of;
+  std::unordered_map<std::int64_t, report_counts> days;  // day number * 2^16 + row index
+  std::unordered_map<std::int64_t, report_hour> hours;   // hour start (ms)
+
+  int row(std::string_view step, std::string_view variant) {
+    report_step_key k{std::string(step), std::string(variant)};
+    auto [it, fresh] = index_of.try_emplace(k, static_cast<int>(keys.size()));
+    if (fresh) {
+      keys.push_back(std::move(k));
+      cells.emplace_back();
+    }
+    return it->second;
+  }
+  report_counts& day(std::int64_t ms, int row) {
+    return days[floor_to(ms, day_ms) / day_ms * 65536 + row];
+  }
+  report_hour& hour(std::int64_t ms) { return hours[floor_to(ms, hour_ms)]; }
+};
 
 }  // namespace
 
 report_facts sqlite_store::collect_report(const report_query& rq) {
   report_facts out;
-  day_map days;
+  tally t;
   const std::int64_t window = rq.window.count();
   atomically("report", [&] {
     // 1. The funnel, per step × variant, and the timeline of sends and deliveries.
@@ -69,25 +91,23 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
             "CASE WHEN state = 'suppressed' THEN reason ELSE '' END FROM messages "
             "WHERE campaign = ?1 AND direct_text IS NULL");
     q.bind(1, rq.campaign);
-    report_step_key key;
-    report_counts* cell = nullptr;
+    int row = -1;
     std::string last_provider;
     std::int64_t* provider_segments = nullptr;
     while (q.step()) {
       auto step = q.get_view(0);
       auto variant = q.get_view(1);
-      if (!cell || key.step != step || key.variant != variant) {
-        key = {std::string(step), std::string(variant)};
-        cell = &out.cells[key];
-      }
+      if (row < 0 || t.keys[row].step != step || t.keys[row].variant != variant)
+        row = t.row(step, variant);
+      report_counts& cell = t.cells[row];
       auto state = q.get_view(2);
-      ++cell->queued;
+      ++cell.queued;
       report_counts* final_day = nullptr;
       if (!q.is_null(4) && (state == "delivered" || state == "undelivered" || state == "failed" ||
                             state == "expired" || state == "suppressed"))
-        final_day = &days[{floor_to(q.get_int(4), day_ms), key}];
+        final_day = &t.day(q.get_int(4), row);
       auto count = [&](std::int64_t report_counts::*field) {
-        ++(cell->*field);
+        ++(cell.*field);
         if (final_day) ++(final_day->*field);
       };
       if (state == "delivered") {
@@ -101,20 +121,21 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
       } else if (state == "suppressed") {
         count(&report_counts::suppressed);
         auto reason = q.get_text(7);
-        ++cell->suppressed_by_reason[reason.empty() ? "(none)" : reason];
-        if (final_day) ++final_day->suppressed_by_reason[reason.empty() ? "(none)" : reason];
+        if (reason.empty()) reason = "(none)";
+        ++cell.suppressed_by_reason[reason];
+        if (final_day) ++final_day->suppressed_by_reason[reason];
       } else {
-        ++cell->pending;
+        ++cell.pending;
       }
       if (q.is_null(3)) continue;
       const std::int64_t sent_at = q.get_int(3);
       const std::int64_t segments = q.get_int(5);
-      ++cell->sent;
-      cell->segments += segments;
-      auto& day = days[{floor_to(sent_at, day_ms), key}];
+      ++cell.sent;
+      cell.segments += segments;
+      auto& day = t.day(sent_at, row);
       ++day.sent;
       day.segments += segments;
-      ++out.hours[floor_to(sent_at, hour_ms)].sent;
+      ++t.hour(sent_at).sent;
       auto provider = q.get_view(6);
       if (!provider_segments || provider != last_provider) {
         last_provider = std::string(provider);
@@ -123,42 +144,52 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
       *provider_segments += segments;
       if (state == "delivered" && !q.is_null(4)) {
         const std::int64_t at = q.get_int(4);
-        ++out.hours[floor_to(at, hour_ms)].delivered;
+        ++t.hour(at).delivered;
         out.latencies_ms.push_back(std::max<std::int64_t>(0, at - sent_at));
       }
     }
 
     // 2. Replies attributed to the campaign's messages: recipients per keyword, conversions by
     // goal keyword, the timeline's replies (every reply, in its hour).
-    std::unordered_map<std::int64_t, std::pair<report_step_key, std::int64_t>> converted;
-    auto convert = [&](std::int64_t message_id, const report_step_key& k, std::int64_t at) {
-      auto [it, fresh] = converted.try_emplace(message_id, k, at);
-      if (!fresh && at < it->second.second) it->second.second = at;
+    // message id -> its row, the first goal's time, the goals reached.
+    struct conversion {
+      int row = 0;
+      std::int64_t at = 0;
+      std::set<std::string> goals;
+    };
+    std::unordered_map<std::int64_t, conversion> converted;
+    auto convert = [&](std::int64_t message_id, int row, std::int64_t at, std::string goal) {
+      auto [it, fresh] = converted.try_emplace(message_id, conversion{row, at, {}});
+      if (!fresh && at < it->second.at) it->second.at = at;
+      it->second.goals.insert(std::move(goal));
     };
     query r(*db_,
             "SELECT m.step, m.variant, m.id, r.contact_id, r.keyword, r.at FROM replies r "
             "JOIN messages m ON m.id = r.message_id WHERE r.campaign = ?1 "
             "AND m.direct_text IS NULL ORDER BY r.at, r.id");
     r.bind(1, rq.campaign);
-    std::set<std::pair<report_step_key, std::int64_t>> repliers;
-    std::set<std::tuple<report_step_key, std::string, std::int64_t>> by_keyword;
+    std::set<std::pair<int, std::int64_t>> repliers;
+    std::set<std::tuple<int, std::string, std::int64_t>> by_keyword;
     while (r.step()) {
-      report_step_key k{r.get_text(0), r.get_text(1)};
+      const int k = t.row(r.get_view(0), r.get_view(1));
       const std::int64_t contact = r.get_int(3), at = r.get_int(5);
       auto keyword = r.get_text(4);
-      ++out.hours[floor_to(at, hour_ms)].replied;
+      ++t.hour(at).replied;
       if (repliers.insert({k, contact}).second) {
-        ++out.cells[k].replied;
-        ++days[{floor_to(at, day_ms), k}].replied;
+        ++t.cells[k].replied;
+        ++t.day(at, k).replied;
       }
       const std::string shown = keyword.empty() ? "(unmatched)" : keyword;
       if (by_keyword.insert({k, shown, contact}).second) {
-        ++out.cells[k].replied_by_keyword[shown];
-        ++days[{floor_to(at, day_ms), k}].replied_by_keyword[shown];
+        ++t.cells[k].replied_by_keyword[shown];
+        ++t.day(at, k).replied_by_keyword[shown];
       }
-      if (std::find(rq.goal_keywords.begin(), rq.goal_keywords.end(), keyword) !=
+      // Campaign keywords are stored as written, goals upper case (as replies are matched).
+      std::string upper = keyword;
+      for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (std::find(rq.goal_keywords.begin(), rq.goal_keywords.end(), upper) !=
           rq.goal_keywords.end())
-        convert(r.get_int(2), k, at);
+        convert(r.get_int(2), k, at, "reply:" + upper);
     }
 
     // 3. Opt-outs within the window after a send (contacts opted out now: a START since
@@ -170,9 +201,9 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
             "AND k.opted_out_at >= m.sent_at AND k.opted_out_at <= m.sent_at + ?2");
     o.bind(1, rq.campaign).bind(2, window);
     while (o.step()) {
-      report_step_key k{o.get_text(0), o.get_text(1)};
-      ++out.cells[k].opted_out;
-      ++days[{floor_to(o.get_int(2), day_ms), k}].opted_out;
+      const int k = t.row(o.get_view(0), o.get_view(1));
+      ++t.cells[k].opted_out;
+      ++t.day(o.get_int(2), k).opted_out;
     }
 
     // 4. Goal events within the window after a send.
@@ -180,20 +211,25 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
       std::string names;
       for (std::size_t i = 0; i < rq.goal_events.size(); ++i)
         names += (i ? ", ?" : "?") + std::to_string(i + 3);
-      query e(*db_,
-              "SELECT m.step, m.variant, m.id, min(e.at) FROM events e CROSS JOIN messages m "
-              "ON m.contact_id = e.contact_id WHERE e.name IN (" +
-                  names +
-                  ") AND m.campaign = ?1 AND m.direct_text IS NULL AND m.sent_at IS NOT NULL "
-                  "AND e.at >= m.sent_at AND e.at <= m.sent_at + ?2 GROUP BY m.id");
+      query e(
+          *db_,
+          "SELECT m.step, m.variant, m.id, e.name, min(e.at) FROM events e CROSS JOIN messages m "
+          "ON m.contact_id = e.contact_id WHERE e.name IN (" +
+              names +
+              ") AND m.campaign = ?1 AND m.direct_text IS NULL AND m.sent_at IS NOT NULL "
+              "AND e.at >= m.sent_at AND e.at <= m.sent_at + ?2 GROUP BY m.id, e.name");
       e.bind(1, rq.campaign).bind(2, window);
       for (std::size_t i = 0; i < rq.goal_events.size(); ++i)
         e.bind(static_cast<int>(i + 3), rq.goal_events[i]);
-      while (e.step()) convert(e.get_int(2), {e.get_text(0), e.get_text(1)}, e.get_int(3));
+      while (e.step())
+        convert(e.get_int(2), t.row(e.get_view(0), e.get_view(1)), e.get_int(4),
+                "event:" + e.get_text(3));
     }
-    for (const auto& [id, which] : converted) {
-      ++out.cells[which.first].converted;
-      ++days[{floor_to(which.second, day_ms), which.first}].converted;
+    for (const auto& [id, c] : converted) {
+      auto& cell = t.cells[c.row];
+      ++cell.converted;
+      ++t.day(c.at, c.row).converted;
+      for (const auto& goal : c.goals) ++cell.converted_by_goal[goal];
     }
 
     // 5. Carrier error codes of the failed and undelivered messages: the latest receipt's code,
@@ -220,7 +256,13 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
     std::stable_sort(out.errors.begin(), out.errors.end(),
                      [](const auto& a, const auto& b) { return a.count > b.count; });
   });
-  for (auto& [k, counts] : days) out.days[{day_text(k.first), k.second}] = std::move(counts);
+  for (std::size_t i = 0; i < t.keys.size(); ++i) out.cells[t.keys[i]] = std::move(t.cells[i]);
+  for (auto& [k, counts] : t.days) {
+    // Undo day * 2^16 + row (the row is never negative; the day may be).
+    const std::int64_t row = ((k % 65536) + 65536) % 65536, day = (k - row) / 65536;
+    out.days[{day_text(day * day_ms), t.keys[static_cast<std::size_t>(row)]}] = std::move(counts);
+  }
+  for (const auto& [at, h] : t.hours) out.hours[at] = h;
   return out;
 }
 

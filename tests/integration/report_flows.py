@@ -37,6 +37,7 @@ def campaign(env):
 sender: shop
 category: marketing
 audience: {{ all_tags: [member] }}
+stop_on: [opt_out, "event:purchase"]
 steps:
   - id: offer
     at: now
@@ -45,6 +46,7 @@ steps:
         A: {{ weight: 50, text: "Spring sale: reply 1 for a sample, 2 for a call, 3 for less" }}
         B: {{ weight: 50, text: "Our spring picks: 1 sample, 2 call back, 3 fewer messages" }}
 replies:
+  valid_for: 2d
   keywords:
     "1": {{ tag: wants-sample }}
     "2": {{ tag: wants-callback }}
@@ -97,7 +99,14 @@ def scenario(env):
     assert post(hooks, "/webhooks/carrier/inbound", mo, SIGN)[0] == 200
     wait_for("the replies stored", lambda: len(json.loads(
         env.run("replies", "--json").stdout)) == len(texts) + 1)
+    # Purchases (the stop_on goal): two who replied 1, two who did not.
+    for m in (sent[i] for i in PURCHASERS):
+        code, body = post(admin, "/v1/events", {"name": "purchase", "phone": m["recipient"]})
+        assert code == 200, (code, body)
     return serve, admin, hooks
+
+
+PURCHASERS = (0, 1, 20, 21)  # indexes into the submitted messages, by id
 
 
 def expected_figures(env):
@@ -113,6 +122,9 @@ def expected_figures(env):
                                             "suppressed")},
                   "by_keyword": collections.defaultdict(set), "replied": set(),
                   "opted_out": set()}
+    sent = sorted((m for m in ms if m["state"] not in ("failed",)), key=lambda m: m["id"])
+    for i in PURCHASERS:
+        out[sent[i]["variant"]].setdefault("purchased", set()).add(sent[i]["recipient"])
     for r in json.loads(env.run("replies", "--json", "--campaign", NAME).stdout):
         v = variant_of[r["phone"]]
         out[v]["replied"].add(r["phone"])
@@ -169,12 +181,17 @@ def report_figures_equal_counts_from_messages_and_replies(env):
         assert row["opted_out"]["count"] == len(want["opted_out"]), (v, row["opted_out"])
         got = {k: p["count"] for k, p in row["replied_by_keyword"].items()}
         assert got == {k: len(s) for k, s in want["by_keyword"].items()}, (v, got, want)
-        # converted: the A/B metric reply:1 within the reply window.
-        assert row["converted"]["count"] == len(want["by_keyword"].get("1", ())), row
+        # converted: the A/B metric reply:1 or the stop_on goal event:purchase, within the
+        # reply window (2d) after the send.
+        goal = set(want["by_keyword"].get("1", ())) | want.get("purchased", set())
+        assert row["converted"]["count"] == len(goal), (v, row["converted"], goal)
         low, high = wilson(row["delivered"]["count"], want["sent"])
         assert abs(row["delivered"]["ci95"][0] - low) < 1e-9, (row["delivered"], low)
         assert abs(row["delivered"]["ci95"][1] - high) < 1e-9, (row["delivered"], high)
         assert row["delivered"]["base"] == want["sent"] and row["sent"]["base"] == want["queued"]
+    assert report["window_seconds"] == 2 * 86400, report["window_seconds"]
+    assert report["conversion_goals"] == ["reply:1", "event:purchase"], report["conversion_goals"]
+    assert sum(len(w.get("purchased", ())) for w in expected.values()) == 4
     assert sum(len(w["opted_out"]) for w in expected.values()) == 2
     assert sum(w["failed"] for w in expected.values()) == 6
     total = report["total"]
