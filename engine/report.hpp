@@ -110,6 +110,8 @@ std::string campaign_names(store& db);
 std::string render_text(const campaign_report& r);
 boost::json::object to_json(const campaign_report& r);
 std::string render_csv(const campaign_report& r);
+// "850 ms", "12.5 s", "3.2 min", "5.1 h", "4.0 d" (latencies for people).
+std::string format_duration_ms(std::int64_t ms);
 
 // engine/report_html.cpp: the report as one self-contained HTML page (inline CSS and SVG
 // charts, no script, no external resource), and the index page of GET / (one line per

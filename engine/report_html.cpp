@@ -128,7 +128,7 @@ std::string details(const campaign_report& r) {
        num(r.latency.count) + " delivered</td>";
   for (auto ms :
        {r.latency.p50_ms, r.latency.p90_ms, r.latency.p95_ms, r.latency.p99_ms, r.latency.max_ms})
-    h += "<td>" + num(ms) + " ms</td>";
+    h += "<td>" + format_duration_ms(ms) + "</td>";
   h += "</tr></table></div>";
   h += "<h3>Carrier errors</h3>";
   if (r.carrier_errors.empty()) {

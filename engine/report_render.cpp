@@ -71,18 +71,6 @@ std::string pct(const proportion& p) {
   return buf;
 }
 
-std::string duration_text(std::int64_t ms) {
-  char buf[32];
-  if (ms < 1000) {
-    std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(ms));
-  } else if (ms < 120'000) {
-    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f min", static_cast<double>(ms) / 60000);
-  }
-  return buf;
-}
-
 std::string money(double amount, const std::string& currency) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.2f %s", amount, currency.c_str());
@@ -104,6 +92,22 @@ std::string joined_counts(const std::map<std::string, std::int64_t>& m) {
 }
 
 }  // namespace
+
+std::string format_duration_ms(std::int64_t ms) {
+  char buf[32];
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(ms));
+  } else if (ms < 120'000) {
+    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000);
+  } else if (ms < 7'200'000) {
+    std::snprintf(buf, sizeof buf, "%.1f min", static_cast<double>(ms) / 60000);
+  } else if (ms < 172'800'000) {
+    std::snprintf(buf, sizeof buf, "%.1f h", static_cast<double>(ms) / 3'600'000);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f d", static_cast<double>(ms) / 86'400'000);
+  }
+  return buf;
+}
 
 json::object to_json(const campaign_report& r) {
   json::array funnel;
@@ -212,9 +216,10 @@ std::string render_text(const campaign_report& r) {
   }
   if (r.latency.count > 0)
     out += "\nDelivery latency (submit to receipt, " + std::to_string(r.latency.count) +
-           " delivered): p50 " + duration_text(r.latency.p50_ms) + ", p90 " +
-           duration_text(r.latency.p90_ms) + ", p95 " + duration_text(r.latency.p95_ms) + ", p99 " +
-           duration_text(r.latency.p99_ms) + ", max " + duration_text(r.latency.max_ms) + "\n";
+           " delivered): p50 " + format_duration_ms(r.latency.p50_ms) + ", p90 " +
+           format_duration_ms(r.latency.p90_ms) + ", p95 " + format_duration_ms(r.latency.p95_ms) +
+           ", p99 " + format_duration_ms(r.latency.p99_ms) + ", max " +
+           format_duration_ms(r.latency.max_ms) + "\n";
   if (!r.carrier_errors.empty()) {
     out += "\nCarrier errors:\n";
     for (const auto& e : r.carrier_errors)
