@@ -10,8 +10,8 @@
 #include <chrono>
 #include <cstdio>
 #include <set>
-#include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/store/sqlite_db.hpp"
 #include "engine/store/sqlite_store.hpp"
@@ -64,6 +64,11 @@ struct tally {
   std::unordered_map<std::int64_t, report_hour> hours;   // hour start (ms)
 
   int row(std::string_view step, std::string_view variant) {
+    // A campaign has a few rows: a look along them beats building a key (the whole-table scan
+    // below meets them in any order).
+    if (keys.size() <= 32)
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        if (keys[i].step == step && keys[i].variant == variant) return static_cast<int>(i);
     report_step_key k{std::string(step), std::string(variant)};
     auto [it, fresh] = index_of.try_emplace(k, static_cast<int>(keys.size()));
     if (fresh) {
@@ -85,11 +90,19 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
   tally t;
   const std::int64_t window = rq.window.count();
   atomically("report", [&] {
-    // 1. The funnel, per step × variant, and the timeline of sends and deliveries.
+    // 1. The funnel, per step × variant, and the timeline of sends and deliveries. Read through
+    // messages_by_state, the campaign's rows come in index order and each costs a look-up in
+    // the table; the whole table read in rowid order costs about 2.5 times less per row
+    // (sequential pages). So the scan wins once the campaign holds a third of the table (an
+    // estimate: the largest rowid stands for the table's size).
+    query n(*db_, "SELECT count(*) FROM messages WHERE campaign = ?1");
+    n.bind(1, rq.campaign);
+    const std::int64_t mine = n.step() ? n.get_int(0) : 0;
+    const bool scan = mine * 3 >= db_->query_int("SELECT coalesce(max(rowid), 0) FROM messages");
     query q(*db_,
-            "SELECT step, variant, state, sent_at, final_at, segments, provider, "
-            "CASE WHEN state = 'suppressed' THEN reason ELSE '' END FROM messages "
-            "WHERE campaign = ?1 AND direct_text IS NULL");
+            std::string("SELECT step, variant, state, sent_at, final_at, segments, provider, "
+                        "CASE WHEN state = 'suppressed' THEN reason ELSE '' END FROM messages") +
+                (scan ? " NOT INDEXED" : "") + " WHERE campaign = ?1 AND direct_text IS NULL");
     q.bind(1, rq.campaign);
     int row = -1;
     std::string last_provider;
@@ -168,19 +181,24 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
             "JOIN messages m ON m.id = r.message_id WHERE r.campaign = ?1 "
             "AND m.direct_text IS NULL ORDER BY r.at, r.id");
     r.bind(1, rq.campaign);
-    std::set<std::pair<int, std::int64_t>> repliers;
-    std::set<std::tuple<int, std::string, std::int64_t>> by_keyword;
+    // (row, contact) and (row, keyword, contact) seen, packed into one number each: contact ids
+    // stay far below 2^35, rows below 2^16, distinct keywords matched below 2^12.
+    std::unordered_set<std::int64_t> repliers, by_keyword;
+    std::map<std::string, std::int64_t> keyword_index;
     while (r.step()) {
       const int k = t.row(r.get_view(0), r.get_view(1));
       const std::int64_t contact = r.get_int(3), at = r.get_int(5);
       auto keyword = r.get_text(4);
       ++t.hour(at).replied;
-      if (repliers.insert({k, contact}).second) {
+      if (repliers.insert(contact << 28 | k).second) {
         ++t.cells[k].replied;
         ++t.day(at, k).replied;
       }
       const std::string shown = keyword.empty() ? "(unmatched)" : keyword;
-      if (by_keyword.insert({k, shown, contact}).second) {
+      const std::int64_t kw =
+          keyword_index.try_emplace(shown, static_cast<std::int64_t>(keyword_index.size()))
+              .first->second;
+      if (by_keyword.insert(contact << 28 | kw << 16 | k).second) {
         ++t.cells[k].replied_by_keyword[shown];
         ++t.day(at, k).replied_by_keyword[shown];
       }
