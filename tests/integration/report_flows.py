@@ -6,7 +6,6 @@ STOPs), then the report's figures against counts computed here from `messages --
 drawn by headless Chromium; bad input. Run one test: report_flows.py PIGEON_BINARY TEST_NAME."""
 import collections
 import csv
-import io
 import json
 import math
 import os
@@ -26,8 +25,6 @@ from webhooks_e2e import SIGN, post, start_serve  # noqa: E402
 
 NAME = "spring <A&B>"  # a name that must be escaped in HTML and encoded in a URL
 REJECTED = "+86138"    # the simulator refuses these numbers (code 21211)
-HERE = os.path.dirname(os.path.abspath(__file__))
-SCREENSHOT = os.path.join(HERE, "..", "..", "docs", "report-screenshot.png")
 
 
 def campaign(env):
@@ -370,8 +367,6 @@ def the_html_report_draws_its_charts_in_headless_chromium(env):
         # Background, text and the charts' colours: far more than a blank page has.
         assert len(colours) > 20, f"{path}: only {len(colours)} colours: nothing drew"
         assert (0x00, 0x72, 0xB2) in colours, f"{path}: no bar of the first series"
-    if os.environ.get("PIGEON_UPDATE_SCREENSHOT"):
-        shutil.copyfile(shot, SCREENSHOT)
 
 
 def png_colours(path):
