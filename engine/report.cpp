@@ -20,8 +20,9 @@ proportion wilson(std::int64_t count, std::int64_t base) {
   const double centre = (rate + z * z / (2 * n)) / denom;
   const double half = z * std::sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / denom;
   p.rate = rate;
-  p.low = std::max(0.0, centre - half);
-  p.high = std::min(1.0, centre + half);
+  // At 0 and at n of n the bound is exactly 0 or 1; rounding would leave 0.9999999999999999.
+  p.low = count == 0 ? 0.0 : std::max(0.0, centre - half);
+  p.high = count == base ? 1.0 : std::min(1.0, centre + half);
   return p;
 }
 
