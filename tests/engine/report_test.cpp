@@ -39,6 +39,15 @@ TEST_CASE("the HTML page escapes every user text and draws one series per row") 
   CHECK(html.find("&lt;script&gt;alert(1)&lt;/script&gt;") != std::string::npos);
   CHECK(html.find("s&quot;1 / A&amp;B") != std::string::npos);
   CHECK(html.find("&lt;b&gt;why&lt;/b&gt;") != std::string::npos);
+  // The funnel chart: one series (the row); the timeline: sent, delivered, replied.
+  auto funnel = html.substr(html.find("data-chart=\"funnel\""));
+  funnel = funnel.substr(0, funnel.find("</svg>"));
+  std::size_t series = 0;
+  for (auto at = funnel.find("class=\"series\""); at != std::string::npos;
+       at = funnel.find("class=\"series\"", at + 1))
+    ++series;
+  CHECK(series == 1);
+  CHECK(funnel.find("data-series=\"s&quot;1 / A&amp;B\"") != std::string::npos);
   // The JSON block cannot be closed by a text inside it.
   CHECK(html.find("\\u003c/script>") != std::string::npos);
 }
