@@ -123,6 +123,18 @@ void read_provider(yaml_reader& reader, const std::string& name, const YAML::Nod
       } else {
         provider.burst = static_cast<double>(*count);
       }
+    } else if (key == "price_per_segment") {
+      auto text = reader.text(value, join_path(path, key));
+      if (!text) continue;
+      if (auto price = parse_price(*text)) {
+        provider.price_per_segment = price->first;
+        provider.currency = price->second;
+      } else {
+        reader.issue(value, path +
+                                ".price_per_segment: expected an amount and an ISO 4217 currency "
+                                "code like \"0.045 CNY\" or \"0.0079 USD\", got '" +
+                                *text + "'");
+      }
     } else if (key == "concurrency") {
       auto count = reader.integer(value, join_path(path, key));
       if (!count) continue;

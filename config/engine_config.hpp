@@ -25,6 +25,10 @@ struct provider_config {
   double rate_per_second = 0;  // segments per second; 0 = unlimited
   int concurrency = 16;        // requests in flight at once
   double burst = 0;            // segments at once after idling; 0 = 50 ms of rate (min 1)
+  // `price_per_segment: "0.045 CNY"`: what one segment costs, in an ISO 4217 currency (the
+  // report's cost); unset = unknown.
+  std::optional<double> price_per_segment;
+  std::string currency;
   source_location where;
   std::map<std::string, setting> settings;  // every other key of the provider's map
 };

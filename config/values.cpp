@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <string>
 
 namespace pigeon::config {
 
@@ -106,6 +107,22 @@ std::optional<double> parse_rate(std::string_view text) {
     return std::nullopt;
   }
   return count / per;
+}
+
+std::optional<std::pair<double, std::string>> parse_price(std::string_view text) {
+  auto space = text.find(' ');
+  if (space == std::string_view::npos || space == 0) return std::nullopt;
+  std::string_view number = text.substr(0, space);
+  std::string_view currency = text.substr(space + 1);
+  if (currency.size() != 3) return std::nullopt;
+  for (char c : currency)
+    if (c < 'A' || c > 'Z') return std::nullopt;
+  if (!is_digit(number.front())) return std::nullopt;
+  double amount = 0;
+  auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), amount);
+  if (ec != std::errc{} || end != number.data() + number.size() || !(amount >= 0) || amount > 1e6)
+    return std::nullopt;
+  return std::pair{amount, std::string(currency)};
 }
 
 std::optional<std::chrono::minutes> parse_clock_time(std::string_view text) {

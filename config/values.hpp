@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
 
 // Parsers for the small value syntaxes used in pigeon's YAML files. The loaders validate with
 // these, and the engine may use them to interpret the strings kept in the config structs.
@@ -15,6 +17,8 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text);
 // "100/s", "6000/min", "3600/h" (decimals allowed) -> per second. nullopt when malformed or
 // not positive.
 std::optional<double> parse_rate(std::string_view text);
+// "0.045 CNY": a non-negative decimal amount, one space, three upper-case letters (ISO 4217).
+std::optional<std::pair<double, std::string>> parse_price(std::string_view text);
 
 // "HH:MM" (00:00..23:59) -> minutes since midnight.
 std::optional<std::chrono::minutes> parse_clock_time(std::string_view text);

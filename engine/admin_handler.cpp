@@ -39,6 +39,23 @@ bool has_port(std::string_view host) {
          host.find(':', host.front() == '[' ? host.find(']') : 0) != std::string_view::npos;
 }
 
+// "%E5%8F%8C11" -> the bytes; nullopt for a malformed escape.
+std::optional<std::string> percent_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size() || !std::isxdigit(static_cast<unsigned char>(in[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(in[i + 2])))
+      return std::nullopt;
+    out += static_cast<char>(std::stoi(std::string(in.substr(i + 1, 2)), nullptr, 16));
+    i += 2;
+  }
+  return out;
+}
+
 }  // namespace
 
 bool bearer_matches(std::string_view header, std::string_view token) {
@@ -126,7 +143,9 @@ boost::asio::awaitable<std::optional<admin_response>> handle_admin(admin_request
                                                                    const admin_sources& sources) {
   std::string_view target(req.target().data(), req.target().size());
   auto path = target.substr(0, target.find('?'));
-  if (path != "/metrics" && path != "/healthz" && path != "/status") co_return std::nullopt;
+  const bool page = path == "/" || path.starts_with("/reports/");
+  if (path != "/metrics" && path != "/healthz" && path != "/status" && !page)
+    co_return std::nullopt;
   if (auto refused = refuse_unauthorized(req, sources.token)) co_return std::move(*refused);
   if (req.method() != http::verb::get && req.method() != http::verb::head) {
     auto res = json_error(req, http::status::method_not_allowed, "use GET");
@@ -148,6 +167,31 @@ boost::asio::awaitable<std::optional<admin_response>> handle_admin(admin_request
     co_return respond(req, up ? http::status::ok : http::status::service_unavailable,
                       up ? "{\"status\":\"ok\"}\n" : "{\"status\":\"stopping\"}\n",
                       "application/json");
+  }
+  if (page) {
+    std::optional<std::string> campaign;
+    if (path != "/") {
+      campaign = percent_decode(path.substr(9));
+      if (!campaign || campaign->empty())
+        co_return json_error(req, http::status::bad_request,
+                             "expected /reports/{campaign} with the name percent-encoded");
+    }
+    std::optional<std::pair<int, std::string>> answer;
+    std::string failure;
+    try {
+      if (sources.pages) {
+        auto op = sources.pages(campaign);
+        answer = co_await std::move(op);
+      }
+    } catch (const std::exception& e) {
+      failure = e.what();
+    }
+    if (!answer)
+      co_return json_error(
+          req, http::status::service_unavailable,
+          failure.empty() ? "reports unavailable" : "reports unavailable: " + failure);
+    co_return respond(req, static_cast<http::status>(answer->first), std::move(answer->second),
+                      "text/html; charset=utf-8");
   }
   // /status
   std::optional<boost::json::object> status;

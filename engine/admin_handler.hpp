@@ -7,6 +7,9 @@
 //   GET /metrics  Prometheus text exposition (version 0.0.4)
 //   GET /healthz  200 {"status":"ok"} while the engine runs, 503 while it stops
 //   GET /status   the JSON of `pigeon status --json` (200 whatever the verdict; read "status")
+//   GET /         HTML: every campaign with its headline rates, linking to its report
+//   GET /reports/{campaign}  HTML: the campaign's report (`pigeon report NAME --html`); 404
+//                 naming the campaigns there are when there is no such campaign
 //
 // Authorization: when `token` is set, every admin request needs `Authorization: Bearer
 // <token>` (401 otherwise, compared in constant time). Methods other than GET/HEAD get 405.
@@ -20,6 +23,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pigeon::engine {
@@ -34,6 +38,10 @@ struct admin_sources {
   // Why a running engine is not healthy (critical: /healthz answers 503 with it), or "".
   std::function<std::string()> problem;
   std::function<boost::asio::awaitable<boost::json::object>()> status;  // may throw: 503
+  // The HTML pages: GET / (nullopt) and GET /reports/{campaign} (the name percent-decoded), as
+  // {HTTP status, page}. May throw: 503.
+  std::function<boost::asio::awaitable<std::pair<int, std::string>>(std::optional<std::string>)>
+      pages;
 };
 
 // The response to `request` when its path is one of ours, else nullopt.

@@ -8,6 +8,7 @@
 
 #include "engine/model.hpp"
 #include "engine/ops_snapshot.hpp"
+#include "engine/report_data.hpp"
 
 namespace pigeon::engine {
 
@@ -51,7 +52,8 @@ class store {
   virtual int save_campaign(const stored_campaign& campaign) = 0;
   // The current version of every campaign (templates omitted), by name.
   virtual std::vector<stored_campaign> list_campaigns() = 0;
-  // The current version with templates, or nullopt.
+  // The current version with templates, stop_on and replies.valid_for (not the keywords), or
+  // nullopt.
   virtual std::optional<stored_campaign> find_campaign(const std::string& name) = 0;
   // active | paused | cancelled. Cancel also suppresses every unfinished message of the
   // campaign (reason "campaign cancelled"). Returns false when there is no such campaign.
@@ -247,6 +249,11 @@ class store {
   virtual void heartbeat_detail(const std::string& owner, const std::string& detail) = 0;
   // Throughput, providers, campaign progress and waiting reasons as of `now`.
   virtual ops_snapshot operations(time_point now) = 0;
+
+  // --- reports (engine/store/sqlite_report.cpp) ------------------------------------------------
+  // The counts of `q.campaign`'s report (see report_facts): one pass over the campaign's
+  // messages plus its replies, opt-outs, goal events and failure receipts. Read-only.
+  virtual report_facts collect_report(const report_query& q) = 0;
 };
 
 }  // namespace pigeon::engine

@@ -19,6 +19,7 @@ PACKAGES=(
   kannel kannel-extras
   wrk python3 nginx
   clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer and sanitizers
+  chromium                      # tests/integration/report_flows.py renders the HTML report
 )
 # Node.js runs the segment-calculator oracle and the Prism mock; some images ship their own
 # node with npm bundled, which conflicts with Debian's npm package.

@@ -109,6 +109,10 @@ echo
 
 kill -TERM "${pids[1]}"
 wait "${pids[1]}" || true
+echo "== the A/B campaign's report (and var/demo-report.html: one page, open it in a browser)"
+"$pigeon" report double12-coffee
+"$pigeon" report double12-coffee --html var/demo-report.html
+echo
 
 # Lifecycle journeys (config/examples/journeys): each customer's own moments, a year of them in
 # one run on the simulated clock, in a database of their own.

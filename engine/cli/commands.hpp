@@ -16,6 +16,7 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code);
 void register_status(CLI::App& app, context& ctx, int& exit_code);  // status, messages
 void register_tools(CLI::App& app, context& ctx, int& exit_code);   // segments, simulate-carrier
 void register_replies(CLI::App& app, context& ctx, int& exit_code);
+void register_report(CLI::App& app, context& ctx, int& exit_code);
 
 // validate_cmd.cpp: `campaign validate FILE` (every error and warning in one pass; returns the
 // exit code), and the load apply and preview share: the file's own issues and those that

@@ -15,6 +15,7 @@
 #include "engine/cli/config_alerts.hpp"
 #include "engine/log_format.hpp"
 #include "engine/net/http_server.hpp"
+#include "engine/report.hpp"
 #include "engine/status_report.hpp"
 
 namespace pigeon::cli {
@@ -113,6 +114,15 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
     auto op = reader_.async_run<boost::json::object>(std::move(job), asio::use_awaitable);
     co_return co_await std::move(op);
   };
+  sources.pages =
+      [this](std::optional<std::string> campaign) -> asio::awaitable<std::pair<int, std::string>> {
+    std::function<std::pair<int, std::string>(engine::store&)> job =
+        [prices = engine::prices_from(cfg_), campaign](engine::store& s) {
+          return engine::report_page(s, campaign, prices, engine::system_clock().now());
+        };
+    auto op = reader_.async_run<std::pair<int, std::string>>(std::move(job), asio::use_awaitable);
+    co_return co_await std::move(op);
+  };
   auto shared = std::make_shared<engine::admin_sources>(std::move(sources));
   // Filled once the listener is bound (its port may be 0 in the config); requests are served on
   // this thread's loop, which runs only after start() returns.
@@ -156,7 +166,7 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
   }
   auto host = cfg_.listen_admin.substr(0, cfg_.listen_admin.rfind(':'));
   *hosts = engine::admin_host_names(host, port, cfg_.admin_hosts);
-  spdlog::info("admin listening on {}:{} (/metrics, /healthz, /status{})", host, port,
+  spdlog::info("admin listening on {}:{} (/, /reports, /metrics, /healthz, /status{})", host, port,
                api_routes ? ", /v1/contacts, /v1/events" : "");
   if (!lane_detail) {
     lane_detail = [this] {

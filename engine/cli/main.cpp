@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   pigeon::cli::register_status(app, ctx, exit_code);
   pigeon::cli::register_tools(app, ctx, exit_code);
   pigeon::cli::register_replies(app, ctx, exit_code);
+  pigeon::cli::register_report(app, ctx, exit_code);
 
   try {
     app.parse_complete_callback([&] {

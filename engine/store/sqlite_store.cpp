@@ -250,7 +250,7 @@ namespace {
 
 constexpr const char* campaign_columns =
     "c.name, c.version, c.content_hash, c.sender, c.category, c.priority, h.state, "
-    "c.source_path, c.source_text, c.applied_at";
+    "c.source_path, c.source_text, c.applied_at, c.stop_on";
 
 stored_campaign read_campaign(const query& q) {
   stored_campaign c;
@@ -264,6 +264,7 @@ stored_campaign read_campaign(const query& q) {
   c.source_path = q.get_text(7);
   c.source_text = q.get_text(8);
   c.applied_at = q.get_time(9);
+  c.stop_on = sqlite::json_to_strings(q.get_text(10), "campaign stop_on");
   return c;
 }
 
@@ -389,6 +390,13 @@ std::optional<stored_campaign> sqlite_store::find_campaign(const std::string& na
         tmpl.window_between = t.get_text(8);
       }
       found->templates.push_back(std::move(tmpl));
+    }
+    // The reply window (reports credit replies within it); the keywords are not read here.
+    query r(*db_, "SELECT valid_for_ms FROM campaign_replies WHERE campaign = ?1 AND version = ?2");
+    r.bind(1, name).bind(2, found->version);
+    if (r.step()) {
+      found->replies.emplace();
+      found->replies->valid_for = std::chrono::milliseconds(r.get_int(0));
     }
   });
   return found;

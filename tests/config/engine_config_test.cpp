@@ -457,6 +457,23 @@ TEST_CASE("a provider's burst is read in segments and must be positive") {
                 "got -1"});
 }
 
+TEST_CASE("a provider's price_per_segment is an amount and an ISO 4217 code") {
+  const auto config = parse_engine_config(
+      "providers: { sim: { kind: simulator, price_per_segment: \"0.045 CNY\" } }\n", "e.yaml");
+  CHECK(config.providers.at("sim").price_per_segment == doctest::Approx(0.045));
+  CHECK(config.providers.at("sim").currency == "CNY");
+  CHECK_FALSE(parse_engine_config("providers: { sim: { kind: simulator } }\n", "e.yaml")
+                  .providers.at("sim")
+                  .price_per_segment);
+  for (const char* bad : {"0.045", "0.045 cny", "-1 USD", "USD 0.04", "0.04  USD", "1e9 USD"})
+    CHECK(engine_issues(std::string("providers: { p: { kind: simulator, price_per_segment: \"") +
+                        bad + "\" } }\n") ==
+          strings{std::string("engine.yaml:1:55: providers.p.price_per_segment: expected an "
+                              "amount and an ISO 4217 currency code like \"0.045 CNY\" or "
+                              "\"0.0079 USD\", got '") +
+                  bad + "'"});
+}
+
 TEST_CASE("alert thresholds, drain timeout and log format have defaults and can be set") {
   auto defaults = parse_engine_config("database: x.db\n", "engine.yaml");
   CHECK(defaults.alerts.heartbeat_stale == std::chrono::seconds(30));
