@@ -507,10 +507,14 @@ boost::json::object journey_json(const journey_stats& j) {
   boost::json::array skipped;
   for (const auto& [phone, reason] : j.skipped)
     skipped.push_back({{"phone", phone}, {"reason", reason}});
-  return {{"entries_today", j.entries_today},   {"entries_7d", j.entries_7d},
-          {"entries_total", j.entries_total},   {"contacts_indexed", j.indexed},
-          {"in_progress", std::move(progress)}, {"exits", std::move(exits)},
-          {"skipped", std::move(skipped)}};
+  boost::json::object entries_by_day, exits_by_day;
+  for (const auto& [day, n] : j.entries_by_day) entries_by_day[day] = n;
+  for (const auto& [day, n] : j.exits_by_day) exits_by_day[day] = n;
+  return {{"entries_today", j.entries_today},       {"entries_7d", j.entries_7d},
+          {"entries_total", j.entries_total},       {"contacts_indexed", j.indexed},
+          {"in_progress", std::move(progress)},     {"exits", std::move(exits)},
+          {"skipped", std::move(skipped)},          {"entries_by_day", std::move(entries_by_day)},
+          {"exits_by_day", std::move(exits_by_day)}};
 }
 
 std::string describe_journey(const journey_stats& j, std::string_view indent) {

@@ -380,6 +380,8 @@ struct journey_stats {
   std::map<std::string, std::int64_t> in_progress;           // step -> messages still to go
   std::map<std::string, std::int64_t> exits;                 // reason -> recipients
   std::vector<std::pair<std::string, std::string>> skipped;  // (masked phone, reason), a few
+  std::map<std::string, std::int64_t> entries_by_day;        // UTC day (YYYY-MM-DD) -> entries
+  std::map<std::string, std::int64_t> exits_by_day;          // UTC day -> recipients who left
 };
 
 // A recipient's own frequency preference (contact_preferences).

@@ -171,6 +171,7 @@ std::optional<campaign_report> build_report(store& db, const std::string& campai
   r.category = c->category;
   r.generated_at = now;
   r.window = c->replies ? c->replies->valid_for : reply_config{}.valid_for;
+  if (db.journey_clock(c->name)) r.journey = db.journey_statistics(c->name, now);
   report_query q{c->name, r.window, {}, {}};
   auto test = db.find_ab_test(c->name);
   if (test) add_goal(test->metric, q, r.conversion_goals);

@@ -95,6 +95,7 @@ struct campaign_report {
   std::vector<provider_cost> cost;
   std::map<std::string, double> cost_total;  // currency -> amount
   std::vector<day_row> days;
+  std::optional<journey_stats> journey;  // a lifecycle journey: entries and exits (per day)
 };
 
 // Builds the report of `campaign` as of `now`. nullopt when there is no such campaign. Throws
@@ -105,8 +106,9 @@ std::optional<campaign_report> build_report(store& db, const std::string& campai
 // The names of the campaigns there are (for "no campaign named X; there are: ...").
 std::string campaign_names(store& db);
 
-// Renderers: a person's summary, the JSON of `report --json` (with a "journey": null slot for
-// lifecycle journeys), and CSV with one row per step × variant × day (header first).
+// Renderers: a person's summary, the JSON of `report --json` ("journey": entries and exits of a
+// lifecycle journey, per day; null for other campaigns), and CSV with one row per step ×
+// variant × day (header first).
 std::string render_text(const campaign_report& r);
 boost::json::object to_json(const campaign_report& r);
 std::string render_csv(const campaign_report& r);

@@ -206,6 +206,24 @@ std::string render_html(const campaign_report& r) {
        svg::line_chart("timeline", times, lines) + "</div></div>";
   b += "<h2>Steps and variants</h2><div class=\"panel\">" + funnel_table(r) + "</div>";
   b += "<h2>Replies and suppressions</h2><div class=\"panel\">" + breakdown_table(r) + "</div>";
+  if (r.journey) {
+    // A lifecycle journey: who entered and who left, per day.
+    const auto& j = *r.journey;
+    b += "<h2>Journey</h2><div class=\"panel\"><p>" + num(j.entries_total) + " entries (" +
+         num(j.entries_today) + " today, " + num(j.entries_7d) + " in 7 days); " + num(j.indexed) +
+         " contacts indexed for the trigger</p><div class=\"wrap\">"
+         "<table id=\"journey\"><thead><tr><th>day (UTC)</th><th>entries</th><th>exits</th>"
+         "</tr></thead><tbody>";
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> days;
+    for (const auto& [day, n] : j.entries_by_day) days[day].first = n;
+    for (const auto& [day, n] : j.exits_by_day) days[day].second = n;
+    for (const auto& [day, n] : days)
+      b += "<tr><td>" + esc(day) + "</td><td>" + num(n.first) + "</td><td>" + num(n.second) +
+           "</td></tr>";
+    b += "</tbody></table></div><p>exits:";
+    for (const auto& [reason, n] : j.exits) b += " " + esc(reason) + " " + num(n) + ";";
+    b += "</p></div>";
+  }
   b += ab_panel(r) + details(r) + embedded_json(r);
   return page("pigeon report: " + r.campaign, b);
 }

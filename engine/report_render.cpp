@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "engine/caps.hpp"
+#include "engine/journeys.hpp"
 #include "engine/report.hpp"
 
 namespace pigeon::engine {
@@ -155,8 +156,8 @@ json::object to_json(const campaign_report& r) {
           {"carrier_errors", std::move(errors)},
           {"segments", r.total.counts.segments},
           {"cost", {{"by_provider", std::move(cost)}, {"total", std::move(cost_total)}}},
-          // Lifecycle journeys add their entries and exits per day here.
-          {"journey", nullptr}};
+          {"journey",
+           r.journey ? boost::json::value(journey_json(*r.journey)) : boost::json::value(nullptr)}};
 }
 
 std::string render_text(const campaign_report& r) {
@@ -241,6 +242,15 @@ std::string render_text(const campaign_report& r) {
              std::to_string(p.counts.sent) + " / " + std::to_string(p.counts.delivered) + " / " +
              std::to_string(p.counts.replied) + "\n";
     }
+  }
+  if (r.journey) {
+    out += "\n" + describe_journey(*r.journey);
+    out += "Entries / exits per day (UTC):\n";
+    std::map<std::string, std::pair<std::int64_t, std::int64_t>> days;
+    for (const auto& [day, n] : r.journey->entries_by_day) days[day].first = n;
+    for (const auto& [day, n] : r.journey->exits_by_day) days[day].second = n;
+    for (const auto& [day, n] : days)
+      out += "  " + day + "  " + std::to_string(n.first) + " / " + std::to_string(n.second) + "\n";
   }
   return out;
 }

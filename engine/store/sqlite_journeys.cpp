@@ -235,6 +235,25 @@ journey_stats sqlite_store::journey_statistics(const std::string& campaign, time
     }
     {
       query q(*db_,
+              "SELECT strftime('%Y-%m-%d', entered_at / 1000, 'unixepoch'), count(*) "
+              "FROM journey_entries WHERE campaign = ?1 GROUP BY 1");
+      q.bind(1, campaign);
+      while (q.step()) out.entries_by_day[q.get_text(0)] = q.get_int(1);
+    }
+    {
+      // Exits by day: journey_exits, and suppressed messages (stop_on, opt-out, cap) on the day
+      // they were suppressed.
+      query q(*db_,
+              "SELECT strftime('%Y-%m-%d', at / 1000, 'unixepoch'), count(*) FROM journey_exits "
+              "WHERE campaign = ?1 GROUP BY 1 UNION ALL "
+              "SELECT strftime('%Y-%m-%d', final_at / 1000, 'unixepoch'), "
+              "count(DISTINCT contact_id) FROM messages WHERE campaign = ?1 AND "
+              "state = 'suppressed' AND reason <> 'holdout' AND final_at IS NOT NULL GROUP BY 1");
+      q.bind(1, campaign);
+      while (q.step()) out.exits_by_day[q.get_text(0)] += q.get_int(1);
+    }
+    {
+      query q(*db_,
               "SELECT k.phone, x.reason FROM journey_exits x JOIN contacts k ON k.id = "
               "x.contact_id WHERE x.campaign = ?1 AND x.reason LIKE 'unreadable %' "
               "ORDER BY x.at LIMIT 5");

@@ -128,7 +128,6 @@ class sqlite_store final : public store {
   std::vector<contact_event> events(std::int64_t contact_id, const std::string& name,
                                     time_point since) override;
 
-<<<<<<< HEAD
   bool enter_journey(const std::string& campaign, std::int64_t contact_id,
                      const std::string& occurrence, time_point at,
                      const std::vector<new_message>& messages) override;
@@ -148,10 +147,8 @@ class sqlite_store final : public store {
   void set_journey_clock(const std::string& campaign, time_point through) override;
   journey_stats journey_statistics(const std::string& campaign, time_point now) override;
   std::vector<contact> contacts_by_id(const std::vector<std::int64_t>& ids) override;
-=======
   // sqlite_report.cpp
   report_facts collect_report(const report_query& q) override;
->>>>>>> h/report
 
   const std::string& path() const { return path_; }
 

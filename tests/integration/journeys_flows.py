@@ -278,6 +278,12 @@ steps:
     entry = next(c for c in status["campaigns"] if c["name"] == "winback")
     assert entry["journey"]["entries_total"] == 4, entry
     assert "journey: entries" in env.run("status", check=False).stdout
+    # And the report, per day: the four entries on their days, B's blocked re-entry on 3 Jun
+    # (its rollover, local midnight, is 2 Jun in UTC) and A's stopped survey on 8 Mar.
+    report = json.loads(env.run("report", "winback", "--json").stdout)["journey"]
+    assert report["entries_by_day"] == {"2030-03-01": 2, "2030-04-30": 1, "2030-09-07": 1}, report
+    assert report["exits_by_day"] == {"2030-06-02": 1, "2030-03-08": 1}, report
+    assert "Entries / exits per day (UTC)" in env.run("report", "winback").stdout
 
 
 def a_milestone_event_enters_only_for_the_listed_counts(env):
