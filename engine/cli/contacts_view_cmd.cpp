@@ -47,7 +47,7 @@ void warn_unknown_names(const engine::segment_expr& expr, const std::vector<std:
     auto base = days ? use.name.substr(0, use.name.size() - 5) : use.name;
     if (known(use.name) || (days && known(base + "_at"))) continue;
     std::cerr << "pigeon: --where:" << use.column << ": no contact has an attribute `" << use.name
-              << "`\n";
+              << "`" << (use.tier.empty() ? "" : " (read by tier " + use.tier + ")") << "\n";
   }
 }
 
@@ -71,8 +71,17 @@ int list_contacts(const context& ctx, const contact_list_options& o) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   std::optional<engine::segment_expr> where;
   if (!o.where.empty()) {
+    // The engine's tiers, as a campaign's `where` has them (a tier that does not compile is
+    // left out here: the config's own check names it; a reference to it is then an error).
+    engine::segment_expr::tier_map tiers;
+    for (const auto& [name, text] : cfg.policy.tiers) {
+      try {
+        tiers.emplace(name, engine::segment_expr::compile(text));
+      } catch (const engine::segment_expr_error&) {
+      }
+    }
     try {
-      where = engine::segment_expr::compile(o.where);
+      where = engine::segment_expr::compile(o.where, &tiers);
     } catch (const engine::segment_expr_error& e) {
       std::cerr << "pigeon: --where:" << e.column() << ": " << e.what() << "\n  " << o.where
                 << "\n  " << std::string(static_cast<std::size_t>(e.column() - 1), ' ') << "^\n";

@@ -43,6 +43,7 @@ def write_config(env, url="http://127.0.0.1:9"):
         text = f.read()
     text = text.replace("default_timezone: Asia/Shanghai", "default_timezone: Europe/Berlin")
     text = text.replace("concurrency: 32 }", f'concurrency: 32, webhook_secret: "{TOKEN}" }}')
+    text = text.replace("senders:", 'policy: { tiers: { big: "spend >= 100" } }\nsenders:')
     assert "Europe/Berlin" in text and TOKEN in text, text
     with open(env.config, "w") as f:
         f.write(text)
@@ -115,6 +116,7 @@ def list_filters_by_tag_and_where(env):
     import_contacts(env)
     assert listed(env, "--tag", "vip") == ["+8613900000001", "+8613900000003"]
     assert listed(env, "--where", "spend >= 100") == ["+8613900000001", "+8613900000003"]
+    assert listed(env, "--where", "tier = big") == ["+8613900000001", "+8613900000003"]
     assert listed(env, "--tag", "member", "--where", "spend >= 100 or zip = '00123'") == [
         "+8613900000001"]
     # Derived *_days from *_at, against today's date: only the far past is over 3000 days.
@@ -334,6 +336,7 @@ def bad_phones_and_missing_databases_are_clear_errors(env):
     for args in (("list",), ("export", os.path.join(env.tmp, "x.csv"))):
         p = env.run("contacts", *args, check=False)
         assert p.returncode == 2 and "no database at" in p.stderr, (args, p.stderr)
+        assert p.stdout == "", (args, p.stdout)
     assert not os.path.exists(env.db), "a reading verb created the database"
     import_contacts(env)
     for verb in ("show", "opt-out", "delete"):
