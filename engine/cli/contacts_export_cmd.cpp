@@ -63,27 +63,34 @@ class staged_file {
 
 int export_contacts(const context& ctx, const std::string& file) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_reader(cfg);
   staged_file out(file);
   if (!out.error().empty()) {
     std::cerr << "pigeon: cannot write " << file << ": " << out.error() << " (nothing written)\n";
     return 2;
   }
-  auto summary = db->summarize_contacts();
-  std::string buffer = engine::contacts_csv_header(summary.attributes);
-  buffer.reserve(1 << 21);
+  // One read transaction: the header's names and the rows come from the same snapshot, even
+  // with an engine or an import writing meanwhile.
+  engine::store::contacts_summary summary;
+  std::string buffer;
   std::vector<std::pair<std::string, std::string>> problems;  // phone, why
   std::size_t problem_count = 0;
   std::int64_t rows = 0;
-  progress_bar bar("exported", summary.count, !ctx.json);
-  db->for_each_contact([&](const engine::contact& c) {
-    engine::append_contact_csv_row(buffer, c, summary.attributes);
-    if (auto why = engine::contact_csv_problem(c); !why.empty()) {
-      if (problems.size() < 20) problems.emplace_back(c.phone, std::move(why));
-      ++problem_count;
-    }
-    if (buffer.size() >= (1 << 20)) out.write(buffer);
-    if (++rows % 4096 == 0) bar.update(rows);
+  progress_bar bar("exported", 0, !ctx.json);
+  db->transaction([&] {
+    summary = db->summarize_contacts();
+    bar.set_total(summary.count);
+    buffer = engine::contacts_csv_header(summary.attributes);
+    buffer.reserve(1 << 21);
+    db->for_each_contact([&](const engine::contact& c) {
+      engine::append_contact_csv_row(buffer, c, summary.attributes);
+      if (auto why = engine::contact_csv_problem(c); !why.empty()) {
+        if (problems.size() < 20) problems.emplace_back(c.phone, std::move(why));
+        ++problem_count;
+      }
+      if (buffer.size() >= (1 << 20)) out.write(buffer);
+      if (++rows % 4096 == 0) bar.update(rows);
+    });
   });
   out.write(buffer);
   bar.update(rows);

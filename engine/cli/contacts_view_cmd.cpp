@@ -88,39 +88,42 @@ int list_contacts(const context& ctx, const contact_list_options& o) {
       return 2;
     }
   }
-  auto db = ctx.open_store(cfg);
-  auto summary = db->summarize_contacts();
-  if (where) warn_unknown_names(*where, summary.attributes);
-  auto now = wall_now();
-  boost::json::array json;
-  std::string csv = o.csv ? engine::contacts_csv_header(summary.attributes) : "";
-  if (!o.csv && !ctx.json)
-    std::printf("%-16s %-24s %-24s %s\n", "PHONE", "TZ", "TAGS", "ATTRIBUTES");
-  std::size_t shown = 0;
-  db->for_each_contact([&](const engine::contact& c) {
-    if (!o.tag.empty() && std::find(c.tags.begin(), c.tags.end(), o.tag) == c.tags.end()) return;
-    if (where && !where->matches(c, now)) return;
-    ++shown;
-    if (o.csv) {
-      engine::append_contact_csv_row(csv, c, summary.attributes);
-      if (csv.size() > (1 << 20)) std::cout << csv, csv.clear();
-    } else if (ctx.json) {
-      boost::json::array tags(c.tags.begin(), c.tags.end());
-      json.push_back(boost::json::object{{"phone", c.phone},
-                                         {"tags", std::move(tags)},
-                                         {"tz", c.tz},
-                                         {"attributes", c.attributes}});
-    } else {
-      std::string attrs;
-      for (const auto& [k, v] : c.attributes)
-        attrs += (attrs.empty() ? "" : " ") + std::string(k) + "=" + value_text(v);
-      std::printf("%-16s %-24s %-24s %s\n", c.phone.c_str(), c.tz.empty() ? "-" : c.tz.c_str(),
-                  c.tags.empty() ? "-" : tags_text(c.tags).c_str(), attrs.c_str());
-    }
+  auto db = ctx.open_reader(cfg);
+  // One read transaction: the CSV header's names and the rows come from the same snapshot.
+  db->transaction([&] {
+    auto summary = db->summarize_contacts();
+    if (where) warn_unknown_names(*where, summary.attributes);
+    auto now = wall_now();
+    boost::json::array json;
+    std::string csv = o.csv ? engine::contacts_csv_header(summary.attributes) : "";
+    if (!o.csv && !ctx.json)
+      std::printf("%-16s %-24s %-24s %s\n", "PHONE", "TZ", "TAGS", "ATTRIBUTES");
+    std::size_t shown = 0;
+    db->for_each_contact([&](const engine::contact& c) {
+      if (!o.tag.empty() && std::find(c.tags.begin(), c.tags.end(), o.tag) == c.tags.end()) return;
+      if (where && !where->matches(c, now)) return;
+      ++shown;
+      if (o.csv) {
+        engine::append_contact_csv_row(csv, c, summary.attributes);
+        if (csv.size() > (1 << 20)) std::cout << csv, csv.clear();
+      } else if (ctx.json) {
+        boost::json::array tags(c.tags.begin(), c.tags.end());
+        json.push_back(boost::json::object{{"phone", c.phone},
+                                           {"tags", std::move(tags)},
+                                           {"tz", c.tz},
+                                           {"attributes", c.attributes}});
+      } else {
+        std::string attrs;
+        for (const auto& [k, v] : c.attributes)
+          attrs += (attrs.empty() ? "" : " ") + std::string(k) + "=" + value_text(v);
+        std::printf("%-16s %-24s %-24s %s\n", c.phone.c_str(), c.tz.empty() ? "-" : c.tz.c_str(),
+                    c.tags.empty() ? "-" : tags_text(c.tags).c_str(), attrs.c_str());
+      }
+    });
+    if (o.csv) std::cout << csv;
+    if (ctx.json) std::cout << boost::json::serialize(json) << "\n";
+    if (!o.csv && !ctx.json) std::printf("%zu contacts\n", shown);
   });
-  if (o.csv) std::cout << csv;
-  if (ctx.json) std::cout << boost::json::serialize(json) << "\n";
-  if (!o.csv && !ctx.json) std::printf("%zu contacts\n", shown);
   return 0;
 }
 
@@ -128,7 +131,7 @@ int show_contact(const context& ctx, const std::string& text) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto phone = phone_argument(text, cfg.default_region);
   if (!phone) return 2;
-  auto db = ctx.open_store(cfg);
+  auto db = ctx.open_reader(cfg);
   auto c = db->find_contact(*phone);
   if (!c) {
     std::cerr << "pigeon: no contact has phone " << *phone
