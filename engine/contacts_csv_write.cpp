@@ -2,6 +2,7 @@
 // unchanged.
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstdint>
 #include <string>
 
@@ -60,6 +61,26 @@ void append_value(std::string& out, const boost::json::value& v) {
     append_field(out, csv_value_text(v));
   else
     append_field(out, v.get_string());  // the common case, without a copy
+}
+
+// True when `s` is format_iso's form of a valid time ("2026-11-20T00:00:00.000Z"), which is what
+// an import stores for an `_at` cell: the common case, checked without the date library's
+// streams (parse_iso and format_iso were half of an export's time).
+bool stored_iso_form(std::string_view s) {
+  static constexpr std::string_view shape = "dddd-dd-ddTdd:dd:dd.dddZ";
+  if (s.size() != shape.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    bool digit = s[i] >= '0' && s[i] <= '9';
+    if (shape[i] == 'd' ? !digit : s[i] != shape[i]) return false;
+  }
+  auto num = [&](std::size_t at, std::size_t n) {
+    unsigned v = 0;
+    for (std::size_t k = 0; k < n; ++k) v = v * 10 + static_cast<unsigned>(s[at + k] - '0');
+    return v;
+  };
+  std::chrono::year_month_day date{std::chrono::year{static_cast<int>(num(0, 4))},
+                                   std::chrono::month{num(5, 2)}, std::chrono::day{num(8, 2)}};
+  return date.ok() && num(11, 2) < 24 && num(14, 2) < 60 && num(17, 2) < 60;
 }
 
 bool has_outer_space(std::string_view s) {
@@ -123,7 +144,7 @@ std::string contact_csv_problem(const contact& c) {
     std::string_view name = key;
     if (name == "phone" || name == "tags" || name == "tz" || name.empty() || has_outer_space(name))
       return "attribute `" + std::string(name) + "` cannot be a column of its own";
-    if (name.ends_with("_at")) {
+    if (name.ends_with("_at") && !(value.is_string() && stored_iso_form(value.get_string()))) {
       auto t = value.is_string() ? parse_iso(value.get_string()) : std::nullopt;
       if (!t || format_iso(*t) != std::string_view(value.get_string()))
         return "attribute `" + std::string(name) + "` is not an ISO time as an import stores it";

@@ -20,13 +20,13 @@ from webhooks_e2e import SIGN, TOKEN, post, start_serve  # noqa: E402
 
 # Attributes of every kind the CSV carries: integers, decimals, booleans, text (a marked text
 # that looks like a number), *_at times, commas, quotes, a line break, CJK, absent values.
-CONTACTS_CSV = """phone,tags,tz,first_name,spend,ratio,vip_flag,zip,last_purchase_at,note
-+8613900000001,member;vip,Asia/Shanghai,Wei,250,2.50,true,'00123,2026-11-20,"says ""hi"", twice"
+CONTACTS_CSV = """phone,tags,tz,first_name,spend,ratio,vip_flag,zip,last_purchase_at,note,"a ""b"":{c}"
++8613900000001,member;vip,Asia/Shanghai,Wei,250,2.50,true,'00123,2026-11-20,"says ""hi"", twice",x
 13900000002,member,,Li,80,1e300,false,'true,2026-10-01T08:30:00+08:00,"two
-lines"
-+8613900000003,vip,,王芳,120,-0.0,true,' padded ,2026-11-25,
-+14155550104,member,America/New_York,Ann,,,,',,'quoted
-+14155550105,,,Bob,5,0.1,false,zip9,2016-01-01,plain
+lines",
++8613900000003,vip,,王芳,120,-0.0,true,' padded ,2026-11-25,,
++14155550104,member,America/New_York,Ann,,,,',,'quoted,
++14155550105,,,Bob,5,0.1,false,zip9,2016-01-01,plain,
 """
 
 
@@ -183,6 +183,7 @@ def export_round_trips_through_import_byte_for_byte(env):
             assert type(copy[phone][1][k]) is type(v), (phone, k, v, copy[phone][1][k])
     attrs = original["+8613900000001"][1]
     assert attrs["zip"] == "00123" and attrs["spend"] == 250 and attrs["ratio"] == 2.5
+    assert attrs['a "b":{c}'] == "x"  # a name with a quote: escaped in the stored JSON
     assert original["+8613900000002"][1]["zip"] == "true"
     assert original["+8613900000003"][1]["zip"] == " padded "
     assert original["+14155550104"][1] == {"first_name": "Ann", "zip": "", "note": "'quoted"}
