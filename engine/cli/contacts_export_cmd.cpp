@@ -23,7 +23,10 @@ class staged_file {
   explicit staged_file(std::string path)
       : path_(std::move(path)), temp_(path_ + ".partial-" + std::to_string(::getpid())) {
     file_ = std::fopen(temp_.c_str(), "wbx");
-    if (!file_) error_ = std::strerror(errno);
+    if (!file_) {
+      error_ = std::strerror(errno);
+      committed_ = true;  // nothing of ours to remove (the name may be another's file)
+    }
   }
   ~staged_file() {
     if (file_) std::fclose(file_);
