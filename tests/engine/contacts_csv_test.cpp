@@ -24,6 +24,7 @@ TEST_CASE("phone numbers in national or international format are stored as E.164
 TEST_CASE("masked phone numbers keep the country code and the last two digits") {
   CHECK(mask_phone("+8613910008411") == "+86*********11");
   CHECK(mask_phone("+12024561111") == "+12*******11");
+  CHECK(mask_phone("erased:17") == "erased:17");
 }
 
 TEST_CASE("a contacts CSV yields typed attributes, tags and time zones") {

@@ -286,6 +286,7 @@ def delete_leaves_no_trace_of_the_phone_and_keeps_the_counts(env):
               if m["recipient"].startswith("erased:")]
     assert erased and all(m["text"] == "" and m["campaign"] == "promo" for m in erased), erased
     assert "hello" in [m["step"] for m in erased], erased
+    assert f"{erased[0]['recipient']} " in env.run("messages").stdout  # not masked: no number
     assert json.loads(env.run("replies", "--json").stdout) == []
     gone = env.run("contacts", "show", "+8613900000001", check=False)
     assert gone.returncode == 2 and "no contact has phone +8613900000001" in gone.stderr, gone
