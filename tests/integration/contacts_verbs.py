@@ -204,6 +204,28 @@ def export_round_trips_through_import_byte_for_byte(env):
     assert not [f for f in os.listdir(env.tmp) if ".partial-" in f], os.listdir(env.tmp)
 
 
+def export_and_list_read_beside_a_writer_holding_the_lock(env):
+    """A running engine holds the write lock in bursts; an export of a million contacts takes
+    seconds. The reading verbs take no write lock, so neither waits for the other."""
+    write_config(env)
+    import_contacts(env)
+    writer = sqlite3.connect(env.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("UPDATE contacts SET tz = 'Asia/Tokyo' WHERE phone = '+14155550105'")
+    try:
+        t0 = time.time()
+        out = env.run("contacts", "export", os.path.join(env.tmp, "during.csv"), timeout=30)
+        assert "exported 5 contacts" in out.stdout, out.stdout
+        assert listed(env, "--tag", "vip") == ["+8613900000001", "+8613900000003"]
+        env.run("contacts", "show", "+14155550105")
+        assert time.time() - t0 < 4, "a reading verb waited for the write lock"
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+    with open(os.path.join(env.tmp, "during.csv")) as f:
+        assert "Asia/Tokyo" not in f.read()  # the snapshot before the writer's commit
+
+
 def export_shows_a_progress_bar_on_a_terminal(env):
     write_config(env)
     import_contacts(env, "phone,n\n" + "".join(f"+86139{i:08d},{i}\n" for i in range(20000)),
