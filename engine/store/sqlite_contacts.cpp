@@ -5,6 +5,7 @@
 #include <functional>
 #include <string_view>
 #include <unordered_set>
+#include <vector>
 
 #include "engine/store/rows.hpp"
 #include "engine/store/sqlite_db.hpp"
@@ -36,11 +37,16 @@ struct name_hash {
 // Calls `fn` with each key of the JSON object `text` (as object_to_json writes them: no
 // whitespace needed, values of any kind). Keys with escapes, and text this scan does not
 // follow, are decoded by Boost.JSON instead (a key may then be passed twice).
+// Calls `fn` with each key of the JSON object `text` (as object_to_json writes them: no
+// whitespace needed, values of any kind). Keys with escapes, and text this scan does not
+// follow, are decoded by Boost.JSON instead; text that is no JSON object yields nothing (the
+// scan of the rows skips and names such a contact). `keys` is scratch space.
 template <typename Fn>
-void for_each_key(std::string_view text, Fn&& fn) {
-  if (text.find('\\') == std::string_view::npos) {
+void for_each_key(std::string_view text, std::vector<std::string_view>& keys, Fn&& fn) {
+  keys.clear();
+  if (text.find('\\') == std::string_view::npos && text.starts_with('{')) {
     std::size_t depth = 0, i = 0;
-    bool ok = !text.empty() && text.front() == '{';
+    bool ok = true;
     while (ok && i < text.size()) {
       char c = text[i];
       if (c == '"') {
@@ -48,7 +54,7 @@ void for_each_key(std::string_view text, Fn&& fn) {
         if (end == std::string_view::npos) break;
         auto next = text.find_first_not_of(" \t\r\n", end + 1);
         if (depth == 1 && next != std::string_view::npos && text[next] == ':')
-          fn(text.substr(i + 1, end - i - 1));
+          keys.push_back(text.substr(i + 1, end - i - 1));
         i = end + 1;
         continue;
       }
@@ -56,11 +62,14 @@ void for_each_key(std::string_view text, Fn&& fn) {
       if (c == '}' || c == ']') ok = depth-- > 0;
       ++i;
     }
-    if (ok && depth == 0) return;
+    if (ok && depth == 0 && i == text.size()) {
+      for (auto key : keys) fn(key);
+      return;
+    }
   }
   boost::system::error_code ec;
   auto v = boost::json::parse(text, ec);
-  if (ec || !v.is_object()) return;  // the scan skips (and names) such a row too
+  if (ec || !v.is_object()) return;
   for (const auto& [key, value] : v.get_object()) fn(std::string_view(key));
 }
 
@@ -82,8 +91,9 @@ store::contacts_summary sqlite_store::summarize_contacts() {
                                  "AND ") +
                          sqlite::live_contact_sql);
     std::unordered_set<std::string, name_hash, std::equal_to<>> seen;
+    std::vector<std::string_view> keys;
     while (rows.step()) {
-      for_each_key(rows.get_view(0), [&](std::string_view name) {
+      for_each_key(rows.get_view(0), keys, [&](std::string_view name) {
         if (!seen.contains(name)) seen.emplace(name);
       });
     }

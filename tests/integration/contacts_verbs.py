@@ -203,6 +203,15 @@ def export_round_trips_through_import_byte_for_byte(env):
         assert a.read() == b.read()
     assert not [f for f in os.listdir(env.tmp) if ".partial-" in f], os.listdir(env.tmp)
 
+    # A contact an older pigeon stored undecodable: left out, named, and the exit code says so.
+    with sqlite3.connect(env.db) as c:
+        c.execute("INSERT INTO contacts (phone, tags, attributes, tz, created_at, updated_at) "
+                  "VALUES ('+8613955555555', '[]', '{\"x\":NaN}', '', 0, 0)")
+    p = env.run("contacts", "export", first, check=False)
+    assert p.returncode == 1, p
+    assert "1 contacts could not be read and are not in the file" in p.stderr, p.stderr
+    assert "+86*********55" in p.stderr and "exported 5 contacts" in p.stdout, p
+
 
 def export_and_list_read_beside_a_writer_holding_the_lock(env):
     """A running engine holds the write lock in bursts; an export of a million contacts takes
