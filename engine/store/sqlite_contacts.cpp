@@ -177,6 +177,34 @@ store::erase_result sqlite_store::erase_contact(const std::string& phone, time_p
       out.replies = run("DELETE FROM replies WHERE contact_id = ?1 OR phone = ?3 OR phone = ?4", 4);
       out.events = run("DELETE FROM events WHERE contact_id = ?1", 1);
       run("DELETE FROM contact_preferences WHERE contact_id = ?1", 1);
+      // Lifecycle journeys (migration 13): a message's occurrence (an anchor such as this year's
+      // birthday) and context (what its templates read, an event's properties) go; entries and
+      // exits stay for the counts, without the anchor or the attribute value a reason quotes;
+      // the per-contact state (membership, zone and trigger date) goes, so no journey reads
+      // the tombstone again.
+      run("UPDATE messages SET occurrence = 'erased:' || id, context = NULL "
+          "WHERE contact_id = ?1 AND (occurrence <> '' OR context IS NOT NULL)",
+          1);
+      run("DELETE FROM journey_dates WHERE contact_id = ?1", 1);
+      run("DELETE FROM journey_members WHERE contact_id = ?1", 1);
+      run("UPDATE journey_exits SET reason = substr(reason, 1, instr(reason, ':') - 1) "
+          "WHERE contact_id = ?1 AND instr(reason, ':') > 0",
+          1);
+      {
+        std::vector<std::pair<std::string, std::string>> entries;  // campaign, occurrence
+        query q(*db_, "SELECT campaign, occurrence FROM journey_entries WHERE contact_id = ?1");
+        q.bind(1, out.contact_id);
+        while (q.step()) entries.emplace_back(q.get_text(0), q.get_text(1));
+        for (std::size_t i = 0; i < entries.size(); ++i)
+          query(*db_,
+                "UPDATE journey_entries SET occurrence = ?4 WHERE contact_id = ?1 AND "
+                "campaign = ?2 AND occurrence = ?3")
+              .bind(1, out.contact_id)
+              .bind(2, entries[i].first)
+              .bind(3, entries[i].second)
+              .bind(4, "erased:" + std::to_string(i + 1))
+              .run();
+      }
       query tomb(*db_, std::string("UPDATE contacts SET phone = '") + erased_phone_prefix +
                            "' || id, tags = '[]', attributes = '{}', tz = '', opted_out_at = NULL, "
                            "opt_out_source = '', updated_at = ?2 WHERE id = ?1");

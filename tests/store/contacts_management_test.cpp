@@ -1,6 +1,7 @@
 // The contacts management methods (engine/store/sqlite_contacts.cpp): summarize_contacts,
 // opt_out_state and erase_contact.
 #include <doctest/doctest.h>
+#include <sqlite3.h>
 
 #include "engine/store/sqlite_store.hpp"
 #include "tests/store/fixture.hpp"
@@ -124,4 +125,75 @@ TEST_CASE("an erased contact leaves a tombstone that keeps the counts and nothin
   message_filter f;
   f.phone = phone_a;
   CHECK(s->messages(f).empty());
+}
+
+namespace {
+
+// Runs `sql` on its own connection; returns the first column of the first row ("" for none).
+std::string raw_sql(const std::string& path, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  std::string out;
+  int rc = sqlite3_exec(
+      raw, sql.c_str(),
+      [](void* o, int n, char** values, char**) {
+        auto& s = *static_cast<std::string*>(o);
+        if (s.empty() && n > 0 && values[0]) s = values[0];
+        return 0;
+      },
+      &out, nullptr);
+  sqlite3_close(raw);
+  REQUIRE(rc == SQLITE_OK);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("erasing a journey's recipient keeps its counts and drops its dates and anchors") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  auto s = sqlite_store::open(path);
+  auto ids = seed(*s);
+  for (auto id : ids) {
+    auto c = std::to_string(id);
+    raw_sql(
+        path,
+        "UPDATE messages SET occurrence = '2026-05-17', context = '{\"anchor\":\"2026-05-17\"}' "
+        "WHERE contact_id = " +
+            c +
+            ";"
+            "INSERT INTO journey_entries VALUES ('promo', " +
+            c +
+            ", '2025-05-17', 1);"
+            "INSERT INTO journey_entries VALUES ('promo', " +
+            c +
+            ", '2026-05-17', 2);"
+            "INSERT INTO journey_members VALUES ('promo', " +
+            c +
+            ", 1, 2);"
+            "INSERT INTO journey_exits VALUES ('promo', " +
+            c +
+            ", 'unreadable birthday_at: ''17.5.1990''', 3);"
+            "INSERT INTO journey_dates VALUES ('promo', " +
+            c + ", 'Asia/Shanghai', 5, 17, '2026-05-17');");
+  }
+  REQUIRE(s->erase_contact(phone_a, at_ms(2000)).refused.empty());
+  auto a = std::to_string(ids[0]), b = std::to_string(ids[1]);
+  auto count = [&](const std::string& table, const std::string& id) {
+    return raw_sql(path, "SELECT count(*) FROM " + table + " WHERE contact_id = " + id);
+  };
+  CHECK(count("journey_entries", a) == "2");  // the counts stay
+  CHECK(count("journey_exits", a) == "1");
+  CHECK(count("journey_dates", a) == "0");
+  CHECK(count("journey_members", a) == "0");
+  CHECK(raw_sql(path, "SELECT count(*) FROM journey_entries WHERE contact_id = " + a +
+                          " AND occurrence LIKE 'erased:%'") == "2");
+  CHECK(raw_sql(path, "SELECT reason FROM journey_exits WHERE contact_id = " + a) ==
+        "unreadable birthday_at");
+  CHECK(raw_sql(path, "SELECT count(*) FROM messages WHERE contact_id = " + a +
+                          " AND (occurrence LIKE '2026%' OR context IS NOT NULL)") == "0");
+  // The other recipient is untouched.
+  CHECK(count("journey_dates", b) == "1");
+  CHECK(raw_sql(path, "SELECT count(*) FROM messages WHERE contact_id = " + b +
+                          " AND occurrence = '2026-05-17'") == "2");
 }
