@@ -177,6 +177,12 @@ std::size_t swallowed_row(std::string_view text, const csv_record& rec, std::siz
 
 }  // namespace
 
+bool csv_text_needs_mark(std::string_view text) {
+  return text.empty() || text.front() == ' ' || text.front() == '\t' || text.back() == ' ' ||
+         text.back() == '\t' || text.front() == '\'' || looks_numeric(text) || text == "true" ||
+         text == "false";
+}
+
 csv_import read_contacts_csv(std::string_view text, const std::string& default_region,
                              const std::function<void(std::size_t)>& on_row) {
   csv_import out;
@@ -296,7 +302,12 @@ csv_import read_contacts_csv(std::string_view text, const std::string& default_r
           c.attributes[header[i]] = format_iso(*t);
       } else {
         std::string error;
-        auto value = typed_value(v, error);
+        // The apostrophe mark (csv_text_needs_mark): on the field as written, so the spaces a
+        // marked text keeps are not trimmed away.
+        std::string_view marked = fields[i].starts_with('\'') ? std::string_view(fields[i]) : v;
+        auto value = marked.starts_with('\'') && csv_text_needs_mark(marked.substr(1))
+                         ? boost::json::value(boost::json::string(marked.substr(1)))
+                         : typed_value(v, error);
         if (!error.empty())
           bad = header[i] + " `" + v + "` " + error;
         else

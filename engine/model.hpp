@@ -332,6 +332,7 @@ struct reply_filter {
   std::string campaign;             // empty = all
   std::optional<time_point> since;  // inclusive
   std::size_t limit = 0;            // 0 = no limit
+  std::int64_t contact_id = 0;      // 0 = all
 };
 
 // An integrator event (POST /v1/events), e.g. "purchase".

@@ -201,6 +201,7 @@ std::string_view recipient_timezone(std::string_view tz, std::string_view e164,
 }
 
 std::string mask_phone(std::string_view e164) {
+  if (e164.starts_with("erased:")) return std::string(e164);  // no number (store::erase_contact)
   if (e164.size() <= 5) return std::string(e164.size(), '*');
   // Keep "+" and up to 3 country-code digits; the last 2 digits help on-call match reports.
   std::size_t keep_front = e164[0] == '+' ? 3 : 2;

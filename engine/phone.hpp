@@ -47,7 +47,8 @@ std::string_view phone_timezone(std::string_view e164);
 std::string_view recipient_timezone(std::string_view tz, std::string_view e164,
                                     std::string_view default_tz);
 
-// For logs: keeps the country code and the last 2 digits ("+86*********00").
+// For logs: keeps the country code and the last 2 digits ("+86*********00"). An erased
+// contact's placeholder ("erased:17", no number) is returned as it is.
 std::string mask_phone(std::string_view e164);
 
 }  // namespace pigeon::engine

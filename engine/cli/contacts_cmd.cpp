@@ -1,4 +1,5 @@
-// pigeon contacts import FILE.csv
+// pigeon contacts import FILE.csv, and the registration of every `contacts` verb (the others
+// are in contacts_view_cmd.cpp, contacts_export_cmd.cpp and contacts_erase_cmd.cpp).
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -8,6 +9,7 @@
 #include <optional>
 
 #include "engine/cli/commands.hpp"
+#include "engine/cli/contacts_verbs.hpp"
 #include "engine/cli/progress.hpp"
 #include "engine/contacts_csv.hpp"
 #include "engine/journeys.hpp"
@@ -104,6 +106,46 @@ void register_contacts(CLI::App& app, context& ctx, int& exit_code) {
                      "sim:T evaluates lifecycle journeys as of T (a rehearsal's simulated time)");
   import->callback([&] { exit_code = import_contacts(ctx, file, encoding, clock);
 });
+
+auto* list = contacts->add_subcommand("list", "contacts, filtered by tag and segment expression");
+static contact_list_options list_options;
+list->add_option("--tag", list_options.tag, "only contacts with this tag");
+list->add_option("--where", list_options.where,
+                 "only contacts matching this segment expression (as a campaign's `where`)");
+auto* list_json = list->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+list->add_flag("--csv", list_options.csv, "CSV on stdout, as `contacts export` writes it")
+    ->excludes(list_json);
+list->callback([&] { exit_code = list_contacts(ctx, list_options); });
+
+static std::string phone;
+auto* show = contacts->add_subcommand(
+    "show", "one contact: attributes, tags, zone, opt-out, their messages and replies");
+show->add_option("phone", phone, "the phone, in any format (national ones: default_region)")
+    ->required();
+show->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+show->callback([&] { exit_code = show_contact(ctx, phone); });
+
+auto* exp = contacts->add_subcommand(
+    "export", "every contact to a CSV that `contacts import` reads back unchanged");
+static std::string export_file;
+exp->add_option("file", export_file, "the CSV to write (replaced whole, never half-written)")
+    ->required();
+exp->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+exp->callback([&] { exit_code = export_contacts(ctx, export_file); });
+
+auto* out = contacts->add_subcommand("opt-out",
+                                     "opt a contact out, as their STOP would (source \"manual\")");
+out->add_option("phone", phone, "the phone, in any format")->required();
+out->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+out->callback([&] { exit_code = opt_out_contact(ctx, phone); });
+
+auto* del = contacts->add_subcommand(
+    "delete", "erase a person (privacy request): contact, replies, events; messages lose text");
+static bool yes = false;
+del->add_option("phone", phone, "the phone, in any format")->required();
+del->add_flag("--yes", yes, "do not ask (it asks when stdin is a terminal)");
+del->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
+del->callback([&] { exit_code = delete_contact(ctx, phone, yes); });
 }  // namespace pigeon::cli
 
 }  // namespace pigeon::cli

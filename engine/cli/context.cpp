@@ -34,6 +34,14 @@ std::unique_ptr<engine::store> context::open_store(const config::engine_config& 
   return db;
 }
 
+std::unique_ptr<engine::store> context::open_reader(const config::engine_config& cfg) const {
+  auto path = database(cfg);
+  auto db = open_store(cfg);
+  if (path == ":memory:" || path.starts_with("file:")) return db;
+  db.reset();
+  return engine::sqlite_store::open_reader(path);
+}
+
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
   if (spec.empty() || spec == "system") return std::make_unique<engine::system_clock>();
   if (spec.rfind("sim:", 0) == 0) {

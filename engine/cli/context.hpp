@@ -29,6 +29,11 @@ struct context {
   // store_open::existing, a missing file is one ("no database at PATH ...").
   std::unique_ptr<engine::store> open_store(const config::engine_config& cfg,
                                             store_open mode = store_open::existing) const;
+  // For long reads beside a running engine (contacts list, show, export): a read-only
+  // connection whose transactions begin deferred, so a scan never holds the write lock the
+  // engine waits for. Opened like open_store(existing) first (a missing file is the same error;
+  // an older schema is migrated), then reopened for reading (an in-memory database is not).
+  std::unique_ptr<engine::store> open_reader(const config::engine_config& cfg) const;
   std::string database(const config::engine_config& cfg) const;
 };
 

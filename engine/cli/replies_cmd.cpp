@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "engine/cli/commands.hpp"
+#include "engine/cli/rows_json.hpp"
 
 namespace pigeon::cli {
 
@@ -25,17 +26,7 @@ int replies(const context& ctx, const std::string& campaign, const std::string& 
   auto rows = db->replies(f);
   if (ctx.json) {
     boost::json::array out;
-    for (const auto& r : rows)
-      out.push_back({{"id", r.id},
-                     {"at", engine::format_iso(r.at)},
-                     {"phone", r.phone},
-                     {"to", r.to},
-                     {"provider", r.provider},
-                     {"campaign", r.campaign},
-                     {"keyword", r.keyword},
-                     {"action", r.action},
-                     {"nps_score", r.nps_score ? boost::json::value(*r.nps_score) : nullptr},
-                     {"text", r.text}});
+    for (const auto& r : rows) out.push_back(reply_json(r));
     std::cout << boost::json::serialize(out) << "\n";
     return 0;
   }

@@ -8,6 +8,7 @@
 #include "engine/ab_report.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/cli/config_alerts.hpp"
+#include "engine/cli/rows_json.hpp"
 #include "engine/clock.hpp"
 #include "engine/journeys.hpp"
 #include "engine/phone.hpp"
@@ -213,21 +214,7 @@ int messages(const context& ctx, const message_options& opts) {
   };
   if (ctx.json) {
     boost::json::array out;
-    for (const auto& r : rows)
-      out.push_back(
-          {{"id", r.id},
-           {"recipient", r.phone},
-           {"campaign", r.campaign},
-           {"step", r.step},
-           {"variant", r.variant},
-           {"state", std::string(engine::to_string(r.state))},
-           {"due", engine::format_iso(r.due)},
-           {"sent", r.sent_at ? boost::json::value(engine::format_iso(*r.sent_at)) : nullptr},
-           {"provider", r.provider},
-           {"carrier_id", r.carrier_id},
-           {"attempts", r.attempts},
-           {"reason", r.reason},
-           {"text", r.body}});
+    for (const auto& r : rows) out.push_back(message_json(r));
     std::cout << boost::json::serialize(out) << "\n";
     return 0;
   }

@@ -37,6 +37,9 @@ std::vector<std::string> json_to_strings(std::string_view text, const char* what
 std::string object_to_json(const boost::json::object& value);
 boost::json::object json_to_object(std::string_view text, const char* what);
 
+// The contact of alias `k` is not an erased one (a tombstone: store::erased_phone_prefix).
+inline constexpr const char* live_contact_sql = "substr(k.phone, 1, 7) <> 'erased:'";
+
 // The contact columns "id, phone, tags, attributes, tz" starting at column `first`.
 inline constexpr const char* contact_columns = "k.id, k.phone, k.tags, k.attributes, k.tz";
 contact read_contact(const query& q, int first);

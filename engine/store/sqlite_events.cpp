@@ -417,8 +417,8 @@ std::vector<reply_row> sqlite_store::replies(const reply_filter& filter) {
             "SELECT id, provider, carrier_id, phone, COALESCE(contact_id, 0), to_number, text, "
             "normalized, campaign, COALESCE(message_id, 0), keyword, action, nps_score, at "
             "FROM replies WHERE (?1 = '' OR campaign = ?1) AND (?2 IS NULL OR at >= ?2) "
-            "ORDER BY at, id LIMIT ?3");
-    q.bind(1, filter.campaign).bind(2, filter.since);
+            "AND (?4 = 0 OR contact_id = ?4) ORDER BY at, id LIMIT ?3");
+    q.bind(1, filter.campaign).bind(2, filter.since).bind(4, filter.contact_id);
     q.bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
     while (q.step()) {
       reply_row r;

@@ -272,8 +272,8 @@ std::vector<contact> sqlite_store::contacts_by_id(const std::vector<std::int64_t
     for (auto id : ids) list += (list.size() > 1 ? "," : "") + std::to_string(id);
     list += "]";
     query q(*db_, std::string("SELECT ") + sqlite::contact_columns +
-                      " FROM contacts k WHERE k.id IN (SELECT value FROM json_each(?1)) "
-                      "ORDER BY k.id");
+                      " FROM contacts k WHERE k.id IN (SELECT value FROM json_each(?1)) AND " +
+                      sqlite::live_contact_sql + " ORDER BY k.id");
     q.bind(1, list);
     while (q.step()) {
       try {

@@ -465,7 +465,8 @@ status_snapshot sqlite_store::status(time_point now) {
     // messages_maybe_duplicate (migration 9) holds just those rows: no scan of the queue.
     s.possible_duplicates =
         db_->query_int("SELECT count(*) FROM messages WHERE maybe_duplicate = 1");
-    s.contacts = db_->query_int("SELECT count(*) FROM contacts");
+    s.contacts = db_->query_int(std::string("SELECT count(*) FROM contacts k WHERE ") +
+                                sqlite::live_contact_sql);
   });
   return s;
 }

@@ -217,8 +217,9 @@ std::vector<std::int64_t> sqlite_store::upsert_contacts(const std::vector<contac
 
 void sqlite_store::for_each_contact(const std::function<void(const contact&)>& fn) {
   atomically("list contacts", [&] {
-    query q(*db_,
-            std::string("SELECT ") + sqlite::contact_columns + " FROM contacts k ORDER BY k.id");
+    // Erased contacts (tombstones, see erase_contact) are no one's: never listed.
+    query q(*db_, std::string("SELECT ") + sqlite::contact_columns + " FROM contacts k WHERE " +
+                      sqlite::live_contact_sql + " ORDER BY k.id");
     contact c;  // reused: its strings keep their storage from row to row
     while (q.step()) {
       try {

@@ -127,6 +127,10 @@ class sqlite_store final : public store {
   std::int64_t record_event(const contact_event& e) override;
   std::vector<contact_event> events(std::int64_t contact_id, const std::string& name,
                                     time_point since) override;
+  // sqlite_contacts.cpp
+  std::optional<opt_out_record> opt_out_state(std::int64_t contact_id) override;
+  contacts_summary summarize_contacts() override;
+  erase_result erase_contact(const std::string& phone, time_point now) override;
 
   bool enter_journey(const std::string& campaign, std::int64_t contact_id,
                      const std::string& occurrence, time_point at,

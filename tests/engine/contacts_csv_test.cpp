@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "engine/phone.hpp"
@@ -22,6 +24,7 @@ TEST_CASE("phone numbers in national or international format are stored as E.164
 TEST_CASE("masked phone numbers keep the country code and the last two digits") {
   CHECK(mask_phone("+8613910008411") == "+86*********11");
   CHECK(mask_phone("+12024561111") == "+12*******11");
+  CHECK(mask_phone("erased:17") == "erased:17");
 }
 
 TEST_CASE("a contacts CSV yields typed attributes, tags and time zones") {
@@ -162,4 +165,74 @@ TEST_CASE("fixed-line numbers and national numbers in another country's zone are
   // +1 numbers are FIXED_LINE_OR_MOBILE: kept.
   CHECK(normalize_recipient("415-555-0102", "US", "America/New_York").e164 == "+14155550102");
   CHECK(normalize_recipient("+442079460000", "", "").error.find("a fixed-line") == 0);
+}
+
+TEST_CASE("an apostrophe marks text that would read as something else, and only that") {
+  std::istringstream in(
+      "phone,zip,flag,empty,padded,tis,twice\n"
+      "+8613910008411,'00123,'true,',\"' padded \",'tis,''1\n");
+  auto r = read_contacts_csv(in, "");
+  REQUIRE(r.contacts.size() == 1);
+  const auto& a = r.contacts[0].attributes;
+  CHECK(a.at("zip") == boost::json::value("00123"));
+  CHECK(a.at("flag") == boost::json::value("true"));
+  CHECK(a.at("empty") == boost::json::value(""));
+  CHECK(a.at("padded") == boost::json::value(" padded "));
+  CHECK(a.at("tis") == boost::json::value("'tis"));  // a plain text keeps its apostrophe
+  CHECK(a.at("twice") == boost::json::value("'1"));
+}
+
+TEST_CASE("an exported row reads back as the same contact, types included") {
+  contact c;
+  c.phone = "+8613910008411";
+  c.tags = {"member", "coffee, lover", "say \"hi\""};
+  c.tz = "Asia/Shanghai";
+  c.attributes = {
+      {"int", 42},         {"neg", -7},           {"dec", 2.5},
+      {"whole", 3.0},      {"tiny", 1e-300},      {"huge", 1e300},
+      {"negzero", -0.0},   {"yes", true},         {"no", false},
+      {"zip", "00123"},    {"word", "true"},      {"empty", ""},
+      {"padded", " x "},   {"apos", "'1"},        {"tis", "'tis"},
+      {"lines", "a\r\nb"}, {"cjk", "王芳, 你好"}, {"seen_at", "2026-11-01T00:00:00.000Z"}};
+  std::vector<std::string> names;
+  for (const auto& [k, v] : c.attributes) names.emplace_back(k);
+  names.emplace_back("absent");
+  std::sort(names.begin(), names.end());
+  CHECK(contact_csv_problem(c).empty());
+  std::string text = contacts_csv_header(names);
+  append_contact_csv_row(text, c, names);
+  auto r = read_contacts_csv(std::string_view(text), "");
+  REQUIRE(r.rejected.empty());
+  REQUIRE(r.contacts.size() == 1);
+  const auto& back = r.contacts[0];
+  CHECK(back.phone == c.phone);
+  CHECK(back.tags == c.tags);
+  CHECK(back.tz == c.tz);
+  CHECK(back.attributes.size() == c.attributes.size());
+  for (const auto& [k, v] : c.attributes) {
+    INFO(std::string(k));
+    REQUIRE(back.attributes.contains(k));
+    CHECK(back.attributes.at(k).kind() == v.kind());
+    CHECK(back.attributes.at(k) == v);
+  }
+  CHECK(std::signbit(back.attributes.at("negzero").as_double()));
+  std::string again = contacts_csv_header(names);
+  append_contact_csv_row(again, back, names);
+  CHECK(again == text);
+}
+
+TEST_CASE("what the contacts CSV cannot carry is named, not silently changed") {
+  contact c;
+  c.phone = "+8613910008411";
+  c.tags = {"a;b"};
+  CHECK(contact_csv_problem(c).find("tag `a;b`") != std::string::npos);
+  c.tags = {"x", "x"};
+  CHECK(contact_csv_problem(c).find("twice") != std::string::npos);
+  c.tags = {};
+  c.attributes = {{"tz", "x"}};
+  CHECK(contact_csv_problem(c).find("attribute `tz`") != std::string::npos);
+  c.attributes = {{"seen_at", "yesterday"}};
+  CHECK(contact_csv_problem(c).find("seen_at") != std::string::npos);
+  c.attributes = {{"seen_at", "2026-11-01"}};  // ISO, but an import stores it as a time
+  CHECK(!contact_csv_problem(c).empty());
 }

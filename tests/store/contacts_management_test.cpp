@@ -1,0 +1,199 @@
+// The contacts management methods (engine/store/sqlite_contacts.cpp): summarize_contacts,
+// opt_out_state and erase_contact.
+#include <doctest/doctest.h>
+#include <sqlite3.h>
+
+#include "engine/store/sqlite_store.hpp"
+#include "tests/store/fixture.hpp"
+
+using namespace pigeon::engine;
+using pigeon::engine::test::at_ms;
+using pigeon::engine::test::make_campaign;
+using pigeon::engine::test::make_contact;
+using pigeon::engine::test::make_message;
+using pigeon::engine::test::temp_dir;
+
+namespace {
+
+constexpr const char* phone_a = "+8613900000001";
+constexpr const char* phone_b = "+8613900000002";
+
+// Two contacts, a campaign with two steps; each contact has a message of step s1 (submitted
+// and delivered for A) and one of s2 still scheduled, a reply and an event.
+std::vector<std::int64_t> seed(store& s) {
+  auto a = make_contact(phone_a);
+  a.attributes["say \"hi\""] = "x";
+  auto b = make_contact(phone_b);
+  b.attributes["zip"] = "00123";
+  auto ids = s.upsert_contacts({a, b});
+  s.save_campaign(make_campaign("promo", "h1", {"s1", "s2"}));
+  s.enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s2", ids[0], 9000),
+             make_message("promo", "s1", ids[1], 1000), make_message("promo", "s2", ids[1], 9000)});
+  for (const auto& m : s.claim_due(at_ms(1000), 10, at_ms(2000), "engine"))
+    s.mark_submitting({{m.id, "main", "hello " + m.recipient.phone, 1, at_ms(1100)}});
+  for (const auto& m : s.messages({})) {
+    if (m.phone != phone_a || m.state != message_state::submitting) continue;
+    s.record_outcomes(
+        {{m.id, message_state::submitted, "main", "C-1", "", std::nullopt, at_ms(1200)}});
+    s.record_outcomes(
+        {{m.id, message_state::delivered, "main", "", "", std::nullopt, at_ms(1300)}});
+  }
+  for (auto id : ids) {
+    reply_row r;
+    r.provider = "main";
+    r.phone = id == ids[0] ? phone_a : phone_b;
+    r.contact_id = id;
+    r.text = r.normalized = "1";
+    r.at = at_ms(1500);
+    s.record_reply(r);
+    s.record_event({0, "purchase", id, {{"phone", r.phone}}, at_ms(1600), at_ms(1600)});
+  }
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("the contacts summary counts contacts and sorts every attribute name in use") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  seed(*s);
+  auto summary = s->summarize_contacts();
+  CHECK(summary.count == 2);
+  CHECK(summary.attributes == std::vector<std::string>{"first_name", "say \"hi\"", "zip"});
+}
+
+TEST_CASE("an opt-out is read back with its time and source") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  CHECK(!s->opt_out_state(ids[0]));
+  s->opt_out(ids[0], "manual", at_ms(5000));
+  auto state = s->opt_out_state(ids[0]);
+  REQUIRE(state);
+  CHECK(state->at == at_ms(5000));
+  CHECK(state->source == "manual");
+}
+
+TEST_CASE("erasing refuses while a message's outcome is unknown, and changes nothing") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);  // B's s1 message is still `submitting`
+  auto before = s->status(at_ms(2000));
+  auto r = s->erase_contact(phone_b, at_ms(2000));
+  CHECK(r.found);
+  REQUIRE(r.refused.size() == 1);
+  CHECK(r.refused[0].state == message_state::submitting);
+  CHECK(r.refused[0].step == "s1");
+  CHECK(s->find_contact(phone_b));
+  CHECK(s->status(at_ms(2000)).by_state == before.by_state);
+  CHECK(s->replies({}).size() == 2);
+  CHECK(!s->erase_contact("+8613999999999", at_ms(2000)).found);
+}
+
+TEST_CASE("an erased contact leaves a tombstone that keeps the counts and nothing personal") {
+  temp_dir dir;
+  auto s = sqlite_store::open(dir.file("p.db"));
+  auto ids = seed(*s);
+  auto before = s->status(at_ms(2000));
+  auto r = s->erase_contact(phone_a, at_ms(2000));
+  REQUIRE(r.found);
+  CHECK(r.refused.empty());
+  CHECK(r.suppressed == 1);  // s2, scheduled
+  CHECK(r.scrubbed == 2);
+  CHECK(r.replies == 1);
+  CHECK(r.events == 1);
+  CHECK(!s->find_contact(phone_a));
+  std::vector<std::string> listed;
+  s->for_each_contact([&](const contact& c) { listed.push_back(c.phone); });
+  CHECK(listed == std::vector<std::string>{phone_b});
+  auto after = s->status(at_ms(2000));
+  CHECK(after.contacts == before.contacts - 1);
+  CHECK(after.by_state.at("delivered") == before.by_state.at("delivered"));
+  CHECK(after.by_state.at("suppressed") == before.by_state.at("suppressed") + 1);
+  CHECK(after.by_state.at("scheduled") == before.by_state.at("scheduled") - 1);
+  for (const auto& m : s->messages({})) {
+    if (m.phone == phone_b) continue;
+    CHECK(m.phone == "erased:" + std::to_string(ids[0]));
+    CHECK(m.body.empty());
+  }
+  CHECK(s->replies({}).size() == 1);
+  CHECK(s->events(ids[0], "", at_ms(0)).empty());
+  CHECK(s->summarize_contacts().attributes == std::vector<std::string>{"first_name", "zip"});
+  // The number comes back as a new contact with a new id: nothing of the erased one is theirs.
+  auto again = s->upsert_contacts({make_contact(phone_a)});
+  CHECK(again[0] != ids[0]);
+  message_filter f;
+  f.phone = phone_a;
+  CHECK(s->messages(f).empty());
+}
+
+namespace {
+
+// Runs `sql` on its own connection; returns the first column of the first row ("" for none).
+std::string raw_sql(const std::string& path, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
+  std::string out;
+  int rc = sqlite3_exec(
+      raw, sql.c_str(),
+      [](void* o, int n, char** values, char**) {
+        auto& s = *static_cast<std::string*>(o);
+        if (s.empty() && n > 0 && values[0]) s = values[0];
+        return 0;
+      },
+      &out, nullptr);
+  sqlite3_close(raw);
+  REQUIRE(rc == SQLITE_OK);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("erasing a journey's recipient keeps its counts and drops its dates and anchors") {
+  temp_dir dir;
+  auto path = dir.file("p.db");
+  auto s = sqlite_store::open(path);
+  auto ids = seed(*s);
+  for (auto id : ids) {
+    auto c = std::to_string(id);
+    raw_sql(
+        path,
+        "UPDATE messages SET occurrence = '2026-05-17', context = '{\"anchor\":\"2026-05-17\"}' "
+        "WHERE contact_id = " +
+            c +
+            ";"
+            "INSERT INTO journey_entries VALUES ('promo', " +
+            c +
+            ", '2025-05-17', 1);"
+            "INSERT INTO journey_entries VALUES ('promo', " +
+            c +
+            ", '2026-05-17', 2);"
+            "INSERT INTO journey_members VALUES ('promo', " +
+            c +
+            ", 1, 2);"
+            "INSERT INTO journey_exits VALUES ('promo', " +
+            c +
+            ", 'unreadable birthday_at: ''17.5.1990''', 3);"
+            "INSERT INTO journey_dates VALUES ('promo', " +
+            c + ", 'Asia/Shanghai', 5, 17, '2026-05-17');");
+  }
+  REQUIRE(s->erase_contact(phone_a, at_ms(2000)).refused.empty());
+  auto a = std::to_string(ids[0]), b = std::to_string(ids[1]);
+  auto count = [&](const std::string& table, const std::string& id) {
+    return raw_sql(path, "SELECT count(*) FROM " + table + " WHERE contact_id = " + id);
+  };
+  CHECK(count("journey_entries", a) == "2");  // the counts stay
+  CHECK(count("journey_exits", a) == "1");
+  CHECK(count("journey_dates", a) == "0");
+  CHECK(count("journey_members", a) == "0");
+  CHECK(raw_sql(path, "SELECT count(*) FROM journey_entries WHERE contact_id = " + a +
+                          " AND occurrence LIKE 'erased:%'") == "2");
+  CHECK(raw_sql(path, "SELECT reason FROM journey_exits WHERE contact_id = " + a) ==
+        "unreadable birthday_at");
+  CHECK(raw_sql(path, "SELECT count(*) FROM messages WHERE contact_id = " + a +
+                          " AND (occurrence LIKE '2026%' OR context IS NOT NULL)") == "0");
+  // The other recipient is untouched.
+  CHECK(count("journey_dates", b) == "1");
+  CHECK(raw_sql(path, "SELECT count(*) FROM messages WHERE contact_id = " + b +
+                          " AND occurrence = '2026-05-17'") == "2");
+}
