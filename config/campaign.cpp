@@ -236,11 +236,98 @@ void check_step_times(yaml_reader& reader, const campaign_config& campaign) {
                  "steps: every step is a follow-up, so nothing is ever sent and no reply can "
                  "queue one; give the first message its own step");
   }
+  if (campaign.trigger) {
+    // A journey's steps count from each recipient's own anchor.
+    for (std::size_t i = 0; i < campaign.steps.size(); ++i) {
+      const step_config& step = campaign.steps[i];
+      auto at = parse_step_at(step.at);
+      if (!at || follow_up_of(campaign, step.id)) continue;
+      if (at->kind == step_time_kind::absolute || at->kind == step_time_kind::now)
+        reader.issue(step.at_where,
+                     indexed("steps", i) + ".at: '" + step.at +
+                         "': a journey's steps count from each recipient's trigger; use an "
+                         "offset like \"0d 10:00\", \"+3d 10:30\" or \"+0d\"");
+    }
+    if (!campaign.anchor.empty())
+      reader.issue(campaign.trigger->where_loc,
+                   "trigger: a campaign has either an `anchor` date or a `trigger`, not both");
+    return;
+  }
   if (first_relative && campaign.anchor.empty()) {
     const step_config& step = campaign.steps[*first_relative];
     reader.issue(step.at_where, indexed("steps", *first_relative) + ".at: '" + step.at +
                                     "' is relative, so the campaign needs an 'anchor' date");
   }
+}
+
+void read_trigger(yaml_reader& reader, const YAML::Node& node, campaign_config& campaign) {
+  trigger_config t;
+  t.where_loc = reader.location(node);
+  if (!reader.expect_map(node, "trigger")) return;
+  reader.check_keys(node, "trigger", {"date", "every", "enters", "reentry", "event", "where"});
+  int kinds = 0;
+  for (const char* key : {"date", "enters", "event"}) kinds += node[key].IsDefined() ? 1 : 0;
+  if (kinds != 1) {
+    reader.issue(node, kinds == 0 ? "trigger: expected one of `date: ATTR_at`, `enters: EXPR` or "
+                                    "`event: NAME`"
+                                  : "trigger: give only one of `date`, `enters` and `event`");
+    return;
+  }
+  if (node["date"].IsDefined()) {
+    t.type = trigger_config::kind::date;
+    t.attribute_loc = reader.location(node["date"]);
+    if (reader.read(node, "trigger", "date", t.attribute) && !t.attribute.ends_with("_at"))
+      reader.issue(node["date"], "trigger.date: '" + t.attribute +
+                                     "' is not a date attribute: name a contact attribute "
+                                     "ending in _at (e.g. member_since_at)");
+    if (reader.read(node, "trigger", "every", t.every) && t.every != "once" && t.every != "year" &&
+        t.every != "month")
+      reader.issue(node["every"],
+                   "trigger.every: expected once, year or month, got '" + t.every + "'");
+    for (const char* key : {"reentry", "where"})
+      if (node[key].IsDefined())
+        reader.issue(node[key], std::string("trigger.") + key +
+                                    ": a date trigger fires once per date (`every` says how "
+                                    "often); `" +
+                                    key + "` belongs to `enters`/`event` triggers");
+  } else if (node["enters"].IsDefined()) {
+    t.type = trigger_config::kind::enters;
+    t.enters_loc = reader.location(node["enters"]);
+    if (reader.read(node, "trigger", "enters", t.enters) && t.enters.empty())
+      reader.issue(node["enters"],
+                   "trigger.enters: expected a condition like "
+                   "\"last_purchase_days >= 90\"");
+    for (const char* key : {"every", "where"})
+      if (node[key].IsDefined())
+        reader.issue(node[key], std::string("trigger.") + key +
+                                    ": not for an `enters` trigger (it fires when a contact "
+                                    "starts matching; `reentry` says how soon again)");
+  } else {
+    t.type = trigger_config::kind::event;
+    if (reader.read(node, "trigger", "event", t.event) && t.event.empty())
+      reader.issue(node["event"], "trigger.event: expected an event name");
+    if (node["where"].IsDefined()) {
+      t.event_where_loc = reader.location(node["where"]);
+      reader.read(node, "trigger", "where", t.where);
+    }
+    if (node["every"].IsDefined())
+      reader.issue(node["every"],
+                   "trigger.every: not for an `event` trigger (each event is its "
+                   "own occurrence; `reentry` says how soon again)");
+  }
+  if (node["reentry"].IsDefined() && t.type != trigger_config::kind::date) {
+    t.reentry_loc = reader.location(node["reentry"]);
+    if (reader.read(node, "trigger", "reentry", t.reentry)) {
+      auto d = parse_duration(t.reentry);
+      if (!d || d->count() <= 0)
+        reader.issue(
+            node["reentry"],
+            "trigger.reentry: expected a duration like 180d or 12h, got '" + t.reentry + "'");
+      else
+        t.reentry_after = *d;
+    }
+  }
+  campaign.trigger = std::move(t);
 }
 
 void read_audience(yaml_reader& reader, const YAML::Node& node, audience_config& audience) {
@@ -398,9 +485,10 @@ void read_caps(yaml_reader& reader, const YAML::Node& node, campaign_config& cam
 void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config& campaign) {
   campaign.where = reader.location(root);
   if (!reader.expect_map(root, "")) return;
-  reader.check_keys(root, "",
-                    {"campaign", "sender", "category", "priority", "anchor", "stop_on", "audience",
-                     "window", "steps", "replies", "ab_test", "caps", "on_cap", "holdout"});
+  reader.check_keys(
+      root, "",
+      {"campaign", "sender", "category", "priority", "anchor", "trigger", "stop_on", "audience",
+       "window", "steps", "replies", "ab_test", "caps", "on_cap", "holdout"});
   for (const char* key : {"campaign", "sender"}) {
     std::string& out = key == std::string_view("campaign") ? campaign.name : campaign.sender;
     if (reader.require(root, "", key) && reader.read(root, "", key, out) && out.empty()) {
@@ -418,6 +506,8 @@ void read_campaign(yaml_reader& reader, const YAML::Node& root, campaign_config&
     reader.issue(root["anchor"],
                  "anchor: expected a date YYYY-MM-DD, got '" + campaign.anchor + "'");
   }
+  if (const YAML::Node trigger = root["trigger"]; trigger.IsDefined())
+    read_trigger(reader, trigger, campaign);
   if (reader.read(root, "", "stop_on", campaign.stop_on)) {
     for (std::size_t i = 0; i < campaign.stop_on.size(); ++i) {
       if (!valid_trigger(campaign.stop_on[i])) {

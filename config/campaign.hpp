@@ -76,6 +76,24 @@ struct campaign_cap_config {
   source_location where;
 };
 
+// `trigger:` (a lifecycle journey, instead of `anchor:`): each recipient gets an anchor of their
+// own, the moment their trigger fired, in their zone (DESIGN "Lifecycle journeys").
+//   {date: ATTR_at, every: once|year|month}   the date (its anniversary, its monthly day)
+//   {enters: EXPR, reentry: DURATION}          the moment the contact starts matching EXPR
+//   {event: NAME, where: EXPR, reentry: ...}   an integrator event (POST /v1/events)
+struct trigger_config {
+  enum class kind { date, enters, event };
+  kind type = kind::date;
+  std::string attribute;       // date: the `_at` attribute
+  std::string every = "once";  // date: once | year | month
+  std::string enters;          // enters: a segment expression over the contact
+  std::string event;           // event: its name
+  std::string where;           // event: a segment expression over the event's properties
+  std::string reentry;         // enters/event: least time before the same recipient re-enters
+  std::chrono::seconds reentry_after{0};  // parsed `reentry`; 0 with reentry empty: never
+  source_location where_loc, attribute_loc, enters_loc, event_where_loc, reentry_loc;
+};
+
 struct campaign_config {
   std::string path;  // the file it was loaded from
   std::string name;  // `campaign:`
@@ -84,6 +102,7 @@ struct campaign_config {
   std::string category = "marketing";  // marketing | transactional
   int priority = 0;
   std::string anchor;  // ISO date (YYYY-MM-DD); empty when every step is absolute or "now"
+  std::optional<trigger_config> trigger;  // a journey: anchors per recipient (no `anchor`)
   std::vector<std::string> stop_on;
   audience_config audience;
   std::optional<window_config> window;

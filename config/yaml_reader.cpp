@@ -117,9 +117,18 @@ std::optional<YAML::Node> yaml_reader::parse(const std::string& text) {
   std::istringstream stream(text);
   for (std::string line; std::getline(stream, line);) lines_.push_back(line);
   try {
-    YAML::Node root = YAML::Load(text);
-    if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);
-    return root;
+    // One document per file: a second one (after `---`) would otherwise be dropped unread.
+    auto docs = YAML::LoadAll(text);
+    std::erase_if(docs, [](const YAML::Node& d) { return !d.IsDefined() || d.IsNull(); });
+    if (docs.size() > 1) {
+      issue(docs[1],
+            "a second YAML document (after `---`): a file holds one campaign (or one "
+            "engine config); put each in a file of its own (" +
+                std::to_string(docs.size()) + " documents here)");
+      return std::nullopt;
+    }
+    if (docs.empty()) return YAML::Node(YAML::NodeType::Map);
+    return docs.front();
   } catch (const YAML::Exception& e) {
     source_location where{file_, 1, 1};
     if (!e.mark.is_null()) where = from_mark(e.mark);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "engine/compose.hpp"
+#include "engine/journeys.hpp"
 #include "engine/phone.hpp"
 #include "engine/planner.hpp"
 #include "templates/template.hpp"
@@ -53,7 +54,8 @@ struct slot {
   bool mms = false;
   bool marketing_sms = false;
   std::optional<templates::compiled_template> text, subject;
-  std::vector<std::string> names;  // variables of text and subject
+  std::vector<std::string> names;                // variables of text and subject
+  const boost::json::object* context = nullptr;  // a journey's stand-ins (event.<key>)
   long long media_bytes = 0;
   budget_finding missing, overflow, media;
   variant_budget summary;
@@ -113,7 +115,7 @@ struct scratch {
 
 void evaluate(slot& s, const config::sender_config& sender, const contact& c, bool worst,
               scratch& buf) {
-  contact_variables vars(c);
+  contact_variables vars(c, s.context);
   buf.rendered.clear();
   buf.subject.clear();
   auto missing = s.text->render(vars, buf.rendered);
@@ -282,6 +284,7 @@ contact worst_case_contact() {
 
 struct budget_checker::state {
   const config::sender_config* sender = nullptr;
+  boost::json::object context;  // journey_budget_context
   std::vector<slot> slots;
   scratch buf;
   budget_report report;
@@ -293,6 +296,7 @@ budget_checker::budget_checker(const config::campaign_config& campaign,
   auto sender_it = engine.senders.find(campaign.sender);
   if (sender_it == engine.senders.end()) return;  // validate_campaign reports it
   s_->sender = &sender_it->second;
+  s_->context = journey_budget_context(campaign);
   const auto& sender = sender_it->second;
   auto& slots = s_->slots;
   std::map<std::string, media_info> cache;
@@ -301,6 +305,7 @@ budget_checker::budget_checker(const config::campaign_config& campaign,
       slot s;
       s.step = &step;
       s.variant = &variant;
+      s.context = &s_->context;
       s.mms = step.kind == "mms";
       s.marketing_sms = campaign.category == "marketing" && !s.mms;
       try {
@@ -425,7 +430,8 @@ rendered_sample render_sample(const config::campaign_config& campaign,
   config::sender_config none;
   const auto& sender = sender_it == engine.senders.end() ? none : sender_it->second;
   bool mms = step.kind == "mms";
-  contact_variables vars(c);
+  const auto context = journey_budget_context(campaign);
+  contact_variables vars(c, &context);
   std::string rendered;
   r.missing = templates::compiled_template::compile(variant.text).render(vars, rendered);
   if (mms) {

@@ -64,7 +64,9 @@ std::vector<std::string> expression_candidates(const attribute_catalog& catalog)
   std::vector<std::string> out{"phone", "tz", "tags", "tier"};
   out.insert(out.end(), catalog.names.begin(), catalog.names.end());
   for (const auto& n : catalog.names)
-    if (n.ends_with("_at")) out.push_back(n.substr(0, n.size() - 3) + "_days");
+    if (n.ends_with("_at"))
+      for (const char* unit : {"_days", "_months", "_years"})
+        out.push_back(n.substr(0, n.size() - 3) + unit);
   return out;
 }
 
@@ -176,16 +178,24 @@ void attribute_catalog::add(const contact& c) {
   }
 }
 
+namespace {
+// `<x>_days`, `<x>_months`, `<x>_years` of a known `<x>_at`.
+bool derived_from_known(const std::set<std::string, std::less<>>& names, std::string_view name) {
+  for (std::string_view unit : {"_days", "_months", "_years"})
+    if (name.ends_with(unit))
+      return names.contains(std::string(name.substr(0, name.size() - unit.size())) + "_at");
+  return false;
+}
+}  // namespace
+
 bool attribute_catalog::knows_expression_name(std::string_view name) const {
-  if (names.contains(name)) return true;
-  if (!name.ends_with("_days")) return false;
-  return names.contains(std::string(name.substr(0, name.size() - 5)) + "_at");
+  return names.contains(name) || derived_from_known(names, name);
 }
 
 bool attribute_catalog::knows_template_name(std::string_view name) const {
-  if (name == "phone") return true;
+  if (name == "phone" || name.starts_with("event.")) return true;
   if (name.starts_with("contact.")) name.remove_prefix(8);
-  return names.contains(name);
+  return names.contains(name) || derived_from_known(names, name);
 }
 
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates) {
@@ -208,6 +218,19 @@ std::vector<config::config_issue> attribute_name_issues(const config::campaign_c
   std::vector<config::config_issue> issues;
   name_check check{catalog, issues, {}};
   check_where(campaign, engine, check);
+  // A journey's trigger reads contact attributes too (an event's `where` reads its properties).
+  if (campaign.trigger && campaign.trigger->type == config::trigger_config::kind::date &&
+      !campaign.trigger->attribute.empty())
+    check.use(campaign.trigger->attribute, true, campaign.trigger->attribute_loc, "trigger.date: ");
+  if (campaign.trigger && campaign.trigger->type == config::trigger_config::kind::enters) {
+    try {
+      auto expr = segment_expr::compile(campaign.trigger->enters);
+      for (const auto& use : expr.names())
+        check.use(use.name, true, inside(campaign.trigger->enters_loc, 1, use.column),
+                  "trigger.enters: `" + campaign.trigger->enters + "`: ");
+    } catch (const segment_expr_error&) {  // trigger_issues reports it
+    }
+  }
   check_templates(campaign, check);
   if (!check.unchecked.empty()) {
     std::string names;

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "engine/ab_report.hpp"
+#include "engine/calendar.hpp"
 #include "engine/compose.hpp"
 #include "engine/media_files.hpp"
 #include "engine/phone.hpp"
@@ -147,24 +148,38 @@ asio::awaitable<void> dispatcher::run() {
         spdlog::error("heartbeat stopped: {}", ex.what());
       }
   });
+  std::optional<time_point> tick_next;  // when options_.tick next has work
+  bool last_pass = false;               // the claim made once the clock reached `until`
   while (!stopping_) {
+    if (options_.until && clock_.now() >= *options_.until) {
+      // One more pass at `until` (what falls due then, A/B decisions then), then stop.
+      if (last_pass) {
+        spdlog::info("the clock reached --until {}: stopping", format_iso(*options_.until));
+        break;
+      }
+      last_pass = true;
+    }
     int free = capacity_ - in_flight_;
     if (free <= 0) {
       co_await wait_for_change(options_.idle_poll);
       continue;
     }
     auto now = clock_.now();
-    std::function<std::vector<claimed_message>(store&)> claim =
+    using claim_result = std::pair<std::vector<claimed_message>, std::optional<time_point>>;
+    std::function<claim_result(store&)> claim =
         [now, n = std::min(free, options_.batch_size), until = now + options_.lease,
-         owner = options_.owner](store& s) {
+         owner = options_.owner, tick = options_.tick](store& s) {
+          std::optional<time_point> next;
+          if (tick) next = tick(s, now);  // journeys' rollovers, before their messages are due
           for (const auto& d : decide_ab_tests(s, now))  // ab_test: {then: winner}, if due
             spdlog::info("campaign {}: A/B decision: {} ({} messages switched)", d.campaign,
                          d.reason, d.switched);
-          return s.claim_due(now, n, until, owner);
+          return claim_result{s.claim_due(now, n, until, owner), next};
         };
-    auto claim_op = store_.async_run<std::vector<claimed_message>>(std::move(claim),
-                                                                   asio::as_tuple(use_awaitable));
-    auto [error, claimed] = co_await std::move(claim_op);
+    auto claim_op = store_.async_run<claim_result>(std::move(claim), asio::as_tuple(use_awaitable));
+    auto [error, result] = co_await std::move(claim_op);
+    auto& claimed = result.first;
+    if (!error) tick_next = result.second;
     if (error) {
       try {
         std::rethrow_exception(error);
@@ -212,6 +227,12 @@ asio::awaitable<void> dispatcher::run() {
       };
       auto op = store_.async_run<std::optional<time_point>>(std::move(query), use_awaitable);
       auto next = co_await std::move(op);
+      // Journeys' next rollover keeps a run going when it has an end (--until) or no
+      // --until-idle; --until-idle alone ends once the queue is done.
+      if (tick_next && (options_.until || !options_.until_idle))
+        next = next ? std::min(*next, *tick_next) : *tick_next;
+      // A bounded run goes on to its bound even when nothing is due before it.
+      if (options_.until && (!next || *next > *options_.until)) next = options_.until;
       if (next && *next > clock_.now()) {
         clock_.jump_to(*next);
         continue;
@@ -381,7 +402,12 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
       co_return;
     }
   }
-  contact_variables vars(m.recipient);
+  // Derived `<x>_years`/`_months` count to a journey's anchor day, else to today (UTC).
+  std::optional<std::chrono::year_month_day> as_of;
+  if (auto* anchor = m.context.if_contains("anchor"); anchor && anchor->is_string())
+    as_of = parse_day_text(anchor->get_string());
+  if (!as_of) as_of = std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)};
+  contact_variables vars(m.recipient, &m.context, as_of);
   std::string rendered, subject;
   auto missing = step.text->render(vars, rendered);
   auto missing_subject = step.subject->render(vars, subject);

@@ -63,6 +63,14 @@ struct dispatcher_options {
       on_response;
   // The engine's frequency rules (tiers, calendars); null = none. Marketing only.
   std::shared_ptr<const cap_policy> caps;
+  // Time-driven work run on the store's thread before each claim (lifecycle journeys' daily
+  // rollover): returns when it next has work, or nullopt. Optional. On a simulated clock that
+  // is a time to jump to like a due message, except that with until_idle alone (no `until`) it
+  // does not keep the run going.
+  std::function<std::optional<time_point>(store&, time_point now)> tick;
+  // Stop claiming once the clock reaches this instant (`serve --until T`); a simulated clock
+  // never jumps past it.
+  std::optional<time_point> until;
 };
 
 struct dispatcher_stats {

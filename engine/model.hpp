@@ -126,6 +126,11 @@ struct new_message {
   // Non-empty: stored already `suppressed` with this reason (an A/B holdout recipient), so the
   // campaign's statistics count them without anything being sent.
   std::string suppressed_reason{};
+  // A journey's occurrence (its anchor: "2027-03-14", "event:42", "enters:2026-12-07"); part of
+  // the unique key, so each occurrence sends each step once. '' for broadcasts.
+  std::string occurrence{};
+  // JSON object the templates read besides the contact ({"anchor": ..., "event": {...}}), or ''.
+  std::string context{};
 };
 
 // What the dispatcher gets back from a claim: the message joined with what it needs to render
@@ -144,6 +149,8 @@ struct claimed_message {
   bool template_found = false;  // false when the current version no longer has this step/variant
   campaign_template tmpl;
   contact recipient;
+  std::string occurrence;       // see new_message
+  boost::json::object context;  // see new_message; empty for broadcasts
 };
 
 // Intent recorded (durably) before a request leaves for a carrier.
@@ -335,6 +342,40 @@ struct contact_event {
   boost::json::object properties;
   time_point at{};
   time_point received_at{};
+};
+
+// --- lifecycle journeys (engine/journeys.hpp) ---------------------------------------------------
+
+// A contact's place in a journey's daily rollover: their zone and, for a date trigger, the
+// trigger date in that zone (month 0 and an empty date when the journey has none).
+struct journey_date {
+  std::int64_t contact_id = 0;
+  std::string zone;
+  int month = 0;
+  int day = 0;
+  std::string date;  // YYYY-MM-DD
+};
+
+// Which contacts of a journey a rollover reads: those in `zone` whose trigger date falls on
+// `month` (0: any month) and one of `days` (empty: every contact of the zone), or whose date is
+// `date` (when set: `every: once`).
+struct journey_query {
+  std::string campaign;
+  std::string zone;
+  int month = 0;
+  std::vector<int> days;
+  std::string date;
+};
+
+// What `campaign show`, `status` and `plan` say about a journey.
+struct journey_stats {
+  std::int64_t entries_today = 0;  // since the start of the UTC day of `now`
+  std::int64_t entries_7d = 0;
+  std::int64_t entries_total = 0;
+  std::int64_t indexed = 0;                                  // contacts in journey_dates
+  std::map<std::string, std::int64_t> in_progress;           // step -> messages still to go
+  std::map<std::string, std::int64_t> exits;                 // reason -> recipients
+  std::vector<std::pair<std::string, std::string>> skipped;  // (masked phone, reason), a few
 };
 
 // A recipient's own frequency preference (contact_preferences).

@@ -12,6 +12,7 @@
 
 #include "config/values.hpp"
 #include "engine/caps.hpp"
+#include "engine/journeys.hpp"
 #include "engine/media_files.hpp"
 #include "engine/phone.hpp"
 #include "engine/replies.hpp"
@@ -55,6 +56,8 @@ std::vector<config::config_issue> validate_campaign(const config::campaign_confi
   issues.insert(issues.end(), audience.begin(), audience.end());
   auto frequency = frequency_issues(engine);
   issues.insert(issues.end(), frequency.begin(), frequency.end());
+  auto trigger = trigger_issues(campaign, engine);
+  issues.insert(issues.end(), trigger.begin(), trigger.end());
   for (const auto& step : campaign.steps) {
     for (const auto& variant : step.variants) {
       for (const std::string* text : {&variant.text, &variant.subject}) {
@@ -384,6 +387,41 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
       for (const auto& step : campaign.steps) steps.push_back(step.id);
       summary.removed_step_messages = db.suppress_removed_steps(
           campaign.name, steps, "step removed in version " + std::to_string(summary.version), now);
+    }
+    if (campaign.trigger) {
+      // A journey: nothing is queued for the audience as a whole; each recipient enters when
+      // their own trigger fires (engine/journeys.hpp). The length budget is checked for every
+      // contact the audience holds now.
+      budget_checker budget(campaign, engine, url_probe);
+      std::int64_t done = 0;
+      db.for_each_contact([&](const contact& c) {
+        if (progress) progress("checked", ++done, 0);
+        if (audience.matches(c, now)) budget.add(c);
+      });
+      journey_engine journeys(engine);
+      auto r = journeys.apply(db, campaign, summary.version, now);
+      summary.journey = true;
+      summary.recipients = r.indexed;
+      summary.queued = r.messages;
+      summary.journey_entered = r.entered;
+      summary.journey_skipped = r.skipped;
+      summary.journey_blocked = r.blocked;
+      if (campaign.ab_test) {
+        ab_decision test;
+        test.campaign = campaign.name;
+        test.metric = campaign.ab_test->metric;
+        test.decide_after = config::parse_duration(campaign.ab_test->decide_after)
+                                .value_or(std::chrono::seconds(0));
+        test.min_per_variant = campaign.ab_test->min_per_variant;
+        db.register_ab_test(test, std::nullopt);
+      } else {
+        ab_decision none;
+        none.campaign = campaign.name;
+        db.register_ab_test(none, std::nullopt);
+      }
+      auto report = budget.finish();
+      if (!report.ok()) throw config::config_error(report.issues());
+      return;
     }
     // ab_test: a decided winner is what new recipients get from now on; while undecided, a
     // `sample` holds the variant steps of the recipients outside it until the decision.

@@ -99,6 +99,12 @@ struct apply_summary {
   // in version N" (they could only fail at send time).
   std::size_t removed_step_messages = 0;
   bool restarted = false;  // the campaign was cancelled: this apply started it anew
+  // A journey (`trigger:`): `recipients` counts the contacts indexed for it, `queued` the
+  // messages of the occurrences already open, entered at apply.
+  bool journey = false;
+  std::size_t journey_entered = 0;
+  std::size_t journey_skipped = 0;  // contacts whose trigger date does not read
+  std::size_t journey_blocked = 0;
 };
 
 // Validates, then in one transaction and one pass over the contacts: checks the length budget

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/calendar.hpp"
+
 namespace pigeon::engine {
 
 namespace {
@@ -37,6 +39,7 @@ struct node {
   subject subj = subject::attribute;
   std::string name;             // attribute key; for days the `_at` key
   std::string fallback;         // for days: the literal `_days` key
+  int unit = 0;                 // for days: 0 days, 1 whole months, 2 whole years
   std::size_t name_offset = 0;  // of the name in the expression text
   op oper = op::eq;
   bool negated = false;  // `not in`
@@ -186,6 +189,12 @@ order segment_expr::impl::operand(const node& n, std::size_t k, const contact& c
       auto t = parse_time(it->value().get_string());
       if (!t) return order::none;
       auto days = std::chrono::floor<std::chrono::days>(now - *t).count();
+      if (n.unit > 0) {  // whole months or years between the UTC days
+        auto months =
+            whole_months(std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(*t)},
+                         std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)});
+        days = n.unit == 1 ? months : months / 12;
+      }
       return v.is_integer ? three_way<std::int64_t>(days, v.integer)
                           : three_way(static_cast<double>(days), v.number);
     }
@@ -376,10 +385,14 @@ class parser {
                                                                        {"tz", subject::tz}};
     for (const auto& [word, subj] : special)
       if (name == word) n.subj = subj;
-    if (ends_with(name, "_days")) {
+    static constexpr std::pair<std::string_view, int> units[] = {
+        {"_days", 0}, {"_months", 1}, {"_years", 2}};
+    for (const auto& [suffix, unit] : units) {
+      if (!ends_with(name, suffix)) continue;
       n.subj = subject::days;
+      n.unit = unit;
       n.fallback = n.name;
-      n.name = std::string(name.substr(0, name.size() - 5)) + "_at";
+      n.name = std::string(name.substr(0, name.size() - suffix.size())) + "_at";
     }
     advance();
     std::size_t op_at = tok_.offset;

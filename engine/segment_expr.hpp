@@ -18,7 +18,8 @@
 // Names: an attribute of the contact; `phone`, `tz` (the contact's fields; an empty tz is
 // missing); `tags` (`in`/`=` true when any tag matches; `exists` when there is a tag);
 // `<x>_days`: whole days (floor) from the attribute `<x>_at` (ISO text) to `now`, falling back
-// to an attribute literally named `<x>_days` when there is no `<x>_at`; `tier` with `=`, `!=`,
+// to an attribute literally named `<x>_days` when there is no `<x>_at` (`<x>_months` and
+// `<x>_years`: whole months and years between the UTC days, see engine/calendar.hpp); `tier` with `=`, `!=`,
 // `in`, `not in` and tier names from the map given to compile (evaluates that tier's expression).
 //
 // Semantics (two-valued logic): numbers compare numerically (int vs double fine); strings

@@ -8,6 +8,7 @@
 
 #include "engine/ab_report.hpp"
 #include "engine/io_fault.hpp"
+#include "engine/journeys.hpp"
 
 namespace pigeon::engine {
 
@@ -270,9 +271,12 @@ status_report build_status_report(store& db, time_point now,
   r.snapshot = db.status(now);
   r.ops = db.operations(now);
   r.disk_available = disk_available(r.database);
-  for (const auto& c : r.snapshot.campaigns)
-    if (c.state == "active")
-      if (auto d = db.find_ab_test(c.name)) r.ab_decisions.emplace(c.name, std::move(*d));
+  for (const auto& c : r.snapshot.campaigns) {
+    if (c.state != "active") continue;
+    if (auto d = db.find_ab_test(c.name)) r.ab_decisions.emplace(c.name, std::move(*d));
+    // A journey has a clock from its apply on.
+    if (db.journey_clock(c.name)) r.journeys.emplace(c.name, db.journey_statistics(c.name, now));
+  }
   assess(r, thresholds);
   return r;
 }
@@ -321,6 +325,8 @@ boost::json::object to_json(const status_report& r) {
     auto decision = r.ab_decisions.find(c.name);
     entry["ab_decision"] = decision == r.ab_decisions.end() ? boost::json::value(nullptr)
                                                             : ab_decision_json(decision->second);
+    if (auto j = r.journeys.find(c.name); j != r.journeys.end())
+      entry["journey"] = journey_json(j->second);
     for (const auto& f : r.ops.campaigns) {
       if (f.name != c.name) continue;
       boost::json::array variants;

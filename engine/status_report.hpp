@@ -36,6 +36,8 @@ struct status_report {
   std::vector<alert> alerts;
   // The A/B test of each active campaign that has one, by campaign name (ab_report.hpp).
   std::map<std::string, ab_decision> ab_decisions;
+  // Each active lifecycle journey's entries, progress and exits, by campaign name.
+  std::map<std::string, journey_stats> journeys;
 };
 
 // Below this many bytes available on the database's file system: critical alert disk_full.

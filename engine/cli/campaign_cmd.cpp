@@ -10,6 +10,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/cli/progress.hpp"
 #include "engine/clock.hpp"
+#include "engine/journeys.hpp"
 #include "engine/net/media_probe.hpp"
 #include "engine/phone.hpp"
 #include "engine/planner.hpp"
@@ -48,8 +49,21 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
                                          {"capped_deferred", s.capped_deferred},
                                          {"capped_dropped", s.capped_dropped},
                                          {"removed_step_messages", s.removed_step_messages},
-                                         {"restarted", s.restarted}})
+                                         {"restarted", s.restarted},
+                                         {"journey", s.journey},
+                                         {"journey_entered", s.journey_entered},
+                                         {"journey_skipped", s.journey_skipped}})
               << "\n";
+  } else if (s.journey) {
+    // A journey queues nothing for the audience at once: each recipient enters on their own.
+    std::cout << "applied journey " << campaign.name << " version " << s.version
+              << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients
+              << " contacts indexed for its trigger, entered " << s.journey_entered
+              << " occurrences due now (" << s.queued << " messages queued)";
+    if (s.journey_skipped > 0)
+      std::cout << ", " << s.journey_skipped
+                << " contacts skipped: their trigger date does not read (campaign show names them)";
+    std::cout << "\n";
   } else {
     std::cout << "applied " << campaign.name << " version " << s.version
               << (s.new_version ? "" : " (unchanged)") << ": " << s.recipients << " recipients, "
@@ -334,6 +348,14 @@ boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
   return out;
 }
 
+bool is_journey(const engine::stored_campaign& c) {
+  try {
+    return config::parse_campaign(c.source_text, c.source_path).trigger.has_value();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 int show(const context& ctx, const std::string& name) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
@@ -347,6 +369,8 @@ int show(const context& ctx, const std::string& name) {
   auto metric = ab_metric(*c);
   auto cmp = engine::compare_variants(stats, metric);
   auto decision = db->find_ab_test(name);
+  std::optional<engine::journey_stats> journey;
+  if (is_journey(*c)) journey = db->journey_statistics(name, engine::system_clock().now());
   boost::json::object counts;
   for (const auto& cc : st.campaigns)
     if (cc.name == name)
@@ -359,18 +383,20 @@ int show(const context& ctx, const std::string& name) {
                            {"weight", t.weight},
                            {"kind", t.kind},
                            {"text", t.text}});
-    std::cout << boost::json::serialize(
-                     boost::json::object{{"name", c->name},
-                                         {"version", c->version},
-                                         {"state", c->state},
-                                         {"sender", c->sender},
-                                         {"category", c->category},
-                                         {"priority", c->priority},
-                                         {"source", c->source_path},
-                                         {"templates", std::move(templates)},
-                                         {"messages", std::move(counts)},
-                                         {"ab", ab_json(stats, cmp)},
-                                         {"ab_decision", engine::ab_decision_json(decision)}})
+    std::cout << boost::json::serialize(boost::json::object{
+                     {"name", c->name},
+                     {"version", c->version},
+                     {"state", c->state},
+                     {"sender", c->sender},
+                     {"category", c->category},
+                     {"priority", c->priority},
+                     {"source", c->source_path},
+                     {"templates", std::move(templates)},
+                     {"messages", std::move(counts)},
+                     {"ab", ab_json(stats, cmp)},
+                     {"ab_decision", engine::ab_decision_json(decision)},
+                     {"journey", journey ? boost::json::value(engine::journey_json(*journey))
+                                         : boost::json::value(nullptr)}})
               << "\n";
     return 0;
   }
@@ -404,6 +430,7 @@ int show(const context& ctx, const std::string& name) {
     }
   }
   if (decision) std::cout << engine::describe_ab_decision(*decision) << "\n";
+  if (journey) std::cout << engine::describe_journey(*journey);
   return 0;
 }
 

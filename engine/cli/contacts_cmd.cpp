@@ -10,12 +10,14 @@
 #include "engine/cli/commands.hpp"
 #include "engine/cli/progress.hpp"
 #include "engine/contacts_csv.hpp"
+#include "engine/journeys.hpp"
 
 namespace pigeon::cli {
 
 namespace {
 
-int import_contacts(const context& ctx, const std::string& file, const std::string& encoding) {
+int import_contacts(const context& ctx, const std::string& file, const std::string& encoding,
+                    const std::string& clock) {
   auto cfg = ctx.engine_config(false);
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -43,17 +45,26 @@ int import_contacts(const context& ctx, const std::string& file, const std::stri
   }
   auto db = ctx.open_store(cfg, context::store_open::create);
   // One transaction per chunk keeps memory flat and makes every stored chunk durable.
-  std::size_t stored = 0;
+  std::size_t stored = 0, entered = 0;
   constexpr std::size_t chunk = 5000;
+  engine::journey_engine journeys(cfg);
+  auto clk = make_clock(clock);
   progress_bar storing("stored", static_cast<std::int64_t>(parsed.contacts.size()), !ctx.json);
   for (std::size_t i = 0; i < parsed.contacts.size(); i += chunk) {
     auto end = std::min(parsed.contacts.size(), i + chunk);
     std::vector<engine::contact> part(parsed.contacts.begin() + static_cast<long>(i),
                                       parsed.contacts.begin() + static_cast<long>(end));
-    stored += db->upsert_contacts(part).size();
+    db->transaction([&] {
+      auto ids = db->upsert_contacts(part);
+      stored += ids.size();
+      // Lifecycle journeys see the new and changed contacts at once (a birthday today).
+      auto r = journeys.contacts_changed(*db, ids, clk->now());
+      entered += r.entered;
+    });
     storing.update(static_cast<std::int64_t>(stored));
   }
   storing.finish();
+  if (entered > 0 && !ctx.json) std::cout << "entered " << entered << " journey occurrences\n";
   if (ctx.json) {
     boost::json::array rejected;
     for (const auto& r : parsed.rejected) {
@@ -64,6 +75,7 @@ int import_contacts(const context& ctx, const std::string& file, const std::stri
     std::cout << boost::json::serialize(boost::json::object{{"file", file},
                                                             {"rows", parsed.rows},
                                                             {"imported", stored},
+                                                            {"journeys_entered", entered},
                                                             {"rejected", std::move(rejected)}})
               << "\n";
   } else {
@@ -82,13 +94,16 @@ void register_contacts(CLI::App& app, context& ctx, int& exit_code) {
   contacts->require_subcommand(1);
   auto* import = contacts->add_subcommand(
       "import", "upsert contacts from a CSV (exit 1 when rows were rejected; good rows are kept)");
-  static std::string file, encoding;
+  static std::string file, encoding, clock;
   import->add_option("file", file, "CSV with a phone column")->required();
   import->add_option("--encoding", encoding,
                      "the file's encoding when it is not UTF-8, an iconv name (GB18030, GBK, BIG5, "
                      "SHIFT_JIS, ISO-8859-1, UTF-16, ...)");
   import->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
-  import->callback([&] { exit_code = import_contacts(ctx, file, encoding); });
-}
+  import->add_option("--clock", clock,
+                     "sim:T evaluates lifecycle journeys as of T (a rehearsal's simulated time)");
+  import->callback([&] { exit_code = import_contacts(ctx, file, encoding, clock);
+});
+}  // namespace pigeon::cli
 
 }  // namespace pigeon::cli

@@ -7,6 +7,7 @@
 #include "config/campaign.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/clock.hpp"
+#include "engine/journeys.hpp"
 #include "engine/plan.hpp"
 
 namespace pigeon::cli {
@@ -40,6 +41,56 @@ boost::json::object to_json(const engine::plan_report& r, bool database_found) {
           {"ab_held", r.ab_held}};
 }
 
+// A journey's plan: date triggers per day (anchor days in the recipients' zones), event and
+// `enters` triggers as "depends on events" with the last 7 days' entry rate.
+int plan_journey(const context& ctx, const config::engine_config& cfg,
+                 const config::campaign_config& campaign, bool found, engine::time_point from,
+                 int days) {
+  engine::journey_forecast f;
+  if (found) {
+    auto db = ctx.open_store(cfg);
+    f = engine::forecast_journey(campaign, cfg, *db, from, days);
+  } else {
+    f.depends_on_events = campaign.trigger->type != config::trigger_config::kind::date;
+  }
+  std::int64_t entries = 0;
+  for (const auto& [day, n] : f.entries_by_day) entries += n;
+  if (ctx.json) {
+    boost::json::array per_day;
+    for (const auto& [day, n] : f.entries_by_day)
+      per_day.push_back({{"date", day}, {"entries", n}, {"messages", n * f.steps}});
+    std::cout << boost::json::serialize(
+                     boost::json::object{{"campaign", campaign.name},
+                                         {"from", engine::format_iso(from)},
+                                         {"days", days},
+                                         {"database_found", found},
+                                         {"journey",
+                                          {{"depends_on_events", f.depends_on_events},
+                                           {"entries_per_day_7d", f.entries_per_day_7d},
+                                           {"forecast", std::move(per_day)},
+                                           {"entries", entries},
+                                           {"messages", entries * f.steps},
+                                           {"unreadable_dates", f.unreadable}}}})
+              << "\n";
+    return 0;
+  }
+  std::cout << "plan for journey " << campaign.name << " from " << engine::format_iso(from) << ", "
+            << days << " days\n";
+  if (f.depends_on_events) {
+    std::printf("depends on events: entries follow what contacts do; last 7 days %.1f a day\n",
+                f.entries_per_day_7d);
+    return 0;
+  }
+  std::cout << "date (recipient's zone)  entries  messages\n";
+  for (const auto& [day, n] : f.entries_by_day)
+    std::printf("%-23s %8lld %9lld\n", day.c_str(), static_cast<long long>(n),
+                static_cast<long long>(n * f.steps));
+  std::cout << "total: " << entries << " entries, " << entries * f.steps << " messages";
+  if (f.unreadable > 0) std::cout << "; " << f.unreadable << " contacts with an unreadable date";
+  std::cout << "\n";
+  return 0;
+}
+
 int plan(const context& ctx, const std::string& file, const std::string& from_text, int days) {
   auto cfg = ctx.engine_config(true);
   auto campaign = config::load_campaign(file);
@@ -59,6 +110,7 @@ int plan(const context& ctx, const std::string& file, const std::string& from_te
   }
   // Never creates the database: a missing one means no contacts yet.
   bool found = std::filesystem::exists(ctx.database(cfg));
+  if (campaign.trigger) return plan_journey(ctx, cfg, campaign, found, from, days);
   engine::plan_report report;
   if (found) {
     auto db = ctx.open_store(cfg);

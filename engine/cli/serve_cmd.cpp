@@ -22,6 +22,7 @@
 #include "engine/inbound/media_handler.hpp"
 #include "engine/inbound/webhooks.hpp"
 #include "engine/io_fault.hpp"
+#include "engine/journeys.hpp"
 #include "engine/log_format.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/threaded_http_client.hpp"
@@ -36,6 +37,7 @@ namespace asio = boost::asio;
 
 struct serve_options {
   bool until_idle = false;
+  std::string until;       // "" or an ISO time: stop once the clock reaches it
   std::string clock;       // "" or "sim:T"
   bool admin = true;       // serve the admin API on listen.admin
   std::string log_format;  // "", json or text: overrides the config's log_format
@@ -186,6 +188,32 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.window_spread = cfg.policy.window_spread;
   dopts.caps = std::make_shared<const engine::cap_policy>(cfg);
   dopts.drain_timeout = cfg.drain_timeout;
+  if (!opts.until.empty()) {
+    dopts.until = engine::parse_iso(opts.until);
+    if (!dopts.until) {
+      std::cerr << "pigeon serve: --until '" << opts.until
+                << "' is not an ISO 8601 time (e.g. 2027-12-31 or 2027-12-31T00:00:00Z)\n";
+      return 2;
+    }
+  }
+  // Lifecycle journeys: used on the store's thread only (the rollover before claims, contacts
+  // and events from the integrator API). The rollover runs when a zone's next midnight comes,
+  // and every 5 s of real time to notice journeys applied meanwhile.
+  auto journeys = std::make_shared<engine::journey_engine>(cfg);
+  struct tick_state {
+    std::optional<engine::time_point> next;
+    std::chrono::steady_clock::time_point last{};
+  };
+  dopts.tick = [journeys, state = std::make_shared<tick_state>()](
+                   engine::store& s, engine::time_point now) -> std::optional<engine::time_point> {
+    auto real = std::chrono::steady_clock::now();
+    bool due = state->next && now >= *state->next;
+    if (!due && real - state->last < std::chrono::seconds(5)) return state->next;
+    state->last = real;
+    engine::journey_result r;
+    state->next = journeys->tick(s, now, &r);
+    return state->next;
+  };
   // Status and metrics read on a connection of their own, beside the writer (a file database).
   std::unique_ptr<engine::async_store> reader;
   if (sqlite_db && db_path != ":memory:" && !db_path.starts_with("file:"))
@@ -202,7 +230,7 @@ int serve(const context& ctx, const serve_options& opts) {
   engine::webhook_handler webhooks(store, *clk, std::move(codecs), cfg.public_url,
                                    engine::default_recorder(engine::make_reply_policy(cfg)),
                                    cfg.default_region);
-  engine::integrator_api api(store, *clk, cfg.default_region);
+  engine::integrator_api api(store, *clk, cfg.default_region, journeys.get());
   ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
   ops.lane_detail = [&dispatcher] { return dispatcher.heartbeat_detail(); };
   ops.webhook_refusals = [&webhooks] { return webhooks.refusals(); };
@@ -276,6 +304,9 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code) {
   auto* serve_cmd = app.add_subcommand("serve", "run the engine");
   serve_cmd->add_flag("--until-idle", opts.until_idle,
                       "exit 0 once nothing is due or in flight (batch runs, tests)");
+  serve_cmd->add_option("--until", opts.until,
+                        "stop once the clock (simulated or real) reaches this ISO time: bounds "
+                        "runs whose lifecycle journeys never go idle");
   serve_cmd->add_option("--clock", opts.clock,
                         "sim:T runs on a simulated clock from T that jumps to the next due time");
   serve_cmd->add_option("--log-format", opts.log_format, "json or text (overrides log_format)")

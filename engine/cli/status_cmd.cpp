@@ -9,6 +9,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/cli/config_alerts.hpp"
 #include "engine/clock.hpp"
+#include "engine/journeys.hpp"
 #include "engine/phone.hpp"
 #include "engine/status_report.hpp"
 
@@ -135,6 +136,8 @@ void render(const engine::status_report& r, bool color) {
     }
     if (auto d = r.ab_decisions.find(c.name); d != r.ab_decisions.end())
       std::cout << "  " << engine::describe_ab_decision(d->second) << "\n";
+    if (auto j = r.journeys.find(c.name); j != r.journeys.end())
+      std::cout << engine::describe_journey(j->second, "  ");
   }
   for (auto [title, m] : {std::pair{"deferred", &r.ops.deferred_by_reason},
                           std::pair{"suppressed", &r.ops.suppressed_by_reason}}) {

@@ -10,6 +10,7 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 
+#include "engine/journeys.hpp"
 #include "engine/phone.hpp"
 
 namespace pigeon::engine {
@@ -115,7 +116,19 @@ std::variant<contact, api_error> read_contact(const json::value& v, const std::s
                          "expected a string, number or boolean, got " + kind_of(value)};
       if (non_finite(value, ""))
         return api_error{where + "attributes." + std::string(key), too_large};
-      if (!value.is_null()) c.attributes[key] = value;
+      if (value.is_null()) continue;
+      if (key.ends_with("_at")) {
+        // A timestamp, as in the CSV: stored in ISO form so `<name>_days` and journeys read it.
+        auto t = value.is_string() ? parse_iso(value.get_string()) : std::nullopt;
+        if (!t)
+          return api_error{where + "attributes." + std::string(key),
+                           json::serialize(value) +
+                               " is not an ISO 8601 date or time (e.g. 2026-11-11 or "
+                               "2026-11-11T10:00:00+08:00)"};
+        c.attributes[key] = format_iso(*t);
+        continue;
+      }
+      c.attributes[key] = value;
     }
   }
   return c;
@@ -191,8 +204,9 @@ std::variant<parsed_event, api_error> parse_event_body(std::string_view body,
   return out;
 }
 
-integrator_api::integrator_api(async_store& store, const clock& clk, std::string default_region)
-    : store_(store), clock_(clk), region_(std::move(default_region)) {}
+integrator_api::integrator_api(async_store& store, const clock& clk, std::string default_region,
+                               journey_engine* journeys)
+    : store_(store), clock_(clk), region_(std::move(default_region)), journeys_(journeys) {}
 
 asio::awaitable<std::optional<net::http_response_t>> integrator_api::handle(
     net::http_request_t request) {
@@ -209,19 +223,32 @@ asio::awaitable<std::optional<net::http_response_t>> integrator_api::handle(
     auto parsed = parse_contacts_body(request.body(), region_);
     if (auto* e = std::get_if<api_error>(&parsed))
       co_return net::make_response(request, 400, error_json(*e));
-    job = [contacts = std::get<std::vector<contact>>(std::move(parsed))](store& s) {
-      auto ids = s.upsert_contacts(contacts);
-      json::array arr(ids.begin(), ids.end());
-      return json::object{{"upserted", ids.size()}, {"ids", std::move(arr)}};
+    job = [contacts = std::get<std::vector<contact>>(std::move(parsed)), journeys = journeys_,
+           now](store& s) {
+      json::object out;
+      s.transaction([&] {
+        auto ids = s.upsert_contacts(contacts);
+        std::size_t entered = journeys ? journeys->contacts_changed(s, ids, now).entered : 0;
+        json::array arr(ids.begin(), ids.end());
+        out = json::object{
+            {"upserted", ids.size()}, {"ids", std::move(arr)}, {"journeys_entered", entered}};
+      });
+      return out;
     };
   } else {
     auto parsed = parse_event_body(request.body(), region_, now);
     if (auto* e = std::get_if<api_error>(&parsed))
       co_return net::make_response(request, 400, error_json(*e));
-    job = [ev = std::get<parsed_event>(std::move(parsed)), now](store& s) {
-      auto event = ev.event;
-      event.contact_id = s.ensure_contact(ev.phone, now);
-      return json::object{{"id", s.record_event(event)}};
+    job = [ev = std::get<parsed_event>(std::move(parsed)), journeys = journeys_, now](store& s) {
+      json::object out;
+      s.transaction([&] {
+        auto event = ev.event;
+        event.contact_id = s.ensure_contact(ev.phone, now);
+        event.id = s.record_event(event);
+        std::size_t entered = journeys ? journeys->event_recorded(s, event, now).entered : 0;
+        out = json::object{{"id", event.id}, {"journeys_entered", entered}};
+      });
+      return out;
     };
   }
   std::optional<json::object> result;

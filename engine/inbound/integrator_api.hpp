@@ -8,11 +8,11 @@
 //     phone required (any format libphonenumber reads; national numbers use default_region);
 //     tags: array of strings; attributes: object of strings, numbers, booleans (or null);
 //     tz: an IANA zone. Upsert by phone: tags, attributes and tz are replaced.
-//     -> 200 {"upserted": N, "ids": [...]}
+//     -> 200 {"upserted": N, "ids": [...], "journeys_entered": K}
 //   POST /v1/events
 //     {"name": "purchase", "phone": "+86...", "properties": {...}, "at": "2026-11-11T10:00:00Z"}
 //     name and phone required; properties an object; at ISO 8601 (default: now). The contact is
-//     created when unknown. -> 200 {"id": N}
+//     created when unknown. -> 200 {"id": N, "journeys_entered": K}
 // Bad input -> 400 {"error": "...", "field": "[2].phone"} naming the field; nothing is stored
 // from a request with any bad item. Store failure -> 503.
 //
@@ -46,9 +46,14 @@ struct parsed_event {
 std::variant<parsed_event, api_error> parse_event_body(std::string_view body,
                                                        std::string_view region, time_point now);
 
+class journey_engine;
+
 class integrator_api {
  public:
-  integrator_api(async_store& store, const clock& clk, std::string default_region);
+  // `journeys`, when set, sees every upserted contact and recorded event on the store's thread
+  // (lifecycle journeys); it must outlive the API.
+  integrator_api(async_store& store, const clock& clk, std::string default_region,
+                 journey_engine* journeys = nullptr);
 
   // A response for the /v1/* paths this API owns, nullopt for any other path (so the admin
   // listener can chain handlers).
@@ -58,6 +63,7 @@ class integrator_api {
   async_store& store_;
   const clock& clock_;
   std::string region_;
+  journey_engine* journeys_;
 };
 
 }  // namespace pigeon::engine

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 12> migrations = {
+constexpr std::array<const char*, 13> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -290,6 +290,104 @@ UPDATE ab_tests SET first_send_at = NULL WHERE decided_at IS NULL;
     R"sql(
 ALTER TABLE send_ledger ADD COLUMN simulated INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 13 (journeys): a lifecycle journey sends a step to the same recipient once per occurrence
+    // of their trigger (each birthday, each entry, each event), so a message is unique per
+    // (campaign, step, contact, occurrence): the table is rebuilt with that key (SQLite cannot
+    // change a table constraint in place; migrate() runs with foreign keys off). `occurrence`
+    // is '' for broadcasts; `context` holds what a journey's templates read ({"anchor": date,
+    // "event": {...}}). The journey tables: one row per entry (the exactly-once guard), the
+    // `enters` state per contact, exits that send nothing, each contact's zone and trigger date
+    // per journey (the daily rollover reads only the day's anniversaries), and how far each
+    // journey's time-driven evaluation has got.
+    R"sql(
+CREATE TABLE messages_v13 (
+  id                INTEGER PRIMARY KEY,
+  campaign          TEXT NOT NULL REFERENCES campaign_heads (name),
+  step              TEXT NOT NULL,
+  variant           TEXT NOT NULL,
+  contact_id        INTEGER NOT NULL REFERENCES contacts (id),
+  state             TEXT NOT NULL,
+  due_at            INTEGER NOT NULL,
+  expires_at        INTEGER,
+  attempts          INTEGER NOT NULL DEFAULT 0,
+  lease_owner       TEXT,
+  lease_until       INTEGER,
+  provider          TEXT NOT NULL DEFAULT '',
+  carrier_id        TEXT NOT NULL DEFAULT '',
+  reason            TEXT NOT NULL DEFAULT '',
+  body              TEXT NOT NULL DEFAULT '',
+  segments          INTEGER NOT NULL DEFAULT 0,
+  rendered_version  INTEGER,
+  sent_at           INTEGER,
+  final_at          INTEGER,
+  maybe_duplicate   INTEGER NOT NULL DEFAULT 0,
+  created_at        INTEGER NOT NULL,
+  updated_at        INTEGER NOT NULL,
+  direct_text       TEXT,
+  reconciled_at     INTEGER,
+  occurrence        TEXT NOT NULL DEFAULT '',
+  context           TEXT,
+  UNIQUE (campaign, step, contact_id, occurrence)
+);
+INSERT INTO messages_v13 (id, campaign, step, variant, contact_id, state, due_at, expires_at,
+  attempts, lease_owner, lease_until, provider, carrier_id, reason, body, segments,
+  rendered_version, sent_at, final_at, maybe_duplicate, created_at, updated_at, direct_text,
+  reconciled_at)
+SELECT id, campaign, step, variant, contact_id, state, due_at, expires_at, attempts,
+  lease_owner, lease_until, provider, carrier_id, reason, body, segments, rendered_version,
+  sent_at, final_at, maybe_duplicate, created_at, updated_at, direct_text, reconciled_at
+FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v13 RENAME TO messages;
+CREATE INDEX messages_claimable ON messages (due_at)
+  WHERE state = 'scheduled' OR state = 'retry' OR state = 'deferred';
+CREATE INDEX messages_by_state ON messages (campaign, state, step, variant);
+CREATE INDEX messages_by_contact ON messages (contact_id);
+CREATE INDEX messages_by_carrier_id ON messages (provider, carrier_id) WHERE carrier_id <> '';
+CREATE INDEX messages_by_contact_sent ON messages (contact_id, sent_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX messages_maybe_duplicate ON messages (id) WHERE maybe_duplicate = 1;
+
+CREATE TABLE journey_entries (
+  campaign    TEXT NOT NULL,
+  contact_id  INTEGER NOT NULL,
+  occurrence  TEXT NOT NULL,     -- the anchor: a local date, or "event:<id>", "enters:<date>"
+  entered_at  INTEGER NOT NULL,
+  PRIMARY KEY (campaign, contact_id, occurrence)
+) WITHOUT ROWID;
+CREATE INDEX journey_entries_by_time ON journey_entries (campaign, entered_at);
+
+CREATE TABLE journey_members (   -- `enters` journeys: whether the contact matched last time
+  campaign         TEXT NOT NULL,
+  contact_id       INTEGER NOT NULL,
+  matching         INTEGER NOT NULL,
+  last_entered_at  INTEGER,
+  PRIMARY KEY (campaign, contact_id)
+) WITHOUT ROWID;
+
+CREATE TABLE journey_exits (     -- recipients a journey passed over, and why
+  campaign    TEXT NOT NULL,
+  contact_id  INTEGER NOT NULL,
+  reason      TEXT NOT NULL,     -- "re-entry blocked", "unreadable member_since_at: 'x'"
+  at          INTEGER NOT NULL
+);
+CREATE INDEX journey_exits_by_campaign ON journey_exits (campaign, reason, at);
+
+CREATE TABLE journey_dates (     -- each audience contact's zone and (date journeys) trigger date
+  campaign    TEXT NOT NULL,
+  contact_id  INTEGER NOT NULL,
+  zone        TEXT NOT NULL,
+  month       INTEGER NOT NULL,  -- 0 for journeys without a date
+  day         INTEGER NOT NULL,
+  date        TEXT NOT NULL,     -- YYYY-MM-DD in the contact's zone, '' without a date
+  PRIMARY KEY (campaign, contact_id)
+) WITHOUT ROWID;
+CREATE INDEX journey_dates_by_day ON journey_dates (campaign, zone, month, day);
+
+CREATE TABLE journey_clock (     -- time-driven evaluation has run up to evaluated_through
+  campaign            TEXT PRIMARY KEY,
+  evaluated_through   INTEGER NOT NULL
+);
+)sql",
 };
 
 }  // namespace
@@ -303,6 +401,19 @@ void migrate(database& db, std::int64_t now_ms) {
                       "; this pigeon supports up to " + std::to_string(latest_schema_version()) +
                       " — upgrade pigeon");
   }
+  if (current == latest_schema_version()) return;
+  // Table rebuilds (migration 13) drop and rename tables others reference: foreign keys are
+  // off while migrating (a pragma that cannot change inside a transaction), on again after.
+  db.exec("PRAGMA foreign_keys = OFF");
+  struct foreign_keys_on {
+    database& db;
+    ~foreign_keys_on() {
+      try {
+        db.exec("PRAGMA foreign_keys = ON");
+      } catch (...) {
+      }
+    }
+  } restore{db};
   db.exec(
       "CREATE TABLE IF NOT EXISTS schema_migrations ("
       "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");

@@ -374,7 +374,7 @@ std::int64_t sqlite_store::enqueue_direct(const std::string& campaign, std::int6
             "INSERT INTO messages (campaign, step, variant, contact_id, state, due_at, "
             "expires_at, direct_text, created_at, updated_at) "
             "VALUES (?1, ?2, 'A', ?3, 'scheduled', ?4, ?5, ?6, ?4, ?4) "
-            "ON CONFLICT (campaign, step, contact_id) DO NOTHING RETURNING id");
+            "ON CONFLICT (campaign, step, contact_id, occurrence) DO NOTHING RETURNING id");
     q.bind(1, campaign).bind(2, "reply:" + std::to_string(reply_id)).bind(3, contact_id);
     q.bind(4, due).bind(5, due + std::chrono::hours(24)).bind(6, text);
     if (q.step()) id = q.get_int(0);

@@ -46,7 +46,8 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
   static const std::string sql =
       "SELECT m.state, h.state, h.version, m.attempts, m.contact_id, m.campaign, m.expires_at, "
       "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on, "
-      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.direct_text IS NOT NULL, m.step "
+      "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.direct_text IS NOT NULL, m.step, "
+      "m.occurrence "
       "FROM messages m "
       "JOIN campaign_heads h ON h.name = m.campaign "
       "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
@@ -74,6 +75,7 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
   ctx.opted_out = q.get_int(13) != 0;
   ctx.direct = q.get_int(14) != 0;
   ctx.step = q.get_text(15);
+  ctx.occurrence = q.get_text(16);
   if (auto stop_on = q.get_text(12); stop_on != "[]")
     ctx.stop_on = sqlite::json_to_strings(stop_on, "campaign stop_on");
   return ctx;
@@ -91,14 +93,18 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
 
   // stop_on: a reply or event after this campaign's first send to the recipient ends its later
   // steps; not the follow-up step that very reply queued. (opt_out is global suppression,
-  // handled with the opt-out list.)
+  // handled with the opt-out list.) In a journey, the first send of the same occurrence: a
+  // purchase last year does not stop this year's win-back.
   if (!ctx.stop_on.empty()) {
     std::optional<time_point> first_send;
     {
       query q(*db_, std::string("SELECT min(l.at) FROM send_ledger l WHERE l.contact_id = ?1 AND "
                                 "l.campaign = ?2 AND l.message_id <> ?3 AND ") +
-                        counted_outcomes);
+                        counted_outcomes +
+                        " AND (?4 = '' OR l.message_id IN (SELECT id FROM messages o WHERE "
+                        "o.contact_id = ?1 AND o.campaign = ?2 AND o.occurrence = ?4))");
       q.bind(1, ctx.contact_id).bind(2, ctx.campaign).bind(3, in.message_id);
+      q.bind(4, ctx.occurrence);
       if (q.step()) first_send = q.get_opt_time(0);
     }
     if (first_send) {

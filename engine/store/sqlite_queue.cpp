@@ -44,7 +44,7 @@ const std::string claimed_details_sql =
     "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
     "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
     sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL, " +
-    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL " +
+    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.occurrence, m.context " +
     "FROM messages m "
     "JOIN campaign_heads h ON h.name = m.campaign "
     "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
@@ -59,20 +59,22 @@ bool is_carrier_verdict(message_state s) {
          s == message_state::undelivered || s == message_state::failed;
 }
 
-// One INSERT of `rows` messages: parameter ?1 is the time stamp, then 7 per row (campaign, step,
-// variant, contact, due, expires, suppressed reason). Several rows per statement open the
-// table's cursors once per statement instead of once per message (apply: BENCHMARKS.md).
+// One INSERT of `rows` messages: parameter ?1 is the time stamp, then 9 per row (campaign, step,
+// variant, contact, due, expires, suppressed reason, occurrence, context). Several rows per
+// statement open the table's cursors once per statement instead of once per message (apply:
+// BENCHMARKS.md).
 std::string enqueue_sql(std::size_t rows) {
   std::string sql =
       "INSERT INTO messages (campaign, step, variant, contact_id, state, due_at, expires_at, "
-      "created_at, updated_at, reason, final_at) VALUES ";
+      "created_at, updated_at, reason, final_at, occurrence, context) VALUES ";
   for (std::size_t r = 0; r < rows; ++r) {
-    auto p = [&](int k) { return "?" + std::to_string(2 + 7 * r + k); };
+    auto p = [&](int k) { return "?" + std::to_string(2 + 9 * r + k); };
     sql += (r ? ", (" : "(") + p(0) + ", " + p(1) + ", " + p(2) + ", " + p(3) + ", CASE WHEN " +
            p(6) + " = '' THEN 'scheduled' ELSE 'suppressed' END, " + p(4) + ", " + p(5) +
-           ", ?1, ?1, " + p(6) + ", CASE WHEN " + p(6) + " = '' THEN NULL ELSE ?1 END)";
+           ", ?1, ?1, " + p(6) + ", CASE WHEN " + p(6) + " = '' THEN NULL ELSE ?1 END, " + p(7) +
+           ", " + p(8) + ")";
   }
-  return sql + " ON CONFLICT (campaign, step, contact_id) DO NOTHING";
+  return sql + " ON CONFLICT (campaign, step, contact_id, occurrence) DO NOTHING";
 }
 
 constexpr std::size_t enqueue_rows_per_insert = 256;
@@ -92,19 +94,24 @@ std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
           .bind(base + 3, m.contact_id)
           .bind(base + 4, m.due)
           .bind(base + 5, m.expires)
-          .bind(base + 6, m.suppressed_reason);
+          .bind(base + 6, m.suppressed_reason)
+          .bind(base + 7, m.occurrence);
+      if (m.context.empty())
+        q.bind(base + 8, std::nullopt);
+      else
+        q.bind(base + 8, m.context);
     };
     std::size_t i = 0;
     // An SQLite built with a lower limit on parameters (before 3.32: 999) inserts one by one.
     const bool many = messages.size() >= enqueue_rows_per_insert &&
                       sqlite3_limit(db_->handle(), SQLITE_LIMIT_VARIABLE_NUMBER, -1) >
-                          static_cast<int>(7 * enqueue_rows_per_insert);
+                          static_cast<int>(9 * enqueue_rows_per_insert);
     if (many) {
       query q(*db_, many_sql);
       for (; messages.size() - i >= enqueue_rows_per_insert; q.reset()) {
         q.bind(1, now);
         for (std::size_t r = 0; r < enqueue_rows_per_insert; ++r, ++i)
-          bind(q, static_cast<int>(2 + 7 * r), messages[i]);
+          bind(q, static_cast<int>(2 + 9 * r), messages[i]);
         q.run();
         added += static_cast<std::size_t>(db_->changes());
       }
@@ -154,6 +161,8 @@ claimed_message read_claimed(const query& q) {
   }
   // A direct message (a reply) is transactional whatever its campaign's category.
   if (q.get_int(23) != 0) m.category = "transactional";
+  m.occurrence = q.get_text(25);
+  if (auto context = q.get_opt_text(26)) m.context = sqlite::json_to_object(*context, "context");
   return m;
 }
 

@@ -128,6 +128,26 @@ class sqlite_store final : public store {
   std::vector<contact_event> events(std::int64_t contact_id, const std::string& name,
                                     time_point since) override;
 
+  bool enter_journey(const std::string& campaign, std::int64_t contact_id,
+                     const std::string& occurrence, time_point at,
+                     const std::vector<new_message>& messages) override;
+  std::optional<time_point> last_journey_entry(const std::string& campaign,
+                                               std::int64_t contact_id) override;
+  std::vector<std::int64_t> journey_matching(const std::string& campaign) override;
+  void set_journey_matching(const std::string& campaign,
+                            const std::vector<std::pair<std::int64_t, bool>>& flags) override;
+  void record_journey_exit(const std::string& campaign, std::int64_t contact_id,
+                           const std::string& reason, time_point at) override;
+  void set_journey_dates(const std::string& campaign, const std::vector<journey_date>& rows,
+                         const std::vector<std::int64_t>& removed) override;
+  std::vector<std::string> journey_zones(const std::string& campaign) override;
+  void for_each_journey_contact(const journey_query& query,
+                                const std::function<void(const contact&)>& fn) override;
+  std::optional<time_point> journey_clock(const std::string& campaign) override;
+  void set_journey_clock(const std::string& campaign, time_point through) override;
+  journey_stats journey_statistics(const std::string& campaign, time_point now) override;
+  std::vector<contact> contacts_by_id(const std::vector<std::int64_t>& ids) override;
+
   const std::string& path() const { return path_; }
 
   // Moves WAL checkpoints to a background thread with its own connection (see
@@ -162,6 +182,7 @@ class sqlite_store final : public store {
     std::int64_t contact_id = 0;
     std::string campaign;
     std::string step;
+    std::string occurrence;  // a journey's anchor, '' for broadcasts
     std::optional<time_point> expires;
     std::string category;
     int priority = 0;

@@ -149,7 +149,8 @@ TEST_CASE("unknown keys in a campaign are reported with the allowed keys") {
         strings{"c.yaml:4:40: unknown key 'txt' in steps[0].sms; allowed keys: text, variants"});
   CHECK(campaign_issues(one_step("{ id: a, at: now, sms: { text: hi } }") + "audince: {}\n") ==
         strings{"c.yaml:5:1: unknown key 'audince' at the top level; allowed keys: campaign, "
-                "sender, category, priority, anchor, stop_on, audience, window, steps, replies, "
+                "sender, category, priority, anchor, trigger, stop_on, audience, window, steps, "
+                "replies, "
                 "ab_test, caps, on_cap, holdout"});
 }
 

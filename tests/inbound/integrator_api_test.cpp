@@ -45,6 +45,22 @@ TEST_CASE("contact bodies are validated with the offending field named") {
   CHECK(bad_phone.starts_with("phone: "));
 }
 
+TEST_CASE("a timestamp attribute that does not read is refused, a readable one stored as ISO") {
+  CHECK(field_of(parse_contacts_body(
+            R"({"phone":"+8613800138000","attributes":{"member_since_at":"soon"}})", "")) ==
+        "attributes.member_since_at: \"soon\" is not an ISO 8601 date or time (e.g. 2026-11-11 "
+        "or 2026-11-11T10:00:00+08:00)");
+  CHECK(field_of(parse_contacts_body(
+            R"({"phone":"+8613800138000","attributes":{"birthday_at":19900314}})", "")) ==
+        "attributes.birthday_at: 19900314 is not an ISO 8601 date or time (e.g. 2026-11-11 or "
+        "2026-11-11T10:00:00+08:00)");
+  auto ok = parse_contacts_body(
+      R"({"phone":"+8613800138000","attributes":{"birthday_at":"1990-03-14"}})", "");
+  REQUIRE(std::holds_alternative<std::vector<pigeon::engine::contact>>(ok));
+  CHECK(std::get<std::vector<pigeon::engine::contact>>(ok)[0].attributes.at("birthday_at") ==
+        "1990-03-14T00:00:00.000Z");
+}
+
 TEST_CASE("a number JSON cannot hold is refused with its field named, never stored") {
   CHECK(
       field_of(parse_contacts_body(R"({"phone":"+8613800138000","attributes":{"n":1e999}})", "")) ==

@@ -99,6 +99,9 @@ TEST_CASE("messages queued before migration 8 are still claimed, oldest due firs
     for (const char* column : {"min_per_variant", "sample_percent", "next_check_at"})  // 11
       raw.exec(std::string("ALTER TABLE ab_tests DROP COLUMN ") + column);
     raw.exec("ALTER TABLE send_ledger DROP COLUMN simulated");  // 12
+    for (const char* table : {"journey_entries", "journey_members", "journey_exits",
+                              "journey_dates", "journey_clock"})  // 13 (messages is rebuilt)
+      raw.exec(std::string("DROP TABLE ") + table);
     raw.exec("DELETE FROM schema_migrations WHERE version >= 8");
     raw.exec("PRAGMA user_version = 7");
   }
