@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 
@@ -350,6 +351,32 @@ void read_policy(yaml_reader& reader, const YAML::Node& node, policy_config& pol
   }
 }
 
+// media_dir, made absolute from the config file's folder (so `serve` and `campaign apply` find
+// the same folder from wherever they run). Its existence is checked where it is used.
+void read_media_dir(yaml_reader& reader, const YAML::Node& root, engine_config& config) {
+  std::string dir;
+  if (!reader.read(root, "", "media_dir", dir)) return;
+  const YAML::Node node = root["media_dir"];
+  config.media_dir_where = reader.location(node);
+  if (dir.empty()) {
+    reader.issue(node, "media_dir: expected a folder, got an empty string");
+    return;
+  }
+  namespace fs = std::filesystem;
+  fs::path p(dir);
+  if (p.is_relative()) p = fs::path(config.path).parent_path() / p;
+  std::error_code ec;
+  p = fs::absolute(p, ec).lexically_normal();
+  if (!p.has_filename() && p.has_parent_path() && p != p.root_path()) p = p.parent_path();
+  if (ec || p == p.root_path()) {
+    reader.issue(node, "media_dir: '" + dir +
+                           "' would serve every file of the machine to anyone: name the folder "
+                           "that holds only the media carriers may fetch");
+    return;
+  }
+  config.media_dir = p.string();
+}
+
 bool valid_time_zone(const std::string& name) {
   try {
     return date::locate_zone(name) != nullptr;
@@ -363,7 +390,7 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
   reader.check_keys(root, "",
                     {"database", "listen", "public_url", "default_timezone", "default_region",
                      "reconcile_grace", "policy", "senders", "providers", "alerts", "admin_token",
-                     "admin_hosts", "drain_timeout", "log_format"});
+                     "admin_hosts", "drain_timeout", "log_format", "media_dir"});
   if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
     if (grace == "0" || grace == "0s") {
       config.reconcile_grace = std::chrono::seconds(0);
@@ -392,6 +419,7 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
                  "it), got '" +
                      config.public_url + "'");
   }
+  read_media_dir(reader, root, config);
   if (reader.read(root, "", "default_timezone", config.default_timezone) &&
       !valid_time_zone(config.default_timezone)) {
     reader.issue(root["default_timezone"], "default_timezone: '" + config.default_timezone +

@@ -99,6 +99,11 @@ struct engine_config {
   std::size_t listen_max_connections = 0;
   std::string listen_admin = "127.0.0.1:9090";
   std::string public_url;
+  // The folder of local MMS media (`media_dir`), absolute (a relative one is taken from the
+  // config file's folder); empty: none, and a campaign's local media are refused. Its files
+  // are served to carriers as {public_url}/media/<path> (engine/media_files.hpp).
+  std::string media_dir;
+  source_location media_dir_where;
   std::string default_timezone = "UTC";
   // ISO 3166 region used to read national-format phone numbers ("CN", "US"); empty means
   // numbers must be in international (+...) format.

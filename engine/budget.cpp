@@ -181,7 +181,28 @@ void evaluate(slot& s, const config::sender_config& sender, const contact& c, bo
   add_example(s.overflow, std::move(e), worst);
 }
 
-void probe_media(slot& s, const config::campaign_config& campaign, const media_probe& url_probe,
+// A local media entry: inside media_dir, of a type decided by its content (media_files.hpp),
+// and fetchable from public_url.
+media_info probe_local(const std::string& entry, const std::string& base,
+                       const config::engine_config& engine) {
+  media_info info;
+  auto local = resolve_local_media(entry, base, engine.media_dir);
+  if (!local.error.empty()) {
+    info.error = std::move(local.error);
+  } else if (engine.public_url.empty()) {
+    info.error = "a local file is sent to carriers as {public_url}/media/" + local.relative +
+                 ", and the engine config has no public_url: set it to the address carriers "
+                 "reach the webhooks listener at";
+  } else {
+    info.ok = true;
+  }
+  info.bytes = local.bytes;
+  info.content_type = std::move(local.content_type);
+  return info;
+}
+
+void probe_media(slot& s, const config::campaign_config& campaign,
+                 const config::engine_config& engine, const media_probe& url_probe,
                  std::map<std::string, media_info>& cache) {
   std::string base = std::filesystem::path(campaign.path).parent_path().string();
   for (const auto& entry : s.variant->media) {
@@ -189,7 +210,7 @@ void probe_media(slot& s, const config::campaign_config& campaign, const media_p
     if (it == cache.end()) {
       media_info info;
       if (!is_media_url(entry)) {
-        info = probe_local_media(entry, base);
+        info = probe_local(entry, base, engine);
       } else if (url_probe) {
         try {
           info = url_probe(entry);
@@ -247,49 +268,12 @@ std::string describe(const budget_example& e, budget_problem problem) {
 
 }  // namespace
 
-bool is_media_url(std::string_view entry) {
-  auto l = lower(entry.substr(0, 8));
-  return l.rfind("http://", 0) == 0 || l.rfind("https://", 0) == 0;
-}
-
-std::string media_type_for_extension(std::string_view path) {
-  auto q = path.find_first_of("?#");
-  if (q != std::string_view::npos && is_media_url(path)) path = path.substr(0, q);
-  auto dot = path.rfind('.');
-  if (dot == std::string_view::npos || path.find('/', dot) != std::string_view::npos) return {};
-  static const std::map<std::string, std::string, std::less<>> types{
-      {"jpg", "image/jpeg"},    {"jpeg", "image/jpeg"},     {"png", "image/png"},
-      {"gif", "image/gif"},     {"txt", "text/plain"},      {"amr", "audio/amr"},
-      {"mp3", "audio/mpeg"},    {"m4a", "audio/mp4"},       {"aac", "audio/aac"},
-      {"ogg", "audio/ogg"},     {"oga", "audio/ogg"},       {"wav", "audio/wav"},
-      {"mp4", "video/mp4"},     {"3gp", "video/3gpp"},      {"webp", "image/webp"},
-      {"svg", "image/svg+xml"}, {"pdf", "application/pdf"}, {"mov", "video/quicktime"}};
-  auto it = types.find(lower(path.substr(dot + 1)));
-  return it == types.end() ? std::string() : it->second;
-}
-
 bool media_type_allowed(std::string_view content_type) {
   auto semi = content_type.find(';');
   auto t = lower(content_type.substr(0, semi));
   while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.pop_back();
   return std::find(std::begin(allowed_types), std::end(allowed_types), t) !=
          std::end(allowed_types);
-}
-
-media_info probe_local_media(const std::string& path, const std::string& base_dir) {
-  media_info info;
-  std::filesystem::path p(path);
-  if (p.is_relative() && !base_dir.empty()) p = std::filesystem::path(base_dir) / p;
-  std::error_code ec;
-  auto size = std::filesystem::file_size(p, ec);
-  if (ec) {
-    info.error = "cannot read " + p.string() + ": " + ec.message();
-    return info;
-  }
-  info.ok = true;
-  info.bytes = static_cast<long long>(size);
-  info.content_type = media_type_for_extension(path);
-  return info;
 }
 
 contact worst_case_contact() {
@@ -348,7 +332,7 @@ budget_checker::budget_checker(const config::campaign_config& campaign,
       s.summary.variant = variant.name;
       s.summary.kind = step.kind;
       s.summary.where = variant.where;
-      if (s.mms) probe_media(s, campaign, url_probe, cache);
+      if (s.mms) probe_media(s, campaign, engine, url_probe, cache);
       slots.push_back(std::move(s));
     }
   }

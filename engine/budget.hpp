@@ -21,6 +21,7 @@
 #include "config/campaign.hpp"
 #include "config/engine_config.hpp"
 #include "config/source_location.hpp"
+#include "engine/media_files.hpp"
 #include "engine/model.hpp"
 #include "templates/segments.hpp"
 
@@ -34,20 +35,14 @@ struct media_info {
   std::string error;
 };
 
-// Probes a media entry (an http(s) URL, or a local path already resolved). Synchronous.
+// Probes an http(s) media entry. Synchronous. (Local media: engine/media_files.hpp.)
 using media_probe = std::function<media_info(const std::string& url_or_path)>;
 
 // Calls `fn` for every contact (the caller's whole contact list; the audience is filtered here).
 using contact_source = std::function<void(const std::function<void(const contact&)>& fn)>;
 
-// "http://" or "https://".
-bool is_media_url(std::string_view entry);
-// The content type for a file name's extension ("a.JPG" -> "image/jpeg"); empty when unknown.
-std::string media_type_for_extension(std::string_view path);
 // Whether carriers accept this content type in an MMS (parameters and case ignored).
 bool media_type_allowed(std::string_view content_type);
-// Size by stat, type by extension. Relative paths are taken from `base_dir`.
-media_info probe_local_media(const std::string& path, const std::string& base_dir);
 
 // The number of examples kept per finding; the rest are counted ("and N more").
 inline constexpr std::size_t max_budget_examples = 20;
@@ -114,8 +109,9 @@ struct budget_report {
 
 // Runs the check. `contacts` may be empty (worst case only). `url_probe` handles http(s) media;
 // when empty, URL media is reported as not checkable. Local media are resolved from the
-// campaign file's folder. Templates must compile (validate_campaign first); a variant whose
-// template does not compile is skipped.
+// campaign file's folder and must be inside the engine's media_dir (resolve_local_media), with
+// a public_url to be fetched from. Templates must compile (validate_campaign first); a variant
+// whose template does not compile is skipped.
 budget_report check_budget(const config::campaign_config& campaign,
                            const config::engine_config& engine, const contact_source& contacts,
                            const media_probe& url_probe);

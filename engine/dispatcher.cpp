@@ -15,6 +15,7 @@
 #include "engine/ab_report.hpp"
 #include "engine/calendar.hpp"
 #include "engine/compose.hpp"
+#include "engine/media_files.hpp"
 #include "engine/phone.hpp"
 #include "engine/send_window.hpp"
 #include "templates/segments.hpp"
@@ -444,7 +445,15 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   out.text = std::move(text);
   out.kind = m.tmpl.kind;
   out.subject = std::move(subject);
-  out.media = m.tmpl.media;
+  // Local media go out as URLs the webhooks listener serves (engine/media_files.hpp).
+  std::string media_error;
+  auto media = media_for_sending(m.tmpl.media, options_.public_url, media_error);
+  if (!media) {
+    send_outcome early{m.id, message_state::failed, {}, {}, std::move(media_error), {}, now};
+    co_await record(std::move(early));
+    co_return;
+  }
+  out.media = std::move(*media);
   out.expires = m.expires;
   co_await turn.wait();
   co_await attempt(m, sender->second, std::move(out), segments);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <regex>
 #include <sstream>
 #include <unordered_map>
@@ -12,6 +13,7 @@
 #include "config/values.hpp"
 #include "engine/caps.hpp"
 #include "engine/journeys.hpp"
+#include "engine/media_files.hpp"
 #include "engine/phone.hpp"
 #include "engine/replies.hpp"
 #include "engine/send_window.hpp"
@@ -378,7 +380,10 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
   apply_summary summary;
   db.transaction([&] {
     auto before = db.find_campaign(campaign.name);
-    summary.version = db.save_campaign(to_stored(campaign));
+    auto stored = to_stored(campaign);
+    const auto base = std::filesystem::path(campaign.path).parent_path().string();
+    for (auto& t : stored.templates) t.media = stored_media(t.media, base, engine.media_dir);
+    summary.version = db.save_campaign(stored);
     summary.new_version = !before || before->version != summary.version;
     if (before && before->state == "cancelled") {
       summary.restarted = true;

@@ -1,7 +1,10 @@
 #include "engine/status_report.hpp"
 
+#include <sys/statvfs.h>
+
 #include <boost/json.hpp>
 #include <cstdio>
+#include <filesystem>
 
 #include "engine/ab_report.hpp"
 #include "engine/io_fault.hpp"
@@ -25,6 +28,12 @@ std::string seconds_text(std::chrono::milliseconds d) {
   if (s < 120) return std::to_string(s) + "s";
   if (s < 7200) return std::to_string(s / 60) + "m";
   return std::to_string(s / 3600) + "h";
+}
+
+std::string bytes_text(std::uint64_t n) {
+  if (n < 10 * 1024) return std::to_string(n) + " bytes";
+  if (n < 10 * 1024 * 1024) return std::to_string(n / 1024) + " KiB";
+  return std::to_string(n / (1024 * 1024)) + " MiB";
 }
 
 std::string percent(double rate) {
@@ -123,6 +132,17 @@ void assess(status_report& r, const config::alert_thresholds& t) {
   auto age = [&](time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(r.now - t);
   };
+  // A full disk fails every write, the heartbeat's too: said first, and named in engine_down.
+  const bool disk_full = r.disk_available && *r.disk_available < disk_full_bytes;
+  if (r.disk_available && *r.disk_available < disk_low_bytes) {
+    raise(disk_full ? alert_level::critical : alert_level::warning,
+          disk_full ? "disk_full" : "disk_low",
+          "the file system holding " + r.database + " has " + bytes_text(*r.disk_available) +
+              " available" +
+              (disk_full ? ": the engine's writes fail (\"database or disk is full\"), nothing "
+                           "is claimed, sent or recorded until space is freed"
+                         : ": the engine stops when it is full"));
+  }
   bool heartbeat_fresh = s.engine_heartbeat && age(*s.engine_heartbeat) < t.heartbeat_stale;
   r.engine_up = heartbeat_fresh && !s.engine_stopped_at;
   if (auto fault = r.database.empty() ? std::nullopt : io_fault_reason(r.database)) {
@@ -133,8 +153,8 @@ void assess(status_report& r, const config::alert_thresholds& t) {
   } else if (s.engine_heartbeat && !s.engine_stopped_at && !heartbeat_fresh) {
     raise(alert_level::critical, "engine_down",
           "engine " + s.engine_owner + " stopped beating " +
-              seconds_text(age(*s.engine_heartbeat)) +
-              " ago without a clean stop (crashed or hung)");
+              seconds_text(age(*s.engine_heartbeat)) + " ago without a clean stop (" +
+              (disk_full ? "its disk is full: disk_full" : "crashed or hung") + ")");
   }
   if (s.oldest_due && age(*s.oldest_due) > t.oldest_due_warning) {
     bool critical = age(*s.oldest_due) > t.oldest_due_critical || !r.engine_up;
@@ -230,6 +250,18 @@ void assess(status_report& r, const config::alert_thresholds& t) {
               " messages resent after an unknown outcome (possible duplicates)");
 }
 
+std::optional<std::uint64_t> disk_available(const std::string& database) {
+  if (database.empty() || database == ":memory:" || database.starts_with("file:"))
+    return std::nullopt;
+  std::error_code ec;
+  auto path = std::filesystem::path(database);
+  if (!std::filesystem::exists(path, ec)) path = path.parent_path();
+  if (path.empty()) path = ".";
+  struct statvfs st {};
+  if (::statvfs(path.c_str(), &st) != 0) return std::nullopt;
+  return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+}
+
 status_report build_status_report(store& db, time_point now,
                                   const config::alert_thresholds& thresholds,
                                   std::string database) {
@@ -238,6 +270,7 @@ status_report build_status_report(store& db, time_point now,
   r.now = now;
   r.snapshot = db.status(now);
   r.ops = db.operations(now);
+  r.disk_available = disk_available(r.database);
   for (const auto& c : r.snapshot.campaigns) {
     if (c.state != "active") continue;
     if (auto d = db.find_ab_test(c.name)) r.ab_decisions.emplace(c.name, std::move(*d));
@@ -259,6 +292,9 @@ boost::json::object to_json(const status_report& r) {
                    {"owner", s.engine_owner},
                    {"heartbeat", opt_time(s.engine_heartbeat)},
                    {"stopped_at", opt_time(s.engine_stopped_at)}};
+  out["disk_available_bytes"] =
+      r.disk_available ? boost::json::value(static_cast<std::int64_t>(*r.disk_available))
+                       : boost::json::value(nullptr);
   out["contacts"] = s.contacts;
   boost::json::object by_state;
   for (const auto& [k, n] : s.by_state) by_state[k] = n;

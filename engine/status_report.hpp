@@ -4,7 +4,9 @@
 // against the alert thresholds of the engine config. Pure functions over store reads.
 
 #include <boost/json/object.hpp>
+#include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +28,9 @@ struct status_report {
   time_point now{};
   status_snapshot snapshot;
   ops_snapshot ops;
+  // Bytes the database's file system has available (statvfs f_bavail), when known: a full
+  // disk fails every write with "database or disk is full" (alerts disk_full, disk_low).
+  std::optional<std::uint64_t> disk_available;
   bool engine_up = false;
   alert_level level = alert_level::ok;  // the worst alert; the exit code of `pigeon status`
   std::vector<alert> alerts;
@@ -35,7 +40,17 @@ struct status_report {
   std::map<std::string, journey_stats> journeys;
 };
 
-// Reads `db` (status() and operations()) and judges it. Throws store_error as the store does.
+// Below this many bytes available on the database's file system: critical alert disk_full.
+inline constexpr std::uint64_t disk_full_bytes = 1024 * 1024;
+// Below this many: warning disk_low.
+inline constexpr std::uint64_t disk_low_bytes = 100 * 1024 * 1024;
+
+// The bytes available to the process on the file system holding `database` (a file path; its
+// folder when it does not exist yet); nullopt for ":memory:", "file:" URIs or when statvfs fails.
+std::optional<std::uint64_t> disk_available(const std::string& database);
+
+// Reads `db` (status() and operations()) and the database's free disk space, and judges them.
+// Throws store_error as the store does.
 status_report build_status_report(store& db, time_point now,
                                   const config::alert_thresholds& thresholds, std::string database);
 

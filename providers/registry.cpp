@@ -25,7 +25,7 @@ std::map<std::string, factory, std::less<>> factories() {
     return generic_http::make(cfg);
   });
   out.emplace("simulator", [](const config::provider_config& cfg, const codec_context& ctx) {
-    return simulator::make(cfg, ctx.simulator_url);
+    return simulator::make(cfg, ctx.simulator_url, ctx.simulator_secret);
   });
   out.emplace("kannel", [](const config::provider_config& cfg, const codec_context&) {
     return kannel::make(cfg);

@@ -14,6 +14,8 @@ namespace pigeon::providers {
 struct codec_context {
   // Base URL of the simulator `pigeon serve` embedded, for `simulator` providers without `url`.
   std::string simulator_url;
+  // The secret that embedded simulator signs its callbacks with.
+  std::string simulator_secret;
   // The public base URL carriers call back ("{public_url}/webhooks/{provider}/status" is where
   // delivery reports go). Unused so far: the dispatcher passes each message its own
   // status_callback_url.

@@ -25,9 +25,11 @@
 //   status  {"id":"SIM-<n>","ref":"<pigeon id>","status":"delivered"|"undelivered",
 //            "error_code":...}                      -> delivery_event
 //   inbound {"id":"SIM-MO-<n>","from","to","text"}  -> inbound_event
-//   With webhook_secret: X-Signature/X-Timestamp checked exactly as generic-http's (HMAC-SHA256
-//   over timestamp "." body, 300 s replay window). Without: only loopback peers (127.0.0.1,
-//   ::1) are believed, since the simulator is a local test tool. Anything else -> 403.
+//   X-Signature/X-Timestamp checked exactly as generic-http's (HMAC-SHA256 over timestamp "."
+//   body, 300 s replay window) with the provider's webhook_secret: a simulator at a `url` must
+//   have one (refused at load otherwise); the one `pigeon serve` embeds signs with the provider's
+//   webhook_secret or, without one, a secret generated for the run. Unsigned or badly signed
+//   callbacks -> 401 (any local process could otherwise forge receipts and replies).
 #include "providers/simulator.hpp"
 
 #include <boost/json/array.hpp>
@@ -64,7 +66,8 @@ std::string member_text(const boost::json::value& doc, std::string_view key) {
 
 }  // namespace
 
-settings parse_settings(const config::provider_config& cfg, const std::string& embedded_url) {
+settings parse_settings(const config::provider_config& cfg, const std::string& embedded_url,
+                        const std::string& embedded_secret) {
   settings_reader r(cfg, "simulator", {"url", "from", "timeout", "webhook_secret"});
   settings s;
   const auto* url = r.find("url");
@@ -85,6 +88,13 @@ settings parse_settings(const config::provider_config& cfg, const std::string& e
   s.from = r.get("from", s.from);
   s.timeout = r.duration("timeout", s.timeout);
   s.webhook_secret = r.get("webhook_secret");
+  if (url && s.webhook_secret.empty())
+    r.fail(cfg.where, r.label() + " at url " + s.url +
+                          " has no webhook_secret: set webhook_secret: \"${NAME}\" and start "
+                          "`pigeon simulate-carrier --webhook-secret-env NAME`, so that its "
+                          "delivery reports and replies are signed and no other process can "
+                          "forge them");
+  if (!url && s.webhook_secret.empty()) s.webhook_secret = embedded_secret;
   r.throw_if_any();
   return s;
 }
@@ -145,20 +155,17 @@ engine::webhook_result codec::parse_webhook(engine::webhook_kind kind,
                                             const engine::webhook_request& request) const {
   generic_http::webhook_settings w;
   w.secret = settings_.webhook_secret;
-  if (w.secret.empty()) {
-    if (request.remote_address != "127.0.0.1" && request.remote_address != "::1")
-      return engine::webhook_refused{
-          403,
-          "address " + request.remote_address + " is not loopback and no webhook_secret is set",
-          true};
-    return generic_http::parse_json_payload(w, kind, request);
-  }
+  if (w.secret.empty())
+    return engine::webhook_refused{
+        401, "this simulator provider has no webhook_secret: its callbacks cannot be verified",
+        true};
   return generic_http::parse_json_webhook(w, kind, request, true);
 }
 
 std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg,
-                                            const std::string& embedded_url) {
-  return std::make_unique<codec>(parse_settings(cfg, embedded_url));
+                                            const std::string& embedded_url,
+                                            const std::string& embedded_secret) {
+  return std::make_unique<codec>(parse_settings(cfg, embedded_url, embedded_secret));
 }
 
 }  // namespace pigeon::providers::simulator

@@ -17,13 +17,18 @@ struct settings {
   std::string url;  // base URL, e.g. "http://127.0.0.1:18090"; "/messages" is appended
   std::string from = "pigeon";
   std::chrono::milliseconds timeout{10000};
-  std::string webhook_secret;  // the simulator's --webhook-secret; empty: loopback peers only
+  // Checks the simulator's signed callbacks (its --webhook-secret-env); empty: every callback
+  // is refused.
+  std::string webhook_secret;
 };
 
 // Reads and checks `cfg.settings` (keys: url, from, timeout, webhook_secret). `embedded_url` is
-// used when the config has no `url`: `pigeon serve` passes the address of the simulator it started.
-// With neither, or on any other problem, throws config::config_error (locations as in the file).
-settings parse_settings(const config::provider_config& cfg, const std::string& embedded_url = {});
+// used when the config has no `url`: `pigeon serve` passes the address of the simulator it
+// started, and `embedded_secret` the secret that simulator signs with (used when the provider
+// sets no webhook_secret). A `url` without a webhook_secret, no url at all, or any other problem
+// throws config::config_error (locations as in the file).
+settings parse_settings(const config::provider_config& cfg, const std::string& embedded_url = {},
+                        const std::string& embedded_secret = {});
 
 // The codec. Immutable after construction; methods are const and thread-safe.
 class codec final : public engine::carrier_codec {
@@ -44,6 +49,7 @@ class codec final : public engine::carrier_codec {
 
 // parse_settings + codec. Throws config::config_error.
 std::unique_ptr<engine::carrier_codec> make(const config::provider_config& cfg,
-                                            const std::string& embedded_url = {});
+                                            const std::string& embedded_url = {},
+                                            const std::string& embedded_secret = {});
 
 }  // namespace pigeon::providers::simulator

@@ -85,6 +85,23 @@ for (campaign, step, state), n in sorted(by.items()):
     print(f"  {campaign:18} {step:18} {state:11} {n}")'
 echo
 
+# The coupon book is an MMS with a local image (config/examples/assets, the config's media_dir):
+# the carrier got it as a URL under public_url and fetched it from pigeon's webhooks listener.
+echo "== MMS media the carrier fetched"
+python3 - var/demo-carrier.jsonl config/examples/assets <<'PY'
+import hashlib, json, os, sys
+fetched = [m for line in open(sys.argv[1]) for m in json.loads(line).get("media", [])]
+for url in sorted({m["url"] for m in fetched}):
+    got = [m for m in fetched if m["url"] == url]
+    print(f"  {url}: fetched {len(got)} times, {got[0]['bytes']} bytes, {got[0]['content_type']}")
+    local = open(os.path.join(sys.argv[2], url.rsplit("/", 1)[1]), "rb").read()
+    if any(m["status"] != 200 or m["sha256"] != hashlib.sha256(local).hexdigest() for m in got):
+        sys.exit(f"demo: the carrier did not get the exact bytes of {url}")
+if not fetched:
+    sys.exit("demo: no MMS media reached the carrier")
+PY
+echo
+
 # One customer who got the A/B reminder replies "1": the keyword tags them and its response
 # goes out at once (a transactional reply: no window, no cap, not stopped by `stop_on: reply:1`).
 phone=$("$pigeon" messages --json | python3 -c '

@@ -6,7 +6,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <filesystem>
 #include <iostream>
+#include <random>
 #include <set>
 
 #include "engine/async_store.hpp"
@@ -17,6 +19,7 @@
 #include "engine/dispatcher.hpp"
 #include "engine/engine_lock.hpp"
 #include "engine/inbound/integrator_api.hpp"
+#include "engine/inbound/media_handler.hpp"
 #include "engine/inbound/webhooks.hpp"
 #include "engine/io_fault.hpp"
 #include "engine/journeys.hpp"
@@ -69,6 +72,35 @@ void refuse_real_carriers(const config::engine_config& cfg, const std::set<std::
   if (!issues.empty()) throw config::config_error(std::move(issues));
 }
 
+// The secret the embedded simulator signs its receipts and replies with: the webhook_secret of
+// the simulator providers without a url (they share the one simulator, so they must agree), or
+// one generated for this run when none sets one. Throws config_error when two differ.
+std::string embedded_simulator_secret(const config::engine_config& cfg,
+                                      const std::set<std::string>& used) {
+  std::string secret;
+  const config::setting* first = nullptr;
+  for (const auto& name : used) {
+    const auto& p = cfg.providers.at(name);
+    if (p.kind != "simulator" || p.settings.count("url")) continue;
+    auto it = p.settings.find("webhook_secret");
+    if (it == p.settings.end() || it->second.value.empty()) continue;
+    if (first && it->second.value != secret)
+      throw config::config_error(
+          {{it->second.where, "provider " + name +
+                                  ": the simulator providers without a url share one embedded "
+                                  "simulator, which signs with one webhook_secret; this one "
+                                  "differs from the one at " +
+                                  first->where.to_string()}});
+    first = &it->second;
+    secret = it->second.value;
+  }
+  if (!secret.empty()) return secret;
+  std::random_device random;
+  static constexpr char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 32; ++i) secret += digits[random() % 16];
+  return secret;
+}
+
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
   if (opts.log_format == "json") cfg.logs = config::log_format::json;
@@ -113,17 +145,21 @@ int serve(const context& ctx, const serve_options& opts) {
 
   std::unique_ptr<net::carrier_simulator> simulator;
   std::vector<engine::lane_config> lanes;
+  providers::codec_context embedded;  // the embedded simulator's address and signing secret
   for (const auto& name : used) {
     const auto& p = cfg.providers.at(name);
     providers::codec_context cctx;
     if (p.kind == "simulator" && !p.settings.count("url")) {
       if (!simulator) {
-        simulator =
-            std::make_unique<net::carrier_simulator>(ioc.get_executor(), net::simulator_options{});
+        net::simulator_options so;
+        so.webhook_secret = embedded_simulator_secret(cfg, used);
+        simulator = std::make_unique<net::carrier_simulator>(ioc.get_executor(), so);
         auto port = simulator->start({asio::ip::make_address("127.0.0.1"), 0});
         spdlog::info("embedded carrier simulator on 127.0.0.1:{}", port);
-        cctx.simulator_url = "http://127.0.0.1:" + std::to_string(port);
+        embedded.simulator_url = "http://127.0.0.1:" + std::to_string(port);
+        embedded.simulator_secret = so.webhook_secret;
       }
+      cctx = embedded;
     }
     cctx.status_callback_base = cfg.public_url;
     lanes.push_back({name,
@@ -206,8 +242,16 @@ int serve(const context& ctx, const serve_options& opts) {
   wopts.body_limit = 64 * 1024;
   wopts.idle_timeout = std::chrono::seconds(30);
   wopts.read_timeout = std::chrono::seconds(10);
+  // Carriers fetch MMS media from the same listener: GET {public_url}/media/<path>.
+  engine::media_handler media(cfg.media_dir);
+  if (!cfg.media_dir.empty() && !std::filesystem::is_directory(cfg.media_dir))
+    spdlog::warn("media_dir {} is not a folder: carriers fetching media get 404", cfg.media_dir);
   net::http_server webhook_server(
-      ioc.get_executor(), [&webhooks](net::http_request_t r) { return webhooks(std::move(r)); },
+      ioc.get_executor(),
+      [&webhooks, &media](net::http_request_t r) {
+        if (engine::media_handler::handles(r.target())) return media(std::move(r));
+        return webhooks(std::move(r));
+      },
       wopts);
   ops.webhook_connections = [&webhook_server] { return webhook_server.connections(); };
   auto webhook_port = webhook_server.start(parse_listen(cfg.listen_webhooks));

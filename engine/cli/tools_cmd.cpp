@@ -92,6 +92,9 @@ void register_tools(CLI::App& app, context& ctx, int& exit_code) {
         return;
       }
       opts.webhook_secret = secret;
+    } else {
+      std::cerr << "simulate-carrier: no --webhook-secret-env: delivery reports and inbound "
+                   "messages go unsigned, and pigeon refuses them\n";
     }
     if (!faults.empty()) {
       opts.faults.clear();

@@ -25,6 +25,7 @@
 
 #include "engine/net/curl_multi_client.hpp"
 #include "engine/net/http_server.hpp"
+#include "engine/net/simulator_media.hpp"
 
 namespace pigeon::net {
 
@@ -70,24 +71,6 @@ std::string utc_now_iso() {
   return buf;
 }
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // application/x-www-form-urlencoded (or a query string): name -> value, first occurrence wins.
 json::object parse_form(std::string_view body) {
   json::object fields;
@@ -97,8 +80,8 @@ json::object parse_form(std::string_view body) {
     body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
     if (pair.empty()) continue;
     const auto eq = pair.find('=');
-    auto name = percent_decode(pair.substr(0, eq));
-    auto value = eq == std::string_view::npos ? std::string{} : percent_decode(pair.substr(eq + 1));
+    auto name = form_decode(pair.substr(0, eq));
+    auto value = eq == std::string_view::npos ? std::string{} : form_decode(pair.substr(eq + 1));
     if (!fields.contains(name)) fields[name] = value;
   }
   return fields;
@@ -112,9 +95,21 @@ std::string field(const json::object& o, std::string_view name) {
 }
 
 json::object to_json(const simulator_submission& s) {
-  return {{"seq", s.seq},       {"at", s.at},     {"path", s.path},   {"to", s.to},
-          {"from", s.from},     {"text", s.text}, {"ref", s.ref},     {"kind", s.kind},
-          {"status", s.status}, {"id", s.id},     {"fault", s.fault}, {"body", s.body}};
+  json::array media;
+  for (const auto& m : s.media) media.push_back(to_json(m));
+  return {{"seq", s.seq},
+          {"at", s.at},
+          {"path", s.path},
+          {"to", s.to},
+          {"from", s.from},
+          {"text", s.text},
+          {"ref", s.ref},
+          {"kind", s.kind},
+          {"status", s.status},
+          {"id", s.id},
+          {"fault", s.fault},
+          {"body", s.body},
+          {"media", std::move(media)}};
 }
 
 // X-Timestamp / X-Signature for a webhook body: hex(HMAC-SHA256(secret, timestamp "." body)).
@@ -175,6 +170,8 @@ struct carrier_simulator::impl {
   static asio::awaitable<http_response_t> submit(std::shared_ptr<impl> self, http_request_t req,
                                                  std::string path);
   static asio::awaitable<http_response_t> inbound(std::shared_ptr<impl> self, http_request_t req);
+  static asio::awaitable<std::vector<simulator_media>> fetch_media(std::weak_ptr<impl> weak,
+                                                                   std::vector<std::string> urls);
   static asio::awaitable<void> send_dlr(std::weak_ptr<impl> weak, engine::http_request request,
                                         std::chrono::milliseconds delay);
   http_response_t control(const http_request_t& req);
@@ -224,6 +221,34 @@ asio::awaitable<void> carrier_simulator::impl::send_dlr(std::weak_ptr<impl> weak
     ++self->stats.dlrs_sent;
   else
     ++self->stats.dlrs_failed;
+}
+
+asio::awaitable<std::vector<simulator_media>> carrier_simulator::impl::fetch_media(
+    std::weak_ptr<impl> weak, std::vector<std::string> urls) {
+  std::vector<simulator_media> out;
+  for (auto& url : urls) {
+    if (out.size() >= max_simulator_media) {
+      out.push_back({std::move(url), 0, -1, {}, {}, "not fetched: more than 10 media"});
+      continue;
+    }
+    if (!loopback_http_url(url)) {
+      out.push_back({std::move(url), 0, -1, {}, {}, "not fetched: not a loopback http URL"});
+      continue;
+    }
+    // As in send_dlr: the frame holds no reference to the simulator while it waits.
+    auto self = weak.lock();
+    if (!self || self->stopped) break;
+    auto& client = self->http();
+    self.reset();
+    engine::http_request get;
+    get.method = "GET";
+    get.url = url;
+    get.timeout = std::chrono::seconds(5);
+    auto op = client.async_perform(std::move(get), asio::as_tuple(asio::use_awaitable));
+    auto [ec, response] = co_await std::move(op);
+    out.push_back(fetched_media(std::move(url), ec, response));
+  }
+  co_return out;
 }
 
 asio::awaitable<http_response_t> carrier_simulator::impl::inbound(std::shared_ptr<impl> self,
@@ -412,25 +437,39 @@ asio::awaitable<http_response_t> carrier_simulator::impl::submit(std::shared_ptr
     s.id = "SIM-" + std::to_string(s.seq);
     json::object body{{"id", s.id}, {"message_id", s.id}, {"status", "accepted"}};
     res = make_response(req, 201, json::serialize(body));
+  }
+  if (s.status == 201) {
+    // Like a carrier, fetch the MMS's parts before taking it.
+    auto urls = submission_media_urls(fields, req.body());
+    if (!urls.empty()) {
+      std::weak_ptr<impl> weak = self;
+      self.reset();
+      s.media = co_await fetch_media(weak, std::move(urls));
+      self = weak.lock();
+      if (!self || self->stopped) throw drop_connection();
+    }
+  }
+  const auto& o2 = self->options;
+  if (s.status == 201) {
     auto callback = field(fields, "status_callback");
-    if (callback.empty()) callback = o.status_callback_url;
-    if (!callback.empty() && o.dlr != "none") {
+    if (callback.empty()) callback = o2.status_callback_url;
+    if (!callback.empty() && o2.dlr != "none") {
       if (self->pending_dlrs >= max_pending_dlrs) {
         ++self->stats.dlrs_failed;
       } else {
         ++self->pending_dlrs;
-        json::object dlr{{"id", s.id}, {"ref", s.ref}, {"status", o.dlr}};
-        if (o.dlr == "undelivered") dlr["error_code"] = "30003";
-        auto request = webhook_post(std::move(callback), json::serialize(dlr), o.webhook_secret);
-        auto task = send_dlr(self, std::move(request), o.dlr_delay);
+        json::object dlr{{"id", s.id}, {"ref", s.ref}, {"status", o2.dlr}};
+        if (o2.dlr == "undelivered") dlr["error_code"] = "30003";
+        auto request = webhook_post(std::move(callback), json::serialize(dlr), o2.webhook_secret);
+        auto task = send_dlr(self, std::move(request), o2.dlr_delay);
         asio::co_spawn(*self->executor, std::move(task), [](std::exception_ptr e) {
           log_coroutine_exception("simulate-carrier delivery report", e);
         });
       }
     }
   }
-  const auto latency = o.latency;
-  const auto hold = o.hold;
+  const auto latency = o2.latency;
+  const auto hold = o2.hold;
   self->record(s);
   self.reset();  // do not keep the simulator alive across the waits below
 

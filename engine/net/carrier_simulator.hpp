@@ -24,14 +24,20 @@
 //   {"id":"SIM-MO-<n>","from","to","text"} to options.inbound_url and answer 200
 //   {"id","status":<the status pigeon answered>} (502 when pigeon could not be reached, 409
 //   without an inbound_url).
+// Media: an accepted submission's media URLs (the JSON "media" array, or every form field
+//   "MediaUrl" as Twilio posts them) are fetched with GET before the answer, as a carrier
+//   fetches an MMS's parts: loopback http URLs only (127.0.0.0/8, localhost, [::1]), at most
+//   10 per submission, 5 s and 64 MiB each (the client's cap); each is recorded as
+//   {"url","status","bytes","sha256","content_type","error"} (error: why it was not fetched,
+//   or the transport failure).
 // Signing: with webhook_secret set, both carry X-Timestamp (Unix seconds) and X-Signature
 //   (hex HMAC-SHA256(secret, timestamp "." body)), the scheme the simulator codec checks.
 // Records: one JSON object per submission {"seq","at","path","to","from","text","ref","status",
-// "id","fault","kind","body"} (status: the HTTP status answered, 0 for timeout/reset; fault: ""
-// or the fault name; body: the raw body of generic-gateway posts, else ""), kept in memory and,
-// with record_path, appended to a file one line per write(2), so the file is complete even if the
-// process is killed. Determinism: fault draws come from a PRNG seeded with `seed`, one draw per
-// submission in arrival order.
+// "id","fault","kind","body","media"} (status: the HTTP status answered, 0 for timeout/reset;
+// fault: "" or the fault name; body: the raw body of generic-gateway posts, else ""), kept in
+// memory and, with record_path, appended to a file one line per write(2), so the file is complete
+// even if the process is killed. Determinism: fault draws come from a PRNG seeded with `seed`, one
+// draw per submission in arrival order.
 //
 // Threading: everything, including stats() and submissions(), on the executor's io_context
 // thread. Lifetime: stop() (also run by the destructor) closes the listener and cancels held
@@ -82,14 +88,25 @@ struct simulator_stats {
   std::uint64_t mos_sent = 0;     // inbound messages answered 2xx
 };
 
+// One media URL of a submission, as the simulator fetched it.
+struct simulator_media {
+  std::string url;
+  int status = 0;        // HTTP status; 0 when not fetched or the transfer failed
+  long long bytes = -1;  // body bytes received
+  std::string sha256;    // hex, of the body
+  std::string content_type;
+  std::string error;  // why it was not fetched, or the transport failure
+};
+
 struct simulator_submission {
   std::uint64_t seq = 0;
   std::string at;  // UTC, ISO 8601 with milliseconds
   std::string path, to, from, text, ref, kind;
   int status = 0;
-  std::string id;     // SIM-<seq> when accepted
-  std::string fault;  // "" or the fault name
-  std::string body;   // the raw request body, for paths other than /messages
+  std::string id;                      // SIM-<seq> when accepted
+  std::string fault;                   // "" or the fault name
+  std::string body;                    // the raw request body, for paths other than /messages
+  std::vector<simulator_media> media;  // accepted submissions with media URLs
 };
 
 class carrier_simulator {

@@ -89,7 +89,11 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 size_t on_body(char* data, size_t size, size_t count, void* response) {
-  static_cast<engine::http_response*>(response)->body.append(data, size * count);
+  auto& body = static_cast<engine::http_response*>(response)->body;
+  // Returning less than given aborts the transfer (CURLE_WRITE_ERROR): no peer can make the
+  // process hold an endless body.
+  if (body.size() + size * count > max_response_body) return 0;
+  body.append(data, size * count);
   return size * count;
 }
 

@@ -69,7 +69,9 @@ void set_url(easy_handle& h, const std::string& url);
 
 // CURLOPT_WRITEFUNCTION and CURLOPT_HEADERFUNCTION; their data pointer is the transfer's
 // engine::http_response. Headers are trimmed; a new status line (100 Continue, a redirect)
-// starts the header list again.
+// starts the header list again. A body beyond max_response_body aborts the transfer (an
+// error, http_errc::other): carriers answer in bytes, and nothing may fill the memory.
+inline constexpr std::size_t max_response_body = 64 * 1024 * 1024;
 size_t on_body(char* data, size_t size, size_t count, void* response);
 size_t on_header(char* data, size_t size, size_t count, void* response);
 

@@ -196,6 +196,7 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
     if (!peer.empty()) request.set(peer_address_header, peer);
     const unsigned version = request.version();
     const bool keep_alive = request.keep_alive();
+    const bool head = request.method() == http::verb::head;
     stream.expires_never();  // the handler may take its time (simulated latency)
 
     http_response_t response;
@@ -226,6 +227,12 @@ asio::awaitable<void> http_server::impl::run_session(tcp::socket socket,
     response.version(version);
     response.keep_alive(keep_alive && response.keep_alive());
     response.prepare_payload();
+    if (head) {
+      // HEAD: the GET's headers, Content-Length included, and no body (RFC 9110 9.3.2).
+      const auto length = response.body().size();
+      response.body().clear();
+      response.content_length(length);
+    }
     const bool close = !response.keep_alive();
 
     stream.expires_after(options.write_timeout);

@@ -8,6 +8,8 @@
 // (keep-alive; idle/header, body-read and write timeouts; a body limit answered with 413).
 // A handler may throw drop_connection to close the connection without answering (the socket is
 // reset); any other exception is logged and answered with 500, and the connection is closed.
+// A HEAD request is answered with the headers of the handler's response (its Content-Length
+// too) and no body, so a handler answers HEAD as it answers GET.
 //
 // Threading: construct, start, stop and destroy on the thread running the executor's
 // io_context; handlers run there too. Lifetime: stop() (also run by the destructor) closes the

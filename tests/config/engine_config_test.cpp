@@ -138,7 +138,7 @@ TEST_CASE("an unknown top-level key is reported with its line and column and the
         strings{"engine.yaml:2:1: unknown key 'rate_limit' at the top level; allowed keys: "
                 "database, listen, public_url, default_timezone, default_region, "
                 "reconcile_grace, policy, senders, providers, alerts, admin_token, "
-                "admin_hosts, drain_timeout, log_format"});
+                "admin_hosts, drain_timeout, log_format, media_dir"});
 }
 
 TEST_CASE("a public_url with a query or a fragment is refused: receipts would be lost") {
@@ -400,10 +400,10 @@ TEST_CASE("config_error's message lists every issue, one per line") {
     CHECK(std::string(error.what()) ==
           "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
           "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format\n"
+          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format, media_dir\n"
           "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
           "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format");
+          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format, media_dir");
   }
 }
 
@@ -607,4 +607,17 @@ TEST_CASE("listen.max_connections caps each listener and names a bad value") {
   CHECK(engine_issues("listen: { max_connections: 0 }\n") ==
         strings{"engine.yaml:1:28: listen.max_connections: expected 1 to 1000000 connections per "
                 "listener, got 0"});
+}
+
+TEST_CASE("media_dir is taken from the config file's folder and may not be the root") {
+  auto config = parse_engine_config("media_dir: ../assets/\n", "/srv/pigeon/conf/engine.yaml");
+  CHECK(config.media_dir == "/srv/pigeon/assets");
+  CHECK(config.media_dir_where.line == 1);
+  CHECK(parse_engine_config("media_dir: /var/media\n", "engine.yaml").media_dir == "/var/media");
+  CHECK(parse_engine_config("{}\n", "engine.yaml").media_dir.empty());
+  CHECK(engine_issues("media_dir: \"\"\n") ==
+        strings{"engine.yaml:1:12: media_dir: expected a folder, got an empty string"});
+  auto root = engine_issues("media_dir: /etc/..\n");
+  REQUIRE(root.size() == 1);
+  CHECK(root[0].starts_with("engine.yaml:1:12: media_dir: '/etc/..' would serve every file"));
 }

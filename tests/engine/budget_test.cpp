@@ -190,16 +190,22 @@ TEST_CASE("an MMS over mms_max_bytes with a local file reports the total") {
   auto dir =
       std::filesystem::temp_directory_path() / ("pigeon-budget-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  std::ofstream((dir / "pic.jpg").string()) << std::string(1000, 'j');
+  std::ofstream((dir / "pic.jpg").string()) << "\xFF\xD8\xFF" << std::string(997, 'j');
   auto campaign = campaign_with("Hello {{first_name}}", "mms");
   campaign.path = (dir / "promo.yaml").string();
   campaign.steps[0].variants[0].subject = "Sale";
   campaign.steps[0].variants[0].media = {"pic.jpg"};
-  auto ok = check_budget(campaign, engine_with("", "", 1, 2000), from({person(1, "Ann")}), {});
+  auto engine = [&](long mms_max) {
+    auto e = engine_with("", "", 1, mms_max);
+    e.media_dir = dir.string();
+    e.public_url = "https://sms.example.com";
+    return e;
+  };
+  auto ok = check_budget(campaign, engine(2000), from({person(1, "Ann")}), {});
   CHECK(ok.ok());
   CHECK(ok.variants.at(0).media_bytes == 1000);
   CHECK(ok.variants.at(0).max_bytes == 4 + 9 + 1000);
-  auto r = check_budget(campaign, engine_with("", "", 1, 1010), from({person(1, "Ann")}), {});
+  auto r = check_budget(campaign, engine(1010), from({person(1, "Ann")}), {});
   REQUIRE(r.findings.size() == 1);
   CHECK(r.findings[0].problem == budget_problem::mms_overflow);
   CHECK(r.findings[0].examples.back().bytes == 1013);
@@ -217,13 +223,17 @@ TEST_CASE("a media type carriers do not accept and a missing file are reported a
   campaign.source_text = "campaign: promo\nsteps:\n  - mms:\n      media: [doc.pdf, gone.png]\n";
   campaign.steps[0].variants[0].media = {"doc.pdf", "gone.png"};
   media_probe never = [](const std::string&) -> media_info { throw std::logic_error("called"); };
-  auto r = check_budget(campaign, engine_with(), from({}), never);
+  auto engine = engine_with();
+  engine.media_dir = dir.string();
+  engine.public_url = "https://sms.example.com";
+  auto r = check_budget(campaign, engine, from({}), never);
   REQUIRE(r.findings.size() == 1);
   CHECK(r.findings[0].problem == budget_problem::bad_media);
   CHECK(r.findings[0].where.line == 4);
   CHECK(r.findings[0].where.column == 15);
-  CHECK(r.findings[0].detail.find("application/pdf") != std::string::npos);
-  CHECK(r.findings[0].detail.find("gone.png") != std::string::npos);
+  CHECK(r.findings[0].detail.find("media `doc.pdf`: ") != std::string::npos);
+  CHECK(r.findings[0].detail.find("not a media type carriers accept") != std::string::npos);
+  CHECK(r.findings[0].detail.find("media `gone.png`: ") != std::string::npos);
   CHECK(media_type_allowed("image/JPEG; charset=binary"));
   CHECK_FALSE(media_type_allowed("image/webp"));
   std::filesystem::remove_all(dir);

@@ -213,6 +213,40 @@ TEST_CASE("status verdicts: ok, warning past a threshold, critical when the engi
   CHECK(to_json(c).at("exit_code") == 2);
 }
 
+TEST_CASE("a full disk under the database is critical and named in engine_down") {
+  pigeon::config::alert_thresholds t;
+  auto now = time_point(std::chrono::hours(1000));
+  status_report r;
+  r.now = now;
+  r.database = "/srv/pigeon/pigeon.db";
+  r.snapshot.engine_heartbeat = now - std::chrono::seconds(2);
+  r.disk_available = 512 * 1024 * 1024;
+  assess(r, t);
+  CHECK(r.level == alert_level::ok);
+
+  status_report low = r;
+  low.disk_available = 50 * 1024 * 1024;
+  assess(low, t);
+  CHECK(low.level == alert_level::warning);
+  CHECK(low.alerts.at(0).name == "disk_low");
+
+  status_report full = r;
+  full.disk_available = 4096;
+  full.snapshot.engine_heartbeat = now - std::chrono::seconds(90);  // its beats fail too
+  assess(full, t);
+  CHECK(full.level == alert_level::critical);
+  REQUIRE(full.alerts.size() >= 2);
+  CHECK(full.alerts[0].name == "disk_full");
+  CHECK(full.alerts[0].text.find("/srv/pigeon/pigeon.db has 4096 bytes available") !=
+        std::string::npos);
+  CHECK(full.alerts[0].text.find("database or disk is full") != std::string::npos);
+  CHECK(full.alerts[1].name == "engine_down");
+  CHECK(full.alerts[1].text.find("its disk is full") != std::string::npos);
+  CHECK(to_json(full).at("disk_available_bytes") == 4096);
+  CHECK(disk_available("/").has_value());
+  CHECK_FALSE(disk_available(":memory:").has_value());
+}
+
 TEST_CASE("the progress line shows count, rate and ETA, or count and rate without a total") {
   using pigeon::cli::progress_bar;
   CHECK(progress_bar::render("stored", 250, 1000, std::chrono::seconds(5)) ==

@@ -22,6 +22,7 @@ using pigeon::engine::carrier_codec;
 // and skipped (add its settings here).
 const std::vector<std::map<std::string, std::string>> candidate_settings{
     {{"url", "http://127.0.0.1:1/send"}},
+    {{"url", "http://127.0.0.1:1/send"}, {"webhook_secret", "fuzz-secret"}},  // simulator
     {{"url", "http://127.0.0.1:1/send"}, {"account_sid", "AC123"}, {"auth_token", "secret"}},
     {{"url", "http://127.0.0.1:1/send"}, {"username", "u"}, {"password", "p"}},
     {{"account_sid", "AC123"}, {"auth_token", "secret"}},

@@ -59,7 +59,8 @@ def a_rehearsal_refuses_providers_that_are_not_simulators_on_loopback(env):
     port, record = env.simulator()
     # 0.0.0.0 is not a loopback address by the rule (127.0.0.0/8, ::1, localhost), yet a
     # connection to it stays on this machine: before the fix this test sent nothing off it.
-    write_config(env, f"""  sandbox: {{ kind: simulator, url: "http://127.0.0.1:{port}" }}
+    write_config(env, f"""  sandbox: {{ kind: simulator, url: "http://127.0.0.1:{port}",
+             webhook_secret: "${{{e2e.SIM_SECRET_ENV}}}" }}
   tw: {{ kind: twilio, base_url: "http://0.0.0.0:{port}", account_sid: AC0123456789abcdef0123456789abcdef,
         auth_token: "${{PIGEON_TEST_TW_TOKEN}}", from: "+15550001111" }}
   gw: {{ kind: kannel, url: "http://0.0.0.0:{port}/cgi-bin/sendsms", username: u,

@@ -13,6 +13,9 @@ import tempfile
 import time
 
 PIGEON = None
+# The environment variable holding the secret the simulator signs its callbacks with and the
+# engine checks them with (a simulator provider at a url must have one): set for every test.
+SIM_SECRET_ENV = "PIGEON_SIM_SECRET"
 
 
 class Env:
@@ -38,7 +41,11 @@ class Env:
         return p
 
     def simulator(self, *extra):
+        """`pigeon simulate-carrier` on a free port, signing its callbacks with SIM_SECRET_ENV
+        (unless `extra` names another secret), as write_config's provider expects."""
         record = os.path.join(self.tmp, "submissions.jsonl")
+        if "--webhook-secret-env" not in extra:
+            extra = ("--webhook-secret-env", SIM_SECRET_ENV) + tuple(extra)
         p = self.spawn("simulate-carrier", "--port", "0", "--record", record, *extra,
                        with_config=False)
         deadline = time.time() + 30
@@ -64,7 +71,8 @@ senders:
     opt_out_hint: "Reply STOP to opt out"
     route: [carrier]
 providers:
-  carrier: {{ kind: simulator, url: "{url}", concurrency: {concurrency} }}
+  carrier: {{ kind: simulator, url: "{url}", concurrency: {concurrency},
+             webhook_secret: "${{{SIM_SECRET_ENV}}}" }}
 """)
 
     def campaign(self, name, steps_yaml, anchor=None):
@@ -121,6 +129,7 @@ def run_test_from_argv(namespace, prefix):
     """`script.py PIGEON_BINARY TEST_NAME`: runs namespace[TEST_NAME](Env) in a temp folder."""
     global PIGEON
     PIGEON, name = sys.argv[1], sys.argv[2]
+    os.environ.setdefault(SIM_SECRET_ENV, "sim-" + os.urandom(16).hex())
     test = namespace[name]
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         env = Env(tmp)

@@ -13,7 +13,8 @@ from e2e import read_records, STEP_NOW
 
 def simulator(env, name, *extra):
     record = os.path.join(env.tmp, name + ".jsonl")
-    p = env.spawn("simulate-carrier", "--port", "0", "--record", record, *extra, with_config=False)
+    p = env.spawn("simulate-carrier", "--port", "0", "--record", record,
+                  "--webhook-secret-env", e2e.SIM_SECRET_ENV, *extra, with_config=False)
     deadline = time.time() + 30
     while time.time() < deadline:
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stdout.readline() or "")
@@ -36,8 +37,10 @@ senders:
     opt_out_hint: "Reply STOP to opt out"
     route: [primary, backup]
 providers:
-  primary: {{ kind: simulator, url: "http://127.0.0.1:{primary}", concurrency: 8 }}
-  backup: {{ kind: simulator, url: "http://127.0.0.1:{backup}", concurrency: 8 }}
+  primary: {{ kind: simulator, url: "http://127.0.0.1:{primary}", concurrency: 8,
+             webhook_secret: "${{{e2e.SIM_SECRET_ENV}}}" }}
+  backup: {{ kind: simulator, url: "http://127.0.0.1:{backup}", concurrency: 8,
+            webhook_secret: "${{{e2e.SIM_SECRET_ENV}}}" }}
 """)
 
 

@@ -137,6 +137,26 @@ TEST_CASE("a malformed or oversized request gets 400 or 431 with a reason, not a
   runner.join();
 }
 
+TEST_CASE("a HEAD request gets the GET's headers, its Content-Length included, and no body") {
+  asio::io_context io;
+  http_server server(io.get_executor(), [](http_request_t req) -> asio::awaitable<http_response_t> {
+    co_return make_response(req, 200, "twelve bytes", "image/png");
+  });
+  const auto port = server.start(loopback);
+  auto guard = asio::make_work_guard(io);
+  std::thread runner([&] { io.run(); });
+  auto get = exchange_raw(port, "GET /a.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto head = exchange_raw(port, "HEAD /a.png HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  CHECK(get.ends_with("\r\n\r\ntwelve bytes"));
+  CHECK(head.find("Content-Length: 12\r\n") != std::string::npos);
+  CHECK(head.find("Content-Type: image/png\r\n") != std::string::npos);
+  CHECK(head.ends_with("\r\n\r\n"));  // no body
+  CHECK(head.substr(0, head.find("\r\n\r\n")) == get.substr(0, get.find("\r\n\r\n")));
+  asio::post(io, [&] { server.stop(); });
+  guard.reset();
+  runner.join();
+}
+
 TEST_CASE("connections beyond the cap are closed at once and counted; freed places are reused") {
   asio::io_context io;
   pigeon::net::server_options options;

@@ -12,8 +12,14 @@ namespace {
 using test::check_golden;
 using test::provider_builder;
 
+// The secret the tests' simulator signs with (signatures below computed with Python's hmac).
+constexpr const char* secret = "whsec-0123456789";
+
 TEST_CASE("simulator posts an SMS to {url}/messages in its fixed JSON shape") {
-  auto cfg = provider_builder("sandbox", "simulator").set("url", "http://127.0.0.1:18090/").cfg;
+  auto cfg = provider_builder("sandbox", "simulator")
+                 .set("url", "http://127.0.0.1:18090/")
+                 .set("webhook_secret", secret)
+                 .cfg;
   auto m = test::tricky_message();
   m.status_callback_url = "http://127.0.0.1:8080/webhooks/sandbox/status";
   auto request = simulator::make(cfg)->build_submit(m);
@@ -24,6 +30,7 @@ TEST_CASE("simulator posts an SMS to {url}/messages in its fixed JSON shape") {
 TEST_CASE("simulator posts an MMS with its subject and media") {
   auto cfg = provider_builder("sandbox", "simulator")
                  .set("url", "http://127.0.0.1:18090")
+                 .set("webhook_secret", secret)
                  .set("from", "+15550001111")
                  .set("timeout", "2s")
                  .cfg;
@@ -46,7 +53,10 @@ TEST_CASE("simulator uses the embedded simulator's url when the provider has non
   CHECK(simulator::parse_settings(cfg, "http://127.0.0.1:40123").from == "pigeon");
 
   SUBCASE("a configured url wins over the embedded one") {
-    auto own = provider_builder("sandbox", "simulator").set("url", "http://sim:1").cfg;
+    auto own = provider_builder("sandbox", "simulator")
+                   .set("url", "http://sim:1")
+                   .set("webhook_secret", secret)
+                   .cfg;
     CHECK(simulator::parse_settings(own, "http://127.0.0.1:40123").url == "http://sim:1");
   }
   SUBCASE("with neither there is nowhere to send") {
@@ -62,7 +72,10 @@ TEST_CASE("simulator uses the embedded simulator's url when the provider has non
 }
 
 TEST_CASE("simulator maps its replies and fault injections onto verdicts as the fixtures say") {
-  auto cfg = provider_builder("sandbox", "simulator").set("url", "http://127.0.0.1:18090").cfg;
+  auto cfg = provider_builder("sandbox", "simulator")
+                 .set("url", "http://127.0.0.1:18090")
+                 .set("webhook_secret", secret)
+                 .cfg;
   auto codec = simulator::make(cfg);
   for (std::string name :
        {"created", "created_message_id_only", "created_without_id", "unavailable", "throttled",
@@ -100,27 +113,69 @@ engine::webhook_request simulator_post(std::string path, std::string body) {
 }
 
 TEST_CASE("simulator reads the delivery reports and inbound messages the simulator posts") {
-  auto codec = simulator::make(provider_builder("sandbox", "simulator").set("url", "http://s").cfg);
+  auto codec = simulator::make(provider_builder("sandbox", "simulator")
+                                   .set("url", "http://s")
+                                   .set("webhook_secret", secret)
+                                   .cfg);
   auto dlr =
       simulator_post("/webhooks/sandbox/status",
                      R"({"id":"SIM-3","ref":"42","status":"undelivered","error_code":"30003"})");
+  dlr.headers["x-timestamp"] = "1794450600";
+  dlr.headers["x-signature"] = "4c391aae1874a83ecba7ecc544716f0ccf448e8746e07e12a05693047fff13b5";
   check_golden("simulator", "dlr_undelivered.events",
                test::to_text(codec->parse_webhook(engine::webhook_kind::status, dlr)));
   auto mo =
       simulator_post("/webhooks/sandbox/inbound",
                      R"({"id":"SIM-MO-1","from":"+8613800138000","to":"10690000","text":"退订"})");
+  mo.headers["x-timestamp"] = "1794450600";
+  mo.headers["x-signature"] = "76eace3d4cad2e93981e367a6c5eabf6b407fa95e74e656fed46bebfb225eb15";
   check_golden("simulator", "mo.events",
                test::to_text(codec->parse_webhook(engine::webhook_kind::inbound, mo)));
-  dlr.remote_address = "192.0.2.1";
-  auto foreign = codec->parse_webhook(engine::webhook_kind::status, dlr);
-  REQUIRE(std::holds_alternative<engine::webhook_refused>(foreign));
-  CHECK(std::get<engine::webhook_refused>(foreign).status == 403);
+}
+
+TEST_CASE("simulator refuses unsigned callbacks even from loopback") {
+  auto dlr = simulator_post("/webhooks/sandbox/status",
+                            R"({"id":"SIM-3","ref":"42","status":"undelivered"})");
+  SUBCASE("with a secret, an unsigned post from 127.0.0.1 is a forgery") {
+    auto codec = simulator::make(provider_builder("sandbox", "simulator")
+                                     .set("url", "http://s")
+                                     .set("webhook_secret", secret)
+                                     .cfg);
+    auto result = codec->parse_webhook(engine::webhook_kind::status, dlr);
+    REQUIRE(std::holds_alternative<engine::webhook_refused>(result));
+    CHECK(std::get<engine::webhook_refused>(result).security);
+  }
+  SUBCASE("an embedded simulator's codec without any secret refuses everything") {
+    auto codec =
+        simulator::make(provider_builder("sandbox", "simulator").cfg, "http://127.0.0.1:1");
+    auto result = codec->parse_webhook(engine::webhook_kind::status, dlr);
+    REQUIRE(std::holds_alternative<engine::webhook_refused>(result));
+    CHECK(std::get<engine::webhook_refused>(result).status == 401);
+  }
+  SUBCASE("the embedded simulator's secret is the codec's when the provider sets none") {
+    auto s = simulator::parse_settings(provider_builder("sandbox", "simulator").cfg,
+                                       "http://127.0.0.1:1", "generated-secret");
+    CHECK(s.webhook_secret == "generated-secret");
+  }
+}
+
+TEST_CASE("a simulator at a url without a webhook_secret is refused at its place") {
+  auto cfg = provider_builder("sandbox", "simulator").set("url", "http://127.0.0.1:18090").cfg;
+  try {
+    simulator::parse_settings(cfg);
+    FAIL("expected a config_error");
+  } catch (const config::config_error& e) {
+    REQUIRE(e.issues().size() == 1);
+    CHECK(e.issues()[0].to_string().starts_with(
+        "engine.yaml:20:3: simulator provider 'sandbox' at url "
+        "http://127.0.0.1:18090 has no webhook_secret"));
+  }
 }
 
 TEST_CASE("simulator with a webhook secret wants the simulator's signature, from any address") {
   auto codec = simulator::make(provider_builder("sandbox", "simulator")
                                    .set("url", "http://s")
-                                   .set("webhook_secret", "whsec-0123456789")
+                                   .set("webhook_secret", secret)
                                    .cfg);
   // Signature computed independently (Python hmac) over 1794450600.{body}.
   auto dlr = simulator_post("/webhooks/sandbox/status",
