@@ -135,7 +135,8 @@ def faults(env, messages, fault_seconds, fail_rate):
     port, record, expected = prepare(env, messages, ("--fail-rate", str(fail_rate), "--faults",
                                                      "5xx,429,timeout", "--retry-after", "1"))
     with open(env.config) as f:
-        cfg = f.read().replace("concurrency: 32 }", "concurrency: 32, rate: 200/s, timeout: 2s }")
+        cfg = f.read().replace("concurrency: 32,", "concurrency: 32, rate: 200/s, timeout: 2s,")
+    assert "rate: 200/s" in cfg, cfg
     with open(env.config, "w") as f:
         f.write(cfg)
     t0 = time.time()

@@ -22,6 +22,8 @@ class Env:
     """A temp folder with a config, a database and helpers to run pigeon in it."""
 
     def __init__(self, tmp):
+        # The simulator signs its callbacks and the provider config names this variable.
+        os.environ.setdefault(SIM_SECRET_ENV, "sim-" + os.urandom(16).hex())
         self.tmp = tmp
         self.db = os.path.join(tmp, "pigeon.db")
         self.config = os.path.join(tmp, "pigeon.yaml")

@@ -246,9 +246,15 @@ def idle_connections_beyond_the_cap_are_refused_and_sends_go_on(env):
     serve, hooks, admin = start_serve(env)
     idle = []
     try:
+        refused = 0
         for _ in range(60):
-            s = socket.create_connection(("127.0.0.1", hooks), timeout=5)
-            idle.append(s)
+            # Beyond the cap the listener closes new connections at once: a reset may already
+            # reach connect() (that is the cap working, not a failure).
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", hooks), timeout=5))
+            except ConnectionError:
+                refused += 1
+        assert len(idle) >= 20, (len(idle), refused)
         # The engine still sends: a campaign applied now is delivered to everyone.
         env.run("campaign", "apply", env.campaign("promo", e2e.KEYWORD_STEPS.split("replies:")[0]))
         wait_for("every contact's first message at the carrier", lambda: {

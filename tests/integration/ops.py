@@ -25,7 +25,8 @@ def write_paced_config(env, port, rate):
     """The standard config with the carrier at concurrency 4 and `rate`; returns its text."""
     env.write_config(f"http://127.0.0.1:{port}", concurrency=4)
     with open(env.config) as f:
-        text = f.read().replace("concurrency: 4 }", f"concurrency: 4, rate: {rate} }}")
+        text = f.read().replace("concurrency: 4,", f"concurrency: 4, rate: {rate},")
+    assert f"rate: {rate}" in text, text
     with open(env.config, "w") as f:
         f.write(text)
     return text

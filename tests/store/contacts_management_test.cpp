@@ -175,7 +175,7 @@ TEST_CASE("erasing a journey's recipient keeps its counts and drops its dates an
             c +
             ", 'unreadable birthday_at: ''17.5.1990''', 3);"
             "INSERT INTO journey_dates VALUES ('promo', " +
-            c + ", 'Asia/Shanghai', 5, 17, '2026-05-17');");
+            c + ", 'Asia/Shanghai', 5, 17, '2026-05-17', NULL);");
   }
   REQUIRE(s->erase_contact(phone_a, at_ms(2000)).refused.empty());
   auto a = std::to_string(ids[0]), b = std::to_string(ids[1]);
