@@ -48,3 +48,20 @@ TEST_CASE("a day that does not exist does not parse") {
   CHECK_FALSE(pigeon::engine::parse_day_text("2027-02-29"));
   CHECK(pigeon::engine::parse_day_text("2028-02-29"));
 }
+
+TEST_CASE("parse_iso reads a date, a time with Z or an offset, and refuses anything else") {
+  using pigeon::engine::format_iso;
+  using pigeon::engine::parse_iso;
+  CHECK(format_iso(*parse_iso("2026-11-11")) == "2026-11-11T00:00:00.000Z");
+  CHECK(format_iso(*parse_iso("2026-11-11T10:00:00Z")) == "2026-11-11T10:00:00.000Z");
+  CHECK(format_iso(*parse_iso("2026-11-11T10:00:00.123Z")) == "2026-11-11T10:00:00.123Z");
+  CHECK(format_iso(*parse_iso("2026-11-11T10:00:00+08:00")) == "2026-11-11T02:00:00.000Z");
+  CHECK(format_iso(*parse_iso("2026-11-11T10:00:00-0500")) == "2026-11-11T15:00:00.000Z");
+  CHECK(format_iso(*parse_iso("2026-11-11 10:00:00+08:00")) == "2026-11-11T02:00:00.000Z");
+  CHECK(format_iso(*parse_iso("2026-11-11T10:00Z")) == "2026-11-11T10:00:00.000Z");
+  CHECK(format_iso(*parse_iso("2026-11-11T10:00+08:00")) == "2026-11-11T02:00:00.000Z");
+  for (const char* bad :
+       {"", "2026-11-1", "2026-13-01", "2026-02-30", "11/11/2026", "2026-11-11T10Z",
+        "2026-11-11T10:00:00", "2026-11-11T10:00:00+8", "2026-11-11T10:00:00Zjunk", "soon"})
+    CHECK_MESSAGE(!parse_iso(bad), bad);
+}
