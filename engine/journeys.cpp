@@ -334,7 +334,10 @@ journey_result journey_engine::contacts_changed(store& db, const std::vector<std
   journey_result total;
   if (ids.empty()) return total;
   refresh(db);
-  for (const auto& [name, j] : journeys_) {
+  for (const auto& entry : journeys_) {
+    // Named, not a structured binding: lambdas below capture them (clang 14 cannot).
+    const auto& name = entry.first;
+    const auto& j = entry.second;
     if (j->trigger().type == trigger_config::kind::event) continue;
     // Contacts read in chunks: an import of a million rows does not hold them all twice.
     for (std::size_t at = 0; at < ids.size(); at += 2000) {
@@ -355,7 +358,10 @@ journey_result journey_engine::event_recorded(store& db, const contact_event& ev
   journey_result r;
   if (!refreshed_) refresh(db);
   std::optional<contact> c;
-  for (const auto& [name, j] : journeys_) {
+  for (const auto& entry : journeys_) {
+    // Named, not a structured binding: lambdas below capture them (clang 14 cannot).
+    const auto& name = entry.first;
+    const auto& j = entry.second;
     const auto& t = j->trigger();
     if (t.type != trigger_config::kind::event || t.event != event.name) continue;
     if (!c) {
@@ -391,7 +397,10 @@ journey_result journey_engine::event_recorded(store& db, const contact_event& ev
 std::optional<time_point> journey_engine::tick(store& db, time_point now, journey_result* out) {
   refresh(db);
   std::optional<time_point> next;
-  for (const auto& [name, j] : journeys_) {
+  for (const auto& entry : journeys_) {
+    // Named, not a structured binding: lambdas below capture them (clang 14 cannot).
+    const auto& name = entry.first;
+    const auto& j = entry.second;
     const auto& t = j->trigger();
     if (t.type == trigger_config::kind::event) continue;
     db.transaction([&] {
