@@ -118,17 +118,30 @@ std::optional<YAML::Node> yaml_reader::parse(const std::string& text) {
   for (std::string line; std::getline(stream, line);) lines_.push_back(line);
   try {
     // One document per file: a second one (after `---`) would otherwise be dropped unread.
-    auto docs = YAML::LoadAll(text);
-    std::erase_if(docs, [](const YAML::Node& d) { return !d.IsDefined() || d.IsNull(); });
-    if (docs.size() > 1) {
-      issue(docs[1],
-            "a second YAML document (after `---`): a file holds one campaign (or one "
-            "engine config); put each in a file of its own (" +
-                std::to_string(docs.size()) + " documents here)");
-      return std::nullopt;
+    // Found by its marker line (YAML::LoadAll loops without end on some malformed input).
+    bool content = false;
+    bool second = false;  // a `---` after the first document's content
+    for (std::size_t i = 0; i < lines_.size(); ++i) {
+      std::string_view line = lines_[i];
+      bool marker = line.starts_with("---") &&
+                    (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+      if (marker) {
+        second = second || content;
+        continue;
+      }
+      auto first = line.find_first_not_of(" \t\r");
+      if (first == std::string_view::npos || line[first] == '#') continue;
+      if (second) {
+        issue({file_, static_cast<int>(i) + 1, static_cast<int>(first) + 1},
+              "a second YAML document (after `---`): a file holds one campaign (or one engine "
+              "config); put each in a file of its own");
+        return std::nullopt;
+      }
+      content = true;
     }
-    if (docs.empty()) return YAML::Node(YAML::NodeType::Map);
-    return docs.front();
+    YAML::Node root = YAML::Load(text);
+    if (!root.IsDefined() || root.IsNull()) return YAML::Node(YAML::NodeType::Map);
+    return root;
   } catch (const YAML::Exception& e) {
     source_location where{file_, 1, 1};
     if (!e.mark.is_null()) where = from_mark(e.mark);
