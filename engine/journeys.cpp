@@ -335,8 +335,6 @@ journey_result journey_engine::contacts_changed(store& db, const std::vector<std
   if (ids.empty()) return total;
   refresh(db);
   for (const auto& entry : journeys_) {
-    // Named, not a structured binding: lambdas below capture them (clang 14 cannot).
-    const auto& name = entry.first;
     const auto& j = entry.second;
     if (j->trigger().type == trigger_config::kind::event) continue;
     // Contacts read in chunks: an import of a million rows does not hold them all twice.
