@@ -1,5 +1,7 @@
 #include "engine/store/rows.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -147,6 +149,19 @@ std::int64_t wall_clock_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+void for_each_contact_row(query& q, const std::function<void(const contact&)>& fn) {
+  contact c;  // reused: its strings keep their storage from row to row
+  while (q.step()) {
+    try {
+      read_contact_into(q, 0, c);
+    } catch (const store_error& e) {
+      spdlog::warn("skipped {}", e.what());
+      continue;
+    }
+    fn(c);
+  }
 }
 
 }  // namespace pigeon::engine::sqlite

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,6 +48,10 @@ contact read_contact(const query& q, int first);
 // Throws store_error naming the contact (masked phone, id) when its tags or attributes do not
 // decode; a scan skips such a row with a warning rather than stopping.
 void read_contact_into(const query& q, int first, contact& c);
+// Steps `q` (contact_columns first) and calls `fn` per contact, one contact object reused from
+// row to row (valid during the call only). A row that does not decode is skipped and logged:
+// one bad row never stops a scan (validate, plan, apply, journeys).
+void for_each_contact_row(query& q, const std::function<void(const contact&)>& fn);
 
 // Why `value` would not read back once serialized (a NaN or infinite number, invalid UTF-8 in
 // a string or key), or nullopt. Writers check this so nothing stored can stop a later read.

@@ -23,14 +23,8 @@ bool sqlite_store::enter_journey(const std::string& campaign, std::int64_t conta
     q.bind(1, campaign).bind(2, contact_id).bind(3, occurrence).bind(4, at);
     q.run();
     entered = db_->changes() > 0;
-    if (!entered) return;
-    query m(*db_,
-            "INSERT INTO journey_members (campaign, contact_id, matching, last_entered_at) "
-            "VALUES (?1, ?2, 0, ?3) ON CONFLICT (campaign, contact_id) DO UPDATE SET "
-            "last_entered_at = ?3");
-    m.bind(1, campaign).bind(2, contact_id).bind(3, at);
-    m.run();
-    if (!messages.empty()) enqueue(messages);
+    // The last entry is read from journey_entries (last_journey_entry): nothing else to note.
+    if (entered && !messages.empty()) enqueue(messages);
   });
   return entered;
 }
@@ -155,16 +149,7 @@ void sqlite_store::for_each_journey_contact(const journey_query& jq,
       q.bind(3, jq.date);
     else if (!jq.days.empty() && jq.month > 0)
       q.bind(3, jq.month);
-    contact c;
-    while (q.step()) {
-      try {
-        sqlite::read_contact_into(q, 0, c);
-      } catch (const store_error& e) {
-        spdlog::warn("skipped {}", e.what());
-        continue;
-      }
-      fn(c);
-    }
+    sqlite::for_each_contact_row(q, fn);
   });
 }
 

@@ -220,17 +220,7 @@ void sqlite_store::for_each_contact(const std::function<void(const contact&)>& f
     // Erased contacts (tombstones, see erase_contact) are no one's: never listed.
     query q(*db_, std::string("SELECT ") + sqlite::contact_columns + " FROM contacts k WHERE " +
                       sqlite::live_contact_sql + " ORDER BY k.id");
-    contact c;  // reused: its strings keep their storage from row to row
-    while (q.step()) {
-      try {
-        sqlite::read_contact_into(q, 0, c);
-      } catch (const store_error& e) {
-        // One bad row never stops a scan (validate, plan, apply): skipped and named.
-        spdlog::warn("skipped {}", e.what());
-        continue;
-      }
-      fn(c);
-    }
+    sqlite::for_each_contact_row(q, fn);
   });
 }
 
