@@ -80,8 +80,9 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   std::int64_t count = 0;
   auto [end, ec] = std::from_chars(number.data(), number.data() + number.size(), count);
   if (ec != std::errc{} || end != number.data() + number.size()) return std::nullopt;
-  // Ten years is far beyond any sensible window and keeps the product from overflowing.
-  if (count <= 0 || count * unit > 3650LL * 86400) return std::nullopt;
+  // Ten years is far beyond any sensible window; comparing by division keeps the check itself
+  // from overflowing on a huge count.
+  if (count <= 0 || count > 3650LL * 86400 / unit) return std::nullopt;
   return std::chrono::seconds{count * unit};
 }
 
