@@ -138,7 +138,7 @@ ab_decision decide_ab_test(const ab_decision& test, const std::vector<variant_st
   return d;
 }
 
-std::vector<ab_decision> decide_ab_tests(store& db, time_point now) {
+std::vector<ab_decision> decide_ab_tests(ab_store& db, time_point now) {
   std::vector<ab_decision> out;
   for (const auto& test : db.ab_tests_due(now)) {
     auto d = decide_ab_test(test, db.ab_stats(test.campaign), now);
@@ -186,12 +186,12 @@ std::optional<config::config_issue> ab_evidence_warning(const config::campaign_c
   std::string share = std::to_string(test.sample_percent) + "% sample";
   if (campaign.holdout > 0) share += ", " + std::to_string(campaign.holdout) + "% holdout";
   return config::config_issue{
-      where, "ab_test.min_per_variant: the audience cannot reach " +
-                 std::to_string(test.min_per_variant) +
-                 " sends per variant: " + std::to_string(audience) + " recipients (" + share +
-                 ") give about " + expected + " to " + which +
-                 ", so the test will keep splitting without a decision. Lower "
-                 "min_per_variant, raise sample or widen the audience",
+      where,
+      "ab_test.min_per_variant: the audience cannot reach " + std::to_string(test.min_per_variant) +
+          " sends per variant: " + std::to_string(audience) + " recipients (" + share +
+          ") give about " + expected + " to " + which +
+          ", so the test will keep splitting without a decision. Lower "
+          "min_per_variant, raise sample or widen the audience",
       config::severity::warning};
 }
 

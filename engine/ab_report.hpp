@@ -8,7 +8,7 @@
 
 #include "config/campaign.hpp"
 #include "engine/model.hpp"
-#include "engine/store.hpp"
+#include "engine/store/ab_store.hpp"
 
 namespace pigeon::engine {
 
@@ -52,7 +52,7 @@ ab_decision decide_ab_test(const ab_decision& test, const std::vector<variant_st
 // decisions taken (usually none). Runs on the store's thread: the dispatcher calls it before
 // each claim, so on a simulated clock it acts at the first due time after the decision time,
 // before anything due then is sent. Throws store_error.
-std::vector<ab_decision> decide_ab_tests(store& db, time_point now);
+std::vector<ab_decision> decide_ab_tests(ab_store& db, time_point now);
 
 // `campaign validate`'s warning when an audience of `audience` recipients cannot give every
 // variant of every step with variants min_per_variant sends: the expected count is the audience

@@ -154,7 +154,7 @@ price_list prices_from(const config::engine_config& cfg) {
   return out;
 }
 
-std::string campaign_names(store& db) {
+std::string campaign_names(campaign_store& db) {
   std::string names;
   for (const auto& c : db.list_campaigns()) names += (names.empty() ? "" : ", ") + c.name;
   return names.empty() ? "(none yet)" : names;

@@ -104,7 +104,7 @@ std::optional<campaign_report> build_report(store& db, const std::string& campai
                                             const price_list& prices, time_point now);
 
 // The names of the campaigns there are (for "no campaign named X; there are: ...").
-std::string campaign_names(store& db);
+std::string campaign_names(campaign_store& db);
 
 // Renderers: a person's summary, the JSON of `report --json` ("journey": entries and exits of a
 // lifecycle journey, per day; null for other campaigns), and CSV with one row per step ×

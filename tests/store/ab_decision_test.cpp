@@ -9,15 +9,13 @@
 #include "engine/ab_report.hpp"
 #include "engine/planner.hpp"
 #include "engine/status_report.hpp"
-#include "engine/store/sqlite_db.hpp"
-#include "engine/store/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon;
 using namespace pigeon::engine;
 using namespace std::chrono_literals;
 using pigeon::engine::test::at_ms;
-using pigeon::engine::test::temp_dir;
 
 namespace {
 
@@ -37,9 +35,10 @@ stored_campaign ab_campaign() {
   return c;
 }
 
+template <class Backend>
 struct ab_fixture {
-  temp_dir dir;
-  std::unique_ptr<sqlite_store> s = sqlite_store::open(dir.file("ab.db"));
+  Backend backend;
+  store* s = backend.open();
   std::vector<std::int64_t> ids;
 
   // `n` recipients, alternately A and B, each with a "first" message due at t0 and a "second"
@@ -75,13 +74,18 @@ struct ab_fixture {
   }
   // A reply "1" from every `every`-th recipient of variant `v` at `at`.
   void replies(const std::string& v, int every, std::int64_t at) {
-    sqlite::database db(dir.file("ab.db"));
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if ((i % 2 == 0 ? "A" : "B") != v || (i / 2) % every != 0) continue;
-      db.exec(
-          "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, "
-          "text, at) VALUES ('sim', '+1', '1', " +
-          std::to_string(ids[i]) + ", 'ab', '1', '1', " + std::to_string(at) + ")");
+      reply_row r;
+      r.provider = "sim";
+      r.carrier_id = "R" + v + std::to_string(i) + "@" + std::to_string(at);
+      r.phone = "+1";
+      r.normalized = r.text = r.keyword = "1";
+      r.contact_id = ids[i];
+      r.campaign = "ab";
+      r.at = at_ms(at);
+      r.id = s->record_reply(r);  // stored, then matched, as the reply engine does
+      s->update_reply(r);
     }
   }
   // Registers campaign "ab"'s test (min_per_variant 10: these audiences are small).
@@ -104,8 +108,9 @@ struct ab_fixture {
 
 }  // namespace
 
-TEST_CASE("an A/B test is decided once, decide_after the first send, and the rest get the winner") {
-  ab_fixture f(400);
+STORE_TEST_CASE(
+    "an A/B test is decided once, decide_after the first send, and the rest get the winner") {
+  ab_fixture<store_backend> f(400);
   f.register_test("reply:1", 48h);
   CHECK(decide_ab_tests(*f.s, at_ms(t0 + 5 * day_ms)).empty());  // nothing sent yet
   f.send_due(t0);
@@ -137,8 +142,9 @@ TEST_CASE("an A/B test is decided once, decide_after the first send, and the res
   CHECK(stats[0].replies["1"] == 20);
 }
 
-TEST_CASE("status shows an active campaign's A/B test as campaign show does, pending or decided") {
-  ab_fixture f(400);
+STORE_TEST_CASE(
+    "status shows an active campaign's A/B test as campaign show does, pending or decided") {
+  ab_fixture<store_backend> f(400);
   f.register_test("reply:1", 48h);
   config::alert_thresholds thresholds;
   auto pending = build_status_report(*f.s, at_ms(t0 - 1000), thresholds, "ab.db");
@@ -172,8 +178,8 @@ TEST_CASE("status shows an active campaign's A/B test as campaign show does, pen
   CHECK(to_json(paused).at("campaigns").as_array().at(0).at("ab_decision").is_null());
 }
 
-TEST_CASE("an A/B test without a significant difference keeps the split and says why") {
-  ab_fixture f(200);
+STORE_TEST_CASE("an A/B test without a significant difference keeps the split and says why") {
+  ab_fixture<store_backend> f(200);
   f.register_test("reply:1", 24h);
   // The second step of the first ten recipients is held by a sample (due at its time + 1d).
   std::vector<apply_deferral> held;
@@ -200,8 +206,9 @@ TEST_CASE("an A/B test without a significant difference keeps the split and says
   }
 }
 
-TEST_CASE("held messages wait for the decision, then go with the split once the sample is spent") {
-  ab_fixture f(40);
+STORE_TEST_CASE(
+    "held messages wait for the decision, then go with the split once the sample is spent") {
+  ab_fixture<store_backend> f(40);
   // Recipients 20..39 are outside the sample: their first message waits for the decision.
   std::vector<apply_deferral> held;
   for (int i = 20; i < 40; ++i)
@@ -240,8 +247,8 @@ TEST_CASE("held messages wait for the decision, then go with the split once the 
   }
 }
 
-TEST_CASE("a paused campaign's A/B test waits for its resume") {
-  ab_fixture f(20);
+STORE_TEST_CASE("a paused campaign's A/B test waits for its resume") {
+  ab_fixture<store_backend> f(20);
   f.register_test("delivered", 1h);
   f.send_due(t0);
   f.s->set_campaign_state("ab", "paused", at_ms(t0));
@@ -250,8 +257,8 @@ TEST_CASE("a paused campaign's A/B test waits for its resume") {
   CHECK(decide_ab_tests(*f.s, at_ms(t0 + day_ms)).size() == 1);
 }
 
-TEST_CASE("a version without ab_test drops an undecided test but keeps a decided one") {
-  ab_fixture f(20);
+STORE_TEST_CASE("a version without ab_test drops an undecided test but keeps a decided one") {
+  ab_fixture<store_backend> f(20);
   f.register_test("reply:1", 24h);
   f.s->defer_at_apply("ab", {{"first", f.ids[0], at_ms(t0 + day_ms), ab_held_reason}});
   f.register_test("", {});
@@ -313,7 +320,7 @@ contact member(const std::string& phone, int last_active_days, std::string tz = 
 }
 
 // A message of another campaign sent to `contact_id` at `at`.
-void sent_before(sqlite_store& s, std::int64_t contact_id, std::int64_t at) {
+void sent_before(store& s, std::int64_t contact_id, std::int64_t at) {
   auto c = test::make_campaign("earlier", "e1");
   s.save_campaign(c);
   s.enqueue({test::make_message("earlier", "s1", contact_id, at)});
@@ -326,9 +333,10 @@ void sent_before(sqlite_store& s, std::int64_t contact_id, std::int64_t at) {
 
 }  // namespace
 
-TEST_CASE("apply queues nothing for opted-out contacts and pre-checks caps against the ledger") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("a.db"));
+STORE_TEST_CASE(
+    "apply queues nothing for opted-out contacts and pre-checks caps against the ledger") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = s->upsert_contacts({member("+8613800000001", 5), member("+8613800000002", 5),
                                  member("+8613800000003", 60), member("+8613800000004", 5)});
   s->opt_out(ids[1], "test", at_ms(t0));
@@ -363,9 +371,9 @@ TEST_CASE("apply queues nothing for opted-out contacts and pre-checks caps again
   }
 }
 
-TEST_CASE("apply with on_cap drop stores a recipient already over a cap as suppressed") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("a.db"));
+STORE_TEST_CASE("apply with on_cap drop stores a recipient already over a cap as suppressed") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = s->upsert_contacts({member("+8613800000001", 5)});
   sent_before(*s, ids[0], t0 + 2 * day_ms);
   auto summary = apply_campaign(apply_campaign_file("drop"), apply_engine(), *s, at_ms(t0));
@@ -376,9 +384,10 @@ TEST_CASE("apply with on_cap drop stores a recipient already over a cap as suppr
   CHECK(rows[0].reason == "frequency cap: active 1 per 7d (at apply)");
 }
 
-TEST_CASE("apply spreads due times over window_spread, within the window, the same every time") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("a.db"));
+STORE_TEST_CASE(
+    "apply spreads due times over window_spread, within the window, the same every time") {
+  store_backend backend;
+  store* s = backend.open();
   std::vector<contact> people;
   for (int i = 0; i < 200; ++i)
     people.push_back(member("+86139" + std::to_string(10'000'000 + i), 60));
@@ -393,16 +402,16 @@ TEST_CASE("apply spreads due times over window_spread, within the window, the sa
   }
   CHECK(distinct.size() > 150);
   // Without a spread every message falls due at the opening.
-  temp_dir dir2;
-  auto s2 = sqlite_store::open(dir2.file("b.db"));
+  store_backend other;
+  store* s2 = other.open();
   s2->upsert_contacts(people);
   apply_campaign(apply_campaign_file(), apply_engine("0s"), *s2, at_ms(t0));
   for (const auto& r : s2->messages({"later", std::nullopt, 0})) CHECK(r.due == opening);
 }
 
-TEST_CASE("apply infers the time zone from the phone number when the contact has none") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("a.db"));
+STORE_TEST_CASE("apply infers the time zone from the phone number when the contact has none") {
+  store_backend backend;
+  store* s = backend.open();
   s->upsert_contacts({member("+442079460000", 60), member("+12125550100", 60),
                       member("+442079460001", 60, "Asia/Tokyo")});
   apply_campaign(apply_campaign_file(), apply_engine(), *s, at_ms(t0));

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "engine/store/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -29,9 +30,9 @@ std::vector<std::int64_t> add_contacts(store& s, int n, int first = 0) {
 
 }  // namespace
 
-TEST_CASE("every contact is visited once, in id order, with its tags and attributes") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("every contact is visited once, in id order, with its tags and attributes") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = add_contacts(*s, 1300);
   std::vector<std::int64_t> seen;
   s->for_each_contact([&](const contact& c) {
@@ -42,9 +43,9 @@ TEST_CASE("every contact is visited once, in id order, with its tags and attribu
   CHECK(seen == ids);
 }
 
-TEST_CASE("contacts written earlier in the same transaction are visited too") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("contacts written earlier in the same transaction are visited too") {
+  store_backend backend;
+  store* s = backend.open();
   add_contacts(*s, 10);
   int before = 0, inside = 0, after = 0;
   s->transaction([&] {
@@ -58,9 +59,10 @@ TEST_CASE("contacts written earlier in the same transaction are visited too") {
   CHECK(after == 15);
 }
 
-TEST_CASE("a caller that throws half-way through the scan gets its error and the store goes on") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE(
+    "a caller that throws half-way through the scan gets its error and the store goes on") {
+  store_backend backend;
+  store* s = backend.open();
   add_contacts(*s, 3000);
   int visited = 0;
   CHECK_THROWS_WITH_AS(s->for_each_contact([&](const contact&) {

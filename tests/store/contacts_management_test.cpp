@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include "engine/store/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -53,18 +54,18 @@ std::vector<std::int64_t> seed(store& s) {
 
 }  // namespace
 
-TEST_CASE("the contacts summary counts contacts and sorts every attribute name in use") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("the contacts summary counts contacts and sorts every attribute name in use") {
+  store_backend backend;
+  store* s = backend.open();
   seed(*s);
   auto summary = s->summarize_contacts();
   CHECK(summary.count == 2);
   CHECK(summary.attributes == std::vector<std::string>{"first_name", "say \"hi\"", "zip"});
 }
 
-TEST_CASE("an opt-out is read back with its time and source") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("an opt-out is read back with its time and source") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   CHECK(!s->opt_out_state(ids[0]));
   s->opt_out(ids[0], "manual", at_ms(5000));
@@ -74,9 +75,9 @@ TEST_CASE("an opt-out is read back with its time and source") {
   CHECK(state->source == "manual");
 }
 
-TEST_CASE("erasing refuses while a message's outcome is unknown, and changes nothing") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("erasing refuses while a message's outcome is unknown, and changes nothing") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);  // B's s1 message is still `submitting`
   auto before = s->status(at_ms(2000));
   auto r = s->erase_contact(phone_b, at_ms(2000));
@@ -90,9 +91,9 @@ TEST_CASE("erasing refuses while a message's outcome is unknown, and changes not
   CHECK(!s->erase_contact("+8613999999999", at_ms(2000)).found);
 }
 
-TEST_CASE("an erased contact leaves a tombstone that keeps the counts and nothing personal") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("an erased contact leaves a tombstone that keeps the counts and nothing personal") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   auto before = s->status(at_ms(2000));
   auto r = s->erase_contact(phone_a, at_ms(2000));

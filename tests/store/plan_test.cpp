@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/store/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon;
@@ -39,9 +40,9 @@ contact person(const std::string& phone, const std::string& tz, int last_active_
 
 }  // namespace
 
-TEST_CASE("plan forecasts sends per local day, deferrals for quiet hours and cap expiries") {
-  temp_dir dir;
-  auto db = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("plan forecasts sends per local day, deferrals for quiet hours and cap expiries") {
+  store_backend backend;
+  store* db = backend.open();
   db->upsert_contacts({person("+8613800000001", "Asia/Shanghai", 5),
                        person("+8613800000002", "Asia/Shanghai", 60),
                        person("+12025550100", "America/New_York", 60)});

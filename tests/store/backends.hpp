@@ -1,0 +1,45 @@
+#pragma once
+
+// The store backends every conformance test runs against. A conformance test is written against
+// the store interfaces (engine/store/*_store.hpp) only, and declared with STORE_TEST_CASE: doctest
+// runs it once per backend listed in PIGEON_STORE_BACKENDS, and its body opens a fresh, empty
+// store of that backend with `backend.open()`. A new backend plugs in by adding its type here
+// and passing every suite.
+//
+// A backend type has: `name` (shown in test output), `store* open()` (a fresh, empty store the
+// backend object owns until it is destroyed), `store* reopen()` (the same data through a new
+// connection, as after a restart: durability checks).
+
+#include <memory>
+#include <string>
+
+#include "engine/store.hpp"
+#include "engine/store/sqlite_store.hpp"
+#include "tests/store/fixture.hpp"
+
+namespace pigeon::engine::test {
+
+// A SQLite file in a temporary directory.
+class sqlite_backend {
+ public:
+  static constexpr const char* name = "sqlite";
+  store* open() {
+    store_ = sqlite_store::open(dir_.file("conformance.db"));
+    return store_.get();
+  }
+  store* reopen() {
+    store_.reset();
+    return open();
+  }
+
+ private:
+  temp_dir dir_;
+  std::unique_ptr<sqlite_store> store_;
+};
+
+}  // namespace pigeon::engine::test
+
+#define PIGEON_STORE_BACKENDS pigeon::engine::test::sqlite_backend
+
+// TEST_CASE_TEMPLATE's type parameter is named store_backend in the body.
+#define STORE_TEST_CASE(name) TEST_CASE_TEMPLATE(name, store_backend, PIGEON_STORE_BACKENDS)
