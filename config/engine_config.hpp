@@ -101,7 +101,7 @@ struct engine_config {
   std::string public_url;
   // The folder of local MMS media (`media_dir`), absolute (a relative one is taken from the
   // config file's folder); empty: none, and a campaign's local media are refused. Its files
-  // are served to carriers as {public_url}/media/<path> (engine/media_files.hpp).
+  // are served to carriers as {public_url}/media/<path> (engine/dispatch/media_files.hpp).
   std::string media_dir;
   source_location media_dir_where;
   std::string default_timezone = "UTC";

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "config/engine_config.hpp"
-#include "engine/carrier.hpp"
+#include "engine/model/carrier.hpp"
 #include "providers/settings.hpp"
 
 namespace pigeon::providers::generic_http {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "config/engine_config.hpp"
-#include "engine/carrier.hpp"
+#include "engine/model/carrier.hpp"
 
 namespace pigeon::providers::kannel {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/http.hpp"
+#include "engine/model/http.hpp"
 
 namespace pigeon::providers {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/engine_config.hpp"
-#include "engine/carrier.hpp"
+#include "engine/model/carrier.hpp"
 
 namespace pigeon::providers::simulator {
 

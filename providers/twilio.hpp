@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "config/engine_config.hpp"
-#include "engine/carrier.hpp"
+#include "engine/model/carrier.hpp"
 #include "providers/webhook_util.hpp"
 
 namespace pigeon::providers::twilio {

@@ -5,15 +5,15 @@
 #include <optional>
 
 #include "config/campaign.hpp"
-#include "engine/ab_report.hpp"
-#include "engine/budget.hpp"
+#include "engine/campaign/ab_decision.hpp"
+#include "engine/campaign/apply.hpp"
+#include "engine/campaign/journeys.hpp"
+#include "engine/campaign/length_budget.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/cli/progress.hpp"
-#include "engine/clock.hpp"
-#include "engine/journeys.hpp"
+#include "engine/model/clock.hpp"
+#include "engine/model/phone.hpp"
 #include "engine/net/media_probe.hpp"
-#include "engine/phone.hpp"
-#include "engine/planner.hpp"
 
 namespace pigeon::cli {
 

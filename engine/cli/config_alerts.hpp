@@ -1,7 +1,7 @@
 #pragma once
 
 #include "config/engine_config.hpp"
-#include "engine/status_report.hpp"
+#include "engine/ops/status_report.hpp"
 
 namespace pigeon::cli {
 

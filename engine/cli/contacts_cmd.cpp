@@ -8,11 +8,11 @@
 #include <iterator>
 #include <optional>
 
+#include "engine/campaign/journeys.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/cli/contacts_verbs.hpp"
 #include "engine/cli/progress.hpp"
-#include "engine/contacts_csv.hpp"
-#include "engine/journeys.hpp"
+#include "engine/contacts/contacts_csv.hpp"
 
 namespace pigeon::cli {
 

@@ -1,5 +1,5 @@
 // pigeon contacts export FILE.csv: every contact as a CSV that `contacts import` reads back
-// unchanged (engine/contacts_csv.hpp), written to a temporary file renamed into place.
+// unchanged (engine/contacts/contacts_csv.hpp), written to a temporary file renamed into place.
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -10,7 +10,7 @@
 
 #include "engine/cli/contacts_verbs.hpp"
 #include "engine/cli/progress.hpp"
-#include "engine/contacts_csv.hpp"
+#include "engine/contacts/contacts_csv.hpp"
 
 namespace pigeon::cli {
 

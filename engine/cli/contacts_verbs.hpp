@@ -14,7 +14,7 @@ namespace pigeon::cli {
 // contacts_view_cmd.cpp
 struct contact_list_options {
   std::string tag;    // only contacts with this tag
-  std::string where;  // a segment expression (engine/segment_expr.hpp)
+  std::string where;  // a segment expression (engine/campaign/audience.hpp)
   bool csv = false;   // the export's CSV on stdout
 };
 int list_contacts(const context& ctx, const contact_list_options& options);

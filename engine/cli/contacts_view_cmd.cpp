@@ -6,11 +6,11 @@
 #include <iostream>
 #include <map>
 
+#include "engine/campaign/audience.hpp"
 #include "engine/cli/contacts_verbs.hpp"
 #include "engine/cli/rows_json.hpp"
-#include "engine/contacts_csv.hpp"
-#include "engine/phone.hpp"
-#include "engine/segment_expr.hpp"
+#include "engine/contacts/contacts_csv.hpp"
+#include "engine/model/phone.hpp"
 
 namespace pigeon::cli {
 
@@ -38,7 +38,7 @@ std::string value_text(const boost::json::value& v) {
 
 // The expression's attribute names no contact has (a typo, most likely): warned, not refused,
 // as `where` filters on what is there.
-void warn_unknown_names(const engine::segment_expr& expr, const std::vector<std::string>& names) {
+void warn_unknown_names(const engine::audience_expr& expr, const std::vector<std::string>& names) {
   auto known = [&](const std::string& n) {
     return std::binary_search(names.begin(), names.end(), n);
   };
@@ -69,20 +69,20 @@ std::optional<std::string> phone_argument(const std::string& text,
 
 int list_contacts(const context& ctx, const contact_list_options& o) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
-  std::optional<engine::segment_expr> where;
+  std::optional<engine::audience_expr> where;
   if (!o.where.empty()) {
     // The engine's tiers, as a campaign's `where` has them (a tier that does not compile is
     // left out here: the config's own check names it; a reference to it is then an error).
-    engine::segment_expr::tier_map tiers;
+    engine::audience_expr::tier_map tiers;
     for (const auto& [name, text] : cfg.policy.tiers) {
       try {
-        tiers.emplace(name, engine::segment_expr::compile(text));
-      } catch (const engine::segment_expr_error&) {
+        tiers.emplace(name, engine::audience_expr::compile(text));
+      } catch (const engine::audience_expr_error&) {
       }
     }
     try {
-      where = engine::segment_expr::compile(o.where, &tiers);
-    } catch (const engine::segment_expr_error& e) {
+      where = engine::audience_expr::compile(o.where, &tiers);
+    } catch (const engine::audience_expr_error& e) {
       std::cerr << "pigeon: --where:" << e.column() << ": " << e.what() << "\n  " << o.where
                 << "\n  " << std::string(static_cast<std::size_t>(e.column() - 1), ' ') << "^\n";
       return 2;

@@ -4,8 +4,8 @@
 #include <iostream>
 
 #include "config/source_location.hpp"
-#include "engine/model.hpp"
-#include "engine/store/sqlite_store.hpp"
+#include "engine/model/model.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 
 namespace pigeon::cli {
 

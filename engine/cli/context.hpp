@@ -5,8 +5,8 @@
 #include <string>
 
 #include "config/engine_config.hpp"
-#include "engine/clock.hpp"
-#include "engine/store.hpp"
+#include "engine/model/clock.hpp"
+#include "engine/store/store.hpp"
 
 namespace pigeon::cli {
 

@@ -11,12 +11,12 @@
 #include <unordered_map>
 
 #include "config/ops_config.hpp"
-#include "engine/admin_handler.hpp"
 #include "engine/cli/config_alerts.hpp"
-#include "engine/log_format.hpp"
 #include "engine/net/http_server.hpp"
-#include "engine/report.hpp"
-#include "engine/status_report.hpp"
+#include "engine/ops/admin_handler.hpp"
+#include "engine/ops/log_format.hpp"
+#include "engine/ops/status_report.hpp"
+#include "engine/report/report.hpp"
 
 namespace pigeon::cli {
 

@@ -18,10 +18,10 @@
 #include <string>
 
 #include "config/engine_config.hpp"
-#include "engine/async_store.hpp"
-#include "engine/dispatcher.hpp"
-#include "engine/metrics.hpp"
+#include "engine/dispatch/dispatcher.hpp"
 #include "engine/net/http_server.hpp"
+#include "engine/ops/metrics.hpp"
+#include "engine/store/async_store.hpp"
 
 namespace pigeon::cli {
 

@@ -7,7 +7,7 @@
 
 #include "config/source_location.hpp"
 #include "engine/cli/commands.hpp"
-#include "engine/store.hpp"
+#include "engine/store/store.hpp"
 
 int main(int argc, char** argv) {
   pigeon::cli::context ctx;

@@ -5,10 +5,10 @@
 #include <iostream>
 
 #include "config/campaign.hpp"
+#include "engine/campaign/forecast.hpp"
+#include "engine/campaign/journeys.hpp"
 #include "engine/cli/commands.hpp"
-#include "engine/clock.hpp"
-#include "engine/journeys.hpp"
-#include "engine/plan.hpp"
+#include "engine/model/clock.hpp"
 
 namespace pigeon::cli {
 

@@ -1,5 +1,5 @@
-// pigeon report NAME: a campaign's results as text, JSON, CSV or one HTML page (engine/report.hpp);
-// reads the database directly.
+// pigeon report NAME: a campaign's results as text, JSON, CSV or one HTML page
+// (engine/report/report.hpp); reads the database directly.
 #include <unistd.h>
 
 #include <boost/json/serialize.hpp>
@@ -10,7 +10,7 @@
 #include <iostream>
 
 #include "engine/cli/commands.hpp"
-#include "engine/report.hpp"
+#include "engine/report/report.hpp"
 
 namespace pigeon::cli {
 

@@ -5,7 +5,7 @@
 
 #include <boost/json/object.hpp>
 
-#include "engine/model.hpp"
+#include "engine/model/model.hpp"
 
 namespace pigeon::cli {
 

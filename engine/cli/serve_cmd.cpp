@@ -11,22 +11,22 @@
 #include <random>
 #include <set>
 
-#include "engine/async_store.hpp"
+#include "engine/campaign/journeys.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/cli/engine_ops.hpp"
 #include "engine/cli/fd_budget.hpp"
-#include "engine/clock.hpp"
-#include "engine/dispatcher.hpp"
-#include "engine/engine_lock.hpp"
+#include "engine/dispatch/dispatcher.hpp"
 #include "engine/inbound/integrator_api.hpp"
 #include "engine/inbound/media_handler.hpp"
 #include "engine/inbound/webhooks.hpp"
-#include "engine/io_fault.hpp"
-#include "engine/journeys.hpp"
-#include "engine/log_format.hpp"
+#include "engine/model/clock.hpp"
 #include "engine/net/carrier_simulator.hpp"
 #include "engine/net/threaded_http_client.hpp"
-#include "engine/store/sqlite_store.hpp"
+#include "engine/ops/engine_lock.hpp"
+#include "engine/ops/io_fault.hpp"
+#include "engine/ops/log_format.hpp"
+#include "engine/store/async_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "providers/registry.hpp"
 
 namespace pigeon::cli {

@@ -5,14 +5,14 @@
 #include <cstdio>
 #include <iostream>
 
-#include "engine/ab_report.hpp"
+#include "engine/campaign/ab_decision.hpp"
+#include "engine/campaign/journeys.hpp"
 #include "engine/cli/commands.hpp"
 #include "engine/cli/config_alerts.hpp"
 #include "engine/cli/rows_json.hpp"
-#include "engine/clock.hpp"
-#include "engine/journeys.hpp"
-#include "engine/phone.hpp"
-#include "engine/status_report.hpp"
+#include "engine/model/clock.hpp"
+#include "engine/model/phone.hpp"
+#include "engine/ops/status_report.hpp"
 
 namespace pigeon::cli {
 

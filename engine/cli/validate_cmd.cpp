@@ -5,13 +5,13 @@
 #include <tuple>
 
 #include "config/campaign.hpp"
-#include "engine/ab_report.hpp"
-#include "engine/budget.hpp"
-#include "engine/campaign_checks.hpp"
+#include "engine/campaign/ab_decision.hpp"
+#include "engine/campaign/apply.hpp"
+#include "engine/campaign/checks.hpp"
+#include "engine/campaign/length_budget.hpp"
 #include "engine/cli/commands.hpp"
-#include "engine/clock.hpp"
+#include "engine/model/clock.hpp"
 #include "engine/net/media_probe.hpp"
-#include "engine/planner.hpp"
 
 namespace pigeon::cli {
 

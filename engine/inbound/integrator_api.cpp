@@ -10,8 +10,8 @@
 #include <boost/json/serialize.hpp>
 #include <cmath>
 
-#include "engine/journeys.hpp"
-#include "engine/phone.hpp"
+#include "engine/campaign/journeys.hpp"
+#include "engine/model/phone.hpp"
 
 namespace pigeon::engine {
 

@@ -24,10 +24,10 @@
 #include <variant>
 #include <vector>
 
-#include "engine/async_store.hpp"
-#include "engine/clock.hpp"
-#include "engine/model.hpp"
+#include "engine/model/clock.hpp"
+#include "engine/model/model.hpp"
 #include "engine/net/http_server.hpp"
+#include "engine/store/async_store.hpp"
 
 namespace pigeon::engine {
 

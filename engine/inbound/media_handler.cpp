@@ -4,7 +4,7 @@
 
 #include <boost/beast/http/field.hpp>
 
-#include "engine/media_files.hpp"
+#include "engine/dispatch/media_files.hpp"
 
 namespace pigeon::engine {
 

@@ -1,7 +1,7 @@
 #pragma once
 
 // media_handler: `GET|HEAD /media/<path>` on the webhooks listener, where carriers fetch the
-// MMS media pigeon sent them as {public_url}/media/<path> (engine/media_files.hpp).
+// MMS media pigeon sent them as {public_url}/media/<path> (engine/dispatch/media_files.hpp).
 //
 // Only files inside the engine config's media_dir are served, checked at every request: the
 // canonical path (symbolic links and `..` resolved) must be inside media_dir's, a regular file

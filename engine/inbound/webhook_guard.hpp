@@ -17,8 +17,8 @@
 #include <utility>
 #include <vector>
 
-#include "engine/model.hpp"
-#include "engine/ops_snapshot.hpp"
+#include "engine/model/model.hpp"
+#include "engine/model/ops_snapshot.hpp"
 
 namespace pigeon::engine {
 

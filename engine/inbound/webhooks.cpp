@@ -15,7 +15,7 @@
 #include <iterator>
 #include <vector>
 
-#include "engine/phone.hpp"
+#include "engine/model/phone.hpp"
 #include "templates/utf8.hpp"
 
 namespace pigeon::engine {

@@ -4,7 +4,7 @@
 //
 // `POST|GET /webhooks/{provider}/status` and `/inbound` are handed to that provider's codec,
 // which verifies authenticity first and parses the request into neutral events
-// (engine/carrier.hpp). Webhooks are coalesced: while one async_store job records a batch of
+// (engine/model/carrier.hpp). Webhooks are coalesced: while one async_store job records a batch of
 // webhooks, the ones that arrive queue up and go together into the next job (at most
 // max_webhooks_per_job), so a burst costs one job, one wake-up of the writer and one commit.
 // Each webhook runs in its own savepoint inside the job: one that fails to record is undone
@@ -30,12 +30,12 @@
 #include <memory>
 #include <string>
 
-#include "engine/async_store.hpp"
-#include "engine/carrier.hpp"
-#include "engine/clock.hpp"
+#include "engine/inbound/replies.hpp"
 #include "engine/inbound/webhook_guard.hpp"
+#include "engine/model/carrier.hpp"
+#include "engine/model/clock.hpp"
 #include "engine/net/http_server.hpp"
-#include "engine/replies.hpp"
+#include "engine/store/async_store.hpp"
 
 namespace pigeon::engine {
 

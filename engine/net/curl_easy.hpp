@@ -10,7 +10,7 @@
 #include <boost/system/error_code.hpp>
 #include <string>
 
-#include "engine/http.hpp"
+#include "engine/model/http.hpp"
 
 namespace pigeon::net::curl {
 

@@ -24,7 +24,7 @@
 #include <cstddef>
 #include <memory>
 
-#include "engine/http.hpp"
+#include "engine/model/http.hpp"
 
 namespace pigeon::net {
 

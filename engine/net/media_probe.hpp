@@ -9,7 +9,7 @@
 #include <chrono>
 #include <string>
 
-#include "engine/budget.hpp"
+#include "engine/campaign/length_budget.hpp"
 
 namespace pigeon::net {
 

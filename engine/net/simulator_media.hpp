@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/http.hpp"
+#include "engine/model/http.hpp"
 #include "engine/net/carrier_simulator.hpp"
 
 namespace pigeon::net {

@@ -23,7 +23,7 @@
 #include <memory>
 #include <thread>
 
-#include "engine/http.hpp"
+#include "engine/model/http.hpp"
 
 namespace pigeon::net {
 

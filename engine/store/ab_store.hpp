@@ -5,12 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "engine/model/model.hpp"
 #include "engine/store/transactions.hpp"
 namespace pigeon::engine {
 
-// A/B tests as apply registers them and the dispatcher decides them (engine/ab_report.cpp):
-// registration, the tests due for a decision, the decision and its effect on waiting messages.
+// A/B tests as apply registers them and the dispatcher decides them
+// (engine/campaign/ab_decision.cpp): registration, the tests due for a decision, the decision and
+// its effect on waiting messages.
 //
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class ab_store : public virtual transactional_store {

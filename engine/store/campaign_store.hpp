@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "engine/model/model.hpp"
 #include "engine/store/transactions.hpp"
 namespace pigeon::engine {
 
@@ -46,7 +46,7 @@ class campaign_store : public virtual transactional_store {
   virtual std::size_t defer_at_apply(const std::string& campaign,
                                      const std::vector<apply_deferral>& deferrals) = 0;
   // Calls `fn(contact_id, campaign, at)` for each marketing message with an attempt at or after
-  // `since` that counts against frequency caps (see engine/store/sqlite_policy.cpp), once per
+  // `since` that counts against frequency caps (see engine/store/sqlite/policy_facts.cpp), once per
   // message (its latest attempt). Read-only: `campaign plan` simulates caps with it.
   virtual void for_each_capped_send(
       time_point since,

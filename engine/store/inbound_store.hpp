@@ -5,11 +5,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "engine/model/model.hpp"
 #include "engine/store/transactions.hpp"
 namespace pigeon::engine {
 
-// What arrives from outside, as the webhooks, the reply engine (engine/replies.cpp) and the
+// What arrives from outside, as the webhooks, the reply engine (engine/inbound/replies.cpp) and the
 // integrator API consume it: delivery receipts, replies and what they trigger (opt-out/in, tags,
 // preferences, direct responses), and integrator events.
 //

@@ -5,12 +5,13 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "engine/model/model.hpp"
 #include "engine/store/transactions.hpp"
 namespace pigeon::engine {
 
-// Lifecycle journeys (`trigger:`) as engine/journeys.cpp consumes them: exactly-once entries,
-// the per-contact date index, membership of `enters` journeys, exits and the evaluation clock.
+// Lifecycle journeys (`trigger:`) as engine/campaign/journeys.cpp consumes them: exactly-once
+// entries, the per-contact date index, membership of `enters` journeys, exits and the evaluation
+// clock.
 //
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class journey_store : public virtual transactional_store {

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
+#include "engine/model/model.hpp"
 #include "engine/store/transactions.hpp"
 namespace pigeon::engine {
 

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/model.hpp"
-#include "engine/ops_snapshot.hpp"
-#include "engine/report_data.hpp"
+#include "engine/model/model.hpp"
+#include "engine/model/ops_snapshot.hpp"
+#include "engine/model/report_data.hpp"
 #include "engine/store/transactions.hpp"
 namespace pigeon::engine {
 

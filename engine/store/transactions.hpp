@@ -15,8 +15,8 @@ class store_error : public std::runtime_error {
 // The root of the store interfaces (engine/store/*_store.hpp): each consumer of durable state
 // takes the narrow interface it uses — the dispatcher the queue, the webhooks the inbound side,
 // apply the campaigns, `report` the read-only reports — and every backend implements them all
-// (engine/store.hpp gathers them; engine/store/sqlite_store.hpp is the SQLite one). Nothing
-// outside a backend writes SQL, so each business rule is written once, in the engine.
+// (engine/store/store.hpp gathers them; engine/store/sqlite/sqlite_store.hpp is the SQLite one).
+// Nothing outside a backend writes SQL, so each business rule is written once, in the engine.
 //
 // Threading: a store object is used by one thread at a time (the CLI's, or async_store's writer
 // thread); it may move between threads between calls.

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/contacts_csv.hpp"
+#include "engine/contacts/contacts_csv.hpp"
 #include "templates/utf8.hpp"
 
 namespace {

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
-#include "engine/store.hpp"
-#include "engine/store/rows.hpp"
+#include "engine/store/sqlite/rows.hpp"
+#include "engine/store/store.hpp"
 #include "templates/utf8.hpp"
 
 namespace sqlite = pigeon::engine::sqlite;

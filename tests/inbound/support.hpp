@@ -9,7 +9,7 @@
 
 #include "../store/fixture.hpp"
 #include "config/engine_config.hpp"
-#include "engine/replies.hpp"
+#include "engine/inbound/replies.hpp"
 
 namespace pigeon::engine::test {
 

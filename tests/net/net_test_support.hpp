@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "engine/http.hpp"
+#include "engine/model/http.hpp"
 
 namespace pigeon::net::test {
 

@@ -14,7 +14,7 @@
 #include <variant>
 
 #include "config/engine_config.hpp"
-#include "engine/carrier.hpp"
+#include "engine/model/carrier.hpp"
 
 namespace pigeon::providers::test {
 

@@ -1,14 +1,15 @@
 // ab_test: {metric, decide_after, then: winner}: the decision is taken once, after decide_after
 // from the campaign's first send, recorded with its figures, and the messages not yet sent move
 // to the winner. Also apply's pre-checks (opt-out, caps) and the spread of due times.
+#include "engine/campaign/ab_decision.hpp"
+
 #include <doctest/doctest.h>
 
 #include <map>
 #include <set>
 
-#include "engine/ab_report.hpp"
-#include "engine/planner.hpp"
-#include "engine/status_report.hpp"
+#include "engine/campaign/apply.hpp"
+#include "engine/ops/status_report.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 

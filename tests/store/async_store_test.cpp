@@ -1,4 +1,4 @@
-#include "engine/async_store.hpp"
+#include "engine/store/async_store.hpp"
 
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include <latch>
 #include <thread>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;

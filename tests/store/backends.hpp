@@ -13,8 +13,8 @@
 #include <memory>
 #include <string>
 
-#include "engine/store.hpp"
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
+#include "engine/store/store.hpp"
 #include "tests/store/fixture.hpp"
 
 namespace pigeon::engine::test {

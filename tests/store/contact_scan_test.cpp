@@ -5,7 +5,7 @@
 
 #include <stdexcept>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 

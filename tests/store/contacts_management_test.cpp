@@ -1,9 +1,9 @@
-// The contacts management methods (engine/store/sqlite_contacts.cpp): summarize_contacts,
+// The contacts management methods (engine/store/sqlite/contacts.cpp): summarize_contacts,
 // opt_out_state and erase_contact.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/store/migrations.hpp"
-#include "engine/store/rows.hpp"
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/migrations.hpp"
+#include "engine/store/sqlite/rows.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <string>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 
 namespace pigeon::engine::test {
 

@@ -1,9 +1,8 @@
 // campaign plan: the forecast against stored contacts and the ledger, without writing.
-#include "engine/plan.hpp"
-
 #include <doctest/doctest.h>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/campaign/forecast.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 

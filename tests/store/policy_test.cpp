@@ -2,8 +2,8 @@
 // preferences and stop_on.
 #include <doctest/doctest.h>
 
-#include "engine/store/sqlite_db.hpp"
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/database.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;

@@ -1,7 +1,7 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;

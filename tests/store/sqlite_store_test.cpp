@@ -1,4 +1,4 @@
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/store/migrations.hpp"
+#include "engine/store/sqlite/migrations.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;

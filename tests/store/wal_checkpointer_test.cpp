@@ -1,6 +1,6 @@
 // wal_checkpointer: checkpoints happen on their own thread, keep the WAL file bounded, and lose
 // nothing; a store in WAL mode turns them on for `serve`.
-#include "engine/store/wal_checkpointer.hpp"
+#include "engine/store/sqlite/wal_checkpointer.hpp"
 
 #include <doctest/doctest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/store/sqlite_db.hpp"
+#include "engine/store/sqlite/database.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/store/sqlite_store.hpp"
+#include "engine/store/sqlite/sqlite_store.hpp"
 
 using namespace pigeon::engine;
 

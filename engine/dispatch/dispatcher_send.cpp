@@ -1,0 +1,217 @@
+// One send of one message: the attempt through the first lane of its route that takes traffic
+// (breaker, slot, pacing, durable intent with cap rules, the request), then the verdict mapped
+// onto the message's next state (retry with full-jitter backoff until expiry, or failure) and
+// recorded. The claim loop and rendering are in dispatcher.cpp, batch sends in
+// dispatcher_batch.cpp.
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+
+#include "engine/dispatch/dispatcher.hpp"
+#include "engine/model/phone.hpp"
+
+namespace pigeon::engine {
+
+namespace asio = boost::asio;
+using asio::use_awaitable;
+using namespace std::chrono_literals;
+
+submit_intent dispatcher::intent_for(const claimed_message& m, const std::string& lane,
+                                     const std::string& body, int segments) const {
+  submit_intent intent{m.id, lane, body, segments, clock_.now(), {}};
+  // Frequency caps (marketing only) are counted by the store against the ledger, atomically
+  // with the mark.
+  if (options_.caps && m.category == "marketing") {
+    const std::string tz(
+        recipient_timezone(m.recipient.tz, m.recipient.phone, options_.default_timezone));
+    intent.caps = options_.caps->rules_for(m.recipient, tz, intent.at);
+  }
+  return intent;
+}
+
+void dispatcher::answered(lane& l, std::chrono::steady_clock::duration took, bool ok) {
+  l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(took));
+  if (options_.on_response)
+    options_.on_response(l.config().name,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(took), ok);
+}
+
+// The outcome of one request for one message: the verdict (or the transport error) mapped onto
+// the message's next state, the lane's breaker and counters fed, a 429 pausing the lane.
+send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::string& lane_name,
+                                  const boost::system::error_code& ec,
+                                  const http_response& response, const submit_verdict* verdict,
+                                  circuit_breaker::permit permit, steady_time finished) {
+  send_outcome outcome;
+  bool carrier_fault = true;
+  if (ec || !verdict) {
+    // Connect failures never reached the carrier; timeouts and resets may have: the message
+    // is retried and the ledger keeps both attempts, so a duplicate is traceable.
+    auto what = ec ? ec.message() : std::string("reply does not match the batch");
+    outcome = retry_or_fail(m, lane_name, 0ms, "transport: " + what);
+    spdlog::warn("send {} to {} via {}: {}", m.id, mask_phone(m.recipient.phone), lane_name, what);
+  } else if (auto* a = std::get_if<accepted>(verdict)) {
+    carrier_fault = false;
+    outcome = {m.id, message_state::submitted, lane_name, a->carrier_id, {}, {}, clock_.now()};
+  } else if (auto* r = std::get_if<rejected>(verdict)) {
+    carrier_fault = r->blame == fault::carrier;
+    outcome = {m.id,
+               message_state::failed,
+               lane_name,
+               {},
+               "rejected " + r->code + (r->text.empty() ? "" : ": " + r->text),
+               {},
+               clock_.now()};
+    outcome.recipient_opted_out = r->recipient_opted_out;  // the store records the opt-out
+  } else {
+    const auto& t = std::get<retry_later>(*verdict);
+    carrier_fault = t.blame == fault::carrier;
+    if (response.status == 429 && !clock_.simulated()) {
+      // Throttling concerns the whole lane, not just this message.
+      auto pause = std::min<std::chrono::milliseconds>(t.after > 0ms ? t.after : 1000ms,
+                                                       options_.max_lane_pause);
+      l.pause_until(finished + pause);
+    }
+    outcome = retry_or_fail(m, lane_name, t.after,
+                            "carrier " + t.code + (t.text.empty() ? "" : ": " + t.text));
+  }
+  l.breaker().record(carrier_fault, permit.trial, finished);
+  if (carrier_fault) l.set_last_error(outcome.reason);
+  switch (outcome.state) {
+    case message_state::submitted:
+      l.count_submitted();
+      break;
+    case message_state::retry:
+      l.count_retried();
+      break;
+    default:
+      l.count_failed();
+      break;
+  }
+  return outcome;
+}
+
+send_outcome dispatcher::retry_or_fail(const claimed_message& m, const std::string& lane,
+                                       std::chrono::milliseconds after, std::string reason,
+                                       bool attempted) {
+  send_outcome o{m.id, message_state::retry, lane, {}, std::move(reason), {}, clock_.now()};
+  int attempts = m.attempts + (attempted ? 1 : 0);
+  if (!m.expires && attempts >= options_.max_attempts) {
+    o.state = message_state::failed;
+    o.reason = "gave up after " + std::to_string(attempts) + " attempts: " + o.reason;
+    return o;
+  }
+  // Full jitter spreads retries over the whole backoff interval, so a recovering carrier is not
+  // hit by every retry at once; a carrier's Retry-After is a floor, and so is a tenth of the
+  // base (no hot loop).
+  std::uniform_real_distribution<double> u01(0.0, 1.0);
+  auto backoff = full_jitter_backoff(std::max(1, attempts), options_.backoff_base,
+                                     options_.backoff_max, u01(jitter_));
+  o.next_due = o.at + std::max({backoff, after, options_.backoff_base / 10});
+  if (m.expires && *o.next_due >= *m.expires) {
+    o.state = message_state::expired;
+    o.next_due.reset();
+    o.reason = "validity ends (" + format_iso(*m.expires) + ") before the next attempt after " +
+               std::to_string(attempts) + " attempt(s): " + o.reason;
+  }
+  return o;
+}
+
+// One attempt through the first lane of the route that takes traffic.
+asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender_profile& sender,
+                                          outbound_message out, int segments) {
+  steady_time reopens = steady_time::max();
+  for (const auto& lane_name : sender.route) {
+    auto found = lanes_.find(lane_name);
+    if (found == lanes_.end()) continue;
+    lane& l = *found->second;
+    auto permit = l.breaker().allow(std::chrono::steady_clock::now());
+    if (!permit.allowed) {
+      reopens = std::min(reopens, l.breaker().reopens_at());
+      continue;
+    }
+    if (auto refusal = l.config().codec->refuse(out)) {
+      // This carrier can never take the message (e.g. more media than it allows).
+      l.breaker().give_back(permit);
+      send_outcome refused{
+          m.id,
+          message_state::failed,
+          lane_name,
+          {},
+          "rejected " + refusal->code + (refusal->text.empty() ? "" : ": ") + refusal->text,
+          {},
+          clock_.now()};
+      co_await record(std::move(refused));
+      co_return;
+    }
+    if (l.config().codec->max_batch() > 1) {
+      co_await submit_batched(l, m, std::move(out), segments, permit);
+      co_return;
+    }
+    co_await l.acquire_slot();
+    lane::slot_guard guard(l);
+    co_await l.pace(segments);
+    if (stopping_) {  // a clean stop sends nothing new: the message stays leased, run() releases it
+      l.breaker().give_back(permit);
+      co_return;
+    }
+    if (!permit.trial &&
+        l.breaker().state(std::chrono::steady_clock::now()) != circuit_state::closed) {
+      // The circuit opened while this message waited for its turn: fail over.
+      reopens = std::min(reopens, l.breaker().reopens_at());
+      continue;
+    }
+
+    // Durable intent before the request leaves: after a crash this message is known to be
+    // `submitting` (outcome unknown), never silently resent as if new.
+    // Grouped with other messages' intents (dispatcher_commit.cpp); resumes once ours committed.
+    std::vector<submit_intent> intent;
+    intent.push_back(intent_for(m, lane_name, out.text, segments));
+    auto intent_op = mark_submitting(std::move(intent));
+    if ((co_await std::move(intent_op)).empty()) {  // cancelled or paused since the claim
+      l.breaker().give_back(permit);
+      co_return;
+    }
+
+    // A 429 may have paused the lane while the intent was stored; sends held up together (a
+    // slow commit) leave under the wire's ceiling, not in the same instant.
+    co_await l.ready_to_send(segments);
+    if (!options_.public_url.empty())
+      out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
+    out.now = clock_.now();  // codecs are clock-free: relative validity and signatures use this
+    auto request = l.config().codec->build_submit(out);
+    const auto started = std::chrono::steady_clock::now();
+    auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
+    auto [ec, response] = co_await std::move(exchange);
+    const auto finished = std::chrono::steady_clock::now();
+    answered(l, finished - started, !ec && response.status < 500);
+    if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
+
+    std::optional<submit_verdict> verdict;
+    if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);
+    auto outcome =
+        classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
+    // The slot is held until the outcome is durable: a message answered but not yet recorded is
+    // still `submitting` and would be resent after a crash, so the lane's concurrency bounds
+    // those messages too (the documented duplicate window).
+    co_await record(std::move(outcome));
+    co_return;
+  }
+  // Every provider of the route has its circuit open: wait for the first half-open trial.
+  auto wait = reopens == steady_time::max() ? options_.backoff_base
+                                            : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  reopens - std::chrono::steady_clock::now());
+  std::string why;
+  for (const auto& name : sender.route)
+    if (auto found = lanes_.find(name); found != lanes_.end())
+      why += (why.empty() ? "" : "; ") + name + ": " + found->second->last_error();
+  auto outcome = retry_or_fail(m, {}, std::max(wait, 0ms),
+                               "circuit open on every provider of the route (" + why + ")", false);
+  co_await record(std::move(outcome));
+}
+
+}  // namespace pigeon::engine
