@@ -34,8 +34,9 @@
 # (default 1234; c = callgrind), PIGEON_BENCH_BATCH (messages per request in phase 4, default
 # 100), PIGEON_BENCH_BATCH_CONCURRENCY (phase 4 requests in flight, default 4),
 # PIGEON_BENCH_KANNEL_INJECT (phase 3 injectors, default "mtbatch sendsms"),
-# PIGEON_BENCH_KANNEL_MPS (the HTTP SMSC's max-pending-submits, default 10, as in the reference
-# runs), PIGEON_BENCH_KANNEL_TIMEOUT (bound per injection, default 300 s),
+# PIGEON_BENCH_KANNEL_MPS (the HTTP SMSC's max-pending-submits, its requests in flight to the
+# carrier; default the unpaced lane's concurrency), PIGEON_BENCH_KANNEL_TIMEOUT (bound per
+# injection, default 300 s),
 # PIGEON_BENCH_CALLGRIND_N, PIGEON_BENCH_CALLGRIND_KEEP=DIR (keep the callgrind outputs there),
 # PIGEON_BENCH_NO_BUILD=1 (use the existing build), PIGEON_BENCH_BUILD_DIR, PIGEON_BENCH_PERF=1
 # (record `perf record -g` of each `serve` into perf-<phase>.data in the current directory;
@@ -51,7 +52,7 @@ batch="${PIGEON_BENCH_BATCH:-100}"
 batch_concurrency="${PIGEON_BENCH_BATCH_CONCURRENCY:-4}"
 phases="${PIGEON_BENCH_PHASES:-1234}"
 kannel_inject="${PIGEON_BENCH_KANNEL_INJECT:-mtbatch sendsms}"
-kannel_mps="${PIGEON_BENCH_KANNEL_MPS:-10}"
+kannel_mps="${PIGEON_BENCH_KANNEL_MPS:-$concurrency}"
 kannel_timeout="${PIGEON_BENCH_KANNEL_TIMEOUT:-300}"
 callgrind_n="${PIGEON_BENCH_CALLGRIND_N:-2000 6000}"
 build="${PIGEON_BENCH_BUILD_DIR:-$root/build/release}"

@@ -35,7 +35,6 @@ def parse(path):
         return value
 
     ob = fn = ""
-    fn_ob = {}
     self_ob = collections.Counter()
     self_obfn = collections.Counter()
     self_fn = collections.Counter()
@@ -55,8 +54,8 @@ def parse(path):
                     incl_fn[fn] += cost
                     call_line_next = False
                 else:
-                    self_ob[fn_ob.get(fn, ob)] += cost
-                    self_obfn[(fn_ob.get(fn, ob), fn)] += cost
+                    self_ob[ob] += cost
+                    self_obfn[(ob, fn)] += cost
                     self_fn[fn] += cost
                     incl_fn[fn] += cost
                 continue
@@ -66,8 +65,10 @@ def parse(path):
                 if key == "ob":
                     ob = resolved
                 elif key == "fn":
-                    fn = resolved
-                    fn_ob.setdefault(fn, ob)
+                    # an unnamed function (a stripped library's static one) is known by its
+                    # address, which repeats across objects: name the object too
+                    fn = resolved if not resolved.startswith("0x") else \
+                        f"{resolved} in {short_object(ob)}"
             elif key == "calls":
                 call_line_next = True
             elif line.startswith("totals:") or line.startswith("summary:"):
@@ -95,7 +96,7 @@ CATEGORIES = [
 # Wrappers that only pass the cost through (thread entry, std::function, the event loop's
 # dispatch): left out of the top list so that the functions doing the work show.
 WRAPPERS = ("std::function<", "std::__invoke", "std::thread", "_Invoker", "_State_impl",
-            "start_thread", "clone", "(below main)", "0x0", "_Function_handler",
+            "start_thread", "clone", "(below main)", "_Function_handler",
             "std::enable_if", "io_context::run", "scheduler::run", "scheduler::do_run_one",
             "scheduler_operation::complete", "executor_op", "executor_function",
             "completion_handler<", "handler_invoke", "awaitable_", "co_spawn", "coroutine_handle",
