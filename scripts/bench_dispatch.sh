@@ -244,10 +244,11 @@ fi
 
 if [[ $phases == *2* ]]; then
   echo
-  echo "== 2. one lane at 500 segments/s (burst 25), 15000 messages (30 s)"
+  paced_n=$((n < 15000 ? n : 15000))
+  echo "== 2. one lane at 500 segments/s (burst 25), $paced_n messages ($((paced_n / 500)) s)"
   write_config ", rate: 500/s, burst: 25" "$paced_concurrency"
-  run_engine 2 15000 > /dev/null
-  python3 - "$tmp/access.log" << 'EOF'
+  run_engine 2 "$paced_n" > /dev/null
+  python3 - "$tmp/access.log" > "$tmp/paced" << 'EOF'
 import sys, collections
 t = sorted(float(l.split()[0]) for l in open(sys.argv[1]) if "/send" in l)
 per = collections.Counter(int(x - t[0]) for x in t)
@@ -256,7 +257,10 @@ span = t[-1] - t[0]
 print(f"{len(t)} messages over {span:.2f}s: mean {len(t)/span:.1f}/s; whole seconds "
       f"min {min(full, default=0)} max {max(full, default=0)}; first second {per[0]} (burst)")
 print("per second: " + " ".join(str(c) for c in full))
+print(f"SUMMARY {'pigeon, paced lane 500/s (burst 25)':<44} {len(t)/span:9.1f}/s   busiest whole second {max(full, default=0)} (limit 550)")
 EOF
+  grep -v '^SUMMARY ' "$tmp/paced"
+  summary+=("$(sed -n 's/^SUMMARY //p' "$tmp/paced")")
 fi
 
 # --- 3. Kannel ------------------------------------------------------------------------------
