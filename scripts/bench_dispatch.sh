@@ -64,7 +64,8 @@ pigeon="${PIGEON:-$build/engine/cli/pigeon}"  # PIGEON=<binary> measures that on
 tmp="$(mktemp -d /tmp/pigeon-bench-XXXXXX)"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  # children first: an injector runs under /usr/bin/time, whose pid is the one recorded
+  for p in "${pids[@]}"; do pkill -P "$p" 2> /dev/null || true; kill "$p" 2> /dev/null || true; done
   [ -f "$tmp/nginx.pid" ] && kill "$(cat "$tmp/nginx.pid")" 2> /dev/null || true
   rm -rf "$tmp"
 }
@@ -340,7 +341,9 @@ EOF
   grep -v '^SUMMARY ' "$tmp/kannel/result"
   host_report "$(python3 -c "print($bb1 - $bb0 + $sb1 - $sb0)")"
   summary+=("$(sed -n 's/^SUMMARY //p' "$tmp/kannel/result")")
-  if [ "$inject" = mtbatch ]; then kannel_rate="$(awk '/^kannel/ { sub(/\/s;.*/, ""); print $NF }' "$tmp/kannel/result")"; fi
+  if [ "$inject" = mtbatch ]; then
+    kannel_rate="$(sed -n 's/^kannel.* = \([0-9]*\)\/s; at the carrier.*/\1/p' "$tmp/kannel/result")"
+  fi
 }
 
 kannel_rate=""
