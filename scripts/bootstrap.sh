@@ -16,8 +16,10 @@ PACKAGES=(
   libhowardhinnant-date-dev tzdata libssl-dev
   libprotobuf-dev libicu-dev
   libtcmalloc-minimal4        # the pigeon binary's allocator (engine/cli/CMakeLists.txt)
-  kannel kannel-extras
+  kannel kannel-extras          # scripts/bench_dispatch.sh: bearerbox, smsbox, mtbatch
   wrk python3 nginx
+  libnginx-mod-http-echo        # bench_dispatch.sh batch mode: nginx answers with the request body
+  valgrind                      # bench_dispatch.sh phase c: instructions per message (callgrind)
   clang-14 libclang-rt-14-dev   # scripts/fuzz.sh: libFuzzer and sanitizers
   chromium                      # tests/integration/report_flows.py renders the HTML report
 )
