@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include "support.hpp"
+#include "tests/store/backends.hpp"
 
 using namespace pigeon::engine;
 using namespace pigeon::engine::test;
@@ -11,9 +12,12 @@ constexpr std::int64_t hour = 3600 * 1000;
 const std::string ann = "+8613800138000";
 const std::string bob = "+8613800138001";
 
+// Runs on every store backend (tests/store/backends.hpp): the reply engine's effects are the
+// inbound interface's contract.
+template <class Backend>
 struct world {
-  temp_dir dir;
-  std::unique_ptr<sqlite_store> s = sqlite_store::open(dir.file("p.db"));
+  Backend backend;
+  store* s = backend.open();
   reply_policy policy = make_reply_policy(reply_engine_config());
   std::vector<std::int64_t> ids = s->upsert_contacts({make_contact(ann), make_contact(bob)});
 
@@ -43,8 +47,8 @@ TEST_CASE("replies are normalised: trimmed, full-width folded, upper-cased, punc
   CHECK(normalize_reply("好的 谢谢") == "好的 谢谢");
 }
 
-TEST_CASE("a STOP opts the contact out and suppresses every queued message at once") {
-  world w;
+STORE_TEST_CASE("a STOP opts the contact out and suppresses every queued message at once") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {keyword("1", "wants-sample", "")});
   auto sent = send(*w.s, "promo", "s1", w.ids[0], 1000);
   // s2 is queued for later; a third campaign message is leased by a running claim.
@@ -79,8 +83,8 @@ TEST_CASE("a STOP opts the contact out and suppresses every queued message at on
   CHECK_FALSE(w.s->opted_out_at(w.ids[1]).has_value());
 }
 
-TEST_CASE("multi-word and Chinese opt-out keywords work, and START re-subscribes") {
-  world w;
+STORE_TEST_CASE("multi-word and Chinese opt-out keywords work, and START re-subscribes") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {});
   send(*w.s, "promo", "s1", w.ids[0], 1000);
   send(*w.s, "promo", "s1", w.ids[1], 1000);
@@ -93,8 +97,8 @@ TEST_CASE("multi-word and Chinese opt-out keywords work, and START re-subscribes
   CHECK(start.queued.size() == 1);
 }
 
-TEST_CASE("compliance keywords win over a campaign keyword of the same word") {
-  world w;
+STORE_TEST_CASE("compliance keywords win over a campaign keyword of the same word") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {keyword("HELP", "helped", "campaign help")});
   send(*w.s, "promo", "s1", w.ids[0], 1000);
   auto out = w.reply(ann, "help", 2000);
@@ -106,8 +110,8 @@ TEST_CASE("compliance keywords win over a campaign keyword of the same word") {
   CHECK(std::count(contact->tags.begin(), contact->tags.end(), "helped") == 0);
 }
 
-TEST_CASE("with two overlapping campaigns the most recently sent one gets the reply") {
-  world w;
+STORE_TEST_CASE("with two overlapping campaigns the most recently sent one gets the reply") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "coffee", {keyword("1", "wants-sample", "sample reserved")});
   save_reply_campaign(*w.s, "tea", {keyword("1", "wants-tea", "tea reserved")});
   send(*w.s, "coffee", "s1", w.ids[0], 1 * hour);
@@ -125,8 +129,8 @@ TEST_CASE("with two overlapping campaigns the most recently sent one gets the re
   CHECK(std::count(tags.begin(), tags.end(), "wants-tea") == 0);
 }
 
-TEST_CASE("a reply after the campaign's valid_for is stored unmatched") {
-  world w;
+STORE_TEST_CASE("a reply after the campaign's valid_for is stored unmatched") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {keyword("1", "wants-sample", "")}, std::chrono::hours(1));
   send(*w.s, "promo", "s1", w.ids[0], 0);
   auto late = w.reply(ann, "1", 2 * hour);
@@ -138,8 +142,8 @@ TEST_CASE("a reply after the campaign's valid_for is stored unmatched") {
   CHECK(rows[0].keyword.empty());
 }
 
-TEST_CASE("frequency, nps and follow-up actions store what the recipient asked") {
-  world w;
+STORE_TEST_CASE("frequency, nps and follow-up actions store what the recipient asked") {
+  world<store_backend> w;
   auto weekly = keyword("A", "", "ok, weekly", "frequency");
   weekly.max = 1;
   weekly.per = std::chrono::hours(24 * 7);
@@ -164,8 +168,8 @@ TEST_CASE("frequency, nps and follow-up actions store what the recipient asked")
   CHECK(follow_up);
 }
 
-TEST_CASE("a carrier retrying the same inbound message triggers nothing twice") {
-  world w;
+STORE_TEST_CASE("a carrier retrying the same inbound message triggers nothing twice") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {keyword("1", "", "sample reserved")});
   send(*w.s, "promo", "s1", w.ids[0], 1000);
   CHECK_FALSE(w.reply(ann, "1", 2000, "MO-1").duplicate);
@@ -174,8 +178,8 @@ TEST_CASE("a carrier retrying the same inbound message triggers nothing twice") 
   CHECK(w.direct_messages().size() == 1);
 }
 
-TEST_CASE("delivery receipts move messages forward only and duplicates change nothing") {
-  world w;
+STORE_TEST_CASE("delivery receipts move messages forward only and duplicates change nothing") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {});
   auto id = send(*w.s, "promo", "s1", w.ids[0], 1000, "SM1");
   receipt delivered{"main", "SM1",       0,          message_state::delivered, "delivered", "",
@@ -197,8 +201,8 @@ TEST_CASE("delivery receipts move messages forward only and duplicates change no
   CHECK(w.s->record_receipt(stray) == receipt_effect::unknown_message);
 }
 
-TEST_CASE("an undelivered receipt keeps the carrier's error code on the message") {
-  world w;
+STORE_TEST_CASE("an undelivered receipt keeps the carrier's error code on the message") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {});
   auto id = send(*w.s, "promo", "s1", w.ids[0], 1000, "SM2");
   receipt r{"main",
@@ -217,8 +221,8 @@ TEST_CASE("an undelivered receipt keeps the carrier's error code on the message"
   CHECK(rows[0].reason.find("30005") != std::string::npos);
 }
 
-TEST_CASE("a receipt posted to another provider's endpoint leaves the message alone") {
-  world w;
+STORE_TEST_CASE("a receipt posted to another provider's endpoint leaves the message alone") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {});
   auto id = send(*w.s, "promo", "s1", w.ids[0], 1000, "SM3");  // sent through "main"
   // A receipt naming pigeon's id on the kannel endpoint: that provider never had the message.
@@ -239,8 +243,8 @@ TEST_CASE("a receipt posted to another provider's endpoint leaves the message al
   CHECK(state_of(*w.s, id) == message_state::delivered);
 }
 
-TEST_CASE("a receipt for a message left submitting by a crash reconciles it: no resend") {
-  world w;
+STORE_TEST_CASE("a receipt for a message left submitting by a crash reconciles it: no resend") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {});
   w.s->enqueue({make_message("promo", "s1", w.ids[0], 1000)});
   auto claimed = w.s->claim_due(at_ms(1000), 10, at_ms(600000), "dead");
@@ -258,8 +262,8 @@ TEST_CASE("a receipt for a message left submitting by a crash reconciles it: no 
   CHECK(w.s->claim_due(at_ms(60000), 10, at_ms(600000), "new").empty());
 }
 
-TEST_CASE("a carrier rejection for an opted-out recipient records the opt-out") {
-  world w;
+STORE_TEST_CASE("a carrier rejection for an opted-out recipient records the opt-out") {
+  world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {});
   w.s->enqueue({make_message("promo", "s1", w.ids[0], 1000),
                 make_message("promo", "s2", w.ids[0], 9 * hour)});
@@ -274,8 +278,9 @@ TEST_CASE("a carrier rejection for an opted-out recipient records the opt-out") 
   CHECK(w.s->messages({"promo", message_state::suppressed, 0}).size() == 1);
 }
 
-TEST_CASE("a sender number prepared by the webhook server is stored as the writer would store it") {
-  world w;
+STORE_TEST_CASE(
+    "a sender number prepared by the webhook server is stored as the writer would store it") {
+  world<store_backend> w;
   // Formatted, prepared ahead: the same contact as the imported one, not a new one.
   const std::string formatted = "+86 138-0013-8000";
   prepare_inbound_phone(formatted);
