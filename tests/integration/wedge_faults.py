@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Faults that must not wedge the engine, through the real `pigeon serve` (issue 17, item 5):
-a second engine on a database is refused before it touches the schema, and a stop is not held
-up by a heartbeat that was being stored. Run one test: wedge_faults.py PIGEON_BINARY TEST_NAME.
+a second engine on a database is refused before it touches the schema, a stop is not held up by
+a heartbeat that was being stored, and an outcome the store refuses is shown and stored again. Run one test: wedge_faults.py PIGEON_BINARY TEST_NAME.
 Reuses e2e.py's Env (temp folder, config, simulator)."""
 import os
 import re
@@ -92,6 +92,49 @@ def serve_stops_promptly_when_a_heartbeat_is_being_stored_at_sigterm(env):
     # heartbeat interval (5 s) re-armed by the beat that was in flight.
     assert took < 3, f"serve took {took:.1f} s to exit after SIGTERM\n{log()}"
     print(f"exited {took:.2f} s after SIGTERM")
+
+
+def an_outcome_the_store_refuses_is_shown_in_status_and_recorded_once_the_store_takes_it(env):
+    port, record = env.simulator()
+    env.write_config(f"http://127.0.0.1:{port}")
+    env.run("contacts", "import", env.contacts(3)[0])
+    env.run("campaign", "apply", env.campaign("blast", e2e.STEP_NOW))
+    refused = "+8613900000001"
+    con = sqlite3.connect(env.db, timeout=10)
+    con.execute("CREATE TRIGGER refuse BEFORE UPDATE OF state ON messages "
+                "WHEN NEW.state = 'submitted' AND NEW.contact_id = "
+                f"(SELECT id FROM contacts WHERE phone = '{refused}') "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
+    con.commit()
+    con.close()
+    serve, log = start_serve(env)
+
+    def state():
+        c = sqlite3.connect(env.db, timeout=10)
+        try:
+            return c.execute("SELECT m.state FROM messages m JOIN contacts k ON k.id = m.contact_id "
+                             "WHERE k.phone = ?", (refused,)).fetchone()[0]
+        finally:
+            c.close()
+
+    def alert():
+        st, _ = env.status()
+        found = [a for a in st["alert_details"] if a["name"] == "outcomes_unrecorded"]
+        return found[0] if found else None
+    # Sent, answered, and its outcome refused: status says so (and why) while the engine retries.
+    shown = wait_for("the outcomes_unrecorded alert", alert, timeout=30, describe=log)
+    assert "injected failure" in shown["text"], shown
+    assert state() == "submitting"
+    con = sqlite3.connect(env.db, timeout=10)
+    con.execute("DROP TRIGGER refuse")
+    con.commit()
+    con.close()
+    # The store takes it again: recorded while the engine runs, not at the next start.
+    wait_for("the outcome recorded", lambda: state() == "submitted", timeout=30, describe=log)
+    wait_for("the alert cleared", lambda: alert() is None, timeout=30)
+    assert e2e.sends_per_recipient(record).get(refused) == 1
+    serve.send_signal(signal.SIGTERM)
+    assert serve.wait(timeout=30) == 0, log()
 
 
 def main():
