@@ -121,8 +121,16 @@ int serve(const context& ctx, const serve_options& opts) {
   if (rehearsal) refuse_real_carriers(cfg, used);
   for (const auto& warning : providers::config_warnings(cfg)) spdlog::warn("{}", warning);
   auto db_path = ctx.database(cfg);
+  // The lock first: a second engine on the same database is refused here, before it opens the
+  // database, so a newer pigeon never migrates the schema under a running one. The lock file
+  // sits beside the database, whose folder may not exist yet.
+  if (auto parent = std::filesystem::path(db_path).parent_path();
+      !parent.empty() && db_path != ":memory:" && !db_path.starts_with("file:")) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);  // a failure is reported by the lock
+  }
+  engine::engine_lock lock(db_path);
   auto db = ctx.open_store(cfg, context::store_open::create);
-  engine::engine_lock lock(db_path);  // a second engine on the same database is refused here
   // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
   engine::clear_io_fault_reason(db_path);
   engine::install_io_fault_handler(db_path);

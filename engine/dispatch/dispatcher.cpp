@@ -262,6 +262,7 @@ asio::awaitable<void> dispatcher::run() {
     abandoned_ = true;
     spdlog::warn("drain timeout: {} sends still in flight are abandoned (left submitting)",
                  in_flight_);
+    for (auto* t : retry_timers_) t->cancel();  // outcomes waiting to be stored again give up
   }
   stopping_ = true;
   wake_.cancel();
@@ -289,6 +290,9 @@ asio::awaitable<void> dispatcher::heartbeat_loop() {
       } catch (const std::exception& e) {
         spdlog::warn("heartbeat not recorded: {}", e.what());
       }
+    // Stopped while this beat was being stored: run() cancelled a timer nobody waited on, and
+    // a new one would hold the executor (and the exit) for a whole interval.
+    if (stopping_) break;
     heartbeat_timer_.expires_after(options_.heartbeat);
     (void)co_await heartbeat_timer_.async_wait(asio::as_tuple(use_awaitable));
   }
@@ -299,14 +303,25 @@ std::optional<claim_failure> dispatcher::claim_failing() const {
   return claim_trouble_;
 }
 
+std::optional<unrecorded_outcomes> dispatcher::outcomes_unrecorded() const {
+  if (unrecorded_.messages == 0) return std::nullopt;
+  return unrecorded_;
+}
+
 std::string dispatcher::heartbeat_detail() const {
   auto lanes = lanes_json(this->lanes());
   auto failing = claim_failing();
-  if (!failing) return lanes;
-  boost::json::object detail{{"claim_failing",
-                              {{"failures", failing->failures},
+  auto unrecorded = outcomes_unrecorded();
+  if (!failing && !unrecorded) return lanes;
+  boost::json::object detail;
+  if (failing)
+    detail["claim_failing"] = {{"failures", failing->failures},
                                {"since", format_iso(failing->since)},
-                               {"error", failing->error}}}};
+                               {"error", failing->error}};
+  if (unrecorded)
+    detail["outcomes_unrecorded"] = {{"messages", unrecorded->messages},
+                                     {"since", format_iso(unrecorded->since)},
+                                     {"error", unrecorded->error}};
   boost::system::error_code ec;
   detail["lanes"] = boost::json::parse(lanes, ec);
   return boost::json::serialize(detail);
@@ -388,9 +403,12 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
       auto spread_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(options_.window_spread).count();
       auto next = decision.next_open;
+      // Knuth's multiplicative hash, in unsigned 64-bit arithmetic: ids past 2^32 would
+      // overflow a signed product (undefined behaviour).
       if (spread_ms > 0)
-        next +=
-            std::chrono::milliseconds((m.id * 2654435761u) % static_cast<std::uint64_t>(spread_ms));
+        next += std::chrono::milliseconds(
+            static_cast<std::int64_t>((static_cast<std::uint64_t>(m.id) * 2654435761u) %
+                                      static_cast<std::uint64_t>(spread_ms)));
       send_outcome early{m.id, message_state::deferred, {}, {}, decision.reason, next, now};
       if (m.expires && next >= *m.expires) {
         early.state = message_state::expired;

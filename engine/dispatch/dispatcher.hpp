@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -57,6 +58,12 @@ struct dispatcher_options {
   std::chrono::seconds window_spread{300};  // engine config policy.window_spread
   // After stop(): how long requests already sent may take to answer before they are abandoned.
   std::chrono::milliseconds drain_timeout{std::chrono::seconds(10)};
+  // An outcome the store failed to record (its flush threw) is retried, doubling from
+  // outcome_retry_base up to outcome_retry_max, for up to outcome_retry_for; the message stays
+  // `submitting` meanwhile (heartbeat_detail shows it), and after that until the next start.
+  std::chrono::milliseconds outcome_retry_base{100};
+  std::chrono::milliseconds outcome_retry_max{std::chrono::seconds(5)};
+  std::chrono::milliseconds outcome_retry_for{std::chrono::minutes(1)};
   // Called on the executor after each carrier answer (or transport failure, ok = false): for
   // metrics. Optional.
   std::function<void(const std::string& lane, std::chrono::milliseconds latency, bool ok)>
@@ -87,6 +94,14 @@ inline constexpr int claim_failures_critical = 3;
 struct claim_failure {
   int failures = 0;    // in a row
   time_point since{};  // the first of them, wall clock
+  std::string error;   // the last one
+};
+
+// Messages whose outcome the store failed to record and that are waiting to store it again
+// (dispatcher_options::outcome_retry_*); a sent one stays `submitting` meanwhile.
+struct unrecorded_outcomes {
+  std::int64_t messages = 0;
+  time_point since{};  // the first failure of the current run of them, wall clock
   std::string error;   // the last one
 };
 
@@ -138,6 +153,8 @@ class dispatcher {
               const std::map<std::string, std::pair<double, double>>& lane_rates);
 
   const dispatcher_stats& stats() const { return stats_; }
+  // The lane named `name` (tests put its breaker in a state before run()). Throws if unknown.
+  lane& lane_for_test(const std::string& name) { return *lanes_.at(name); }
   int in_flight() const { return in_flight_; }
   // Compiled templates held: one per campaign step and variant, one per distinct reply text.
   std::size_t compiled_templates() const { return templates_.size(); }
@@ -145,8 +162,11 @@ class dispatcher {
   std::vector<lane_snapshot> lanes() const;
   // Set while claiming has failed claim_failures_critical times in a row. Executor thread only.
   std::optional<claim_failure> claim_failing() const;
+  // Set while some outcomes wait to be stored again. Executor thread only.
+  std::optional<unrecorded_outcomes> outcomes_unrecorded() const;
   // What the engine stores with its heartbeat for `pigeon status`: lanes_json(lanes()), wrapped
-  // as {"lanes": [...], "claim_failing": {...}} while claim_failing() (status_report reads it).
+  // as {"lanes": [...], "claim_failing": {...}, "outcomes_unrecorded": {...}} while
+  // claim_failing() or outcomes_unrecorded() (status_report reads it).
   std::string heartbeat_detail() const;
 
  private:
@@ -173,6 +193,10 @@ class dispatcher {
   boost::asio::awaitable<void> flush();
   boost::asio::awaitable<void> record(send_outcome outcome);
   boost::asio::awaitable<void> record_many(std::vector<send_outcome> outcomes);
+  // Joins the next outcome flush and resumes once it committed; rethrows its failure.
+  boost::asio::awaitable<void> store_outcomes(std::vector<send_outcome> outcomes);
+  // store_outcomes, again after a failure, within outcome_retry_for (dispatcher_send.cpp).
+  boost::asio::awaitable<void> record_until_stored(std::vector<send_outcome> outcomes);
   // Batch mode (codec max_batch() > 1, dispatcher_batch.cpp): the message joins its lane's
   // queue and waits for the verdict; up to `concurrency` pumps per lane each send up to
   // max_batch() queued messages in one request.
@@ -180,18 +204,31 @@ class dispatcher {
                                               outbound_message out, int segments,
                                               circuit_breaker::permit permit);
   boost::asio::awaitable<void> pump(std::string lane_name);
+  // One batch through `l`: intents, request, verdicts, outcomes. Items that leave the batch
+  // early (not marked) are finished and taken out of `batch`; the caller finishes the rest,
+  // whatever this threw.
+  boost::asio::awaitable<void> send_batch(lane& l, const std::string& lane_name,
+                                          std::vector<batch_item*>& batch);
   send_outcome classify(lane& l, const claimed_message& m, const std::string& lane_name,
                         const boost::system::error_code& ec, const http_response& response,
                         const submit_verdict* verdict, circuit_breaker::permit permit,
                         steady_time finished);
+  // The failed outcome of a message whose request the codec could not build (it threw).
+  send_outcome unencodable(lane& l, const claimed_message& m, const std::string& why);
   boost::asio::awaitable<void> heartbeat_loop();
   boost::asio::awaitable<void> wait_for_change(std::chrono::milliseconds at_most);
   void notify_change();
   // The intent recorded before a send through `lane`, with the recipient's cap rules.
   submit_intent intent_for(const claimed_message& m, const std::string& lane,
                            const std::string& body, int segments) const;
-  // A carrier answered (or failed) after `took`: lane latency and the on_response hook.
-  void answered(lane& l, std::chrono::steady_clock::duration took, bool ok);
+  // One request through the HTTP client: the carrier's answer (or the transport error) and
+  // when it came, the lane's latency and the on_response hook fed.
+  struct carrier_answer {
+    boost::system::error_code ec;
+    http_response response;
+    steady_time finished;
+  };
+  boost::asio::awaitable<carrier_answer> exchange(lane& l, http_request request);
   const compiled_step& compiled(const claimed_message& m);
   boost::asio::awaitable<void> attempt(const claimed_message& m, const sender_profile& sender,
                                        outbound_message out, int segments);
@@ -212,6 +249,9 @@ class dispatcher {
   dispatcher_options options_;
   dispatcher_stats stats_;
   claim_failure claim_trouble_;  // failures == 0: the last claim succeeded
+  unrecorded_outcomes unrecorded_;
+  std::set<boost::asio::steady_timer*>
+      retry_timers_;  // outcome retries waiting (cancel at abandon)
   int in_flight_ = 0;
   int capacity_ = 0;
   bool stopping_ = false;

@@ -15,6 +15,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
+#include <optional>
 
 #include "engine/dispatch/dispatcher.hpp"
 
@@ -30,7 +31,15 @@ struct dispatcher::batch_item {
   circuit_breaker::permit permit;
   asio::steady_timer done;
   bool finished = false;
+  bool settled = false;  // classify() recorded the permit's result
 };
+
+namespace {
+void finish(auto* item) {
+  item->finished = true;
+  item->done.cancel();
+}
+}  // namespace
 
 asio::awaitable<void> dispatcher::submit_batched(lane& l, const claimed_message& m,
                                                  outbound_message out, int segments,
@@ -38,6 +47,9 @@ asio::awaitable<void> dispatcher::submit_batched(lane& l, const claimed_message&
   const auto& name = l.config().name;
   if (!options_.public_url.empty())
     out.status_callback_url = options_.public_url + "/webhooks/" + name + "/status";
+  // The trial goes back unless the batch recorded this message's verdict (stopped, not marked,
+  // or a batch that failed before its request was answered).
+  circuit_breaker::permit_guard held(l.breaker(), permit);
   batch_item item{&m, std::move(out), segments, permit, asio::steady_timer(ex_)};
   item.done.expires_at(asio::steady_timer::time_point::max());
   auto& queue = batches_[name];
@@ -54,8 +66,13 @@ asio::awaitable<void> dispatcher::submit_batched(lane& l, const claimed_message&
     });
   }
   while (!item.finished) (void)co_await item.done.async_wait(asio::as_tuple(use_awaitable));
+  if (item.settled) held.settled();
 }
 
+// A pump takes queued messages a batch at a time until the queue is empty. Whatever a batch
+// throws (a store that cannot mark or record, a codec that cannot encode), every message of it
+// is finished, so its task ends with the message in its stored state, and the pump goes on:
+// a lane never keeps a pump (of `concurrency`) that will not send again.
 asio::awaitable<void> dispatcher::pump(std::string lane_name) {
   lane& l = *lanes_.at(lane_name);
   batch_queue& queue = *batches_.at(lane_name);
@@ -71,68 +88,81 @@ asio::awaitable<void> dispatcher::pump(std::string lane_name) {
     co_await l.acquire_slot();
     lane::slot_guard guard(l);
     co_await l.pace(segments);
-    if (stopping_) {  // a clean stop sends nothing new: these stay leased, run() releases them
-      for (auto* item : batch) {
-        l.breaker().give_back(item->permit);
-        item->finished = true;
-        item->done.cancel();
-      }
-      continue;
-    }
-
-    std::vector<submit_intent> intents;
-    intents.reserve(batch.size());
-    for (auto* item : batch)
-      intents.push_back(intent_for(*item->m, lane_name, item->out.text, item->segments));
-    auto mark_op = mark_submitting(std::move(intents));
-    auto marked = co_await std::move(mark_op);
-    // Only the marked ones may go: the others were cancelled or paused since their claim.
-    std::vector<batch_item*> going;
-    std::vector<outbound_message> messages;
-    for (auto* item : batch) {
-      if (std::find(marked.begin(), marked.end(), item->m->id) != marked.end()) {
-        going.push_back(item);
-        messages.push_back(item->out);
-        messages.back().now = clock_.now();
-      } else {
-        l.breaker().give_back(item->permit);
-        item->finished = true;
-        item->done.cancel();
+    // A clean stop sends nothing new: these stay leased, run() releases them.
+    if (!stopping_) {
+      try {
+        auto sending = send_batch(l, lane_name, batch);
+        co_await std::move(sending);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: a batch of {} messages failed: {} (they keep their stored state)",
+                      lane_name, batch.size(), e.what());
       }
     }
-    if (going.empty()) continue;
-    int going_segments = 0;
-    for (auto* item : going) going_segments += item->segments;
-    // A 429 may have paused the lane while the intents were stored; the wire's ceiling.
-    co_await l.ready_to_send(going_segments);
-
-    auto request = l.config().codec->build_submit_batch(messages);
-    const auto started = std::chrono::steady_clock::now();
-    auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
-    auto [ec, response] = co_await std::move(exchange);
-    const auto finished = std::chrono::steady_clock::now();
-    answered(l, finished - started, !ec && response.status < 500);
-    if (abandoned_) break;  // past the drain deadline: left `submitting` (see run())
-
-    std::vector<submit_verdict> verdicts;
-    if (!ec) verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());
-    if (!ec && verdicts.size() != going.size())
-      spdlog::error("{}: batch reply has {} verdicts for {} messages", lane_name, verdicts.size(),
-                    going.size());
-    std::vector<send_outcome> outcomes;
-    outcomes.reserve(going.size());
-    for (std::size_t i = 0; i < going.size(); ++i) {
-      const submit_verdict* v = (!ec && verdicts.size() == going.size()) ? &verdicts[i] : nullptr;
-      outcomes.push_back(
-          classify(l, *going[i]->m, lane_name, ec, response, v, going[i]->permit, finished));
-    }
-    co_await record_many(std::move(outcomes));
-    for (auto* item : going) {
-      item->finished = true;
-      item->done.cancel();
-    }
+    for (auto* item : batch) finish(item);
   }
   --queue.pumps;
+}
+
+asio::awaitable<void> dispatcher::send_batch(lane& l, const std::string& lane_name,
+                                             std::vector<batch_item*>& batch) {
+  std::vector<submit_intent> intents;
+  intents.reserve(batch.size());
+  for (auto* item : batch)
+    intents.push_back(intent_for(*item->m, lane_name, item->out.text, item->segments));
+  auto mark_op = mark_submitting(std::move(intents));
+  auto marked = co_await std::move(mark_op);
+  // Only the marked ones may go: the others were cancelled or paused since their claim.
+  std::vector<batch_item*> going;
+  std::vector<outbound_message> messages;
+  for (auto* item : batch) {
+    if (std::find(marked.begin(), marked.end(), item->m->id) != marked.end()) {
+      going.push_back(item);
+      messages.push_back(item->out);
+      messages.back().now = clock_.now();
+    } else {
+      finish(item);
+    }
+  }
+  batch = going;
+  if (going.empty()) co_return;
+  int going_segments = 0;
+  for (auto* item : going) going_segments += item->segments;
+  // A 429 may have paused the lane while the intents were stored; the wire's ceiling.
+  co_await l.ready_to_send(going_segments);
+
+  std::optional<http_request> request;
+  std::string cannot;
+  try {
+    request = l.config().codec->build_submit_batch(messages);
+  } catch (const std::exception& e) {
+    cannot = e.what();
+  }
+  if (!request) {
+    std::vector<send_outcome> failed;
+    for (auto* item : going) failed.push_back(unencodable(l, *item->m, cannot));
+    auto recording = record_many(std::move(failed));
+    co_await std::move(recording);
+    co_return;
+  }
+  auto exchanging = exchange(l, std::move(*request));
+  auto [ec, response, finished] = co_await std::move(exchanging);
+  if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
+
+  std::vector<submit_verdict> verdicts;
+  if (!ec) verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());
+  if (!ec && verdicts.size() != going.size())
+    spdlog::error("{}: batch reply has {} verdicts for {} messages", lane_name, verdicts.size(),
+                  going.size());
+  std::vector<send_outcome> outcomes;
+  outcomes.reserve(going.size());
+  for (std::size_t i = 0; i < going.size(); ++i) {
+    const submit_verdict* v = (!ec && verdicts.size() == going.size()) ? &verdicts[i] : nullptr;
+    outcomes.push_back(
+        classify(l, *going[i]->m, lane_name, ec, response, v, going[i]->permit, finished));
+    going[i]->settled = true;
+  }
+  auto recording = record_many(std::move(outcomes));
+  co_await std::move(recording);
 }
 
 }  // namespace pigeon::engine

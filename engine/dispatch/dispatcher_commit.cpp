@@ -9,7 +9,7 @@
 // turn) before its outcome is. A flush that fails (the store threw, the commit failed) throws
 // into every task of its group, exactly as a single failed store job did: their messages are
 // not sent and keep their durable state (leased: released at stop, or claimable when the
-// lease runs out).
+// lease runs out). Outcomes are stored again after a failed flush (record_until_stored).
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
@@ -139,9 +139,7 @@ asio::awaitable<void> dispatcher::record(send_outcome outcome) {
 }
 
 asio::awaitable<void> dispatcher::record_many(std::vector<send_outcome> outcomes) {
-  if (!open_outcomes_) open_outcomes_ = std::make_shared<outcome_group>(ex_);
-  auto group = open_outcomes_;
-  for (auto& outcome : outcomes) {
+  for (const auto& outcome : outcomes) {
     switch (outcome.state) {
       case message_state::submitted:
         ++stats_.submitted;
@@ -161,8 +159,15 @@ asio::awaitable<void> dispatcher::record_many(std::vector<send_outcome> outcomes
       default:
         break;
     }
-    group->outcomes.push_back(std::move(outcome));
   }
+  auto storing = record_until_stored(std::move(outcomes));  // retried: dispatcher_send.cpp
+  co_await std::move(storing);
+}
+
+asio::awaitable<void> dispatcher::store_outcomes(std::vector<send_outcome> outcomes) {
+  if (!open_outcomes_) open_outcomes_ = std::make_shared<outcome_group>(ex_);
+  auto group = open_outcomes_;
+  for (auto& outcome : outcomes) group->outcomes.push_back(std::move(outcome));
   if (!flushing_) {
     flushing_ = true;
     asio::co_spawn(ex_, flush(), asio::detached);

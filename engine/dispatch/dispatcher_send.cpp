@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cmath>
 
@@ -33,11 +34,18 @@ submit_intent dispatcher::intent_for(const claimed_message& m, const std::string
   return intent;
 }
 
-void dispatcher::answered(lane& l, std::chrono::steady_clock::duration took, bool ok) {
+asio::awaitable<dispatcher::carrier_answer> dispatcher::exchange(lane& l, http_request request) {
+  const auto started = std::chrono::steady_clock::now();
+  auto op = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
+  auto [ec, response] = co_await std::move(op);
+  carrier_answer answer{ec, std::move(response), std::chrono::steady_clock::now()};
+  const auto took = answer.finished - started;
   l.add_latency(std::chrono::duration_cast<std::chrono::microseconds>(took));
   if (options_.on_response)
     options_.on_response(l.config().name,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(took), ok);
+                         std::chrono::duration_cast<std::chrono::milliseconds>(took),
+                         !ec && answer.response.status < 500);
+  co_return answer;
 }
 
 // The outcome of one request for one message: the verdict (or the transport error) mapped onto
@@ -121,6 +129,84 @@ send_outcome dispatcher::retry_or_fail(const claimed_message& m, const std::stri
   return o;
 }
 
+// A request the codec could not build: nothing was sent, so the message fails with the codec's
+// reason rather than stay `submitting` (to be resent after a restart as an unknown outcome).
+send_outcome dispatcher::unencodable(lane& l, const claimed_message& m, const std::string& why) {
+  spdlog::error("send {} via {}: the request cannot be built: {}", m.id, l.config().name, why);
+  l.count_failed();
+  return {m.id,
+          message_state::failed,
+          l.config().name,
+          {},
+          "provider " + l.config().name + " cannot encode the message: " + why,
+          {},
+          clock_.now()};
+}
+
+// A flush that failed (a locked or full database, a write the store refused) does not leave a
+// message in its last state until the next start: its outcome is stored again, after a delay
+// doubling up to outcome_retry_max, for up to outcome_retry_for (or until the drain deadline
+// abandons it). Meanwhile heartbeat_detail shows the messages waiting ("outcomes_unrecorded")
+// and each failure is logged; the slot stays held, so a store that refuses everything slows the
+// lanes instead of piling up messages whose outcome is unknown. Giving up rethrows: the message
+// keeps its durable state (a sent one `submitting`, reconciled at the next start).
+asio::awaitable<void> dispatcher::record_until_stored(std::vector<send_outcome> outcomes) {
+  if (outcomes.empty()) co_return;
+  const auto give_up = std::chrono::steady_clock::now() + options_.outcome_retry_for;
+  auto delay = options_.outcome_retry_base;
+  const auto n = static_cast<std::int64_t>(outcomes.size());
+  struct waiting_count {  // this call's messages in unrecorded_ while it retries
+    dispatcher& d;
+    std::int64_t n = 0;
+    ~waiting_count() {
+      d.unrecorded_.messages -= n;
+      if (d.unrecorded_.messages == 0) d.unrecorded_ = {};
+    }
+  } counted{*this};
+  asio::steady_timer timer(ex_);
+  for (int round = 1;; ++round) {
+    std::exception_ptr error;
+    try {
+      auto storing = store_outcomes(outcomes);
+      co_await std::move(storing);
+      co_return;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    if (counted.n == 0) {
+      if (unrecorded_.messages == 0)
+        unrecorded_.since = std::chrono::time_point_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now());
+      unrecorded_.messages += n;
+      counted.n = n;
+    }
+    unrecorded_.error = what;
+    if (abandoned_ || std::chrono::steady_clock::now() + delay > give_up) {
+      spdlog::error(
+          "outcome of message {}{} not recorded after {} tries: {}; it keeps its stored state "
+          "(a sent message stays submitting until the next start reconciles it)",
+          outcomes.front().message_id, n > 1 ? " and " + std::to_string(n - 1) + " more" : "",
+          round, what);
+      std::rethrow_exception(error);
+    }
+    spdlog::warn("outcome of message {}{} not recorded: {}; storing it again in {} ms",
+                 outcomes.front().message_id,
+                 n > 1 ? " and " + std::to_string(n - 1) + " more" : "", what, delay.count());
+    timer.expires_after(delay);
+    retry_timers_.insert(&timer);  // cancelled when the drain deadline abandons the run
+    (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+    retry_timers_.erase(&timer);
+    delay = std::min(delay * 2, options_.outcome_retry_max);
+  }
+}
+
 // One attempt through the first lane of the route that takes traffic.
 asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender_profile& sender,
                                           outbound_message out, int segments) {
@@ -134,9 +220,11 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       reopens = std::min(reopens, l.breaker().reopens_at());
       continue;
     }
+    // A half-open circuit's trial goes back on every way out but a recorded verdict: a send
+    // that ends early, fails over or throws must not leave the lane refusing for good.
+    circuit_breaker::permit_guard held(l.breaker(), permit);
     if (auto refusal = l.config().codec->refuse(out)) {
       // This carrier can never take the message (e.g. more media than it allows).
-      l.breaker().give_back(permit);
       send_outcome refused{
           m.id,
           message_state::failed,
@@ -149,16 +237,14 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
       co_return;
     }
     if (l.config().codec->max_batch() > 1) {
+      held.settled();  // submit_batched holds it from here
       co_await submit_batched(l, m, std::move(out), segments, permit);
       co_return;
     }
     co_await l.acquire_slot();
     lane::slot_guard guard(l);
     co_await l.pace(segments);
-    if (stopping_) {  // a clean stop sends nothing new: the message stays leased, run() releases it
-      l.breaker().give_back(permit);
-      co_return;
-    }
+    if (stopping_) co_return;  // a clean stop sends nothing new: leased, run() releases it
     if (!permit.trial &&
         l.breaker().state(std::chrono::steady_clock::now()) != circuit_state::closed) {
       // The circuit opened while this message waited for its turn: fail over.
@@ -172,10 +258,9 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     std::vector<submit_intent> intent;
     intent.push_back(intent_for(m, lane_name, out.text, segments));
     auto intent_op = mark_submitting(std::move(intent));
-    if ((co_await std::move(intent_op)).empty()) {  // cancelled or paused since the claim
-      l.breaker().give_back(permit);
-      co_return;
-    }
+    // Cancelled or paused since the claim: nothing to send. A store that failed throws: the
+    // message stays leased (released at stop, or claimable when its lease runs out).
+    if ((co_await std::move(intent_op)).empty()) co_return;
 
     // A 429 may have paused the lane while the intent was stored; sends held up together (a
     // slow commit) leave under the wire's ceiling, not in the same instant.
@@ -183,18 +268,27 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     if (!options_.public_url.empty())
       out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
     out.now = clock_.now();  // codecs are clock-free: relative validity and signatures use this
-    auto request = l.config().codec->build_submit(out);
-    const auto started = std::chrono::steady_clock::now();
-    auto exchange = http_.async_perform(std::move(request), asio::as_tuple(use_awaitable));
-    auto [ec, response] = co_await std::move(exchange);
-    const auto finished = std::chrono::steady_clock::now();
-    answered(l, finished - started, !ec && response.status < 500);
+    std::optional<http_request> request;
+    std::string cannot;
+    try {
+      request = l.config().codec->build_submit(out);
+    } catch (const std::exception& e) {
+      cannot = e.what();
+    }
+    if (!request) {
+      auto recording = record(unencodable(l, m, cannot));
+      co_await std::move(recording);
+      co_return;
+    }
+    auto exchanging = exchange(l, std::move(*request));
+    auto [ec, response, finished] = co_await std::move(exchanging);
     if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
 
     std::optional<submit_verdict> verdict;
     if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);
     auto outcome =
         classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
+    held.settled();  // classify recorded the trial's result
     // The slot is held until the outcome is durable: a message answered but not yet recorded is
     // still `submitting` and would be resent after a crash, so the lane's concurrency bounds
     // those messages too (the documented duplicate window).

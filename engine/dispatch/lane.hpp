@@ -131,6 +131,24 @@ class circuit_breaker {
   permit allow(steady_time now);
   void give_back(const permit& p);
 
+  // Gives a permit back at the end of its scope unless settled() (its request's result was
+  // record()ed): every other way out of a send, an exception included, returns its trial, so a
+  // half-open circuit is never left waiting for a trial that will not report.
+  class permit_guard {
+   public:
+    permit_guard(circuit_breaker& b, permit p) : breaker_(&b), permit_(p) {}
+    ~permit_guard() {
+      if (breaker_) breaker_->give_back(permit_);
+    }
+    permit_guard(const permit_guard&) = delete;
+    permit_guard& operator=(const permit_guard&) = delete;
+    void settled() { breaker_ = nullptr; }
+
+   private:
+    circuit_breaker* breaker_;
+    permit permit_;
+  };
+
   // The result of a request: carrier_fault = transport error, 5xx, 429 or authentication
   // (verdict fault::carrier); successes and recipient faults pass false.
   void record(bool carrier_fault, bool trial, steady_time now);

@@ -67,6 +67,14 @@ std::string with_detail(const std::string& detail, const char* key, boost::json:
   return boost::json::serialize(out);
 }
 
+// Field `key` of a detail object as text ("?" when missing or of another type).
+std::string field_text(const boost::json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  if (v && v->is_string()) return std::string(v->get_string());
+  if (v && v->is_int64()) return std::to_string(v->get_int64());
+  return "?";
+}
+
 }  // namespace
 
 std::string with_webhook_refusals(const std::string& detail,
@@ -186,16 +194,21 @@ void assess(status_report& r, const config::alert_thresholds& t) {
         !ec && detail.is_object() ? detail.get_object().if_contains("claim_failing") : nullptr;
     if (failing && failing->is_object()) {
       const auto& f = failing->get_object();
-      auto text = [&](const char* key) {
-        auto* v = f.if_contains(key);
-        return v && v->is_string() ? std::string(v->get_string()) : std::string("?");
-      };
-      auto* n = f.if_contains("failures");
       raise(alert_level::critical, "dispatch_stalled",
-            "claiming due messages has failed " +
-                (n && n->is_int64() ? std::to_string(n->get_int64()) : std::string("?")) +
-                " times in a row since " + text("since") + ": nothing is being sent (" +
-                text("error") + ")");
+            "claiming due messages has failed " + field_text(f, "failures") +
+                " times in a row since " + field_text(f, "since") + ": nothing is being sent (" +
+                field_text(f, "error") + ")");
+    }
+    const auto* unrecorded = !ec && detail.is_object()
+                                 ? detail.get_object().if_contains("outcomes_unrecorded")
+                                 : nullptr;
+    if (unrecorded && unrecorded->is_object()) {
+      const auto& u = unrecorded->get_object();
+      raise(alert_level::critical, "outcomes_unrecorded",
+            "the store refuses to record the outcome of " + field_text(u, "messages") +
+                " message(s) since " + field_text(u, "since") +
+                ": the engine keeps trying; until then they stay submitting (" +
+                field_text(u, "error") + ")");
     }
     const auto* connections =
         !ec && detail.is_object() ? detail.get_object().if_contains("connections") : nullptr;

@@ -17,26 +17,9 @@
 using namespace pigeon::engine;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using pigeon::engine::testing::sql_text;
 
 namespace {
-
-// Runs one statement on its own connection to the database file (what another process sees:
-// committed data only).
-std::string sql_text(const std::filesystem::path& db, const std::string& sql) {
-  sqlite3* conn = nullptr;
-  REQUIRE(sqlite3_open_v2(db.c_str(), &conn, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK);
-  sqlite3_busy_timeout(conn, 5000);
-  sqlite3_stmt* stmt = nullptr;
-  REQUIRE(sqlite3_prepare_v2(conn, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK);
-  std::string out;
-  int rc = sqlite3_step(stmt);
-  if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0))
-    out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  CHECK((rc == SQLITE_ROW || rc == SQLITE_DONE));
-  sqlite3_finalize(stmt);
-  sqlite3_close(conn);
-  return out;
-}
 
 // Accepts every request after `delay`; before answering, asks the database file (a separate
 // connection) in which committed state the request's message is.
@@ -87,20 +70,8 @@ struct fixture {
     std::filesystem::create_directories(dir);
     db = dir / "t.db";
     auto s = sqlite_store::open(db.string());
-    std::vector<contact> cs;
-    for (int i = 0; i < contacts; ++i) {
-      contact c;
-      c.phone = "+86139" + std::to_string(10000000 + i);
-      cs.push_back(c);
-    }
-    auto ids = s->upsert_contacts(cs);
-    stored_campaign camp;
-    camp.name = "promo";
-    camp.sender = "shop";
-    camp.category = "transactional";
-    camp.content_hash = "h1";
-    camp.templates.push_back({"hello", "A", 100, "sms", "Hello", {}, {}, false, {}, {}});
-    s->save_campaign(camp);
+    auto ids = testing::add_contacts(*s, contacts);
+    testing::add_promo_campaign(*s, {{"hello", "A", 100, "sms", "Hello", {}, {}, false, {}, {}}});
     std::vector<new_message> ms;
     for (auto id : ids) ms.push_back({"promo", "hello", "A", id, clk.now(), std::nullopt});
     s->enqueue(ms);
@@ -118,6 +89,7 @@ struct fixture {
     dispatcher_options opts;
     opts.owner = "test";
     opts.until_idle = true;
+    opts.outcome_retry_for = 200ms;  // a refused outcome is stored again for this long
     http.executor = ioc.get_executor();
     http.db = db;
     dispatcher d(ioc.get_executor(), *queue, http, clk, lanes, senders, opts);
