@@ -82,14 +82,13 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
   f.drop_on_cap = ctx.on_cap == "drop";
   f.expires = ctx.expires;
   f.stop_on = ctx.stop_on;
-  // Only the facts the verdict reads are queried: none for a direct message, the stop_on ones
-  // for a campaign with stop_on, the cap ones for marketing with a rule.
-  if (f.direct) return std::nullopt;
+  // Only the facts the verdict reads are queried: none for a direct message (it passes), the
+  // stop_on ones for a campaign with stop_on, the cap ones for marketing with a rule.
 
   // stop_on: the first counted send of this campaign to the recipient (in a journey, of the same
   // occurrence: a purchase last year does not stop this year's win-back), then each trigger's
   // reply or event since.
-  if (!f.stop_on.empty()) {
+  if (!f.direct && !f.stop_on.empty()) {
     {
       static const std::string sql =
           std::string(
@@ -126,7 +125,7 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
     }
   }
 
-  if (f.marketing) {
+  if (!f.direct && f.marketing) {
     // The rules: the engine's (from the dispatcher), the campaign's own, the recipient's choice.
     f.engine_rules = in.caps;
     if (ctx.campaign_cap.max > 0) f.campaign_cap = ctx.campaign_cap;
