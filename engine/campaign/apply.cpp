@@ -11,11 +11,12 @@
 #include <unordered_map>
 
 #include "config/values.hpp"
+#include "engine/policy/caps.hpp"
 #include "engine/campaign/journeys.hpp"
 #include "engine/dispatch/media_files.hpp"
-#include "engine/inbound/replies.hpp"
 #include "engine/model/phone.hpp"
-#include "engine/policy/caps.hpp"
+#include "engine/policy/send_policy.hpp"
+#include "engine/inbound/replies.hpp"
 #include "engine/policy/send_window.hpp"
 #include "templates/template.hpp"
 
@@ -366,12 +367,8 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
   const bool marketing = campaign.category == "marketing";
   audience_filter audience(campaign.audience, engine);
   cap_policy caps(engine);
-  cap_rule campaign_rule;
-  if (campaign.caps) {
-    campaign_rule = {"campaign " + std::to_string(campaign.caps->max) + " per " +
-                         format_period(campaign.caps->per),
-                     campaign.caps->max, campaign.caps->per};
-  }
+  std::optional<cap_rule> campaign_rule;
+  if (campaign.caps) campaign_rule = campaign_cap(campaign.caps->max, campaign.caps->per);
   const auto spread_ms = spread_ms_per_step(campaign, engine, now);
 
   // One pass over the contacts inside one transaction: the length budget check and the enqueue
@@ -448,8 +445,9 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
     const auto opted_out = db.opted_out_contacts();  // sorted by id
     // The ledger as far back as the longest rule reaches from the earliest step: recipients
     // already over a cap when their message falls due are deferred or dropped here already.
-    std::unordered_map<std::int64_t, std::vector<past_send>> ledger;
-    std::chrono::milliseconds longest = campaign_rule.per;
+    std::unordered_map<std::int64_t, std::vector<policy::counted_send>> ledger;
+    std::chrono::milliseconds longest =
+        campaign_rule ? campaign_rule->per : std::chrono::milliseconds{0};
     for (const auto& f : engine.policy.frequency)
       longest = std::max<std::chrono::milliseconds>(longest, f.per);
     if (marketing && longest.count() > 0) {
@@ -539,22 +537,22 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
           first_held = first_held ? std::min(*first_held, until) : until;
           ++summary.ab_held;
         } else if (!held_out && sent_before != ledger.end()) {
+          // The policy at dispatch, on the ledger as it stands (no preferences, priorities or
+          // stop_on: the queue is being written).
           auto at = std::max(due, now);
-          std::string zone(tz);
-          if (auto b = cap_blocked(caps.rules_for(c, zone, at), campaign_rule, sent_before->second,
-                                   at)) {
-            if (campaign.on_cap == "drop" || b->next == time_point::max()) {
-              m.suppressed_reason = b->reason + " (at apply)";
-              ++summary.capped_dropped;
-            } else if (b->next >= times[i].second) {
-              m.suppressed_reason = b->reason +
-                                    " (at apply): a slot frees only after its validity (" +
-                                    format_iso(times[i].second) + ")";
-              ++summary.capped_dropped;
-            } else {
-              deferrals.push_back({step.id, c.id, b->next, b->reason + " (at apply)"});
-              ++summary.capped_deferred;
-            }
+          auto v = policy::decide(simulated_send(campaign, campaign_rule,
+                                                 caps.rules_for(c, std::string(tz), at),
+                                                 sent_before->second, at, times[i].second));
+          if (v.what == policy::decision::suppressed) {
+            m.suppressed_reason = v.rule + " (at apply)";
+            ++summary.capped_dropped;
+          } else if (v.what == policy::decision::expired) {
+            m.suppressed_reason = v.rule + " (at apply): a slot frees only after its validity (" +
+                                  format_iso(times[i].second) + ")";
+            ++summary.capped_dropped;
+          } else if (v.what == policy::decision::deferred) {
+            deferrals.push_back({step.id, c.id, v.until, v.rule + " (at apply)"});
+            ++summary.capped_deferred;
           }
         }
         batch.push_back(std::move(m));

@@ -7,9 +7,10 @@
 #include <unordered_map>
 
 #include "config/values.hpp"
-#include "engine/campaign/apply.hpp"
-#include "engine/model/phone.hpp"
 #include "engine/policy/caps.hpp"
+#include "engine/model/phone.hpp"
+#include "engine/campaign/apply.hpp"
+#include "engine/policy/send_policy.hpp"
 #include "engine/policy/send_window.hpp"
 
 namespace pigeon::engine {
@@ -38,13 +39,9 @@ plan_report plan_campaign(const config::campaign_config& campaign,
   report.timezone = engine.default_timezone;
 
   const bool marketing = campaign.category == "marketing";
-  cap_policy policy(engine);
-  cap_rule campaign_rule;
-  if (campaign.caps) {
-    campaign_rule = {"campaign " + std::to_string(campaign.caps->max) + " per " +
-                         format_period(campaign.caps->per),
-                     campaign.caps->max, campaign.caps->per};
-  }
+  cap_policy caps(engine);
+  std::optional<cap_rule> campaign_rule;
+  if (campaign.caps) campaign_rule = campaign_cap(campaign.caps->max, campaign.caps->per);
   std::optional<clock_window> quiet;
   if (marketing && !engine.policy.quiet_hours.empty())
     quiet = parse_window({}, engine.policy.quiet_hours);
@@ -62,8 +59,8 @@ plan_report plan_campaign(const config::campaign_config& campaign,
   std::chrono::milliseconds longest{0};
   for (const auto& f : engine.policy.frequency)
     longest = std::max<std::chrono::milliseconds>(longest, f.per);
-  longest = std::max(longest, campaign_rule.per);
-  std::unordered_map<std::int64_t, std::vector<past_send>> ledger;
+  if (campaign_rule) longest = std::max(longest, campaign_rule->per);
+  std::unordered_map<std::int64_t, std::vector<policy::counted_send>> ledger;
   if (marketing && longest.count() > 0) {
     db.for_each_capped_send(from - longest,
                             [&](std::int64_t id, const std::string& name, time_point at) {
@@ -164,18 +161,21 @@ plan_report plan_campaign(const config::campaign_config& campaign,
           continue;
         }
         if (marketing) {
-          if (auto b = cap_blocked(policy.rules_for(c, tz, t), campaign_rule, sends, t)) {
-            if (campaign.on_cap == "drop" || b->next == time_point::max()) {
-              suppress(t, b->reason);
-              break;
-            }
-            last_reason = b->reason;
-            if (b->next >= expires) {
-              suppress(t, "expired: " + last_reason);
-              break;
-            }
-            defer(t, b->reason);
-            t = b->next;
+          // The policy at dispatch, on the sends made by then (the ledger's and this plan's).
+          auto v = policy::decide(
+              simulated_send(campaign, campaign_rule, caps.rules_for(c, tz, t), sends, t, expires));
+          if (v.what == policy::decision::suppressed) {
+            suppress(t, v.reason);
+            break;
+          }
+          if (v.what == policy::decision::expired) {
+            suppress(t, "expired: " + v.rule);
+            break;
+          }
+          if (v.what == policy::decision::deferred) {
+            last_reason = v.rule;
+            defer(t, v.rule);
+            t = v.until;
             continue;
           }
         }

@@ -3,8 +3,6 @@
 #include <date/date.h>
 #include <date/tz.h>
 
-#include <algorithm>
-
 #include "engine/policy/send_window.hpp"
 
 namespace pigeon::engine {
@@ -21,27 +19,29 @@ std::string format_period(std::chrono::milliseconds per) {
   return std::to_string(ms) + "ms";
 }
 
-std::optional<cap_block> cap_blocked(const std::vector<cap_rule>& engine_rules,
-                                     const cap_rule& campaign_rule,
-                                     const std::vector<past_send>& sends, time_point t) {
-  std::optional<cap_block> worst;
-  auto check = [&](const cap_rule& rule, bool campaign_only) {
-    if (rule.max <= 0 && !campaign_only) {
-      worst = cap_block{time_point::max(), "frequency cap: " + rule.label};
-      return;
-    }
-    std::vector<time_point> in_window;
-    for (const auto& s : sends)
-      if (s.at > t - rule.per && s.at <= t && (!campaign_only || s.this_campaign))
-        in_window.push_back(s.at);
-    if (static_cast<int>(in_window.size()) < rule.max) return;
-    std::sort(in_window.begin(), in_window.end());
-    auto next = in_window[in_window.size() - static_cast<std::size_t>(rule.max)] + rule.per;
-    if (!worst || next > worst->next) worst = cap_block{next, "frequency cap: " + rule.label};
-  };
-  for (const auto& r : engine_rules) check(r, false);
-  if (campaign_rule.max > 0) check(campaign_rule, true);
-  return worst;
+cap_rule campaign_cap(int max, std::chrono::milliseconds per) {
+  return {"campaign " + std::to_string(max) + " per " + format_period(per), max, per};
+}
+
+cap_rule preference_cap(int max, std::chrono::milliseconds per) {
+  return {"preference " + std::to_string(max) + " per " + format_period(per), max, per};
+}
+
+policy::send_facts simulated_send(const config::campaign_config& campaign,
+                                  const std::optional<cap_rule>& campaign_rule,
+                                  std::vector<cap_rule> engine_rules,
+                                  const std::vector<policy::counted_send>& sends, time_point at,
+                                  time_point expires) {
+  policy::send_facts f;
+  f.at = at;
+  f.marketing = campaign.category == "marketing";
+  f.drop_on_cap = campaign.on_cap == "drop";
+  f.expires = expires;
+  f.engine_rules = std::move(engine_rules);
+  f.campaign_cap = campaign_rule;
+  for (const auto& s : sends)
+    if (s.at <= at) f.sends.push_back(s);
+  return f;
 }
 
 cap_policy::cap_policy(const config::engine_config& engine) {

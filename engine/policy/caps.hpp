@@ -7,8 +7,9 @@
 
 #include "config/campaign.hpp"
 #include "config/engine_config.hpp"
-#include "engine/campaign/audience.hpp"
 #include "engine/model/model.hpp"
+#include "engine/policy/send_policy.hpp"
+#include "engine/campaign/audience.hpp"
 
 namespace pigeon::engine {
 
@@ -19,9 +20,10 @@ namespace pigeon::engine {
 // when the recipient's local date is in that calendar), the campaign's `caps` (its own messages
 // only), and the recipient's preference (table contact_preferences, set by a reply "3"). Every
 // rule that applies must allow the send. cap_policy computes the engine rules for a message
-// in the dispatcher; the store (mark_submitting) adds the other two and does the counting, in
-// the same transaction as the ledger row, so two lanes or campaigns racing for one recipient
-// cannot exceed a cap. What is counted and how priority breaks ties:
+// in the dispatcher; the store (mark_submitting) adds the other two, reads the ledger and asks
+// engine/policy/send_policy.hpp for the verdict, in the same transaction as the ledger row, so
+// two lanes or campaigns racing for one recipient cannot exceed a cap. How the rules count and
+// how priority breaks ties: engine/policy/send_policy.hpp; what the ledger counts:
 // engine/store/sqlite/policy_facts.cpp and docs/ARCHITECTURE.md ("Send policy"). Transactional
 // messages are exempt.
 
@@ -49,24 +51,19 @@ class cap_policy {
   std::vector<rule> rules_;
 };
 
-// A send already in the ledger (or planned), for cap_blocked.
-struct past_send {
-  time_point at;
-  bool this_campaign = false;
-};
+// The campaign's own `caps` and the recipient's preference as rules, labelled
+// "campaign 2 per 7d" and "preference 3 per 7d" (the labels reasons show).
+cap_rule campaign_cap(int max, std::chrono::milliseconds per);
+cap_rule preference_cap(int max, std::chrono::milliseconds per);
 
-struct cap_block {
-  time_point next{};   // when a slot frees (time_point::max(): never, a rule with max 0)
-  std::string reason;  // "frequency cap: active 2 per 7d"
-};
-
-// Whether a send at `t` would exceed a rule given `sends` (the recipient's counted sends): the
-// latest instant any applicable rule frees a slot, or nullopt when every rule allows `t`.
-// `campaign_rule` (max 0: none) counts only sends with this_campaign. The same counting as the
-// store's verdict at dispatch, without priorities; used by apply's pre-check and by plan.
-std::optional<cap_block> cap_blocked(const std::vector<cap_rule>& engine_rules,
-                                     const cap_rule& campaign_rule,
-                                     const std::vector<past_send>& sends, time_point t);
+// The facts of a marketing message of `campaign` simulated at `at` (apply's pre-check,
+// `campaign plan`) for policy::decide: the rules, and of `sends` those made by `at`. Recipient
+// preferences, waiting higher-priority messages and stop_on are not simulated.
+policy::send_facts simulated_send(const config::campaign_config& campaign,
+                                  const std::optional<cap_rule>& campaign_rule,
+                                  std::vector<cap_rule> engine_rules,
+                                  const std::vector<policy::counted_send>& sends, time_point at,
+                                  time_point expires);
 
 // Overlapping or contradictory rules in the engine's `policy.frequency`: two rules for the same
 // tier or calendar with the same period (a duplicate, or a contradiction when their max

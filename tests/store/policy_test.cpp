@@ -281,3 +281,33 @@ TEST_CASE("two intents for one recipient in the same call count against the cap 
   CHECK(second.state == message_state::deferred);
   CHECK(second.reason == "frequency cap: active 1 per 1d");
 }
+
+TEST_CASE("a message resent after a crash counts once against a cap, at its latest attempt") {
+  // The store's side of the policy (engine/policy/send_policy.hpp): it lists each counted
+  // message once, at its latest counted attempt.
+  policy_fixture f;
+  f.campaign("a");
+  f.campaign("b");
+  f.campaign("c");
+  f.s->enqueue({make_message("a", "s1", f.contact_id, 0)});
+  auto claimed = f.s->claim_due(at_ms(0), 1, at_ms(60'000), "t");
+  REQUIRE(claimed.size() == 1);
+  const auto id = claimed[0].id;
+  REQUIRE(f.s->mark_submitting({{id, "main", "hi", 1, at_ms(0), {active_2_per_7d()}}}).size() == 1);
+  // The engine dies with the request in flight: the attempt's outcome is unknown, and the
+  // message is resent after the grace.
+  f.s->recover_after_crash(at_ms(500), 0ms);
+  claimed = f.s->claim_due(at_ms(1000), 1, at_ms(61'000), "t");
+  REQUIRE(claimed.size() == 1);
+  REQUIRE(claimed[0].id == id);
+  REQUIRE(f.s->mark_submitting({{id, "main", "hi", 1, at_ms(1000), {active_2_per_7d()}}}).size() ==
+          1);
+  f.s->record_outcomes(
+      {{id, message_state::submitted, "main", "C", "", std::nullopt, at_ms(1000)}});
+  // Two counted attempts, one message: b still fits under 2 per 7d, c does not.
+  CHECK(f.send("b", "s1", 2000, {active_2_per_7d()}));
+  CHECK_FALSE(f.send("c", "s1", 3000, {active_2_per_7d()}));
+  auto r = f.row("c", "s1");
+  CHECK(r.reason == "frequency cap: active 2 per 7d");
+  CHECK(r.due == at_ms(7 * day_ms + 1000));  // a's latest attempt leaves the window
+}

@@ -1,20 +1,19 @@
-// sqlite_store: send policy checked atomically with mark_submitting (stop_on, frequency caps).
+// sqlite_store: the facts of the send policy, read atomically with mark_submitting; the verdict
+// itself is policy::decide (engine/policy/send_policy.hpp), which owns the windows, priority,
+// on_cap, expiry and the reasons.
 //
-// What a cap counts: distinct marketing messages to the recipient with a ledger attempt in the
-// window whose outcome is pending, unknown, submitted, delivered or undelivered (the carrier had
-// or may have had it). Attempts that failed before or at the carrier, or that the carrier asked
-// to retry, do not count; a retried message counts once. Transactional messages are never
-// counted and never capped.
+// What a cap counts (the store's side): distinct marketing messages to the recipient with a
+// ledger attempt whose outcome is pending, unknown, submitted, delivered or undelivered (the
+// carrier had or may have had it), each at its latest such attempt. Attempts that failed before
+// or at the carrier, or that the carrier asked to retry, do not count; a retried message counts
+// once. Transactional messages are never counted and never capped.
 //
-// Priority: a message may not take a slot that a higher-priority marketing message to the same
-// recipient (of an active campaign, still waiting, due before this send leaves the window) needs;
-// it waits until that message has gone (then until the window frees a slot) or is dropped, as
-// its campaign's `on_cap` says.
-#include <algorithm>
-
+// Queries run only for the facts the verdict reads: none for a direct message, the ledger and
+// the waiting messages once each (not once per rule) as far as policy::cap_reach says.
 #include "engine/policy/caps.hpp"
-#include "engine/store/sqlite/database.hpp"
+#include "engine/policy/send_policy.hpp"
 #include "engine/store/sqlite/rows.hpp"
+#include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
 namespace pigeon::engine {
@@ -33,11 +32,6 @@ constexpr const char* counted_outcomes =
 constexpr const char* not_direct =
     " AND NOT EXISTS (SELECT 1 FROM messages d WHERE d.id = l.message_id "
     "AND d.direct_text IS NOT NULL)";
-
-struct blocked {
-  time_point next{};
-  std::string reason;
-};
 
 }  // namespace
 
@@ -66,10 +60,8 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
   ctx.category = q.get_text(7);
   ctx.priority = static_cast<int>(q.get_int(8));
   if (!q.is_null(9) && !q.is_null(10)) {
-    ctx.campaign_cap.max = static_cast<int>(q.get_int(9));
-    ctx.campaign_cap.per = std::chrono::milliseconds(q.get_int(10));
-    ctx.campaign_cap.label = "campaign " + std::to_string(ctx.campaign_cap.max) + " per " +
-                             format_period(ctx.campaign_cap.per);
+    ctx.campaign_cap =
+        campaign_cap(static_cast<int>(q.get_int(9)), std::chrono::milliseconds(q.get_int(10)));
   }
   ctx.on_cap = q.get_text(11);
   ctx.opted_out = q.get_int(13) != 0;
@@ -83,99 +75,86 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
 
 std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in,
                                                          const submit_context& ctx) {
-  auto outcome = [&](message_state state, std::string reason,
-                     std::optional<time_point> next = std::nullopt) {
-    return send_outcome{in.message_id, state, {}, {}, std::move(reason), next, in.at};
-  };
+  policy::send_facts f;
+  f.at = in.at;
+  f.direct = ctx.direct;
+  f.marketing = ctx.category == "marketing";
+  f.drop_on_cap = ctx.on_cap == "drop";
+  f.expires = ctx.expires;
+  f.stop_on = ctx.stop_on;
+  // Only the facts the verdict reads are queried: none for a direct message (it passes), the
+  // stop_on ones for a campaign with stop_on, the cap ones for marketing with a rule.
 
-  // Responses and confirmations are transactional: never stopped, never capped (DESIGN Replies).
-  if (ctx.direct) return std::nullopt;
-
-  // stop_on: a reply or event after this campaign's first send to the recipient ends its later
-  // steps; not the follow-up step that very reply queued. (opt_out is global suppression,
-  // handled with the opt-out list.) In a journey, the first send of the same occurrence: a
-  // purchase last year does not stop this year's win-back.
-  if (!ctx.stop_on.empty()) {
-    std::optional<time_point> first_send;
+  // stop_on: the first counted send of this campaign to the recipient (in a journey, of the same
+  // occurrence: a purchase last year does not stop this year's win-back), then each trigger's
+  // reply or event since.
+  if (!f.direct && !f.stop_on.empty()) {
     {
-      query q(*db_, std::string("SELECT min(l.at) FROM send_ledger l WHERE l.contact_id = ?1 AND "
-                                "l.campaign = ?2 AND l.message_id <> ?3 AND ") +
-                        counted_outcomes +
-                        " AND (?4 = '' OR l.message_id IN (SELECT id FROM messages o WHERE "
-                        "o.contact_id = ?1 AND o.campaign = ?2 AND o.occurrence = ?4))");
+      static const std::string sql =
+          std::string(
+              "SELECT min(l.at) FROM send_ledger l WHERE l.contact_id = ?1 AND "
+              "l.campaign = ?2 AND l.message_id <> ?3 AND ") +
+          counted_outcomes +
+          " AND (?4 = '' OR l.message_id IN (SELECT id FROM messages o WHERE "
+          "o.contact_id = ?1 AND o.campaign = ?2 AND o.occurrence = ?4))";
+      query q(*db_, sql);
       q.bind(1, ctx.contact_id).bind(2, ctx.campaign).bind(3, in.message_id);
       q.bind(4, ctx.occurrence);
-      if (q.step()) first_send = q.get_opt_time(0);
+      if (q.step()) f.first_send = q.get_opt_time(0);
     }
-    if (first_send) {
-      for (const auto& trigger : ctx.stop_on) {
-        bool hit = false;
-        if (trigger.starts_with("reply:")) {
-          // A reply matched to this campaign, or to none (the keyword engine could not tell).
-          query q(*db_,
-                  "SELECT 1 FROM replies WHERE contact_id = ?1 AND at >= ?2 "
+    for (const auto& trigger : f.stop_on) {
+      if (!f.first_send) break;
+      std::optional<query> q;
+      if (trigger.starts_with("reply:")) {
+        // A reply matched to this campaign, or to none (the keyword engine could not tell); not
+        // the reply that queued this very follow-up step.
+        q.emplace(*db_,
+                  "SELECT at FROM replies WHERE contact_id = ?1 AND at >= ?2 "
                   "AND upper(trim(keyword)) = upper(?3) "
                   "AND (campaign IS NULL OR campaign = '' OR campaign = ?4) "
                   "AND instr('+' || action || '+', '+follow_up:' || ?5 || '+') = 0 LIMIT 1");
-          q.bind(1, ctx.contact_id).bind(2, *first_send).bind(3, trigger.substr(6));
-          q.bind(4, ctx.campaign).bind(5, ctx.step);
-          hit = q.step();
-        } else if (trigger.starts_with("event:")) {
-          query q(*db_,
-                  "SELECT 1 FROM events WHERE contact_id = ?1 AND at >= ?2 AND name = ?3 LIMIT 1");
-          q.bind(1, ctx.contact_id).bind(2, *first_send).bind(3, trigger.substr(6));
-          hit = q.step();
-        }
-        if (hit) return outcome(message_state::suppressed, "stop_on " + trigger);
+        q->bind(4, ctx.campaign).bind(5, ctx.step);
+      } else if (trigger.starts_with("event:")) {
+        q.emplace(*db_,
+                  "SELECT at FROM events WHERE contact_id = ?1 AND at >= ?2 AND name = ?3 LIMIT 1");
+      } else {
+        continue;
       }
+      q->bind(1, ctx.contact_id).bind(2, *f.first_send).bind(3, trigger.substr(6));
+      if (q->step()) f.stop_signals.push_back({trigger, q->get_time(0)});
     }
   }
 
-  if (ctx.category != "marketing") return std::nullopt;
-
-  // The rules: the engine's (from the dispatcher), the campaign's own, the recipient's choice.
-  struct scoped_rule {
-    cap_rule rule;
-    bool this_campaign_only = false;
-  };
-  std::vector<scoped_rule> rules;
-  for (const auto& r : in.caps) rules.push_back({r, false});
-  if (ctx.campaign_cap.max > 0) rules.push_back({ctx.campaign_cap, true});
-  {
-    query q(*db_, "SELECT max, per_seconds FROM contact_preferences WHERE contact_id = ?1");
-    q.bind(1, ctx.contact_id);
-    if (q.step() && !q.is_null(0) && !q.is_null(1) && q.get_int(1) > 0) {
-      cap_rule pref;
-      pref.max = static_cast<int>(q.get_int(0));
-      pref.per = std::chrono::seconds(q.get_int(1));
-      pref.label = "preference " + std::to_string(pref.max) + " per " + format_period(pref.per);
-      rules.push_back({pref, false});
-    }
-  }
-
-  std::optional<blocked> worst;
-  for (const auto& [rule, campaign_only] : rules) {
-    if (rule.per.count() <= 0) continue;
-    std::string reason = "frequency cap: " + rule.label;
-    if (rule.max <= 0) return outcome(message_state::suppressed, reason);
-    std::vector<time_point> sends;  // the last attempt of each counted message, oldest first
+  if (!f.direct && f.marketing) {
+    // The rules: the engine's (from the dispatcher), the campaign's own, the recipient's choice.
+    f.engine_rules = in.caps;
+    if (ctx.campaign_cap.max > 0) f.campaign_cap = ctx.campaign_cap;
     {
-      query q(*db_, std::string("SELECT max(l.at) FROM send_ledger l "
-                                "JOIN campaign_heads h ON h.name = l.campaign "
-                                "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-                                "WHERE l.contact_id = ?1 AND l.at > ?2 AND l.message_id <> ?3 "
-                                "AND c.category = 'marketing' AND (?4 = '' OR l.campaign = ?4) "
-                                "AND ") +
-                        counted_outcomes + not_direct + " GROUP BY l.message_id ORDER BY 1");
-      q.bind(1, ctx.contact_id).bind(2, in.at - rule.per).bind(3, in.message_id);
-      q.bind(4, campaign_only ? ctx.campaign : std::string());
-      while (q.step()) sends.push_back(q.get_time(0));
+      query q(*db_, "SELECT max, per_seconds FROM contact_preferences WHERE contact_id = ?1");
+      q.bind(1, ctx.contact_id);
+      if (q.step() && !q.is_null(0) && !q.is_null(1) && q.get_int(1) > 0)
+        f.preference =
+            preference_cap(static_cast<int>(q.get_int(0)), std::chrono::seconds(q.get_int(1)));
     }
-    std::int64_t reserved = 0;
-    std::optional<time_point> last_reserving;
-    if (!campaign_only) {
+    const auto reach = policy::cap_reach(f);
+    if (reach.sends.count() > 0) {
+      // The last attempt of each counted message, as far back as the longest rule reaches.
+      static const std::string sql =
+          std::string(
+              "SELECT max(l.at), l.campaign = ?4 FROM send_ledger l "
+              "JOIN campaign_heads h ON h.name = l.campaign "
+              "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+              "WHERE l.contact_id = ?1 AND l.at > ?2 AND l.message_id <> ?3 "
+              "AND c.category = 'marketing' AND ") +
+          counted_outcomes + not_direct + " GROUP BY l.message_id";
+      query q(*db_, sql);
+      q.bind(1, ctx.contact_id).bind(2, in.at - reach.sends).bind(3, in.message_id);
+      q.bind(4, ctx.campaign);
+      while (q.step()) f.sends.push_back({q.get_time(0), q.get_int(1) != 0});
+    }
+    if (reach.waiting.count() > 0) {
       query q(*db_,
-              "SELECT count(*), max(m.due_at) FROM messages m "
+              "SELECT m.due_at FROM messages m "
               "JOIN campaign_heads h ON h.name = m.campaign "
               "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
               "WHERE m.contact_id = ?1 AND m.id <> ?2 AND h.state = 'active' "
@@ -183,34 +162,28 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
               "AND (m.state = 'scheduled' OR m.state = 'retry' OR m.state = 'deferred' "
               "OR m.state = 'leased') AND m.due_at < ?4");
       q.bind(1, ctx.contact_id).bind(2, in.message_id).bind(3, ctx.priority);
-      q.bind(4, in.at + rule.per);
-      if (q.step()) {
-        reserved = q.get_int(0);
-        last_reserving = q.get_opt_time(1);
-      }
+      q.bind(4, in.at + reach.waiting);
+      while (q.step()) f.waiting_higher.push_back(q.get_time(0));
     }
-    auto used = static_cast<std::int64_t>(sends.size());
-    if (used + reserved < rule.max) continue;
-    blocked b;
-    b.reason = reason;
-    if (used >= rule.max) {
-      // The slot frees when the (used - max + 1)-th oldest send leaves the window.
-      b.next = sends[static_cast<std::size_t>(used - rule.max)] + rule.per;
-    } else {
-      // Held for a higher-priority message: look again once it is due (then its send counts).
-      b.reason += " (slot held for a higher-priority campaign)";
-      b.next = std::max(in.at, last_reserving.value_or(in.at)) + std::chrono::minutes(1);
-    }
-    if (!worst || b.next > worst->next) worst = std::move(b);
   }
-  if (!worst) return std::nullopt;
-  if (ctx.on_cap == "drop") return outcome(message_state::suppressed, worst->reason);
-  if (ctx.expires && worst->next >= *ctx.expires) {
-    return outcome(message_state::expired, worst->reason +
-                                               "; a slot frees only after its validity (" +
-                                               format_iso(*ctx.expires) + ")");
+
+  auto v = policy::decide(f);
+  message_state state = message_state::suppressed;
+  switch (v.what) {
+    case policy::decision::pass:
+      return std::nullopt;
+    case policy::decision::suppressed:
+      break;
+    case policy::decision::deferred:
+      state = message_state::deferred;
+      break;
+    case policy::decision::expired:
+      state = message_state::expired;
+      break;
   }
-  return outcome(message_state::deferred, worst->reason, worst->next);
+  std::optional<time_point> next;
+  if (v.what == policy::decision::deferred) next = v.until;
+  return send_outcome{in.message_id, state, {}, {}, std::move(v.reason), next, in.at};
 }
 
 void sqlite_store::for_each_capped_send(

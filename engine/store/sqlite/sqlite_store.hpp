@@ -199,10 +199,10 @@ class sqlite_store final : public store {
     bool direct = false;     // a direct message (a response or confirmation): transactional
   };
   std::optional<submit_context> read_submit_context(std::int64_t message_id);
-  // Send policy checked inside mark_submitting (engine/store/sqlite/policy_facts.cpp) for a message
-  // `leased` by an active campaign: stop_on, then frequency caps (neither for a direct message:
-  // responses and confirmations are transactional). Returns the outcome
-  // (suppressed, deferred or expired) when the message must not go now, nullopt when it may.
+  // Send policy checked inside mark_submitting for a message `leased` by an active campaign:
+  // reads the facts (engine/store/sqlite/policy_facts.cpp) and asks policy::decide. Returns the
+  // outcome (suppressed, deferred or expired) when the message must not go now, nullopt when it
+  // may.
   std::optional<send_outcome> policy_verdict(const submit_intent& intent,
                                              const submit_context& ctx);
 
