@@ -180,17 +180,16 @@ class dispatcher {
   class recipient_turn;
 
   boost::asio::awaitable<void> submit_one(claimed_message m);
-  // Group commit (dispatcher_commit.cpp): the intents and outcomes of many messages go to the
-  // store in one job, flushed when the previous flush completed; each call resumes once the
-  // flush holding its items committed, and rethrows that flush's failure (of its own kind).
-  struct intent_group;
-  struct outcome_group;
+  // Group commit (dispatcher_commit.cpp, engine/store/group_commit.hpp): the intents and outcomes of
+  // many messages go to the store in one job, sent when the previous job completed; each call
+  // resumes once the job holding its items committed, and rethrows that job's failure (of its
+  // own kind).
+  struct committer;
+  committer& commits();
   // The ids of `intents` that were marked `submitting` (the others were cancelled, paused,
   // suppressed or stopped by a send policy since their claim).
   boost::asio::awaitable<std::vector<std::int64_t>> mark_submitting(
       std::vector<submit_intent> intents);
-  // Flushes both accumulators in one store job, until both are empty.
-  boost::asio::awaitable<void> flush();
   boost::asio::awaitable<void> record(send_outcome outcome);
   boost::asio::awaitable<void> record_many(std::vector<send_outcome> outcomes);
   // Joins the next outcome flush and resumes once it committed; rethrows its failure.
@@ -258,10 +257,8 @@ class dispatcher {
   bool abandoned_ = false;  // drain timed out: late answers are not recorded
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer heartbeat_timer_;
-  std::optional<clock_window> quiet_hours_;     // parsed once from options_.quiet_hours
-  std::shared_ptr<intent_group> open_intents_;  // filling while the previous flush runs
-  std::shared_ptr<outcome_group> open_outcomes_;
-  bool flushing_ = false;
+  std::optional<clock_window> quiet_hours_;  // parsed once from options_.quiet_hours
+  std::shared_ptr<committer> commits_;       // created on first use
 };
 
 }  // namespace pigeon::engine

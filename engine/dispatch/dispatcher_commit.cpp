@@ -1,135 +1,102 @@
-// Group commit at the dispatcher: every message's `submitting` intent and its outcome go to the
-// store through two accumulators, flushed together as ONE store job (one record_outcomes and one
-// mark_submitting call over all their items, one transaction) as soon as the previous flush has
-// completed. Under load a flush carries everything that queued while the previous one was being
-// committed; an idle dispatcher flushes a lone message at once.
+// Group commit at the dispatcher (engine/store/group_commit.hpp): every message's `submitting` intent
+// and its outcome go to the store as items of one group_commit, whose jobs carry both kinds
+// together (one record_outcomes and one mark_submitting call over all their items, one
+// transaction), a job as soon as the previous one has completed. Under load a job carries
+// everything that queued while the previous one was being committed; an idle dispatcher sends a
+// lone message at once.
 //
-// A message's task resumes only when the flush holding its item has completed: a send never
+// A message's task resumes only when the job holding its item has completed: a send never
 // leaves before its own intent is durable, and a task never ends (releasing the recipient's
-// turn) before its outcome is. A flush that fails (the store threw, the commit failed) throws
-// into every task of its group, exactly as a single failed store job did: their messages are
-// not sent and keep their durable state (leased: released at stop, or claimable when the
-// lease runs out). Outcomes are stored again after a failed flush (record_until_stored).
+// turn) before its outcome is. Within a job the outcomes and the intents each run in their own
+// savepoint, so a part that throws fails only the items of its kind; a failed commit fails them
+// all, exactly as a single failed store job did: their messages are not sent and keep their
+// durable state (a claim, held in memory: released at stop, or its message claimable again 30 s
+// after an intent that failed to commit; engine/store/sqlite/claim_table.hpp).
+// A refused outcome is stored again (record_until_stored, dispatcher_send.cpp).
 
 #include <algorithm>
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <limits>
 
 #include "engine/dispatch/dispatcher.hpp"
+#include "engine/store/group_commit.hpp"
 
 namespace pigeon::engine {
 
 namespace asio = boost::asio;
 using asio::use_awaitable;
 
-struct dispatcher::intent_group {
-  explicit intent_group(asio::any_io_executor ex) : done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
+struct dispatcher::committer {
+  struct item {  // one call's intents, or its outcomes
+    std::vector<submit_intent> intents;
+    std::vector<send_outcome> outcomes;
+  };
+  struct result {
+    std::vector<std::int64_t> marked;  // of the item's intents
+    bool first_of_kind = false;        // the job's first item of its kind: counts one flush
+  };
+  using commit = group_commit<item, result>;
+
+  explicit committer(async_store& s, asio::any_io_executor ex)
+      : group(commit::create(s, std::move(ex), std::numeric_limits<std::size_t>::max(), run)) {}
+
+  // On the writer thread: every outcome of the job in one call, then every intent in one call,
+  // each in its own savepoint.
+  static void run(store& s, std::vector<item>& items, std::vector<result>& results,
+                  std::vector<std::exception_ptr>& errors) {
+    std::vector<send_outcome> outcomes;
+    std::vector<submit_intent> intents;
+    bool outcome_seen = false, intent_seen = false;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      auto& it = items[i];
+      bool& seen = it.intents.empty() ? outcome_seen : intent_seen;
+      results[i].first_of_kind = !seen;
+      seen = true;
+      std::move(it.outcomes.begin(), it.outcomes.end(), std::back_inserter(outcomes));
+      std::move(it.intents.begin(), it.intents.end(), std::back_inserter(intents));
+    }
+    std::exception_ptr outcomes_error, intents_error;
+    std::vector<std::int64_t> marked;
+    if (!outcomes.empty())
+      outcomes_error =
+          each_in_savepoint(s, 1, [&](std::size_t) { s.record_outcomes(outcomes); })[0];
+    if (!intents.empty())
+      intents_error =
+          each_in_savepoint(s, 1, [&](std::size_t) { marked = s.mark_submitting(intents); })[0];
+    if (intents_error) marked.clear();
+    std::sort(marked.begin(), marked.end());
+    // Each item gets back the ids of its own intents that were marked (items keep their ids:
+    // moved-from submit_intents still hold message_id).
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (items[i].intents.empty()) {
+        errors[i] = outcomes_error;
+        continue;
+      }
+      errors[i] = intents_error;
+      for (const auto& in : items[i].intents)
+        if (std::binary_search(marked.begin(), marked.end(), in.message_id))
+          results[i].marked.push_back(in.message_id);
+    }
   }
-  std::vector<submit_intent> intents;  // read by the writer thread once the group is closed
-  std::vector<std::int64_t> marked;    // sorted, once finished
-  std::exception_ptr error;
-  bool finished = false;
-  asio::steady_timer done;  // cancelled once finished
+
+  std::shared_ptr<commit> group;
 };
 
-struct dispatcher::outcome_group {
-  explicit outcome_group(asio::any_io_executor ex) : done(ex) {
-    done.expires_at(asio::steady_timer::time_point::max());
-  }
-  std::vector<send_outcome> outcomes;
-  std::exception_ptr error;
-  bool finished = false;
-  asio::steady_timer done;
-};
-
-namespace {
-
-// Resumes once `group` finished; rethrows its flush's failure.
-template <typename Group>
-asio::awaitable<void> wait_for(std::shared_ptr<Group> group) {
-  while (!group->finished) (void)co_await group->done.async_wait(asio::as_tuple(use_awaitable));
-  if (group->error) std::rethrow_exception(group->error);
+dispatcher::committer& dispatcher::commits() {
+  if (!commits_) commits_ = std::make_shared<committer>(store_, ex_);
+  return *commits_;
 }
-
-}  // namespace
 
 asio::awaitable<std::vector<std::int64_t>> dispatcher::mark_submitting(
     std::vector<submit_intent> intents) {
-  if (!open_intents_) open_intents_ = std::make_shared<intent_group>(ex_);
-  auto group = open_intents_;
-  std::vector<std::int64_t> ids;
-  ids.reserve(intents.size());
-  for (auto& i : intents) {
-    ids.push_back(i.message_id);
-    group->intents.push_back(std::move(i));
-  }
-  if (!flushing_) {
-    flushing_ = true;
-    asio::co_spawn(ex_, flush(), asio::detached);
-  }
-  auto waiting = wait_for(group);
-  co_await std::move(waiting);
-  std::vector<std::int64_t> marked;
-  for (auto id : ids)
-    if (std::binary_search(group->marked.begin(), group->marked.end(), id)) marked.push_back(id);
-  co_return marked;
-}
-
-// One store job per flush carries both the outcomes and the intents that queued since the last
-// one: a single transaction (one fsync, each dirty page written to the WAL once) instead of one
-// for each kind. Each part runs in its own savepoint, so a part that throws fails only its own
-// group; a failed commit fails both.
-asio::awaitable<void> dispatcher::flush() {
-  struct result {
-    std::exception_ptr outcomes_error, intents_error;
-    std::vector<std::int64_t> marked;
-  };
-  while (open_intents_ || open_outcomes_) {
-    auto intents = std::move(open_intents_);
-    auto outcomes = std::move(open_outcomes_);
-    open_intents_.reset();
-    open_outcomes_.reset();
-    // Both groups are closed: nothing on this thread touches them until the job completed.
-    std::function<result(store&)> job = [intents, outcomes](store& s) {
-      result r;
-      if (outcomes) {
-        try {
-          s.transaction([&] { s.record_outcomes(outcomes->outcomes); });
-        } catch (...) {
-          r.outcomes_error = std::current_exception();
-        }
-      }
-      if (intents) {
-        try {
-          s.transaction([&] { r.marked = s.mark_submitting(intents->intents); });
-        } catch (...) {
-          r.intents_error = std::current_exception();
-          r.marked.clear();
-        }
-      }
-      return r;
-    };
-    auto op = store_.async_run<result>(std::move(job), asio::as_tuple(use_awaitable));
-    auto [error, r] = co_await std::move(op);
-    if (outcomes) {
-      ++stats_.outcome_flushes;
-      outcomes->error = error ? error : r.outcomes_error;
-      outcomes->finished = true;
-      outcomes->done.cancel();
-    }
-    if (intents) {
-      ++stats_.intent_flushes;
-      std::sort(r.marked.begin(), r.marked.end());
-      intents->marked = error ? std::vector<std::int64_t>{} : std::move(r.marked);
-      intents->error = error ? error : r.intents_error;
-      intents->finished = true;
-      intents->done.cancel();
-    }
-  }
-  flushing_ = false;
+  if (intents.empty()) co_return std::vector<std::int64_t>{};
+  // No temporaries in the co_await expression (GCC 12 destroys some twice): item, op, await.
+  committer::item it;
+  it.intents = std::move(intents);
+  auto op = commits().group->async_submit(std::move(it), use_awaitable);
+  auto r = co_await std::move(op);
+  if (r.first_of_kind) ++stats_.intent_flushes;
+  co_return std::move(r.marked);
 }
 
 asio::awaitable<void> dispatcher::record(send_outcome outcome) {
@@ -165,15 +132,12 @@ asio::awaitable<void> dispatcher::record_many(std::vector<send_outcome> outcomes
 }
 
 asio::awaitable<void> dispatcher::store_outcomes(std::vector<send_outcome> outcomes) {
-  if (!open_outcomes_) open_outcomes_ = std::make_shared<outcome_group>(ex_);
-  auto group = open_outcomes_;
-  for (auto& outcome : outcomes) group->outcomes.push_back(std::move(outcome));
-  if (!flushing_) {
-    flushing_ = true;
-    asio::co_spawn(ex_, flush(), asio::detached);
-  }
-  auto waiting = wait_for(group);
-  co_await std::move(waiting);
+  if (outcomes.empty()) co_return;
+  committer::item it;
+  it.outcomes = std::move(outcomes);
+  auto op = commits().group->async_submit(std::move(it), use_awaitable);
+  auto r = co_await std::move(op);
+  if (r.first_of_kind) ++stats_.outcome_flushes;
 }
 
 }  // namespace pigeon::engine

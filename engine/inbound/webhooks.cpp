@@ -15,6 +15,7 @@
 #include <iterator>
 #include <vector>
 
+#include "engine/store/group_commit.hpp"
 #include "engine/model/phone.hpp"
 #include "templates/utf8.hpp"
 
@@ -103,69 +104,36 @@ webhook_recorder default_recorder(reply_policy policy) {
   };
 }
 
-// Webhooks waiting to be recorded, and the one store job in flight. Used on the server's
-// thread only; jobs and their completions hold it by shared_ptr.
-struct webhook_handler::batcher : std::enable_shared_from_this<batcher> {
-  using done_handler = asio::any_completion_handler<void(std::exception_ptr, webhook_summary)>;
+// The webhooks' group commit (engine/store/group_commit.hpp): up to max_webhooks_per_job webhooks per
+// store job, each in its own savepoint. Created on the first webhook, on the server's executor.
+struct webhook_handler::batcher {
   struct entry {
     std::string provider;
     webhook_events events;
     time_point now;
-    done_handler done;
   };
-  struct results {
-    std::vector<webhook_summary> sums;
-    std::vector<std::exception_ptr> errors;
-  };
+  using commit = group_commit<entry, webhook_summary>;
 
   batcher(async_store& s, webhook_recorder r)
       : writer(s), recorder(std::make_shared<const webhook_recorder>(std::move(r))) {}
 
-  void add(entry e, const asio::any_io_executor& ex) {
-    pending.push_back(std::move(e));
-    if (!in_flight) flush(ex);
-  }
-
-  // Sends the pending webhooks (up to the limit) as one store job; its completion answers them
-  // and sends whatever queued up meanwhile.
-  void flush(const asio::any_io_executor& ex) {
-    in_flight = true;
-    auto n = std::min(pending.size(), max_webhooks_per_job);
-    // Deques: any_completion_handler has no noexcept move, so a growing vector would copy it.
-    auto batch = std::make_shared<std::deque<entry>>();
-    std::move(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n),
-              std::back_inserter(*batch));
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(n));
-    std::function<results(store&)> job = [batch, recorder = recorder](store& s) {
-      results r;
-      r.sums.resize(batch->size());
-      r.errors.resize(batch->size());
-      for (std::size_t i = 0; i < batch->size(); ++i) {
-        const auto& e = (*batch)[i];
-        try {
-          s.transaction([&] { r.sums[i] = (*recorder)(s, e.provider, e.events, e.now); });
-        } catch (...) {
-          r.errors[i] = std::current_exception();
-        }
-      }
-      return r;
-    };
-    writer.async_run<results>(
-        std::move(job), asio::bind_executor(ex, [self = shared_from_this(), batch, ex](
-                                                    std::exception_ptr error, results r) {
-          for (std::size_t i = 0; i < batch->size(); ++i) {
-            auto e = error ? error : r.errors.size() > i ? r.errors[i] : std::exception_ptr{};
-            std::move((*batch)[i].done)(e, e ? webhook_summary{} : r.sums[i]);
-          }
-          self->in_flight = false;
-          if (!self->pending.empty()) self->flush(ex);
-        }));
+  commit& on(const asio::any_io_executor& ex) {
+    if (!group)
+      group = commit::create(writer, ex, max_webhooks_per_job,
+                             [recorder = recorder](store& s, std::vector<entry>& items,
+                                                   std::vector<webhook_summary>& sums,
+                                                   std::vector<std::exception_ptr>& errors) {
+                               errors = each_in_savepoint(s, items.size(), [&](std::size_t i) {
+                                 sums[i] = (*recorder)(s, items[i].provider, items[i].events,
+                                                       items[i].now);
+                               });
+                             });
+    return *group;
   }
 
   async_store& writer;
   std::shared_ptr<const webhook_recorder> recorder;
-  std::deque<entry> pending;
-  bool in_flight = false;
+  std::shared_ptr<commit> group;
 };
 
 webhook_handler::webhook_handler(async_store& store, const clock& clk, codec_map codecs,
@@ -270,15 +238,8 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
   std::string reply_body = std::move(events.reply_body);
   std::string reply_content_type = std::move(events.reply_content_type);
   auto executor = co_await asio::this_coro::executor;
-  auto op = asio::async_initiate<decltype(asio::use_awaitable),
-                                 void(std::exception_ptr, webhook_summary)>(
-      // No any_completion_handler in the captures: the initiation is copied, and copying one
-      // (Boost 1.81) wraps it in itself endlessly.
-      [b = batcher_, executor, provider, events = std::move(events),
-       now = clock_.now()](auto handler) mutable {
-        b->add({std::move(provider), std::move(events), now, std::move(handler)}, executor);
-      },
-      asio::use_awaitable);
+  batcher::entry entry{std::move(provider), std::move(events), clock_.now()};
+  auto op = batcher_->on(executor).async_submit(std::move(entry), asio::use_awaitable);
   std::exception_ptr failure;
   webhook_summary sum;
   try {

@@ -4,6 +4,8 @@
 #include <iterator>
 #include <vector>
 
+#include "engine/store/group_commit.hpp"
+
 namespace pigeon::engine {
 
 async_store::async_store(std::unique_ptr<store> s)
@@ -53,14 +55,9 @@ void async_store::run_batch(std::deque<job>& batch) {
   std::vector<std::exception_ptr> errors(batch.size());
   try {
     store_->transaction([&] {
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        try {
-          // Nested: a savepoint, so a failing job undoes only itself.
-          store_->transaction([&] { batch[i].run(*store_); });
-        } catch (...) {
-          errors[i] = std::current_exception();
-        }
-      }
+      // Nested: a savepoint each, so a failing job undoes only itself.
+      errors =
+          each_in_savepoint(*store_, batch.size(), [&](std::size_t i) { batch[i].run(*store_); });
     });
     batches_.fetch_add(1);
   } catch (...) {

@@ -27,20 +27,24 @@ class queue_store : public virtual transactional_store {
   // were new.
   virtual std::size_t enqueue(const std::vector<new_message>& messages) = 0;
   // Claims up to `limit` messages that are due at `now` (scheduled, retry or deferred with
-  // due <= now, or leased with an expired lease) for `owner` until `lease_until`, oldest due
-  // first, skipping paused and cancelled campaigns. They become `leased`.
+  // due <= now, and not held by an unexpired claim) for `owner` until `lease_until`, oldest due
+  // first, skipping paused and cancelled campaigns. A message held by a claim is not claimed
+  // again until the lease ends. How a claim is held is the backend's: SQLite keeps it in memory
+  // (one engine per file; a crash after a claim loses nothing and sends nothing); a backend
+  // shared by several engines MUST make it visible to them (a lease on the row).
   virtual std::vector<claimed_message> claim_due(time_point now, int limit, time_point lease_until,
                                                  const std::string& owner) = 0;
   // Records that each message is about to be submitted: state `submitting`, attempts + 1, and a
   // ledger row. Durable when this returns; only then may the request leave. Only messages still
-  // `leased` by a claim, of a campaign still active, are marked: one cancelled, suppressed or
-  // finished since its claim is skipped, and one whose campaign was paused goes back to
-  // `scheduled`. Returns the ids marked; the caller MUST NOT send any other.
+  // held by a claim and unchanged since, of a campaign still active, are marked: one cancelled,
+  // suppressed, opted out, switched or finished since its claim is skipped, and one whose
+  // campaign was paused is left waiting. Marking ends the claim. Returns the ids marked; the
+  // caller MUST NOT send any other.
   virtual std::vector<std::int64_t> mark_submitting(const std::vector<submit_intent>& intents) = 0;
   // Applies outcomes. A message already in a final state is never changed.
   virtual void record_outcomes(const std::vector<send_outcome>& outcomes) = 0;
-  // After a crash of the previous owner (the caller holds the engine lock): leased messages
-  // become claimable at once; messages left `submitting` (outcome unknown) become `retry` due at
+  // After a crash of the previous owner (the caller holds the engine lock): its claims are
+  // claimable at once (rows an older pigeon left `leased` included); messages left `submitting` (outcome unknown) become `retry` due at
   // `now + reconcile_grace`, counted as possible duplicates: the grace leaves time for a
   // delivery receipt to prove the carrier has them (record_receipt), so they are not resent.
   // Returns {leased released, submitting recovered}.
@@ -50,8 +54,8 @@ class queue_store : public virtual transactional_store {
   virtual std::optional<time_point> next_due() = 0;
   // Messages not in a final state and not `submitted` (i.e. still the engine's business).
   virtual std::int64_t count_pending() = 0;
-  // A clean stop: `owner`'s leased messages (claimed, never marked submitting) go back to
-  // `scheduled` at once. Returns how many.
+  // A clean stop: `owner`'s claims (never marked submitting) are released, their messages
+  // claimable at once. Returns how many.
   virtual std::size_t release_leases(const std::string& owner) = 0;
   // The engine `owner` is alive at `now` (real time, even on a simulated clock).
   virtual void heartbeat(const std::string& owner, time_point now) = 0;

@@ -206,13 +206,16 @@ def a_claim_loop_that_keeps_failing_is_critical_in_status_and_healthz(env):
     port, record = env.simulator()
     env.write_config(f"http://127.0.0.1:{port}")
     admin = fixed_admin_port(env)
-    csv, _ = env.contacts(3)
+    csv, _ = env.contacts(4)
     env.run("contacts", "import", csv)
     env.run("campaign", "apply", env.campaign("blast", STEP_NOW))
-    # A fault the claim cannot get past: every lease it takes is refused.
+    # A fault the claim cannot get past: a claim writes nothing (claims are held in memory)
+    # except to suppress a message whose contact opted out since it was queued, and that write
+    # is refused. The first contact opts out behind the engine's back.
     db = sqlite3.connect(env.db)
-    db.execute("CREATE TRIGGER refuse_lease BEFORE UPDATE OF lease_owner ON messages "
-               "BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
+    db.execute("UPDATE contacts SET opted_out_at = 1 WHERE phone = '+8613900000000'")
+    db.execute("CREATE TRIGGER refuse_lease BEFORE UPDATE OF state ON messages "
+               "WHEN NEW.state = 'suppressed' BEGIN SELECT RAISE(ABORT, 'injected fault'); END")
     db.commit()
     env.spawn("serve")
 

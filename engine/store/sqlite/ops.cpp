@@ -60,13 +60,16 @@ campaign_figures& campaign_named(ops_snapshot& s, const std::string& name) {
 std::size_t sqlite_store::release_leases(const std::string& owner) {
   std::size_t n = 0;
   atomically("release leases", [&] {
+    // Claims live in memory (claim_table.hpp): their rows never left their waiting state.
+    n = claims_.drop_owner(owner);
+    // A `leased` row can only be an older pigeon's (recover_after_crash releases those).
     query(*db_,
           "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
           "WHERE lease_owner = ?1 AND id IN (" +
               sqlite::ids_in_state_sql("leased") + ")")
         .bind(1, owner)
         .run();
-    n = static_cast<std::size_t>(db_->changes());
+    n += static_cast<std::size_t>(db_->changes());
   });
   return n;
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/rows.hpp"
@@ -15,26 +16,17 @@ using sqlite::query;
 
 namespace {
 
-// Claimable: waiting states due now, or a lease that ran out (its owner died or stalled). The
-// ORDER BY sits on the compound itself so SQLite merges the two arms: the first walks the
-// messages_claimable index in (due_at, id) order and stops after `limit` rows instead of sorting
-// the whole backlog; only the (few) expired leases are sorted, found per active campaign through
-// messages_by_state (CROSS JOIN keeps campaign_heads the outer loop).
+// Claimable: waiting states due now that no claim holds (claims live in memory: claim_table.hpp;
+// an old binary's `leased` rows are released by recover_after_crash before anything is claimed).
+// A read: the rows stay as they are. It walks the messages_claimable index in (due_at, id) order
+// and stops after `limit` rows instead of sorting the whole backlog; held rows are skipped there.
 const std::string claim_sql =
     std::string(
-        "UPDATE messages SET state = 'leased', lease_owner = ?1, lease_until = ?2, "
-        "updated_at = ?3 WHERE id IN (SELECT id FROM ("
-        "  SELECT m.id AS id, m.due_at AS due FROM messages m "
-        "  JOIN campaign_heads h ON h.name = m.campaign WHERE ") +
+        "SELECT m.id, m.campaign, m.state, m.due_at, m.variant FROM messages m "
+        "JOIN campaign_heads h ON h.name = m.campaign WHERE ") +
     sqlite::claimable_sql +
-    " AND m.due_at <= ?3 "
-    "    AND h.state = 'active' "
-    "  UNION ALL "
-    "  SELECT m.id, m.due_at FROM campaign_heads h CROSS JOIN messages m "
-    "  ON m.campaign = h.name AND m.state = 'leased' "
-    "  WHERE m.lease_until < ?3 AND h.state = 'active' "
-    "  ORDER BY 2, 1 LIMIT ?4)) "
-    "RETURNING id";
+    " AND m.due_at <= ?1 AND h.state = 'active' AND NOT pigeon_claimed(m.id, ?1) "
+    "ORDER BY m.due_at, m.id LIMIT ?2";
 
 // Everything the dispatcher needs for the claimed ids, in one statement: the template comes
 // from the campaign's current version (LEFT JOIN: it may have been removed since enqueue).
@@ -51,7 +43,9 @@ const std::string claimed_details_sql =
     "JOIN contacts k ON k.id = m.contact_id "
     "LEFT JOIN campaign_templates t ON t.campaign = h.name AND t.version = h.version "
     "  AND t.step = m.step AND t.variant = m.variant "
-    "WHERE m.id IN (SELECT value FROM json_each(?1)) AND m.state = 'leased' "
+    "WHERE m.id IN (SELECT value FROM json_each(?1)) AND " +
+    sqlite::claimable_sql +
+    " "
     "ORDER BY m.due_at, m.id";
 
 bool is_carrier_verdict(message_state s) {
@@ -78,6 +72,11 @@ std::string enqueue_sql(std::size_t rows) {
 }
 
 constexpr std::size_t enqueue_rows_per_insert = 256;
+
+// A message whose intent did not commit (mark_submitting failed: nothing was sent) is held by its
+// claim this long, then claimable again: not the whole lease (the 5 minutes a `leased` row
+// waited), and not at once (a full disk would have it claimed and failed in a tight loop).
+constexpr std::int64_t failed_intent_hold_ms = 30'000;
 
 }  // namespace
 
@@ -174,13 +173,16 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
   std::vector<claimed_message> out;
   if (limit <= 0) return out;
   atomically("claim due messages", [&] {
+    out.clear();
     std::string ids = "[";
     {
       query q(*db_, claim_sql);
-      q.bind(1, owner).bind(2, lease_until).bind(3, now).bind(4, limit);
+      q.bind(1, now).bind(2, limit);
       while (q.step()) {
         if (ids.size() > 1) ids += ',';
         ids += std::to_string(q.get_int(0));
+        claims_.hold(q.get_int(0), {owner, sqlite::to_ms(lease_until), q.get_text(1), q.get_text(2),
+                                    q.get_int(3), q.get_text(4)});
       }
     }
     ids += ']';
@@ -204,11 +206,15 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
         unreadable.emplace_back(q.get_int(0), e.what());
       }
     }
-    for (auto id : opted_out) suppress_opted_out(id, now);
+    for (auto id : opted_out) {
+      claims_.drop(id);
+      suppress_opted_out(id, now);
+    }
     for (const auto& [id, reason] : unreadable) {
+      claims_.drop(id);
       query(*db_,
-            "UPDATE messages SET state = 'failed', reason = ?2, final_at = ?3, updated_at = ?3, "
-            "lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state = 'leased'")
+            "UPDATE messages SET state = 'failed', reason = ?2, final_at = ?3, updated_at = ?3 "
+            "WHERE id = ?1 AND state IN ('scheduled', 'retry', 'deferred')")
           .bind(1, id)
           .bind(2, reason)
           .bind(3, now)
@@ -225,23 +231,21 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
     marked.reserve(intents.size());
     if (intents.empty()) return;
     for (const auto& in : intents) {
+      // Only a message a claim holds (claim_table.hpp), and only once: marked or not, the claim
+      // ends here (an unmarked message stays in its waiting state for the next claim).
+      const auto* held = claims_.find(in.message_id);
+      if (!held) continue;
+      const auto claimed = *held;
+      claims_.drop(in.message_id, sqlite::to_ms(in.at) + failed_intent_hold_ms);
       // One read for the checks, the policy and the intent; the UPDATE and INSERT below then
       // bind what it read (same transaction) instead of re-reading it in subqueries.
       auto ctx = read_submit_context(in.message_id);
       if (!ctx) continue;
       // Opted out since the claim: suppressed, never sent.
       if (ctx->opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
-      // Cancelled, suppressed or finished since the claim: leave it.
-      if (ctx->state != "leased") continue;
-      if (ctx->head_state != "active") {
-        // Paused since the claim: hand it back to the queue for when the campaign resumes.
-        query(*db_,
-              "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
-              "WHERE id = ?1 AND state = 'leased'")
-            .bind(1, in.message_id)
-            .run();
-        continue;
-      }
+      // Cancelled, suppressed or finished since the claim: leave it. Paused since the claim:
+      // leave it too, it waits in the queue for when the campaign resumes.
+      if (ctx->state != claimed.state || ctx->head_state != "active") continue;
       if (auto verdict = policy_verdict(in, *ctx)) {
         record_outcomes({*verdict});
         continue;
@@ -250,12 +254,15 @@ std::vector<std::int64_t> sqlite_store::mark_submitting(const std::vector<submit
       static const std::string mark =
           "UPDATE messages SET state = 'submitting', attempts = ?6, provider = ?2, body = ?3, "
           "segments = ?4, updated_at = ?5, rendered_version = ?7 "
-          "WHERE id = ?1 AND state = 'leased'";
+          "WHERE id = ?1 AND state = ?8 AND due_at = ?9 AND variant = ?10";
       query q(*db_, mark);
       q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
       q.bind(5, in.at).bind(6, attempt).bind(7, ctx->head_version);
+      q.bind(8, claimed.state).bind(9, claimed.due_ms).bind(10, claimed.variant);
       q.run();
-      if (db_->changes() == 0) continue;  // not reached: read leased in this transaction
+      // Moved since the claim (an A/B decision switched its variant or released it with a new
+      // due time): not sent from this claim; the next claim reads it as it is now.
+      if (db_->changes() == 0) continue;
       marked.push_back(in.message_id);
       static const std::string ledger =
           "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
@@ -307,6 +314,7 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
   static const std::string contact_of = "SELECT contact_id FROM messages WHERE id = ?1";
   atomically("record outcomes", [&] {
     for (const auto& o : outcomes) {
+      claims_.drop(o.message_id);  // an outcome ends the claim, whatever it is
       const auto state = to_string(o.state);
       bool waits = o.state == message_state::retry || o.state == message_state::deferred;
       query(*db_, update_message)
@@ -354,7 +362,10 @@ std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(
               sqlite::ids_in_state_sql("leased") + ")")
         .bind(1, now)
         .run();
+    // Rows an older pigeon leased, and claims this store still holds (claims of a dead process
+    // died with it: their rows never left their waiting state).
     counts.first = static_cast<std::size_t>(db_->changes());
+    counts.first += claims_.drop_all();
     pending_ledger_.clear();
     query(*db_,
           "UPDATE send_ledger SET outcome = 'unknown', reason = 'engine stopped mid-submit' "
@@ -377,9 +388,12 @@ std::pair<std::size_t, std::size_t> sqlite_store::recover_after_crash(
 std::optional<time_point> sqlite_store::next_due() {
   std::optional<time_point> due;
   atomically("find next due", [&] {
+    // Held by a claim, expired or not, is not waiting to be claimed (as a leased row was not).
     query q(*db_, std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
                               "ON h.name = m.campaign WHERE ") +
-                      sqlite::claimable_sql + " AND h.state = 'active'");
+                      sqlite::claimable_sql +
+                      " AND h.state = 'active' AND NOT pigeon_claimed(m.id, ?1)");
+    q.bind(1, std::numeric_limits<std::int64_t>::min());
     if (q.step()) due = q.get_opt_time(0);
   });
   return due;
@@ -448,9 +462,11 @@ status_snapshot sqlite_store::status(time_point now) {
       }
     }
     {
-      query q(*db_, std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
-                                "ON h.name = m.campaign WHERE ") +
-                        sqlite::claimable_sql + " AND m.due_at <= ?1 AND h.state = 'active'");
+      query q(*db_,
+              std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
+                          "ON h.name = m.campaign WHERE ") +
+                  sqlite::claimable_sql +
+                  " AND m.due_at <= ?1 AND h.state = 'active' AND NOT pigeon_claimed(m.id, ?1)");
       q.bind(1, now);
       if (q.step()) s.oldest_due = q.get_opt_time(0);
     }
@@ -461,6 +477,20 @@ status_snapshot sqlite_store::status(time_point now) {
         s.engine_heartbeat = q.get_time(1);
         s.engine_stopped_at = q.get_opt_time(2);
       }
+    }
+    // This store's own claims (held in memory, claim_table.hpp) count as `leased`; another
+    // process (`pigeon status`, the engine's status reader) sees their rows' waiting states.
+    for (const auto& [id, c] : claims_.all()) {
+      if (!claims_.held(id, sqlite::to_ms(now))) continue;
+      auto move = [&](std::map<std::string, std::int64_t>& counts) {
+        if (counts[c.state] <= 0) return;
+        --counts[c.state];
+        ++counts["leased"];
+      };
+      move(s.by_state);
+      auto it = std::find_if(s.campaigns.begin(), s.campaigns.end(),
+                             [&](const campaign_counts& k) { return k.name == c.campaign; });
+      if (it != s.campaigns.end()) move(it->by_state);
     }
     // messages_maybe_duplicate (migration 9) holds just those rows: no scan of the queue.
     s.possible_duplicates =

@@ -77,6 +77,7 @@ std::unique_ptr<sqlite_store> sqlite_store::open(const std::string& path, open_m
                       " is not a pigeon database: it has tables but no pigeon schema");
   }
   sqlite::migrate(db, sqlite::wall_clock_ms());
+  s->claims_.register_sql_function(db.handle());
   return s;
 }
 
@@ -94,6 +95,7 @@ std::unique_ptr<sqlite_store> sqlite_store::open_reader(const std::string& path)
     }
     db.exec("PRAGMA cache_size = -65536");
     db.exec("PRAGMA temp_store = MEMORY");
+    s->claims_.register_sql_function(db.handle());  // none held: the queries read the same
   } catch (const store_error& e) {
     throw store_error("cannot open database " + path + " for reading: " + e.what());
   }
@@ -122,11 +124,13 @@ void sqlite_store::begin(bool nested) {
   static const std::string savepoint = "SAVEPOINT pigeon", immediate = "BEGIN IMMEDIATE",
                            deferred = "BEGIN";
   query(*db_, nested ? savepoint : reader_ ? deferred : immediate).run();
+  claims_.begin();
 }
 
 void sqlite_store::commit(bool nested) {
   static const std::string release = "RELEASE pigeon", commit = "COMMIT";
   query(*db_, nested ? release : commit).run();
+  claims_.commit();
 }
 
 void sqlite_store::rollback(bool nested) noexcept {
@@ -143,6 +147,7 @@ void sqlite_store::rollback(bool nested) noexcept {
     }
   } catch (const store_error&) {
   }
+  claims_.rollback();
 }
 
 void sqlite_store::atomically(const char* what, const std::function<void()>& body) {

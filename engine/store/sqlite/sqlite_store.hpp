@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "engine/store/store.hpp"
+#include "engine/store/sqlite/claim_table.hpp"
 
 namespace pigeon::engine {
 
@@ -216,6 +217,8 @@ class sqlite_store final : public store {
   std::string path_;
   bool reader_ = false;           // open_reader(): transactions begin deferred
   bool simulated_sends_ = false;  // mark_sends_simulated()
+  // The dispatcher's claims, held in memory (claim_table.hpp); before db_, which calls into it.
+  sqlite::claim_table claims_;
   std::unique_ptr<sqlite::database> db_;
   // message id -> rowid of the send_ledger row mark_submitting inserted for its latest attempt,
   // taken by record_outcomes to update that row by rowid. A hint only: record_outcomes checks
