@@ -1,5 +1,5 @@
-// Group commit at the dispatcher (engine/store/group_commit.hpp): every message's `submitting` intent
-// and its outcome go to the store as items of one group_commit, whose jobs carry both kinds
+// Group commit at the dispatcher (engine/store/group_commit.hpp): every message's `submitting`
+// intent and its outcome go to the store as items of one group_commit, whose jobs carry both kinds
 // together (one record_outcomes and one mark_submitting call over all their items, one
 // transaction), a job as soon as the previous one has completed. Under load a job carries
 // everything that queued while the previous one was being committed; an idle dispatcher sends a

@@ -44,10 +44,10 @@ class queue_store : public virtual transactional_store {
   // Applies outcomes. A message already in a final state is never changed.
   virtual void record_outcomes(const std::vector<send_outcome>& outcomes) = 0;
   // After a crash of the previous owner (the caller holds the engine lock): its claims are
-  // claimable at once (rows an older pigeon left `leased` included); messages left `submitting` (outcome unknown) become `retry` due at
-  // `now + reconcile_grace`, counted as possible duplicates: the grace leaves time for a
-  // delivery receipt to prove the carrier has them (record_receipt), so they are not resent.
-  // Returns {leased released, submitting recovered}.
+  // claimable at once (rows an older pigeon left `leased` included); messages left `submitting`
+  // (outcome unknown) become `retry` due at `now + reconcile_grace`, counted as possible
+  // duplicates: the grace leaves time for a delivery receipt to prove the carrier has them
+  // (record_receipt), so they are not resent. Returns {leased released, submitting recovered}.
   virtual std::pair<std::size_t, std::size_t> recover_after_crash(
       time_point now, std::chrono::milliseconds reconcile_grace = std::chrono::seconds(30)) = 0;
   // The earliest due time among unfinished, unclaimed messages of active campaigns.

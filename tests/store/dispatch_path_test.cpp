@@ -10,6 +10,7 @@
 #include "engine/store/sqlite/migrations.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -235,9 +236,9 @@ TEST_CASE("status counts possible duplicates through their own index, not a scan
                   "messages_maybe_duplicate"));
 }
 
-TEST_CASE("status totals by state equal the sum of every campaign's counts") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("status totals by state equal the sum of every campaign's counts") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s, 3);
   s->save_campaign(make_campaign("other", "h2", {"s1"}));
   s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),

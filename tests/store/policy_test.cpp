@@ -2,8 +2,7 @@
 // preferences and stop_on.
 #include <doctest/doctest.h>
 
-#include "engine/store/sqlite/database.hpp"
-#include "engine/store/sqlite/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -12,7 +11,6 @@ using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
 using pigeon::engine::test::make_message;
-using pigeon::engine::test::temp_dir;
 
 namespace {
 
@@ -20,9 +18,10 @@ constexpr std::int64_t day_ms = 86'400'000;
 
 cap_rule active_2_per_7d() { return {"active 2 per 7d", 2, 7 * 24h}; }
 
+template <class Backend>
 struct policy_fixture {
-  temp_dir dir;
-  std::unique_ptr<sqlite_store> s = sqlite_store::open(dir.file("p.db"));
+  Backend backend;
+  store* s = backend.open();
   std::int64_t contact_id = s->upsert_contacts({make_contact("+8613800000001")}).at(0);
 
   void campaign(const std::string& name, int priority = 5, std::string category = "marketing",
@@ -66,18 +65,37 @@ struct policy_fixture {
     FAIL("no message " << campaign << "/" << step);
     return {};
   }
-  void sql(const std::string& text) {
-    sqlite::database db(dir.file("p.db"));
-    db.exec(text);
+  // A reply from `contact` matched to `campaign` ('' when not attributed) with `keyword`.
+  void reply(std::int64_t contact, const std::string& campaign, const std::string& keyword,
+             const std::string& text, std::int64_t at) {
+    reply_row r;
+    r.provider = "test";
+    r.carrier_id = "R" + std::to_string(++replies_);
+    r.contact_id = contact;
+    r.text = text;
+    r.at = at_ms(at);
+    r.id = s->record_reply(r);
+    r.campaign = campaign;
+    r.keyword = keyword;
+    s->update_reply(r);
   }
+  void event(std::int64_t contact, const std::string& name, std::int64_t at) {
+    contact_event e;
+    e.contact_id = contact;
+    e.name = name;
+    e.at = at_ms(at);
+    e.received_at = at_ms(0);
+    s->record_event(e);
+  }
+  int replies_ = 0;
 };
 
 }  // namespace
 
-TEST_CASE(
+STORE_TEST_CASE(
     "a third marketing message in 7 days to an active recipient is deferred until a slot "
     "frees") {
-  policy_fixture f;
+  policy_fixture<store_backend> f;
   f.campaign("a");
   f.campaign("b");
   f.campaign("c");
@@ -92,8 +110,9 @@ TEST_CASE(
   CHECK(f.send("c", "s1", 7 * day_ms, {active_2_per_7d()}));
 }
 
-TEST_CASE("failed attempts do not count against a cap and transactional messages are exempt") {
-  policy_fixture f;
+STORE_TEST_CASE(
+    "failed attempts do not count against a cap and transactional messages are exempt") {
+  policy_fixture<store_backend> f;
   f.campaign("a");
   f.campaign("b");
   f.campaign("receipt", 5, "transactional");
@@ -111,8 +130,8 @@ TEST_CASE("failed attempts do not count against a cap and transactional messages
   CHECK_FALSE(f.send("a", "s2", 4000, {active_2_per_7d()}));
 }
 
-TEST_CASE("a campaign's own cap counts only its messages and may drop instead of deferring") {
-  policy_fixture f;
+STORE_TEST_CASE("a campaign's own cap counts only its messages and may drop instead of deferring") {
+  policy_fixture<store_backend> f;
   f.campaign("other");
   f.campaign("weekly", 5, "marketing", {"campaign 1 per 7d", 1, 7 * 24h}, "drop");
   CHECK(f.send("other", "s1", 0));
@@ -124,8 +143,8 @@ TEST_CASE("a campaign's own cap counts only its messages and may drop instead of
   CHECK(f.send("other", "s2", 3000));  // the other campaign is not limited by it
 }
 
-TEST_CASE("when the budget is short the higher-priority campaign gets the last slot") {
-  policy_fixture f;
+STORE_TEST_CASE("when the budget is short the higher-priority campaign gets the last slot") {
+  policy_fixture<store_backend> f;
   f.campaign("big-sale", 9);
   f.campaign("newsletter", 1);
   f.campaign("earlier", 5);
@@ -142,8 +161,8 @@ TEST_CASE("when the budget is short the higher-priority campaign gets the last s
   CHECK(f.row("newsletter", "s1").due == at_ms(7 * day_ms));
 }
 
-TEST_CASE("a lower-priority message does not hold back a higher-priority one") {
-  policy_fixture f;
+STORE_TEST_CASE("a lower-priority message does not hold back a higher-priority one") {
+  policy_fixture<store_backend> f;
   f.campaign("big-sale", 9);
   f.campaign("newsletter", 1);
   CHECK(f.send("newsletter", "s1", 0, {active_2_per_7d()}));
@@ -151,12 +170,11 @@ TEST_CASE("a lower-priority message does not hold back a higher-priority one") {
   CHECK(f.send("big-sale", "s1", 1000, {active_2_per_7d()}));
 }
 
-TEST_CASE("a recipient's frequency preference caps marketing from every campaign") {
-  policy_fixture f;
+STORE_TEST_CASE("a recipient's frequency preference caps marketing from every campaign") {
+  policy_fixture<store_backend> f;
   f.campaign("a");
   f.campaign("b");
-  f.sql("INSERT INTO contact_preferences (contact_id, max, per_seconds, updated_at) VALUES (" +
-        std::to_string(f.contact_id) + ", 1, 2592000, 0)");
+  f.s->set_preference(f.contact_id, {1, std::chrono::seconds(2592000)}, "test", at_ms(0));
   CHECK(f.send("a", "s1", 0));
   CHECK_FALSE(f.send("b", "s1", day_ms));
   auto r = f.row("b", "s1");
@@ -164,8 +182,8 @@ TEST_CASE("a recipient's frequency preference caps marketing from every campaign
   CHECK(r.due == at_ms(30 * day_ms));
 }
 
-TEST_CASE("a capped message whose slot frees after its validity expires instead of waiting") {
-  policy_fixture f;
+STORE_TEST_CASE("a capped message whose slot frees after its validity expires instead of waiting") {
+  policy_fixture<store_backend> f;
   f.campaign("a");
   f.campaign("b");
   CHECK(f.send("a", "s1", 0, {{"active 1 per 7d", 1, 7 * 24h}}));
@@ -175,49 +193,37 @@ TEST_CASE("a capped message whose slot frees after its validity expires instead 
   CHECK(r.reason.starts_with("frequency cap: active 1 per 7d; a slot frees only after"));
 }
 
-TEST_CASE("a reply named in stop_on after the first send cancels the recipient's later steps") {
-  policy_fixture f;
+STORE_TEST_CASE(
+    "a reply named in stop_on after the first send cancels the recipient's later steps") {
+  policy_fixture<store_backend> f;
   f.campaign("seq", 5, "marketing", {}, "defer", {"reply:1"});
-  auto id = std::to_string(f.contact_id);
   // A reply before the campaign wrote to them does not count.
-  f.sql(
-      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
-      "VALUES ('test', '', '', " +
-      id + ", '', '1', '1', -5)");
+  f.reply(f.contact_id, "", "1", "1", -5);
   CHECK(f.send("seq", "s1", 0));
   CHECK(f.send("seq", "s2", day_ms));
-  f.sql(
-      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
-      "VALUES ('test', '', '', " +
-      id + ", 'seq', '1', ' 1 ', " + std::to_string(day_ms + 5) + ")");
+  f.reply(f.contact_id, "seq", "1", " 1 ", day_ms + 5);
   CHECK_FALSE(f.send("seq", "s3", 2 * day_ms));
   auto r = f.row("seq", "s3");
   CHECK(r.state == message_state::suppressed);
   CHECK(r.reason == "stop_on reply:1");
 }
 
-TEST_CASE("an event named in stop_on cancels later steps; other events and replies do not") {
-  policy_fixture f;
+STORE_TEST_CASE("an event named in stop_on cancels later steps; other events and replies do not") {
+  policy_fixture<store_backend> f;
   f.campaign("seq", 5, "marketing", {}, "defer", {"event:purchase"});
-  auto id = std::to_string(f.contact_id);
   CHECK(f.send("seq", "s1", 0));
-  f.sql("INSERT INTO events (received_at, contact_id, name, at) VALUES (0, " + id +
-        ", 'page_view', 10)");
-  f.sql(
-      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
-      "VALUES ('test', '', '', " +
-      id + ", 'seq', '1', '1', 10)");
+  f.event(f.contact_id, "page_view", 10);
+  f.reply(f.contact_id, "seq", "1", "1", 10);
   CHECK(f.send("seq", "s2", day_ms));
-  f.sql("INSERT INTO events (received_at, contact_id, name, at) VALUES (0, " + id +
-        ", 'purchase', " + std::to_string(day_ms + 1) + ")");
+  f.event(f.contact_id, "purchase", day_ms + 1);
   CHECK_FALSE(f.send("seq", "s3", 2 * day_ms));
   CHECK(f.row("seq", "s3").reason == "stop_on event:purchase");
 }
 
-TEST_CASE(
+STORE_TEST_CASE(
     "held-out recipients are stored suppressed and A/B statistics count replies and "
     "events per variant") {
-  policy_fixture f;
+  policy_fixture<store_backend> f;
   auto other =
       f.s->upsert_contacts({make_contact("+8613800000002"), make_contact("+8613800000003")});
   auto c = make_campaign("ab", "h-ab", {"s1"});
@@ -236,13 +242,9 @@ TEST_CASE(
   REQUIRE(f.s->mark_submitting({{claimed[0].id, "main", "b", 1, at_ms(10), {}}}).size() == 1);
   f.s->record_outcomes(
       {{claimed[0].id, message_state::delivered, "main", "C", "", std::nullopt, at_ms(20)}});
-  f.sql(
-      "INSERT INTO replies (provider, phone, normalized, contact_id, campaign, keyword, text, at) "
-      "VALUES ('test', '', '', " +
-      std::to_string(other[0]) + ", 'ab', '1', '1', 100)");
-  f.sql("INSERT INTO events (received_at, contact_id, name, at) VALUES (0, " +
-        std::to_string(other[1]) + ", 'purchase', 100), (0, " + std::to_string(f.contact_id) +
-        ", 'purchase', 100)");
+  f.reply(other[0], "ab", "1", "1", 100);
+  f.event(other[1], "purchase", 100);
+  f.event(f.contact_id, "purchase", 100);
   auto rows = f.s->messages({"ab", message_state::suppressed, 0});
   REQUIRE(rows.size() == 1);
   CHECK(rows[0].reason == "holdout");
@@ -260,10 +262,10 @@ TEST_CASE(
   CHECK(stats[2].events.at("purchase") == 1);
 }
 
-TEST_CASE("two intents for one recipient in the same call count against the cap in order") {
+STORE_TEST_CASE("two intents for one recipient in the same call count against the cap in order") {
   // A flush holds intents of many messages; a capped message must see the ledger row of an
   // earlier intent of the same call.
-  policy_fixture f;
+  policy_fixture<store_backend> f;
   f.campaign("a");
   f.campaign("b");
   const cap_rule one_per_day{"active 1 per 1d", 1, 24h};
@@ -282,10 +284,10 @@ TEST_CASE("two intents for one recipient in the same call count against the cap 
   CHECK(second.reason == "frequency cap: active 1 per 1d");
 }
 
-TEST_CASE("a message resent after a crash counts once against a cap, at its latest attempt") {
+STORE_TEST_CASE("a message resent after a crash counts once against a cap, at its latest attempt") {
   // The store's side of the policy (engine/policy/send_policy.hpp): it lists each counted
   // message once, at its latest counted attempt.
-  policy_fixture f;
+  policy_fixture<store_backend> f;
   f.campaign("a");
   f.campaign("b");
   f.campaign("c");

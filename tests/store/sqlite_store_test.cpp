@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "engine/store/sqlite/migrations.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -61,9 +62,9 @@ TEST_CASE("opening an existing database only never creates one, nor its director
   CHECK(s->find_contact("+8613800000000"));
 }
 
-TEST_CASE("upserting a contact by phone updates it and keeps its id") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("upserting a contact by phone updates it and keeps its id") {
+  store_backend backend;
+  store* s = backend.open();
   auto first = s->upsert_contacts({make_contact("+8613800000000")});
   auto changed = make_contact("+8613800000000");
   changed.tags = {"staff"};
@@ -76,9 +77,9 @@ TEST_CASE("upserting a contact by phone updates it and keeps its id") {
   CHECK(n == 2);
 }
 
-TEST_CASE("enqueueing the same campaign, step and contact twice stores one message") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("enqueueing the same campaign, step and contact twice stores one message") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   CHECK(s->enqueue({make_message("promo", "s1", ids[0], 1000)}) == 1);
   CHECK(s->enqueue({make_message("promo", "s1", ids[0], 5000),
@@ -87,9 +88,10 @@ TEST_CASE("enqueueing the same campaign, step and contact twice stores one messa
   CHECK(s->messages({})[0].due == at_ms(1000));
 }
 
-TEST_CASE("enqueueing hundreds of messages at once stores each once, in order, new ones counted") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE(
+    "enqueueing hundreds of messages at once stores each once, in order, new ones counted") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s, 700);
   CHECK(s->enqueue({make_message("promo", "s1", ids[10], 42)}) == 1);
   std::vector<new_message> batch;
@@ -114,9 +116,10 @@ TEST_CASE("enqueueing hundreds of messages at once stores each once, in order, n
   }
 }
 
-TEST_CASE("claim returns the oldest due first, respects the limit and skips what is not due") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE(
+    "claim returns the oldest due first, respects the limit and skips what is not due") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s, 4);
   s->enqueue({make_message("promo", "s1", ids[0], 3000), make_message("promo", "s1", ids[1], 1000),
               make_message("promo", "s1", ids[2], 2000),
@@ -140,9 +143,9 @@ TEST_CASE("claim returns the oldest due first, respects the limit and skips what
   CHECK(s->next_due() == at_ms(9000));
 }
 
-TEST_CASE("claim skips paused and cancelled campaigns") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("claim skips paused and cancelled campaigns") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->save_campaign(make_campaign("other", "x"));
   s->enqueue(
@@ -158,9 +161,9 @@ TEST_CASE("claim skips paused and cancelled campaigns") {
   CHECK_THROWS_AS(s->set_campaign_state("promo", "sleeping", at_ms(3)), store_error);
 }
 
-TEST_CASE("an expired lease is reclaimed by another owner and an unexpired one is not") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("an expired lease is reclaimed by another owner and an unexpired one is not") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue({make_message("promo", "s1", ids[0], 1000)});
   REQUIRE(s->claim_due(at_ms(1000), 10, at_ms(31000), "a").size() == 1);
@@ -169,9 +172,9 @@ TEST_CASE("an expired lease is reclaimed by another owner and an unexpired one i
   CHECK(reclaimed.size() == 1);
 }
 
-TEST_CASE("a message in a final state never changes") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("a message in a final state never changes") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue({make_message("promo", "s1", ids[0], 1000)});
   auto id = s->claim_due(at_ms(1000), 1, at_ms(2000), "a").at(0).id;
@@ -188,9 +191,9 @@ TEST_CASE("a message in a final state never changes") {
   CHECK(row.attempts == 1);
 }
 
-TEST_CASE("a submitted message does not move back to retry") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("a submitted message does not move back to retry") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue({make_message("promo", "s1", ids[0], 1000)});
   auto id = s->claim_due(at_ms(1000), 1, at_ms(2000), "a").at(0).id;
@@ -201,9 +204,9 @@ TEST_CASE("a submitted message does not move back to retry") {
   CHECK(only_message(*s).state == message_state::submitted);
 }
 
-TEST_CASE("retry and deferred outcomes set the next due time and release the lease") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("retry and deferred outcomes set the next due time and release the lease") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue(
       {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
@@ -283,9 +286,9 @@ TEST_CASE("recovery after a crash releases leases and retries unknown submission
         std::pair<std::size_t, std::size_t>{3, 0});
 }
 
-TEST_CASE("campaign versions follow the content hash and claims use the current templates") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("campaign versions follow the content hash and claims use the current templates") {
+  store_backend backend;
+  store* s = backend.open();
   CHECK(s->save_campaign(make_campaign("promo", "h1", {"s1", "s2"})) == 1);
   CHECK(s->save_campaign(make_campaign("promo", "h1", {"s1", "s2"})) == 1);
   auto ids = s->upsert_contacts({make_contact("+8613800000000")});
@@ -315,9 +318,9 @@ TEST_CASE("campaign versions follow the content hash and claims use the current 
   CHECK_FALSE(s->find_campaign("missing"));
 }
 
-TEST_CASE("cancelling a campaign suppresses its unfinished messages") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("cancelling a campaign suppresses its unfinished messages") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s, 3);
   s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
               make_message("promo", "s1", ids[2], 9000)});
@@ -334,9 +337,9 @@ TEST_CASE("cancelling a campaign suppresses its unfinished messages") {
     CHECK(row.reason == "campaign cancelled");
 }
 
-TEST_CASE("status counts every state, per campaign, and reports heartbeat and contacts") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("status counts every state, per campaign, and reports heartbeat and contacts") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue(
       {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s2", ids[0], 9000)});
@@ -357,9 +360,9 @@ TEST_CASE("status counts every state, per campaign, and reports heartbeat and co
   CHECK(s->messages({"", std::nullopt, 1}).size() == 1);
 }
 
-TEST_CASE("a store error inside transaction() rolls back the whole transaction") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("a store error inside transaction() rolls back the whole transaction") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   CHECK_THROWS_AS(s->transaction([&] {
     s->enqueue({make_message("promo", "s1", ids[0], 1000)});
@@ -413,9 +416,9 @@ TEST_CASE("a file that is not a database is refused, naming the path") {
   }
 }
 
-TEST_CASE("status tells a cleanly stopped engine from a running one") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("pigeon.db"));
+STORE_TEST_CASE("status tells a cleanly stopped engine from a running one") {
+  store_backend backend;
+  store* s = backend.open();
   CHECK_FALSE(s->status(at_ms(1000)).engine_heartbeat);
   s->heartbeat("pid-1", at_ms(1000));
   auto running = s->status(at_ms(2000));
@@ -428,9 +431,9 @@ TEST_CASE("status tells a cleanly stopped engine from a running one") {
   CHECK_FALSE(s->status(at_ms(6000)).engine_stopped_at);
 }
 
-TEST_CASE("a message cancelled or paused after its claim is not marked for sending") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("a message cancelled or paused after its claim is not marked for sending") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue({make_message("promo", "s1", ids[0], 1000)});
   auto id = s->claim_due(at_ms(1000), 1, at_ms(60000), "a").at(0).id;
@@ -448,9 +451,9 @@ TEST_CASE("a message cancelled or paused after its claim is not marked for sendi
   CHECK(row.attempts == 0);
 }
 
-TEST_CASE("mark_submitting returns the messages it marked") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("mark_submitting returns the messages it marked") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue({make_message("promo", "s1", ids[0], 1000)});
   auto id = s->claim_due(at_ms(1000), 1, at_ms(60000), "a").at(0).id;
@@ -459,9 +462,9 @@ TEST_CASE("mark_submitting returns the messages it marked") {
   CHECK(only_message(*s).state == message_state::submitting);
 }
 
-TEST_CASE("the message log can leave out paused and cancelled campaigns") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("the message log can leave out paused and cancelled campaigns") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue({make_message("promo", "s1", ids[0], 1000)});
   message_filter active{
@@ -472,9 +475,9 @@ TEST_CASE("the message log can leave out paused and cancelled campaigns") {
   CHECK(s->messages({}).size() == 1);
 }
 
-TEST_CASE("the message log can be narrowed to one recipient") {
-  temp_dir dir;
-  auto s = sqlite_store::open(dir.file("p.db"));
+STORE_TEST_CASE("the message log can be narrowed to one recipient") {
+  store_backend backend;
+  store* s = backend.open();
   auto ids = seed(*s);
   s->enqueue(
       {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
