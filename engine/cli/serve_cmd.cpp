@@ -185,7 +185,7 @@ int serve(const context& ctx, const serve_options& opts) {
   auto* sqlite_db = dynamic_cast<engine::sqlite_store*>(db.get());
   if (sqlite_db) sqlite_db->checkpoint_in_background();
   // A rehearsal's attempts carry simulated times: kept out of status's live rates.
-  if (sqlite_db && rehearsal) sqlite_db->mark_sends_simulated();
+  if (rehearsal) db->mark_sends_simulated();
   engine::async_store store(std::move(db));
   engine::dispatcher_options dopts;
   dopts.owner = "pid-" + std::to_string(::getpid());

@@ -57,6 +57,11 @@ class queue_store : public virtual transactional_store {
   // A clean stop: `owner`'s claims (never marked submitting) are released, their messages
   // claimable at once. Returns how many.
   virtual std::size_t release_leases(const std::string& owner) = 0;
+  // Marks every later attempt recorded through this store object as made on a simulated clock
+  // (`serve --clock sim:`, a rehearsal): the ledger keeps them (caps and the campaign's figures
+  // count them) but the live rates of report_store::operations leave them out, as their times
+  // are not real ones.
+  virtual void mark_sends_simulated() = 0;
   // The engine `owner` is alive at `now` (real time, even on a simulated clock).
   virtual void heartbeat(const std::string& owner, time_point now) = 0;
   // Stores `detail` (JSON text: the lanes' state) with `owner`'s heartbeat, for `status`.

@@ -4,8 +4,8 @@
 #include <string>
 #include <unordered_map>
 
-#include "engine/store/store.hpp"
 #include "engine/store/sqlite/claim_table.hpp"
+#include "engine/store/store.hpp"
 
 namespace pigeon::engine {
 
@@ -165,10 +165,7 @@ class sqlite_store final : public store {
   void checkpoint_in_background();
   // Checkpoints run in the background so far (0 when not enabled).
   std::int64_t background_checkpoints() const;
-  // Marks every later send of this connection as made on a simulated clock (`serve --clock
-  // sim:`): the ledger keeps them (caps and the campaign's figures count them) but the live
-  // rates of operations() leave them out, as their times are not real ones.
-  void mark_sends_simulated() { simulated_sends_ = true; }
+  void mark_sends_simulated() override { simulated_sends_ = true; }
 
  private:
   explicit sqlite_store(std::string path);
