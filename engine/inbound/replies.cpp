@@ -116,7 +116,7 @@ std::string inbound_phone(const std::string& from, std::string_view region) {
 // Queues a follow-up step for the contact who replied, due at its `at` counted from the reply
 // in their time zone, valid until the end of that local day (like a scheduled step).
 void enqueue_follow_up(store& s, const reply_policy& policy, const reply_keyword& k,
-                       const std::string& campaign, const reply_row& row, time_point now) {
+                       const reply_attribution& replied_to, const reply_row& row, time_point now) {
   auto found = s.find_contact(row.phone);
   const std::string tz(recipient_timezone(found ? std::string_view(found->tz) : std::string_view(),
                                           row.phone, policy.default_timezone));
@@ -127,8 +127,12 @@ void enqueue_follow_up(store& s, const reply_policy& policy, const reply_keyword
                  k.step, k.step_at);
     return;
   }
-  s.enqueue({new_message{campaign, k.step, k.step_variant.empty() ? "A" : k.step_variant,
-                         row.contact_id, *due, end_of_local_day(*due, tz)}});
+  new_message m{replied_to.campaign, k.step, k.step_variant.empty() ? "A" : k.step_variant,
+                row.contact_id,      *due,   end_of_local_day(*due, tz)};
+  // In a journey the follow-up belongs to the occurrence replied to: one per occurrence.
+  m.occurrence = replied_to.occurrence;
+  m.context = replied_to.context;
+  s.enqueue({m});
 }
 
 }  // namespace
@@ -276,7 +280,7 @@ inbound_outcome handle_inbound(store& s, const reply_policy& policy, const std::
           add_action(row.action, "nps");
         } else if (match->action == "follow_up" && !opted_out) {
           add_action(row.action, "follow_up:" + match->step);
-          enqueue_follow_up(s, policy, *match, attribution->campaign, row, now);
+          enqueue_follow_up(s, policy, *match, *attribution, row, now);
         }
         if (!match->respond.empty() && !opted_out) {
           add_action(row.action, "respond");

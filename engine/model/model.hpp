@@ -308,6 +308,11 @@ struct reply_attribution {
   std::string sender;
   time_point sent_at{};
   reply_config replies;
+  // The journey occurrence of the message replied to ('' for a broadcast) and its template
+  // context: a follow-up step the reply queues belongs to that occurrence (next year's reply
+  // queues it again) and reads the same anchor/event.
+  std::string occurrence;
+  std::string context;
 };
 
 // A stored inbound message (`pigeon replies`).

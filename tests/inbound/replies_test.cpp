@@ -168,6 +168,42 @@ STORE_TEST_CASE("frequency, nps and follow-up actions store what the recipient a
   CHECK(follow_up);
 }
 
+STORE_TEST_CASE(
+    "a follow-up in a journey belongs to the occurrence replied to, so next year's reply queues it "
+    "again") {
+  world<store_backend> w;
+  save_reply_campaign(*w.s, "bday", {keyword("MORE", "", "", "follow_up", "s2")},
+                      std::chrono::hours(24 * 400));
+  // Sends step s1 of occurrence `occurrence` at `at` (claimed, marked, submitted).
+  auto send_occurrence = [&](const std::string& occurrence, std::int64_t at) {
+    auto m = make_message("bday", "s1", w.ids[0], at);
+    m.occurrence = occurrence;
+    w.s->enqueue({m});
+    auto claimed = w.s->claim_due(at_ms(at), 10, at_ms(at + 60'000), "t");
+    REQUIRE(claimed.size() == 1);
+    REQUIRE(w.s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(at)}}).size() == 1);
+    w.s->record_outcomes({{claimed[0].id,
+                           message_state::submitted,
+                           "main",
+                           "C" + std::to_string(claimed[0].id),
+                           "",
+                           {},
+                           at_ms(at)}});
+  };
+  auto follow_ups = [&] {
+    std::size_t n = 0;
+    for (const auto& m : w.s->messages({"bday", std::nullopt, 0})) n += m.step == "s2" ? 1 : 0;
+    return n;
+  };
+  send_occurrence("2030-03-14", 1000);
+  w.reply(ann, "more", 2000, "MO-2030");
+  CHECK(follow_ups() == 1);
+  const std::int64_t year = 365LL * 24 * hour;
+  send_occurrence("2031-03-14", year);
+  w.reply(ann, "more", year + 1000, "MO-2031");
+  CHECK(follow_ups() == 2);
+}
+
 STORE_TEST_CASE("a carrier retrying the same inbound message triggers nothing twice") {
   world<store_backend> w;
   save_reply_campaign(*w.s, "promo", {keyword("1", "", "sample reserved")});

@@ -274,7 +274,8 @@ std::optional<reply_attribution> sqlite_store::attribute_reply(std::int64_t cont
     // The most recent campaign message sent to the contact, among campaigns (current version)
     // that take replies and whose valid_for still covers it.
     query q(*db_,
-            "SELECT m.id, m.campaign, h.version, c.sender, m.sent_at, r.valid_for_ms, r.keywords "
+            "SELECT m.id, m.campaign, h.version, c.sender, m.sent_at, r.valid_for_ms, r.keywords, "
+            "m.occurrence, coalesce(m.context, '') "
             "FROM messages m "
             "JOIN campaign_heads h ON h.name = m.campaign "
             "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
@@ -292,6 +293,8 @@ std::optional<reply_attribution> sqlite_store::attribute_reply(std::int64_t cont
     a.sent_at = q.get_time(4);
     a.replies.valid_for = std::chrono::milliseconds(q.get_int(5));
     a.replies.keywords = keywords_from_json(q.get_text(6));
+    a.occurrence = q.get_text(7);
+    a.context = q.get_text(8);
     found = std::move(a);
   });
   return found;
