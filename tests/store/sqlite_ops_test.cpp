@@ -2,6 +2,7 @@
 #include <sqlite3.h>
 
 #include "engine/store/sqlite/sqlite_store.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -14,8 +15,7 @@ using pigeon::engine::test::temp_dir;
 namespace {
 
 // Four messages of campaign "promo", due at 1 s.
-std::unique_ptr<sqlite_store> seeded(const std::string& path) {
-  auto s = sqlite_store::open(path);
+store* seed(store* s) {
   s->save_campaign(make_campaign("promo", "h1"));
   std::vector<contact> cs;
   for (int i = 0; i < 4; ++i) cs.push_back(make_contact("+861380000000" + std::to_string(i)));
@@ -23,6 +23,12 @@ std::unique_ptr<sqlite_store> seeded(const std::string& path) {
   std::vector<new_message> ms;
   for (auto id : ids) ms.push_back(make_message("promo", "s1", id, 1000));
   s->enqueue(ms);
+  return s;
+}
+
+std::unique_ptr<sqlite_store> seeded(const std::string& path) {
+  auto s = sqlite_store::open(path);
+  seed(s.get());
   return s;
 }
 
@@ -39,9 +45,9 @@ void exec(const std::string& path, const std::string& sql) {
 
 }  // namespace
 
-TEST_CASE("a clean stop releases only its own leases and leaves submitting messages alone") {
-  temp_dir dir;
-  auto s = seeded(dir.file("p.db"));
+STORE_TEST_CASE("a clean stop releases only its own leases and leaves submitting messages alone") {
+  store_backend backend;
+  store* s = seed(backend.open());
   auto mine = s->claim_due(at_ms(1000), 3, at_ms(600000), "me");
   REQUIRE(mine.size() == 3);
   s->mark_submitting({{mine[0].id, "main", "x", 1, at_ms(1100)}});
@@ -55,9 +61,9 @@ TEST_CASE("a clean stop releases only its own leases and leaves submitting messa
   CHECK(s->release_leases("me") == 0);
 }
 
-TEST_CASE("operations count attempts per provider and window, with latency and error rate") {
-  temp_dir dir;
-  auto s = seeded(dir.file("p.db"));
+STORE_TEST_CASE("operations count attempts per provider and window, with latency and error rate") {
+  store_backend backend;
+  store* s = seed(backend.open());
   auto now = at_ms(10'000'000);
   auto claimed = s->claim_due(now, 4, now + std::chrono::minutes(5), "me");
   REQUIRE(claimed.size() == 4);
@@ -97,9 +103,9 @@ TEST_CASE("operations count attempts per provider and window, with latency and e
   CHECK(ops.campaigns[0].opt_outs == 0);
 }
 
-TEST_CASE("a rehearsal's attempts stay out of the live rates but count for the campaign") {
-  temp_dir dir;
-  auto s = seeded(dir.file("p.db"));
+STORE_TEST_CASE("a rehearsal's attempts stay out of the live rates but count for the campaign") {
+  store_backend backend;
+  store* s = seed(backend.open());
   auto now = at_ms(10'000'000);
   auto claimed = s->claim_due(now, 4, now + std::chrono::minutes(5), "me");
   REQUIRE(claimed.size() == 4);
@@ -142,9 +148,9 @@ TEST_CASE("replies per keyword and opt-outs after a send are counted per campaig
   CHECK(ops.campaigns[0].opt_outs == 1);
 }
 
-TEST_CASE("lane detail stored with the heartbeat is read back while the engine runs") {
-  temp_dir dir;
-  auto s = seeded(dir.file("p.db"));
+STORE_TEST_CASE("lane detail stored with the heartbeat is read back while the engine runs") {
+  store_backend backend;
+  store* s = seed(backend.open());
   s->heartbeat("pid-1", at_ms(1000));
   s->heartbeat_detail("pid-1", R"([{"name":"main"}])");
   CHECK(s->operations(at_ms(1000)).lane_detail == R"([{"name":"main"}])");
