@@ -17,6 +17,7 @@ using namespace pigeon;
 using namespace pigeon::engine;
 using namespace std::chrono_literals;
 using pigeon::engine::test::at_ms;
+using pigeon::engine::test::record_matched_reply;
 
 namespace {
 
@@ -77,16 +78,8 @@ struct ab_fixture {
   void replies(const std::string& v, int every, std::int64_t at) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if ((i % 2 == 0 ? "A" : "B") != v || (i / 2) % every != 0) continue;
-      reply_row r;
-      r.provider = "sim";
-      r.carrier_id = "R" + v + std::to_string(i) + "@" + std::to_string(at);
-      r.phone = "+1";
-      r.normalized = r.text = r.keyword = "1";
-      r.contact_id = ids[i];
-      r.campaign = "ab";
-      r.at = at_ms(at);
-      r.id = s->record_reply(r);  // stored, then matched, as the reply engine does
-      s->update_reply(r);
+      record_matched_reply(*s, ids[i], "ab", "1", "1",
+                           "R" + v + std::to_string(i) + "@" + std::to_string(at), at_ms(at));
     }
   }
   // Registers campaign "ab"'s test (min_per_variant 10: these audiences are small).

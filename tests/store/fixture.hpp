@@ -62,4 +62,24 @@ inline new_message make_message(const std::string& campaign, const std::string& 
   return {campaign, step, "A", contact_id, at_ms(due_ms), std::nullopt};
 }
 
+// Stores a reply from `contact_id` and matches it to `campaign` ('' when not attributed) with
+// `keyword`, as the reply engine does: record_reply, then update_reply. `carrier_id` must be new
+// (a repeated one is a carrier retrying its callback and is not stored again).
+inline void record_matched_reply(inbound_store& s, std::int64_t contact_id,
+                                 const std::string& campaign, const std::string& keyword,
+                                 const std::string& text, const std::string& carrier_id,
+                                 time_point at) {
+  reply_row r;
+  r.provider = "test";
+  r.carrier_id = carrier_id;
+  r.contact_id = contact_id;
+  r.text = text;
+  r.normalized = text;
+  r.at = at;
+  r.id = s.record_reply(r);
+  r.campaign = campaign;
+  r.keyword = keyword;
+  s.update_reply(r);
+}
+
 }  // namespace pigeon::engine::test

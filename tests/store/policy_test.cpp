@@ -8,6 +8,7 @@
 using namespace pigeon::engine;
 using namespace std::chrono_literals;
 using pigeon::engine::test::at_ms;
+using pigeon::engine::test::record_matched_reply;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
 using pigeon::engine::test::make_message;
@@ -68,16 +69,8 @@ struct policy_fixture {
   // A reply from `contact` matched to `campaign` ('' when not attributed) with `keyword`.
   void reply(std::int64_t contact, const std::string& campaign, const std::string& keyword,
              const std::string& text, std::int64_t at) {
-    reply_row r;
-    r.provider = "test";
-    r.carrier_id = "R" + std::to_string(++replies_);
-    r.contact_id = contact;
-    r.text = text;
-    r.at = at_ms(at);
-    r.id = s->record_reply(r);
-    r.campaign = campaign;
-    r.keyword = keyword;
-    s->update_reply(r);
+    record_matched_reply(*s, contact, campaign, keyword, text, "R" + std::to_string(++replies_),
+                         at_ms(at));
   }
   void event(std::int64_t contact, const std::string& name, std::int64_t at) {
     contact_event e;
