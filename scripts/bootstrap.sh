@@ -12,6 +12,7 @@ PACKAGES=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libboost-thread1.81-dev
   libcurl4-openssl-dev libyaml-cpp-dev libsqlite3-dev sqlite3 doctest-dev
+  libpq-dev postgresql-15       # the PostgreSQL store; tests start a throwaway cluster (initdb)
   libfmt-dev libspdlog-dev libcli11-dev
   libhowardhinnant-date-dev tzdata libssl-dev
   libprotobuf-dev libicu-dev

@@ -13,9 +13,11 @@
 #include <memory>
 #include <string>
 
+#include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 #include "engine/store/store.hpp"
 #include "tests/store/fixture.hpp"
+#include "tests/store/pg_cluster.hpp"
 
 namespace pigeon::engine::test {
 
@@ -37,9 +39,27 @@ class sqlite_backend {
   std::unique_ptr<sqlite_store> store_;
 };
 
+// A fresh database in the test process's throwaway PostgreSQL cluster (tests/store/pg_cluster.hpp).
+class postgres_backend {
+ public:
+  static constexpr const char* name = "postgres";
+  store* open() {
+    if (conninfo_.empty()) conninfo_ = pg_cluster::shared().create_database();
+    store_.reset();
+    store_ = postgres_store::open(conninfo_);
+    return store_.get();
+  }
+  store* reopen() { return open(); }
+
+ private:
+  std::string conninfo_;
+  std::unique_ptr<postgres_store> store_;
+};
+
 }  // namespace pigeon::engine::test
 
-#define PIGEON_STORE_BACKENDS pigeon::engine::test::sqlite_backend
+#define PIGEON_STORE_BACKENDS \
+  pigeon::engine::test::sqlite_backend, pigeon::engine::test::postgres_backend
 
 // TEST_CASE_TEMPLATE's type parameter is named store_backend in the body.
 #define STORE_TEST_CASE(name) TEST_CASE_TEMPLATE(name, store_backend, PIGEON_STORE_BACKENDS)

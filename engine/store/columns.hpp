@@ -1,0 +1,44 @@
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/model/model.hpp"
+
+// How model values are written into columns, the same for every backend (SQLite and
+// PostgreSQL store lists and objects as JSON text, states as their names, times as integer
+// milliseconds): the conversions both backends' row code uses.
+namespace pigeon::engine::columns {
+
+// "'delivered', 'undelivered', ..." for `state IN (...)`, derived from is_final().
+const std::string& final_states_sql();
+// "state <> 'delivered' AND state <> 'undelivered' AND ...": not final, for statements run once
+// per message. SQLite evaluates a constant `IN` list of three or more values by building a
+// temporary b-tree at every execution of the statement; `<>`/`=` chains cost nothing extra.
+const std::string& not_final_sql();
+
+std::string strings_to_json(const std::vector<std::string>& values);
+// Throws store_error when `text` is not a JSON array of strings (`what` names the column).
+std::vector<std::string> json_to_strings(std::string_view text, const char* what);
+// The same into `out`, reusing its elements' storage (a scan's loop).
+void json_to_strings(std::string_view text, const char* what, std::vector<std::string>& out);
+std::string object_to_json(const boost::json::object& value);
+boost::json::object json_to_object(std::string_view text, const char* what);
+
+// Why `value` would not read back once serialized (a NaN or infinite number, invalid UTF-8 in
+// a string or key), or nullopt. Writers check this so nothing stored can stop a later read.
+std::optional<std::string> unstorable(const boost::json::value& value);
+std::optional<std::string> unstorable(const boost::json::object& object);
+
+// Throws store_error when `text` is not a state name.
+message_state read_state(const std::string& text);
+
+// The wall clock, for audit columns (created_at/updated_at) where the caller gives no time.
+std::int64_t wall_clock_ms();
+
+}  // namespace pigeon::engine::columns
