@@ -107,6 +107,55 @@ std::optional<std::string> unstorable(const boost::json::object& object) {
   return std::nullopt;
 }
 
+std::string keywords_to_json(const std::vector<reply_keyword>& keywords) {
+  boost::json::array out;
+  for (const auto& k : keywords) {
+    out.push_back(boost::json::object{{"keyword", k.keyword},
+                                      {"normalized", k.normalized},
+                                      {"tag", k.tag},
+                                      {"respond", k.respond},
+                                      {"action", k.action},
+                                      {"step", k.step},
+                                      {"step_at", k.step_at},
+                                      {"step_variant", k.step_variant},
+                                      {"max", k.max},
+                                      {"per_seconds", k.per.count()}});
+  }
+  return boost::json::serialize(out);
+}
+
+std::vector<reply_keyword> keywords_from_json(std::string_view text) {
+  std::vector<reply_keyword> out;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec || !value.is_array()) throw store_error("stored campaign reply keywords are not JSON");
+  auto str = [](const boost::json::object& o, const char* key) {
+    auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto num = [](const boost::json::object& o, const char* key) {
+    auto* v = o.if_contains(key);
+    return v && v->is_int64() ? v->as_int64() : std::int64_t{0};
+  };
+  for (const auto& item : value.as_array()) {
+    if (!item.is_object()) continue;
+    const auto& o = item.as_object();
+    reply_keyword k;
+    k.keyword = str(o, "keyword");
+    k.normalized = str(o, "normalized");
+    k.tag = str(o, "tag");
+    k.respond = str(o, "respond");
+    k.action = str(o, "action");
+    k.step = str(o, "step");
+    k.step_at = str(o, "step_at");
+    k.step_variant = str(o, "step_variant");
+    k.max = static_cast<int>(num(o, "max"));
+    k.per = std::chrono::seconds(num(o, "per_seconds"));
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
 message_state read_state(const std::string& text) {
   auto s = parse_state(text);
   if (!s) throw store_error("stored message state '" + text + "' is unknown");
@@ -120,5 +169,9 @@ std::int64_t wall_clock_ms() {
 }
 
 void log_skipped_contact(const store_error& e) { spdlog::warn("skipped {}", e.what()); }
+
+void log_skipped_event(const contact_event& e, const store_error& error) {
+  spdlog::warn("skipped event {} ({}): {}", e.id, e.name, error.what());
+}
 
 }  // namespace pigeon::engine::columns

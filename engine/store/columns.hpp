@@ -38,6 +38,12 @@ boost::json::object json_to_object(std::string_view text, const char* what);
 std::optional<std::string> unstorable(const boost::json::value& value);
 std::optional<std::string> unstorable(const boost::json::object& object);
 
+// A campaign's reply keywords (campaign_replies.keywords) as a JSON array of objects, and back.
+// Reading throws store_error when `text` is not a JSON array; unknown or missing fields read as
+// empty, so rows written by an older pigeon still load.
+std::string keywords_to_json(const std::vector<reply_keyword>& keywords);
+std::vector<reply_keyword> keywords_from_json(std::string_view text);
+
 // Throws store_error when `text` is not a state name.
 message_state read_state(const std::string& text);
 
@@ -98,6 +104,52 @@ void for_each_contact_row(Query& q, const std::function<void(const contact&)>& f
     }
     fn(c);
   }
+}
+
+// The replies columns a reply_row reads, in this order (contact and message ids 0 when NULL).
+inline constexpr const char* reply_columns =
+    "id, provider, carrier_id, phone, COALESCE(contact_id, 0), to_number, text, normalized, "
+    "campaign, COALESCE(message_id, 0), keyword, action, nps_score, at";
+template <typename Query>
+reply_row read_reply(const Query& q) {
+  reply_row r;
+  r.id = q.get_int(0);
+  r.provider = q.get_text(1);
+  r.carrier_id = q.get_text(2);
+  r.phone = q.get_text(3);
+  r.contact_id = q.get_int(4);
+  r.to = q.get_text(5);
+  r.text = q.get_text(6);
+  r.normalized = q.get_text(7);
+  r.campaign = q.get_text(8);
+  r.message_id = q.get_int(9);
+  r.keyword = q.get_text(10);
+  r.action = q.get_text(11);
+  if (!q.is_null(12)) r.nps_score = static_cast<int>(q.get_int(12));
+  r.at = q.get_time(13);
+  return r;
+}
+
+// The events columns a contact_event reads, in this order.
+inline constexpr const char* event_columns = "id, name, contact_id, properties, at, received_at";
+// nullopt, logged, for properties that do not decode (NaN, Infinity stored by an older pigeon):
+// skipped by the reader, never fatal.
+void log_skipped_event(const contact_event& e, const store_error& error);
+template <typename Query>
+std::optional<contact_event> read_event(const Query& q) {
+  contact_event e;
+  e.id = q.get_int(0);
+  e.name = q.get_text(1);
+  e.contact_id = q.get_int(2);
+  try {
+    e.properties = json_to_object(q.get_view(3), "event properties");
+  } catch (const store_error& error) {
+    log_skipped_event(e, error);
+    return std::nullopt;
+  }
+  e.at = q.get_time(4);
+  e.received_at = q.get_time(5);
+  return e;
 }
 
 }  // namespace pigeon::engine::columns
