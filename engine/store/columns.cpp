@@ -1,5 +1,7 @@
 #include "engine/store/columns.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -118,6 +120,8 @@ std::int64_t wall_clock_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+void log_skipped_contact(const store_error& e) { spdlog::warn("skipped {}", e.what()); }
 
 std::optional<std::string> p_value_to_text(std::optional<double> p) {
   if (!p) return std::nullopt;
