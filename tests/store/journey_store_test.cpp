@@ -8,6 +8,8 @@
 #include <set>
 #include <thread>
 
+#include "engine/campaign/apply.hpp"
+#include "engine/campaign/journeys.hpp"
 #include "engine/store/postgres/connection.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
@@ -299,4 +301,56 @@ TEST_CASE("journey benchmark: index, zones, one day's rollover on PostgreSQL" * 
   auto st = s->journey_statistics("bday", at_ms(t0));
   MESSAGE("journey_statistics: " << ms_since(started) << " ms, indexed " << st.indexed);
   CHECK(st.entries_total == static_cast<std::int64_t>(due.size()));
+}
+
+// The same through the journey engine: two nodes' rollovers of one birthday journey at once
+// (each its own journey_engine and store, as two `pigeon serve` would run them).
+TEST_CASE("two nodes rolling over one birthday journey at once greet each recipient once") {
+  auto conninfo = pigeon::engine::test::pg_cluster::shared().create_database();
+  auto a = postgres_store::open(conninfo);
+  auto b = postgres_store::open(conninfo);
+  auto engine = pigeon::config::parse_engine_config(R"(
+default_timezone: Asia/Shanghai
+senders:
+  shop: { route: [main] }
+providers:
+  main: { kind: simulator }
+)",
+                                                    "engine.yaml");
+  auto journey = pigeon::config::parse_campaign(R"(campaign: bday
+sender: shop
+trigger: { date: birthday_at, every: year }
+audience: { all_tags: [member] }
+steps:
+  - { id: greet, at: "0d 10:00", sms: { text: hi } }
+  - { id: later, at: "+1d 10:00", sms: { text: again } }
+)",
+                                                "bday.yaml");
+  constexpr int n = 200;
+  std::vector<contact> people;
+  for (int i = 0; i < n; ++i) {
+    auto c = make_contact("+86139" + std::to_string(10'000'000 + i));
+    c.attributes["birthday_at"] = "1990-01-08";  // the day after t0 in Asia/Shanghai
+    people.push_back(c);
+  }
+  a->upsert_contacts(people);
+  apply_campaign(journey, engine, *a, at_ms(t0));
+  REQUIRE(a->journey_statistics("bday", at_ms(t0)).entries_total == 0);
+  std::barrier start(2);
+  auto roll = [&](store& s, journey_result& r) {
+    journey_engine node(engine);
+    start.arrive_and_wait();
+    node.tick(s, at_ms(t0 + day_ms), &r);
+  };
+  journey_result ra;
+  journey_result rb;
+  std::thread other([&] { roll(*b, rb); });
+  roll(*a, ra);
+  other.join();
+  CHECK(ra.entered + rb.entered == n);
+  CHECK(ra.messages + rb.messages == 2 * n);
+  CHECK(a->journey_statistics("bday", at_ms(t0 + day_ms)).entries_total == n);
+  CHECK(a->connection().query_int("SELECT count(*) FROM messages WHERE campaign = 'bday'") ==
+        2 * n);
+  CHECK(a->journey_clock("bday") == at_ms(t0 + day_ms));
 }
