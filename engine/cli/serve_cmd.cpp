@@ -163,9 +163,12 @@ int serve(const context& ctx, const serve_options& opts) {
   // PostgreSQL unreachable, or its schema newer than this binary: a store_error, exit 2.
   auto db = ctx.open_store(cfg, context::store_open::create);
   std::string owner = "pid-" + std::to_string(::getpid());
+  const auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace);
+  std::pair<std::size_t, std::size_t> recovered;
   if (shared) {
     // A node: registered first, so a live node of its name refuses it before it touches the
-    // queue; its leases are then owned by its name.
+    // queue; then it recovers its own earlier self's leftovers (that self is dead: its name's
+    // heartbeat was stale or stopped) and those of every node without a live heartbeat.
     owner = node_name(cfg, opts);
     auto* pg = static_cast<engine::postgres_store*>(db.get());
     if (auto refused = pg->register_node(owner, engine::system_clock().now())) {
@@ -173,20 +176,22 @@ int serve(const context& ctx, const serve_options& opts) {
       return 2;
     }
     spdlog::info("node {} registered on {}", owner, pg->target());
+    recovered = pg->recover_owner(owner, clk->now(), grace);
+    auto others = pg->recover_after_crash(clk->now(), grace);
+    recovered.first += others.first;
+    recovered.second += others.second;
   } else {
     // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
     engine::clear_io_fault_reason(db_path);
     engine::install_io_fault_handler(db_path);
+    // We hold the lock, so anything leased or submitting belongs to a run that died.
+    recovered = db->recover_after_crash(clk->now(), grace);
   }
-  // SQLite: we hold the lock, so anything leased or submitting belongs to a run that died.
-  // PostgreSQL: what nodes without a live heartbeat left.
-  auto [released, unknown] = db->recover_after_crash(
-      clk->now(), std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace));
-  if (released + unknown > 0)
+  if (recovered.first + recovered.second > 0)
     spdlog::warn(
         "recovered a previous run: {} leased messages released, {} with unknown "
         "outcome scheduled for resend (counted as possible duplicates)",
-        released, unknown);
+        recovered.first, recovered.second);
 
   asio::io_context ioc(1);
   int connections = 0;

@@ -200,7 +200,8 @@ def serve_refuses_a_second_node_of_the_same_name(env):
         # Once alpha stopped cleanly, its name is free again at once.
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=60) == 0, first.stderr.read()
-        again = env.spawn("serve", "--node", "alpha", "--no-admin", "--until-idle")
+        again = start_node(env, pg, "nodes", "alpha")
+        again.send_signal(signal.SIGTERM)
         assert again.wait(timeout=60) == 0, again.stderr.read()
         other.send_signal(signal.SIGTERM)
         assert other.wait(timeout=60) == 0, other.stderr.read()

@@ -168,7 +168,7 @@ class postgres_store final : public store {
   // (heartbeat Ns ago)". Nodes registering one name at once are serialised (advisory lock).
   std::optional<std::string> register_node(
       const std::string& name, time_point now,
-      std::chrono::milliseconds live = std::chrono::seconds(15));
+      std::chrono::milliseconds live = std::chrono::milliseconds(node_alive_ms));
 
   // The database as given, password masked: for messages and `status`.
   const std::string& target() const;
