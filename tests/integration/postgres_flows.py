@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 
 import e2e
 import pgcluster
@@ -219,6 +220,19 @@ def an_unreachable_database_gives_a_clear_error_and_exit_code(env):
         assert p.returncode == code, (args, p.returncode, p.stdout, p.stderr)
         assert "cannot connect to postgresql://pigeon:***@/pigeon" in p.stderr, (args, p.stderr)
         assert "s3cret" not in p.stderr + p.stdout, (args, p.stderr)
+
+    # The config's `database` with the password from the environment: expanded, then masked.
+    os.environ["PIGEON_TEST_PG_PASSWORD"] = "from-env-s3cret"
+    with open(env.config) as f:
+        config = f.read()
+    with open(env.config, "w") as f:
+        f.write(re.sub(r"(?m)^database: .*$", "database: postgresql://pigeon:"
+                       "${PIGEON_TEST_PG_PASSWORD}@/pigeon?host=" + gone, config))
+    p = subprocess.run([e2e.PIGEON, "--config", env.config, "messages"], capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 2, (p.returncode, p.stdout, p.stderr)
+    assert "cannot connect to postgresql://pigeon:***@/pigeon" in p.stderr, p.stderr
+    assert "from-env-s3cret" not in p.stderr + p.stdout, p.stderr
 
 
 def serve_refuses_a_database_whose_schema_is_newer_than_this_binary(env):
