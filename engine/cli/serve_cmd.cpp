@@ -117,6 +117,22 @@ std::string node_name(const config::engine_config& cfg, const serve_options& opt
   return name.substr(0, 63);
 }
 
+// A registered node's name, freed however serve() ends (a listener that cannot bind, a bad
+// --until, an engine error): its heartbeat row is marked stopped on a connection of its own, so
+// a restart under that name is not refused for the next 15 s. The dispatcher's clean stop marks
+// it too; a second mark only moves stopped_at.
+struct node_registration {
+  std::string url;
+  std::string name;
+  ~node_registration() {
+    try {
+      engine::postgres_store::open(url)->engine_stopped(name, engine::system_clock().now());
+    } catch (const std::exception& e) {
+      spdlog::warn("node {} not marked stopped: {}", name, e.what());
+    }
+  }
+};
+
 // The folder of a SQLite file and of its engine lock, which may not exist yet.
 void make_database_folder(const std::string& db_path) {
   if (auto parent = std::filesystem::path(db_path).parent_path();
@@ -165,6 +181,7 @@ int serve(const context& ctx, const serve_options& opts) {
   std::string owner = "pid-" + std::to_string(::getpid());
   const auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace);
   std::pair<std::size_t, std::size_t> recovered;
+  std::optional<node_registration> registration;
   if (shared) {
     // A node: registered first, so a live node of its name refuses it before it touches the
     // queue; then it recovers its own earlier self's leftovers (that self is dead: its name's
@@ -175,6 +192,7 @@ int serve(const context& ctx, const serve_options& opts) {
       std::cerr << "pigeon serve: " << *refused << "\n";
       return 2;
     }
+    registration.emplace(db_path, owner);
     spdlog::info("node {} registered on {}", owner, pg->target());
     recovered = pg->recover_owner(owner, clk->now(), grace);
     auto others = pg->recover_after_crash(clk->now(), grace);

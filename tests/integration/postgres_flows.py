@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 
@@ -195,6 +196,9 @@ def serve_refuses_a_second_node_of_the_same_name(env):
         assert second.returncode != 0, second.stdout
         assert re.search(r"another node named alpha is running .*\(heartbeat \d+s ago\)",
                          second.stderr), second.stderr
+        # The refused one left the running node's registration alone.
+        assert pg.psql("nodes", "SELECT count(*) FROM engine_heartbeat WHERE owner = 'alpha' "
+                                "AND stopped_at IS NULL") == "1"
         # Another name is another node: it starts beside the first.
         other = start_node(env, pg, "nodes", "beta")
 
@@ -206,6 +210,32 @@ def serve_refuses_a_second_node_of_the_same_name(env):
         assert again.wait(timeout=60) == 0, again.stderr.read()
         other.send_signal(signal.SIGTERM)
         assert other.wait(timeout=60) == 0, other.stderr.read()
+
+
+def a_node_that_cannot_start_frees_its_name_at_once(env):
+    with pgcluster.cluster() as pg:
+        on_postgres(env, pg, "busy")
+        env.write_config("http://127.0.0.1:9")
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with open(env.config) as f:
+            config = f.read()
+        with open(env.config, "w") as f:
+            f.write(config.replace('webhooks: "127.0.0.1:0"',
+                                   f'webhooks: "127.0.0.1:{taken.getsockname()[1]}"'))
+        # Registered, then its webhooks listener cannot bind: it stops with an error...
+        p = env.run("serve", "--node", "gamma", "--no-admin", check=False, timeout=60)
+        assert p.returncode != 0, p.stdout
+        assert pg.psql("busy", "SELECT count(*) FROM engine_heartbeat WHERE owner = 'gamma' "
+                               "AND stopped_at IS NOT NULL") == "1"
+        taken.close()
+        with open(env.config, "w") as f:
+            f.write(config)
+        # ...and its name is free at once, not 15 s later.
+        node = start_node(env, pg, "busy", "gamma")
+        node.send_signal(signal.SIGTERM)
+        assert node.wait(timeout=60) == 0, node.stderr.read()
 
 
 def an_unreachable_database_gives_a_clear_error_and_exit_code(env):
