@@ -199,6 +199,11 @@ int serve(const context& ctx, const serve_options& opts) {
     recovered.first += others.first;
     recovered.second += others.second;
   } else {
+    if (!opts.node.empty() || !cfg.node.empty())
+      spdlog::warn(
+          "a node name (--node, `node`) names an engine on a PostgreSQL database; on the "
+          "SQLite file {} the engine is {}",
+          db_path, owner);
     // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
     engine::clear_io_fault_reason(db_path);
     engine::install_io_fault_handler(db_path);
