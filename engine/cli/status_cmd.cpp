@@ -170,7 +170,7 @@ void render(const engine::status_report& r, bool color) {
 
 int status(const context& ctx) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
-  auto path = ctx.database(cfg);
+  auto path = ctx.database_label(cfg);
   auto db = ctx.open_store(cfg);  // never creates one: a missing database is unknown (exit 3)
   auto report = engine::build_status_report(*db, engine::system_clock().now(), cfg.alerts, path);
   add_config_alerts(report, cfg);
