@@ -1,9 +1,8 @@
 #!/usr/bin/env python3
-"""A throwaway PostgreSQL cluster for integration tests, like tests/store/pg_cluster.cpp: Debian's
-postgresql-15 binaries (scripts/bootstrap.sh installs them; PIGEON_PG_BIN overrides), `initdb`
-into a temp folder with user `pigeon` and trust authentication, the server on a Unix socket in
-that folder only (listen_addresses=''), never on a network port. As root, the server runs as user
-`postgres` (it refuses to run as root). Use:
+"""A throwaway PostgreSQL cluster for integration tests: scripts/pg_test_cluster.sh (the same one
+the C++ tests use, tests/store/pg_cluster.hpp) starts it in a temp folder, user `pigeon` with trust
+authentication, the server on a Unix socket in that folder only (listen_addresses=''), never on a
+network port; as user `postgres` under root. Use:
 
     with pgcluster.cluster() as pg:
         url = pg.create_database("demo")   # postgresql:///demo?host=/tmp/...&user=pigeon
@@ -11,10 +10,12 @@ that folder only (listen_addresses=''), never on a network port. As root, the se
 import contextlib
 import glob
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
+
+SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                      "pg_test_cluster.sh")
 
 
 def find_bin():
@@ -34,37 +35,17 @@ class Cluster:
     def __init__(self):
         self.bin = find_bin()
         self.dir = tempfile.mkdtemp(prefix="pigeon-pg-")
-        self.as_root = os.geteuid() == 0
-        if self.as_root:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self.started = False
-        try:
-            self._server("initdb", "-D", self.data, "-U", "pigeon", "--auth=trust", "-E", "UTF8",
-                         "--locale=C", "--no-sync")
-            self._server("pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "server.log"),
-                         "-w", "-t", "30", "-o",
-                         f"-k {self.dir} -c listen_addresses='' -c fsync=off "
-                         "-c full_page_writes=off -c max_connections=100 -c shared_buffers=32MB",
-                         "start")
-            self.started = True
-        except Exception:
-            self.stop()
-            raise
+        p = subprocess.run([SCRIPT, "start", self.dir], capture_output=True, text=True,
+                           timeout=120)
+        if p.returncode != 0:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise RuntimeError(f"{SCRIPT} start {self.dir} exited {p.returncode}\n{p.stderr}")
+        self.started = True
 
     @property
     def data(self):
         return os.path.join(self.dir, "data")
-
-    def _server(self, tool, *args):
-        cmd = [os.path.join(self.bin, tool), *args]
-        if self.as_root:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if p.returncode != 0:
-            log = os.path.join(self.dir, "server.log")
-            extra = open(log).read() if os.path.exists(log) else ""
-            raise RuntimeError(f"{' '.join(cmd)} exited {p.returncode}\n{p.stdout}{p.stderr}{extra}")
 
     def url(self, database):
         """The database's URL for pigeon (`database:` or --db): the socket folder as host."""
@@ -88,7 +69,7 @@ class Cluster:
     def stop(self):
         if self.started:
             with contextlib.suppress(Exception):
-                self._server("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
+                subprocess.run([SCRIPT, "stop", self.dir], capture_output=True, timeout=120)
             self.started = False
         shutil.rmtree(self.dir, ignore_errors=True)
 
