@@ -105,6 +105,23 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
   return out + "}";
 }
 
+// mark_submitting's statement: the intents ($1, a JSON array; $2 their ids) and their ledger rows,
+// one statement per flush. Marked only while the message is still leased by this object's
+// claimer ($3; the lease's end is checked on the row read first: another node claiming it since
+// would have changed the owner). lease_owner stays on the `submitting` row: whose outcome it
+// awaits. Returns the ids marked.
+const std::string mark_sql =
+    "WITH i AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(id bigint, pv text, "
+    "  body text, seg int, at bigint, att int, ver int)), "
+    "marked AS (UPDATE messages SET state = 'submitting', attempts = i.att, provider = i.pv, "
+    "  body = i.body, segments = i.seg, updated_at = i.at, rendered_version = i.ver, "
+    "  lease_until = NULL FROM i WHERE messages.id = i.id AND messages.id = ANY($2::bigint[]) "
+    "  AND messages.state = 'leased' AND messages.lease_owner = $3::text "
+    "  RETURNING messages.id, messages.contact_id, messages.campaign, i.att, i.pv, i.at) "
+    "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, outcome, "
+    "simulated) SELECT id, contact_id, campaign, att, pv, at, 'pending', $4::int FROM marked "
+    "RETURNING message_id";
+
 }  // namespace
 
 std::size_t postgres_store::enqueue(const std::vector<new_message>& messages) {
@@ -268,22 +285,26 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
                  "ORDER BY k.id FOR NO KEY UPDATE OF k");
       lock.bind(1, ids).run();
     }
-    // One read for the checks and the policy of every message; the statement below then binds
-    // what it read.
+    // One read for the checks and the policy of every message.
     auto contexts = read_submit_contexts(ids);
-    // The intent and its ledger row in one statement: marked only while the message is still
-    // leased by this object's claimer (the lease's end is checked on the row read below: another
-    // node claiming it since would have changed the owner). lease_owner stays on the
-    // `submitting` row: whose outcome it awaits.
-    static const std::string mark =
-        "WITH marked AS (UPDATE messages SET state = 'submitting', attempts = $6::int, "
-        "provider = $2::text, body = $3::text, segments = $4::int, updated_at = $5::bigint, "
-        "rendered_version = $7::int, lease_until = NULL "
-        "WHERE id = $1::bigint AND state = 'leased' AND lease_owner = $8::text "
-        "RETURNING id, contact_id, campaign) "
-        "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
-        "outcome, simulated) SELECT id, contact_id, campaign, $6::int, $2::text, $5::bigint, "
-        "'pending', $9::int FROM marked RETURNING message_id";
+    // Intents that passed, marked together (mark_sql) when the batch ends or before the policy
+    // reads the facts of a recipient one of them is for (a later intent must count it).
+    std::vector<std::int64_t> pending_ids;
+    boost::json::array pending;
+    std::unordered_set<std::int64_t> pending_contacts;
+    auto flush = [&] {
+      if (pending.empty()) return;
+      query q(*db_, mark_sql);
+      q.bind(1, boost::json::serialize(pending)).bind(2, id_array(pending_ids));
+      q.bind(3, claimer_).bind(4, simulated_sends_ ? 1 : 0);
+      std::unordered_set<std::int64_t> done;
+      while (q.step()) done.insert(q.get_int(0));
+      for (auto id : pending_ids)
+        if (done.contains(id)) marked.push_back(id);
+      pending_ids.clear();
+      pending.clear();
+      pending_contacts.clear();
+    };
     for (const auto& in : intents) {
       auto found = contexts.find(in.message_id);
       if (found == contexts.end()) continue;
@@ -294,7 +315,7 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
       // Opted out since the claim: suppressed, never sent.
       if (ctx.opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
       // Cancelled, suppressed or finished since the claim, or no longer this node's (its lease
-      // ran out and another node may hold it): leave it. A repeated intent finds it submitting.
+      // ran out and another node may hold it): leave it.
       if (ctx.state != "leased" || ctx.lease_owner != claimer_ || !ctx.lease_until ||
           *ctx.lease_until < in.at)
         continue;
@@ -307,16 +328,23 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
             .run();
         continue;
       }
+      const bool reads_facts = !ctx.direct && (ctx.category == "marketing" || !ctx.stop_on.empty());
+      if (reads_facts && pending_contacts.contains(ctx.contact_id)) flush();
       if (auto verdict = policy_verdict(in, ctx)) {
         record_outcomes({*verdict});
         continue;
       }
-      query q(*db_, mark);
-      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
-      q.bind(5, in.at).bind(6, ctx.attempts + 1).bind(7, ctx.head_version);
-      q.bind(8, claimer_).bind(9, simulated_sends_ ? 1 : 0);
-      if (q.step()) marked.push_back(in.message_id);
+      pending_ids.push_back(in.message_id);
+      pending_contacts.insert(ctx.contact_id);
+      pending.push_back({{"id", in.message_id},
+                         {"pv", in.provider},
+                         {"body", in.body},
+                         {"seg", in.segments},
+                         {"at", postgres::to_ms(in.at)},
+                         {"att", ctx.attempts + 1},
+                         {"ver", ctx.head_version}});
     }
+    flush();
   });
   return marked;
 }
