@@ -15,7 +15,7 @@ namespace {
 // migrations.cpp, as of its version 13) with PostgreSQL types: times BIGINT milliseconds since
 // the Unix epoch, flags INTEGER 0/1, lists and objects JSON text, ids identities that accept
 // given values (`db copy` keeps them).
-constexpr std::array<const char*, 1> migrations = {
+constexpr std::array<const char*, 2> migrations = {
     // 1: the whole schema of SQLite version 13.
     R"sql(
 CREATE TABLE contacts (
@@ -264,6 +264,14 @@ CREATE TABLE journey_clock (
   campaign           TEXT PRIMARY KEY,
   evaluated_through  BIGINT NOT NULL
 );
+)sql",
+    // 2: the claimable index orders by (due_at, id) as claims do: on due_at alone, a broadcast's
+    // messages (one due time) were sorted whole at every claim. (SQLite's index carries the
+    // rowid.)
+    R"sql(
+DROP INDEX messages_claimable;
+CREATE INDEX messages_claimable ON messages (due_at, id)
+  WHERE state = 'scheduled' OR state = 'retry' OR state = 'deferred';
 )sql",
 };
 
