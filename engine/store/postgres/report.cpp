@@ -250,6 +250,11 @@ report_facts postgres_store::collect_report(const report_query& rq) {
   const std::int64_t window = rq.window.count();
   constexpr auto hour = report_tally::hour_ms, day = report_tally::day_ms;
   atomically("report", [&] {
+    // A report reads a few hundred thousand rows once: compiling its expressions (JIT, on past
+    // the planner's cost threshold) took longer than running them, and the grouping sets below
+    // sort on disk unless their hash tables fit in work_mem (a few MB per million messages).
+    db_->exec("SET LOCAL jit = off");
+    db_->exec("SET LOCAL work_mem = '64MB'");
     // 1. The funnel, per step × variant, and the timeline of sends and deliveries: one pass
     // over the campaign's messages (messages_by_state), grouped six ways at once. GROUPING()
     // tells the sets apart (a bit per column left out, the first column the highest bit).
