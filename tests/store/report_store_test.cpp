@@ -336,17 +336,6 @@ void fill(store& s, int contacts) {
   s.upsert_contacts(cs);
 }
 
-void sqlite_exec(const std::string& path, const std::string& sql) {
-  sqlite3* raw = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
-  std::string msg = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(raw);
-  REQUIRE_MESSAGE(rc == SQLITE_OK, msg);
-}
-
 // Every figure of `f`, one per line (latencies sorted).
 std::string figures(report_facts f) {
   std::ostringstream o;
@@ -390,7 +379,7 @@ TEST_CASE("a report has the same figures on SQLite and PostgreSQL for the same r
   {
     auto s = sqlite_store::open(path);
     fill(*s, contacts);
-    for (const auto& sql : rows) sqlite_exec(path, sql);
+    for (const auto& sql : rows) REQUIRE(pigeon::engine::test::run_sqlite(path, sql) == "");
     on_sqlite = figures(s->collect_report(promo_query));
   }
   pigeon::engine::test::postgres_backend backend;

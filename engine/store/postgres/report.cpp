@@ -112,13 +112,12 @@ std::vector<message_row> postgres_store::messages(const message_filter& filter) 
   std::vector<message_row> out;
   atomically("list messages", [&] {
     query q(*db_,
-            "SELECT m.id, k.phone, m.campaign, m.step, m.variant, m.state, m.due_at, m.sent_at, "
-            "m.provider, m.carrier_id, m.reason, m.body, m.attempts "
-            "FROM messages m JOIN contacts k ON k.id = m.contact_id "
-            "JOIN campaign_heads h ON h.name = m.campaign "
-            "WHERE ($1::text = '' OR m.campaign = $1) AND ($2::text IS NULL OR m.state = $2) "
-            "AND ($4::integer = 0 OR h.state = 'active') AND ($5::text = '' OR k.phone = $5) "
-            "ORDER BY m.id LIMIT $3::bigint");
+            std::string("SELECT ") + columns::message_row_columns +
+                " FROM messages m JOIN contacts k ON k.id = m.contact_id "
+                "JOIN campaign_heads h ON h.name = m.campaign "
+                "WHERE ($1::text = '' OR m.campaign = $1) AND ($2::text IS NULL OR m.state = $2) "
+                "AND ($4::integer = 0 OR h.state = 'active') AND ($5::text = '' OR k.phone = $5) "
+                "ORDER BY m.id LIMIT $3::bigint");
     q.bind(1, filter.campaign);
     q.bind(5, filter.phone);
     q.bind(4, filter.active_campaigns_only ? 1 : 0);
@@ -133,23 +132,7 @@ std::vector<message_row> postgres_store::messages(const message_filter& filter) 
     } else {
       q.bind(3, static_cast<std::int64_t>(filter.limit));
     }
-    while (q.step()) {
-      message_row r;
-      r.id = q.get_int(0);
-      r.phone = q.get_text(1);
-      r.campaign = q.get_text(2);
-      r.step = q.get_text(3);
-      r.variant = q.get_text(4);
-      r.state = postgres::read_state(q.get_text(5));
-      r.due = q.get_time(6);
-      r.sent_at = q.get_opt_time(7);
-      r.provider = q.get_text(8);
-      r.carrier_id = q.get_text(9);
-      r.reason = q.get_text(10);
-      r.body = q.get_text(11);
-      r.attempts = static_cast<int>(q.get_int(12));
-      out.push_back(std::move(r));
-    }
+    while (q.step()) out.push_back(columns::read_message_row(q));
   });
   return out;
 }
