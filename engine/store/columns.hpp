@@ -47,6 +47,30 @@ std::vector<reply_keyword> keywords_from_json(std::string_view text);
 // Throws store_error when `text` is not a state name.
 message_state read_state(const std::string& text);
 
+// The columns of a message_row, of messages `m` joined to contacts `k`, for read_message_row.
+inline constexpr const char* message_row_columns =
+    "m.id, k.phone, m.campaign, m.step, m.variant, m.state, m.due_at, m.sent_at, m.provider, "
+    "m.carrier_id, m.reason, m.body, m.attempts";
+// The row of `q` (either backend's query) selected with message_row_columns first.
+template <typename Query>
+message_row read_message_row(const Query& q) {
+  message_row r;
+  r.id = q.get_int(0);
+  r.phone = q.get_text(1);
+  r.campaign = q.get_text(2);
+  r.step = q.get_text(3);
+  r.variant = q.get_text(4);
+  r.state = read_state(q.get_text(5));
+  r.due = q.get_time(6);
+  r.sent_at = q.get_opt_time(7);
+  r.provider = q.get_text(8);
+  r.carrier_id = q.get_text(9);
+  r.reason = q.get_text(10);
+  r.body = q.get_text(11);
+  r.attempts = static_cast<int>(q.get_int(12));
+  return r;
+}
+
 // The wall clock, for audit columns (created_at/updated_at) where the caller gives no time.
 std::int64_t wall_clock_ms();
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -28,6 +29,23 @@ class temp_dir {
  private:
   std::filesystem::path path_;
 };
+
+// Runs `sql` on the SQLite file `path` through a connection of its own (what another program
+// would do to the file): the error message, or "" when it ran.
+inline std::string run_sqlite(const std::string& path, const std::string& sql) {
+  sqlite3* raw = nullptr;
+  if (sqlite3_open(path.c_str(), &raw) != SQLITE_OK) {
+    std::string msg = raw ? sqlite3_errmsg(raw) : "cannot open " + path;
+    sqlite3_close(raw);
+    return msg;
+  }
+  char* err = nullptr;
+  int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
+  std::string msg = rc == SQLITE_OK ? "" : err ? err : "error " + std::to_string(rc);
+  sqlite3_free(err);
+  sqlite3_close(raw);
+  return msg;
+}
 
 inline time_point at_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
 

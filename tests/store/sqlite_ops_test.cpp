@@ -34,14 +34,8 @@ std::unique_ptr<sqlite_store> seeded(const std::string& path) {
 }
 
 void exec(const std::string& path, const std::string& sql) {
-  sqlite3* raw = nullptr;
-  REQUIRE(sqlite3_open(path.c_str(), &raw) == SQLITE_OK);
-  char* err = nullptr;
-  int rc = sqlite3_exec(raw, sql.c_str(), nullptr, nullptr, &err);
-  std::string msg = err ? err : "";
-  sqlite3_free(err);
-  sqlite3_close(raw);
-  REQUIRE_MESSAGE(rc == SQLITE_OK, msg);
+  auto error = pigeon::engine::test::run_sqlite(path, sql);
+  REQUIRE_MESSAGE(error.empty(), error);
 }
 
 }  // namespace

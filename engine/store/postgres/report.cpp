@@ -112,13 +112,12 @@ std::vector<message_row> postgres_store::messages(const message_filter& filter) 
   std::vector<message_row> out;
   atomically("list messages", [&] {
     query q(*db_,
-            "SELECT m.id, k.phone, m.campaign, m.step, m.variant, m.state, m.due_at, m.sent_at, "
-            "m.provider, m.carrier_id, m.reason, m.body, m.attempts "
-            "FROM messages m JOIN contacts k ON k.id = m.contact_id "
-            "JOIN campaign_heads h ON h.name = m.campaign "
-            "WHERE ($1::text = '' OR m.campaign = $1) AND ($2::text IS NULL OR m.state = $2) "
-            "AND ($4::integer = 0 OR h.state = 'active') AND ($5::text = '' OR k.phone = $5) "
-            "ORDER BY m.id LIMIT $3::bigint");
+            std::string("SELECT ") + columns::message_row_columns +
+                " FROM messages m JOIN contacts k ON k.id = m.contact_id "
+                "JOIN campaign_heads h ON h.name = m.campaign "
+                "WHERE ($1::text = '' OR m.campaign = $1) AND ($2::text IS NULL OR m.state = $2) "
+                "AND ($4::integer = 0 OR h.state = 'active') AND ($5::text = '' OR k.phone = $5) "
+                "ORDER BY m.id LIMIT $3::bigint");
     q.bind(1, filter.campaign);
     q.bind(5, filter.phone);
     q.bind(4, filter.active_campaigns_only ? 1 : 0);
@@ -133,23 +132,7 @@ std::vector<message_row> postgres_store::messages(const message_filter& filter) 
     } else {
       q.bind(3, static_cast<std::int64_t>(filter.limit));
     }
-    while (q.step()) {
-      message_row r;
-      r.id = q.get_int(0);
-      r.phone = q.get_text(1);
-      r.campaign = q.get_text(2);
-      r.step = q.get_text(3);
-      r.variant = q.get_text(4);
-      r.state = postgres::read_state(q.get_text(5));
-      r.due = q.get_time(6);
-      r.sent_at = q.get_opt_time(7);
-      r.provider = q.get_text(8);
-      r.carrier_id = q.get_text(9);
-      r.reason = q.get_text(10);
-      r.body = q.get_text(11);
-      r.attempts = static_cast<int>(q.get_int(12));
-      out.push_back(std::move(r));
-    }
+    while (q.step()) out.push_back(columns::read_message_row(q));
   });
   return out;
 }
@@ -250,6 +233,11 @@ report_facts postgres_store::collect_report(const report_query& rq) {
   const std::int64_t window = rq.window.count();
   constexpr auto hour = report_tally::hour_ms, day = report_tally::day_ms;
   atomically("report", [&] {
+    // A report reads a few hundred thousand rows once: compiling its expressions (JIT, on past
+    // the planner's cost threshold) took longer than running them, and the grouping sets below
+    // sort on disk unless their hash tables fit in work_mem (a few MB per million messages).
+    db_->exec("SET LOCAL jit = off");
+    db_->exec("SET LOCAL work_mem = '64MB'");
     // 1. The funnel, per step × variant, and the timeline of sends and deliveries: one pass
     // over the campaign's messages (messages_by_state), grouped six ways at once. GROUPING()
     // tells the sets apart (a bit per column left out, the first column the highest bit).

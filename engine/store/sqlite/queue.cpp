@@ -509,36 +509,18 @@ status_snapshot sqlite_store::status(time_point now) {
 std::vector<message_row> sqlite_store::messages(const message_filter& filter) {
   std::vector<message_row> out;
   atomically("list messages", [&] {
-    query q(*db_,
-            "SELECT m.id, k.phone, m.campaign, m.step, m.variant, m.state, m.due_at, m.sent_at, "
-            "m.provider, m.carrier_id, m.reason, m.body, m.attempts "
-            "FROM messages m JOIN contacts k ON k.id = m.contact_id "
-            "JOIN campaign_heads h ON h.name = m.campaign "
-            "WHERE (?1 = '' OR m.campaign = ?1) AND (?2 IS NULL OR m.state = ?2) "
-            "AND (?4 = 0 OR h.state = 'active') AND (?5 = '' OR k.phone = ?5) "
-            "ORDER BY m.id LIMIT ?3");
+    query q(*db_, std::string("SELECT ") + columns::message_row_columns +
+                      " FROM messages m JOIN contacts k ON k.id = m.contact_id "
+                      "JOIN campaign_heads h ON h.name = m.campaign "
+                      "WHERE (?1 = '' OR m.campaign = ?1) AND (?2 IS NULL OR m.state = ?2) "
+                      "AND (?4 = 0 OR h.state = 'active') AND (?5 = '' OR k.phone = ?5) "
+                      "ORDER BY m.id LIMIT ?3");
     q.bind(1, filter.campaign);
     q.bind(5, filter.phone);
     q.bind(4, filter.active_campaigns_only ? 1 : 0);
     if (filter.state) q.bind(2, to_string(*filter.state));
     q.bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
-    while (q.step()) {
-      message_row r;
-      r.id = q.get_int(0);
-      r.phone = q.get_text(1);
-      r.campaign = q.get_text(2);
-      r.step = q.get_text(3);
-      r.variant = q.get_text(4);
-      r.state = sqlite::read_state(q.get_text(5));
-      r.due = q.get_time(6);
-      r.sent_at = q.get_opt_time(7);
-      r.provider = q.get_text(8);
-      r.carrier_id = q.get_text(9);
-      r.reason = q.get_text(10);
-      r.body = q.get_text(11);
-      r.attempts = static_cast<int>(q.get_int(12));
-      out.push_back(std::move(r));
-    }
+    while (q.step()) out.push_back(columns::read_message_row(q));
   });
   return out;
 }
