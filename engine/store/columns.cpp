@@ -7,6 +7,8 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "engine/store/transactions.hpp"
 #include "templates/utf8.hpp"
@@ -172,6 +174,24 @@ void log_skipped_contact(const store_error& e) { spdlog::warn("skipped {}", e.wh
 
 void log_skipped_event(const contact_event& e, const store_error& error) {
   spdlog::warn("skipped event {} ({}): {}", e.id, e.name, error.what());
+}
+
+std::optional<std::string> p_value_to_text(std::optional<double> p) {
+  if (!p) return std::nullopt;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", *p);
+  return std::string(buf);
+}
+
+double p_value_from_text(const std::string& text) { return std::strtod(text.c_str(), nullptr); }
+
+variant_stats& variant_entry(std::vector<variant_stats>& stats, const std::string& variant) {
+  for (auto& v : stats)
+    if (v.variant == variant) return v;
+  variant_stats fresh;
+  fresh.variant = variant;
+  stats.push_back(std::move(fresh));
+  return stats.back();
 }
 
 }  // namespace pigeon::engine::columns

@@ -152,4 +152,31 @@ std::optional<contact_event> read_event(const Query& q) {
   return e;
 }
 
+// The p_value column: text ("%.6g"), so both backends store the same digits.
+std::optional<std::string> p_value_to_text(std::optional<double> p);
+double p_value_from_text(const std::string& text);
+// The statistics of `variant` in `stats`, appended (empty) when not there yet.
+variant_stats& variant_entry(std::vector<variant_stats>& stats, const std::string& variant);
+// A/B tests (ab.cpp of each backend): the row of ab_tests as both select it: campaign, metric,
+// decide_after_ms, first_send_at, decided_at, winner, runner_up, p_value, reason, switched,
+// min_per_variant, sample_percent, next_check_at; `Query` is either backend's query.
+template <typename Query>
+ab_decision read_ab_row(const Query& q) {
+  ab_decision d;
+  d.campaign = q.get_text(0);
+  d.metric = q.get_text(1);
+  d.decide_after = std::chrono::milliseconds(q.get_int(2));
+  d.first_send = q.get_opt_time(3);
+  d.decided_at = q.get_opt_time(4);
+  d.winner = q.get_text(5);
+  d.runner_up = q.get_text(6);
+  if (auto p = q.get_opt_text(7)) d.p_value = p_value_from_text(*p);
+  d.reason = q.get_text(8);
+  d.switched = q.get_int(9);
+  d.min_per_variant = q.get_int(10);
+  d.sample_percent = static_cast<int>(q.get_int(11));
+  d.next_check = q.get_opt_time(12);
+  return d;
+}
+
 }  // namespace pigeon::engine::columns
