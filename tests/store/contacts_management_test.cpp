@@ -221,3 +221,36 @@ TEST_CASE("on postgres, erasing a journey's recipient keeps its counts and drops
     return q.step() ? q.get_text(0) : "";
   });
 }
+
+TEST_CASE("on postgres, an erased phone leaves no old row version in the table or its index") {
+  auto conninfo = pg_cluster::shared().create_database();
+  auto s = postgres_store::open(conninfo);
+  auto ids = s->upsert_contacts({make_contact(phone_a), make_contact(phone_b)});
+  reply_row r;
+  r.provider = "main";
+  r.phone = phone_a;
+  r.contact_id = ids[0];
+  r.text = r.normalized = "STOP";
+  r.at = at_ms(1000);
+  s->record_reply(r);
+  r.phone = phone_b;
+  r.contact_id = ids[1];
+  s->record_reply(r);
+  REQUIRE(s->erase_contact(phone_a, at_ms(2000)).found);
+  // The stored bytes, read through pageinspect (the test cluster's user is its superuser).
+  postgres::connection raw(conninfo);
+  raw.exec("CREATE EXTENSION pageinspect");
+  auto holding = [&](const std::string& phone, const std::string& items) {
+    return raw.query_int(
+        "SELECT count(*) FROM " + items + " WHERE position(decode('" +
+        std::string(phone).substr(1) + "', 'escape') in " +
+        (items.starts_with("bt_") ? "decode(replace(data, ' ', ''), 'hex')" : "t_data") + ") > 0");
+  };
+  CHECK(holding(phone_a, "heap_page_items(get_raw_page('contacts', 0))") == 0);
+  CHECK(holding(phone_a, "heap_page_items(get_raw_page('replies', 0))") == 0);
+  CHECK(holding(phone_a, "bt_page_items('contacts_phone_key', 1)") == 0);
+  // The other contact is still there, bytes and all: the reads above can find a phone.
+  CHECK(holding(phone_b, "heap_page_items(get_raw_page('contacts', 0))") == 1);
+  CHECK(holding(phone_b, "heap_page_items(get_raw_page('replies', 0))") == 1);
+  CHECK(holding(phone_b, "bt_page_items('contacts_phone_key', 1)") == 1);
+}

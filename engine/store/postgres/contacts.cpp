@@ -1,5 +1,7 @@
 // postgres_store: managing contacts one by one (`pigeon contacts show/export/delete`): opt-out
 // state and erasure for privacy requests (the export's summary is report.cpp's).
+#include <spdlog/spdlog.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -27,16 +29,6 @@ std::optional<postgres_store::opt_out_record> postgres_store::opt_out_state(
 
 static_assert(std::string_view(store::erased_phone_prefix) == "erased:",
               "rows.hpp live_contact_sql spells the prefix out");
-
-namespace {
-
-// The tables an erasure deletes from or rewrites: vacuumed after it, so the old row versions
-// (the phone, texts, replies) are pruned from the tables and their indexes.
-constexpr const char* erased_tables =
-    "contacts, messages, send_ledger, receipts, replies, events, contact_preferences, "
-    "journey_entries, journey_members, journey_exits, journey_dates";
-
-}  // namespace
 
 postgres_store::erase_result postgres_store::erase_contact(const std::string& phone,
                                                            time_point now) {
@@ -124,17 +116,24 @@ postgres_store::erase_result postgres_store::erase_contact(const std::string& ph
     tomb.bind(1, out.contact_id).bind(2, now).run();
   });
   if (!out.found || !out.refused.empty()) return out;
-  // PostgreSQL has no secure_delete: an UPDATE or DELETE leaves the old row version in the
-  // table until a vacuum prunes it. Vacuuming the tables the erasure touched prunes them now
-  // (VACUUM runs outside a transaction only: inside one, autovacuum does it later). Its
-  // write-ahead log keeps the old rows until the server's checkpoints recycle the segments:
-  // wal_cleared stays false, as for a SQLite WAL a reader held back.
+  // PostgreSQL has no secure_delete: an UPDATE or DELETE leaves the old row version (the phone,
+  // texts, replies) in the table until a vacuum prunes it. Vacuuming the tables the erasure
+  // touched prunes them now; contacts' with its index cleanup forced, as its unique index holds
+  // the phone (the other tables' indexes hold no personal text; a forced cleanup would scan the
+  // whole queue's indexes). VACUUM runs outside a transaction only: inside one, autovacuum
+  // prunes later. The server's write-ahead log keeps the old rows until its checkpoints
+  // recycle the segments: wal_cleared is false, as for a SQLite WAL a reader held back.
   out.wal_cleared = false;
   if (!db_->in_transaction()) {
     try {
-      db_->exec(std::string("VACUUM ") + erased_tables);
-    } catch (const store_error&) {
+      db_->exec("VACUUM (INDEX_CLEANUP ON) contacts");
+      db_->exec(
+          "VACUUM messages, send_ledger, receipts, replies, events, contact_preferences, "
+          "journey_entries, journey_members, journey_exits, journey_dates");
+    } catch (const store_error& e) {
       // Pruned by autovacuum later; the erasure itself is committed.
+      spdlog::warn("contact erased; vacuuming after it failed (autovacuum prunes later): {}",
+                   e.what());
     }
   }
   return out;
