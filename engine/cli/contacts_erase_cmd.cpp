@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "engine/cli/contacts_verbs.hpp"
+#include "engine/store/postgres/postgres_store.hpp"
 
 namespace pigeon::cli {
 
@@ -114,7 +115,12 @@ int delete_contact(const context& ctx, const std::string& text, bool yes) {
               << " messages kept for the counts without text or number (" << r.suppressed
               << " queued ones suppressed)\n";
   }
-  if (!r.wal_cleared)
+  // PostgreSQL's write-ahead log is the server's: its old segments are recycled by its own
+  // checkpoints, so wal_cleared is always false there and says nothing about other readers.
+  if (!r.wal_cleared && engine::postgres_store::is_url(ctx.database(cfg)))
+    std::cerr << "pigeon: the table pages and indexes no longer hold the number; the server's "
+                 "write-ahead log keeps it until its checkpoints recycle the log\n";
+  else if (!r.wal_cleared)
     std::cerr << "pigeon: another process is reading the database: its write-ahead log keeps "
                  "the old pages until the next checkpoint (the engine makes one within seconds)\n";
   return 0;
