@@ -1,5 +1,7 @@
 #include "engine/store/columns.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json/array.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -116,5 +118,7 @@ std::int64_t wall_clock_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+void log_skipped_contact(const store_error& e) { spdlog::warn("skipped {}", e.what()); }
 
 }  // namespace pigeon::engine::columns

@@ -3,12 +3,15 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "engine/model/model.hpp"
+#include "engine/model/phone.hpp"
+#include "engine/store/transactions.hpp"
 
 // How model values are written into columns, the same for every backend (SQLite and
 // PostgreSQL store lists and objects as JSON text, states as their names, times as integer
@@ -40,5 +43,61 @@ message_state read_state(const std::string& text);
 
 // The wall clock, for audit columns (created_at/updated_at) where the caller gives no time.
 std::int64_t wall_clock_ms();
+
+// A waiting message of alias `m`, exactly the filter of the messages_claimable partial index
+// (SQLite migration 8, PostgreSQL migration 1): a query uses that index only when its WHERE holds
+// this expression verbatim. OR-ed equalities rather than IN, as not_final_sql explains (the
+// filter is evaluated on every UPDATE of `state`).
+inline constexpr const char* claimable_sql =
+    "(m.state = 'scheduled' OR m.state = 'retry' OR m.state = 'deferred')";
+
+// The contact of alias `k` is not an erased one (a tombstone: store::erased_phone_prefix).
+inline constexpr const char* live_contact_sql = "substr(k.phone, 1, 7) <> 'erased:'";
+
+// The contact columns "id, phone, tags, attributes, tz" of alias `k`, in this order.
+inline constexpr const char* contact_columns = "k.id, k.phone, k.tags, k.attributes, k.tz";
+// The contact columns starting at column `first` of a backend's query (sqlite::query,
+// postgres::query: get_int, get_view) into `c`, reusing its strings' and tags' storage (a scan's
+// loop). Throws store_error naming the contact (masked phone, id) when its tags or attributes
+// do not decode.
+template <typename Query>
+void read_contact_into(const Query& q, int first, contact& c) {
+  c.id = q.get_int(first);
+  c.phone.assign(q.get_view(first + 1));
+  try {
+    json_to_strings(q.get_view(first + 2), "tags", c.tags);
+    c.attributes = json_to_object(q.get_view(first + 3), "attributes");
+  } catch (const store_error& e) {
+    // Named, with what to do: NaN, Infinity or invalid UTF-8 stored by an older pigeon.
+    throw store_error("contact " + mask_phone(c.phone) + " (id " + std::to_string(c.id) +
+                      ") cannot be read: " + e.what() +
+                      " (NaN, Infinity or invalid UTF-8 stored by an older pigeon); import "
+                      "the contact again to repair it");
+  }
+  c.tz.assign(q.get_view(first + 4));
+}
+template <typename Query>
+contact read_contact(const Query& q, int first) {
+  contact c;
+  read_contact_into(q, first, c);
+  return c;
+}
+// Steps `q` (contact_columns first) and calls `fn` per contact, one contact object reused from
+// row to row (valid during the call only). A row that does not decode is skipped and logged:
+// one bad row never stops a scan (validate, plan, apply, journeys).
+void log_skipped_contact(const store_error& e);
+template <typename Query>
+void for_each_contact_row(Query& q, const std::function<void(const contact&)>& fn) {
+  contact c;  // reused: its strings keep their storage from row to row
+  while (q.step()) {
+    try {
+      read_contact_into(q, 0, c);
+    } catch (const store_error& e) {
+      log_skipped_contact(e);
+      continue;
+    }
+    fn(c);
+  }
+}
 
 }  // namespace pigeon::engine::columns

@@ -216,14 +216,16 @@ STORE_TEST_CASE("retry and deferred outcomes set the next due time and release t
   s->record_outcomes(
       {{claimed[0].id, message_state::retry, "main", "", "503 busy", at_ms(5000), at_ms(1200)},
        {claimed[1].id, message_state::deferred, "", "", "quiet hours", at_ms(7000), at_ms(1200)}});
+  CHECK(s->messages({"promo", message_state::retry, 0}).size() == 1);
+  CHECK(s->messages({"promo", message_state::deferred, 0}).size() == 1);
+  CHECK(s->next_due() == at_ms(5000));
   auto again = s->claim_due(at_ms(10000), 10, at_ms(70000), "a");
   REQUIRE(again.size() == 2);
   CHECK(again[0].id == claimed[0].id);
   CHECK(again[0].attempts == 1);
   CHECK(again[1].attempts == 0);
-  // Claims are held in memory: the rows keep their waiting states, status counts them leased.
-  CHECK(s->messages({"promo", message_state::retry, 0}).size() == 1);
-  CHECK(s->messages({"promo", message_state::deferred, 0}).size() == 1);
+  // Held by a claim again (SQLite keeps claims in memory and the rows' waiting states, the
+  // shared backend leases the rows): status counts them leased either way.
   CHECK(s->status(at_ms(10000)).by_state.at("leased") == 2);
   CHECK(s->claim_due(at_ms(10000), 10, at_ms(70000), "a").empty());
 }

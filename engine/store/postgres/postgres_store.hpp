@@ -55,19 +55,40 @@ class postgres_store final : public store {
   std::size_t restart_cancelled(const std::string& campaign, time_point now) override;
 
   std::size_t enqueue(const std::vector<new_message>& messages) override;
+  // A claim is a lease on the row: state `leased`, lease_owner, lease_until, taken with
+  // FOR UPDATE SKIP LOCKED, so two nodes claiming at once never get the same message. A lease
+  // that ran out (its node died or stalled) is claimable again.
   std::vector<claimed_message> claim_due(time_point now, int limit, time_point lease_until,
                                          const std::string& owner) override;
-  // Only messages not in a final state are marked (a message cancelled after its claim stays
-  // suppressed, and gets no ledger row).
+  // Only messages still leased by this object's claimer (the owner of its last claim_due) and
+  // unexpired at the intent's time are marked; the `submitting` row keeps lease_owner, so a
+  // survivor can tell whose outcomes are unknown. The recipients whose facts the policy reads
+  // are locked first (contacts rows, in id order), so two nodes deciding for one recipient do it
+  // one after the other. A message whose campaign was paused since its claim goes back to
+  // `scheduled`.
   std::vector<std::int64_t> mark_submitting(const std::vector<submit_intent>& intents) override;
   // Final states never change. A `submitted` message accepts only final outcomes (and a repeated
   // `submitted`, e.g. to fill in the carrier id): DLRs never move a message backwards. The
   // latest ledger row is completed even when the message no longer changes. Unknown ids are
   // ignored.
   void record_outcomes(const std::vector<send_outcome>& outcomes) override;
+  // Recovers the rows of every owner that is not alive (see node_alive_ms below): lease_owner
+  // NULL, or an owner whose engine_heartbeat row is missing, stopped, or older than
+  // node_alive_ms of this node's wall clock (heartbeats carry real time, even on a simulated
+  // clock). Their leases are claimable at once; their `submitting` rows become `retry` due at
+  // now + reconcile_grace, flagged maybe_duplicate, their pending ledger rows `unknown`. A live
+  // node's rows are left alone, so a node starting beside others recovers only the dead.
   std::pair<std::size_t, std::size_t> recover_after_crash(
       time_point now,
       std::chrono::milliseconds reconcile_grace = std::chrono::seconds(30)) override;
+  // The same for the one named `owner`, alive or not: a survivor recovering a node it found dead,
+  // or a restarted node recovering its own earlier self. Returns {leased released, submitting
+  // recovered}.
+  std::pair<std::size_t, std::size_t> recover_owner(const std::string& owner, time_point now,
+                                                    std::chrono::milliseconds reconcile_grace);
+  // A node is alive while its latest heartbeat is at most this old (wall clock) and it has not
+  // stopped: three missed beats of the dispatcher's 5 s.
+  static constexpr std::int64_t node_alive_ms = 15'000;
   std::optional<time_point> next_due() override;
   std::int64_t count_pending() override;
 
@@ -175,6 +196,8 @@ class postgres_store final : public store {
     std::vector<std::string> stop_on;
     bool opted_out = false;
     bool direct = false;
+    std::string lease_owner;  // the node holding the message (leased or submitting)
+    std::optional<time_point> lease_until;
   };
   std::optional<submit_context> read_submit_context(std::int64_t message_id);
   // Send policy inside mark_submitting (policy_facts.cpp): the contact's row is locked first,
@@ -186,7 +209,16 @@ class postgres_store final : public store {
   bool suppress_opted_out(std::int64_t message_id, time_point now);
   void save_replies(const std::string& campaign, int version, const reply_config& replies);
 
+  // Recovers the leased and submitting rows matching `owners` (SQL on alias m, its one
+  // parameter $1 bound to `param`): recover_after_crash and recover_owner (queue.cpp).
+  std::pair<std::size_t, std::size_t> recover_rows(const std::string& owners,
+                                                   const std::string& param, time_point now,
+                                                   std::chrono::milliseconds reconcile_grace);
+
   bool simulated_sends_ = false;
+  // The owner this object last claimed for (claim_due): mark_submitting marks only messages
+  // still leased by it, unexpired. One engine (node) per store object.
+  std::string claimer_;
   std::unique_ptr<postgres::connection> db_;
 };
 

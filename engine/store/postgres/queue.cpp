@@ -1,3 +1,9 @@
+// postgres_store: the message queue and the send ledger, shared by every node. What SQLite holds
+// in memory (claims, one engine per file) is on the rows here: a claim is a lease (state
+// `leased`, lease_owner, lease_until), so another node skips it and a dead node's lease runs out.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
@@ -6,52 +12,469 @@ namespace pigeon::engine {
 
 using postgres::query;
 
-std::size_t postgres_store::enqueue(const std::vector<new_message>& messages) {
-  throw store_error("PostgreSQL store: enqueue is not built yet");
+namespace {
+
+// Due rows of active campaigns, oldest due first: waiting states due at $3, and leases that ran
+// out before $3 (a dead or stalled node's). Each arm walks its own partial index
+// (messages_claimable, messages_leased) and stops at $4 rows; FOR UPDATE OF m SKIP LOCKED passes
+// over rows another node is claiming or marking this instant, and re-checks a row that changed
+// since the statement's snapshot, so two nodes never lease the same message. The UPDATE leases
+// the first $4 of both arms (a row of the other arm stays as it was, its lock held until this
+// transaction ends: milliseconds).
+const std::string claim_sql =
+    std::string(
+        "WITH expired AS ("
+        "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
+        "  WHERE m.state = 'leased' AND m.lease_until < $3::bigint AND h.state = 'active' "
+        "  ORDER BY m.due_at, m.id LIMIT $4::bigint FOR UPDATE OF m SKIP LOCKED), "
+        "waiting AS ("
+        "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
+        "  WHERE ") +
+    postgres::claimable_sql +
+    " AND m.due_at <= $3::bigint AND h.state = 'active' "
+    "  ORDER BY m.due_at, m.id LIMIT $4::bigint FOR UPDATE OF m SKIP LOCKED), "
+    "picked AS (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM waiting) d "
+    "  ORDER BY due_at, id LIMIT $4::bigint) "
+    "UPDATE messages SET state = 'leased', lease_owner = $1::text, lease_until = $2::bigint, "
+    "updated_at = $3::bigint FROM picked WHERE messages.id = picked.id RETURNING messages.id";
+
+// Everything the dispatcher needs for the claimed ids ($1, an array), in one statement: the
+// template comes from the campaign's current version (LEFT JOIN: it may have been removed since
+// enqueue).
+const std::string claimed_details_sql =
+    std::string("SELECT m.id, m.campaign, h.version, m.step, m.variant, c.sender, c.category, ") +
+    "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL OR m.direct_text IS NOT NULL, "
+    "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
+    "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
+    postgres::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL, " +
+    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.occurrence, m.context " +
+    "FROM messages m "
+    "JOIN campaign_heads h ON h.name = m.campaign "
+    "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+    "JOIN contacts k ON k.id = m.contact_id "
+    "LEFT JOIN campaign_templates t ON t.campaign = h.name AND t.version = h.version "
+    "  AND t.step = m.step AND t.variant = m.variant "
+    "WHERE m.id = ANY($1::bigint[]) AND m.state = 'leased' AND m.lease_owner = $2::text "
+    "ORDER BY m.due_at, m.id";
+
+bool is_carrier_verdict(message_state s) {
+  return s == message_state::submitted || s == message_state::delivered ||
+         s == message_state::undelivered || s == message_state::failed;
 }
+
+// One INSERT of `rows` messages: parameter $1 is the time stamp, then 9 per row (campaign, step,
+// variant, contact, due, expires, suppressed reason, occurrence, context). One statement per 256
+// messages: one round trip instead of one per message.
+std::string enqueue_sql(std::size_t rows) {
+  std::string sql =
+      "INSERT INTO messages (campaign, step, variant, contact_id, state, due_at, expires_at, "
+      "created_at, updated_at, reason, final_at, occurrence, context) VALUES ";
+  for (std::size_t r = 0; r < rows; ++r) {
+    auto p = [&](int k, const char* type) {
+      return "$" + std::to_string(2 + 9 * r + k) + "::" + type;
+    };
+    sql += (r ? ", (" : "(") + p(0, "text") + ", " + p(1, "text") + ", " + p(2, "text") + ", " +
+           p(3, "bigint") + ", CASE WHEN " + p(6, "text") +
+           " = '' THEN 'scheduled' ELSE 'suppressed' END, " + p(4, "bigint") + ", " +
+           p(5, "bigint") + ", $1::bigint, $1::bigint, " + p(6, "text") + ", CASE WHEN " +
+           p(6, "text") + " = '' THEN NULL ELSE $1::bigint END, " + p(7, "text") + ", " +
+           p(8, "text") + ")";
+  }
+  return sql + " ON CONFLICT (campaign, step, contact_id, occurrence) DO NOTHING";
+}
+
+constexpr std::size_t enqueue_rows_per_insert = 256;
+
+// "{1,2,3}": an array parameter of ids.
+std::string id_array(const std::vector<std::int64_t>& ids) {
+  std::string out = "{";
+  for (auto id : ids) {
+    if (out.size() > 1) out += ',';
+    out += std::to_string(id);
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::size_t postgres_store::enqueue(const std::vector<new_message>& messages) {
+  static const std::string one_sql = enqueue_sql(1);
+  static const std::string many_sql = enqueue_sql(enqueue_rows_per_insert);
+  std::size_t added = 0;
+  atomically("enqueue", [&] {
+    added = 0;
+    auto now = postgres::wall_clock_ms();
+    auto bind = [&](query& q, int base, const new_message& m) {
+      q.bind(base, m.campaign)
+          .bind(base + 1, m.step)
+          .bind(base + 2, m.variant)
+          .bind(base + 3, m.contact_id)
+          .bind(base + 4, m.due)
+          .bind(base + 5, m.expires)
+          .bind(base + 6, m.suppressed_reason)
+          .bind(base + 7, m.occurrence);
+      if (m.context.empty())
+        q.bind(base + 8, std::nullopt);
+      else
+        q.bind(base + 8, m.context);
+    };
+    std::size_t i = 0;
+    if (messages.size() >= enqueue_rows_per_insert) {
+      query q(*db_, many_sql);
+      for (; messages.size() - i >= enqueue_rows_per_insert; q.reset()) {
+        q.bind(1, now);
+        for (std::size_t r = 0; r < enqueue_rows_per_insert; ++r, ++i)
+          bind(q, static_cast<int>(2 + 9 * r), messages[i]);
+        q.run();
+        added += static_cast<std::size_t>(q.changes());
+      }
+    }
+    if (i == messages.size()) return;
+    query q(*db_, one_sql);
+    for (; i < messages.size(); ++i, q.reset()) {
+      q.bind(1, now);
+      bind(q, 2, messages[i]);
+      q.run();
+      added += static_cast<std::size_t>(q.changes());
+    }
+  });
+  return added;
+}
+
+namespace {
+
+// A row of claimed_details_sql into a message; throws store_error when it does not decode.
+claimed_message read_claimed(const query& q) {
+  claimed_message m;
+  m.id = q.get_int(0);
+  m.campaign = q.get_text(1);
+  m.campaign_version = static_cast<int>(q.get_int(2));
+  m.step = q.get_text(3);
+  m.variant = q.get_text(4);
+  m.sender = q.get_text(5);
+  m.category = q.get_text(6);
+  m.attempts = static_cast<int>(q.get_int(7));
+  m.due = q.get_time(8);
+  m.expires = q.get_opt_time(9);
+  m.template_found = q.get_int(10) != 0;
+  if (m.template_found) {
+    m.tmpl.step = m.step;
+    m.tmpl.variant = m.variant;
+    m.tmpl.weight = static_cast<int>(q.get_int(11));
+    m.tmpl.kind = q.get_text(12);
+    m.tmpl.text = q.get_text(13);
+    m.tmpl.subject = q.get_text(14);
+    m.tmpl.media = postgres::json_to_strings(q.get_text(15), "template media");
+  }
+  m.recipient = postgres::read_contact(q, 16);
+  if (auto days = q.get_opt_text(21)) {
+    m.tmpl.has_window = true;
+    m.tmpl.window_days = postgres::json_to_strings(*days, "template window");
+    m.tmpl.window_between = q.get_text(22);
+  }
+  // A direct message (a reply) is transactional whatever its campaign's category.
+  if (q.get_int(23) != 0) m.category = "transactional";
+  m.occurrence = q.get_text(25);
+  if (auto context = q.get_opt_text(26)) m.context = postgres::json_to_object(*context, "context");
+  return m;
+}
+
+}  // namespace
 
 std::vector<claimed_message> postgres_store::claim_due(time_point now, int limit,
                                                        time_point lease_until,
                                                        const std::string& owner) {
-  throw store_error("PostgreSQL store: claim_due is not built yet");
+  std::vector<claimed_message> out;
+  if (limit <= 0) return out;
+  claimer_ = owner;
+  atomically("claim due messages", [&] {
+    out.clear();
+    std::vector<std::int64_t> ids;
+    {
+      query q(*db_, claim_sql);
+      q.bind(1, owner).bind(2, lease_until).bind(3, now).bind(4, limit);
+      while (q.step()) ids.push_back(q.get_int(0));
+    }
+    if (ids.empty()) return;
+    // A contact who opted out after these were queued: suppressed here, never handed out.
+    std::vector<std::int64_t> opted_out;
+    // A row that does not decode (written by an older pigeon): that message fails with the
+    // reason, the rest of the batch goes on; the claim never wedges on it.
+    std::vector<std::pair<std::int64_t, std::string>> unreadable;
+    query q(*db_, claimed_details_sql);
+    q.bind(1, id_array(ids)).bind(2, owner);
+    while (q.step()) {
+      if (q.get_int(24) != 0) {
+        opted_out.push_back(q.get_int(0));
+        continue;
+      }
+      try {
+        out.push_back(read_claimed(q));
+      } catch (const store_error& e) {
+        spdlog::warn("message {} failed: {}", q.get_int(0), e.what());
+        unreadable.emplace_back(q.get_int(0), e.what());
+      }
+    }
+    for (auto id : opted_out) suppress_opted_out(id, now);
+    for (const auto& [id, reason] : unreadable) {
+      query(*db_,
+            "UPDATE messages SET state = 'failed', reason = $2::text, final_at = $3::bigint, "
+            "updated_at = $3::bigint, lease_owner = NULL, lease_until = NULL "
+            "WHERE id = $1::bigint AND state = 'leased'")
+          .bind(1, id)
+          .bind(2, reason)
+          .bind(3, now)
+          .run();
+    }
+  });
+  return out;
 }
 
 std::vector<std::int64_t> postgres_store::mark_submitting(
     const std::vector<submit_intent>& intents) {
-  throw store_error("PostgreSQL store: mark_submitting is not built yet");
+  std::vector<std::int64_t> marked;
+  atomically("mark submitting", [&] {
+    marked.clear();
+    marked.reserve(intents.size());
+    if (intents.empty()) return;
+    {
+      // The recipients whose send facts the policy reads (campaign messages of a marketing
+      // campaign or one with stop_on): their contact rows are locked for this transaction, in id
+      // order (two batches sharing recipients never wait on each other in a cycle). Another
+      // node deciding for one of them waits here until this intent is committed, then counts it.
+      // FOR NO KEY UPDATE: it does not block inserts of messages for the contact (their foreign
+      // key takes KEY SHARE), only another decision.
+      std::vector<std::int64_t> ids;
+      ids.reserve(intents.size());
+      for (const auto& in : intents) ids.push_back(in.message_id);
+      query lock(*db_,
+                 "SELECT k.id FROM contacts k WHERE k.id IN ("
+                 "  SELECT m.contact_id FROM messages m "
+                 "  JOIN campaign_heads h ON h.name = m.campaign "
+                 "  JOIN campaigns c ON c.name = h.name AND c.version = h.version "
+                 "  WHERE m.id = ANY($1::bigint[]) AND m.direct_text IS NULL "
+                 "  AND (c.category = 'marketing' OR c.stop_on <> '[]')) "
+                 "ORDER BY k.id FOR NO KEY UPDATE OF k");
+      lock.bind(1, id_array(ids)).run();
+    }
+    // The intent and its ledger row in one statement: marked only while the message is still
+    // leased by this object's claimer and the lease has not run out (else another node may hold
+    // it now). lease_owner stays on the `submitting` row: whose outcome it awaits.
+    static const std::string mark =
+        "WITH marked AS (UPDATE messages SET state = 'submitting', attempts = $6::int, "
+        "provider = $2::text, body = $3::text, segments = $4::int, updated_at = $5::bigint, "
+        "rendered_version = $7::int, lease_until = NULL "
+        "WHERE id = $1::bigint AND state = 'leased' AND lease_owner = $8::text "
+        "AND lease_until >= $5::bigint RETURNING id, contact_id, campaign) "
+        "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+        "outcome, simulated) SELECT id, contact_id, campaign, $6::int, $2::text, $5::bigint, "
+        "'pending', $9::int FROM marked RETURNING message_id";
+    for (const auto& in : intents) {
+      // One read for the checks and the policy; the statement above then binds what it read.
+      auto ctx = read_submit_context(in.message_id);
+      if (!ctx) continue;
+      // Opted out since the claim: suppressed, never sent.
+      if (ctx->opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
+      // Cancelled, suppressed or finished since the claim, or no longer this node's (its lease
+      // ran out and another node may hold it): leave it. A repeated intent finds it submitting.
+      if (ctx->state != "leased" || ctx->lease_owner != claimer_ || !ctx->lease_until ||
+          *ctx->lease_until < in.at)
+        continue;
+      if (ctx->head_state != "active") {
+        // Paused since the claim: back to the queue for when the campaign resumes.
+        query(*db_,
+              "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
+              "WHERE id = $1::bigint AND state = 'leased'")
+            .bind(1, in.message_id)
+            .run();
+        continue;
+      }
+      if (auto verdict = policy_verdict(in, *ctx)) {
+        record_outcomes({*verdict});
+        continue;
+      }
+      query q(*db_, mark);
+      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
+      q.bind(5, in.at).bind(6, ctx->attempts + 1).bind(7, ctx->head_version);
+      q.bind(8, claimer_).bind(9, simulated_sends_ ? 1 : 0);
+      if (q.step()) marked.push_back(in.message_id);
+    }
+  });
+  return marked;
 }
 
 void postgres_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
-  throw store_error("PostgreSQL store: record_outcomes is not built yet");
+  // may_apply() in SQL: final states never change; a submitted message only moves forward
+  // (a DLR, or a repeated submitted carrying the carrier id). The ledger records what happened
+  // to the attempt even when the message itself no longer changes (e.g. cancelled while the
+  // request was in flight): caps count real sends. pending takes any outcome; submitted and
+  // unknown (crash) only carrier verdicts. The attempt's row is the message's latest
+  // (send_ledger_by_message). Both in one statement per outcome, no read first: the CTE's
+  // UPDATE runs whether or not the ledger row changes.
+  static const std::string update_sql =
+      "WITH message AS (UPDATE messages SET state = $2::text, "
+      "provider = CASE WHEN $3::text <> '' THEN $3::text ELSE provider END, "
+      "carrier_id = CASE WHEN $4::text <> '' THEN $4::text ELSE carrier_id END, "
+      "reason = $5::text, "
+      "due_at = CASE WHEN $6::int = 1 THEN $7::bigint ELSE due_at END, "
+      "sent_at = CASE WHEN $2::text = 'submitted' THEN $8::bigint ELSE sent_at END, "
+      "final_at = CASE WHEN $9::int = 1 THEN $8::bigint ELSE final_at END, "
+      "lease_owner = NULL, lease_until = NULL, updated_at = $8::bigint "
+      "WHERE id = $1::bigint AND " +
+      postgres::not_final_sql() +
+      " AND (state <> 'submitted' OR $2::text = 'submitted' OR $9::int = 1) RETURNING id) "
+      "UPDATE send_ledger SET outcome = $2::text, "
+      "carrier_id = CASE WHEN $4::text <> '' THEN $4::text ELSE carrier_id END, "
+      "reason = $5::text, completed_at = coalesce(completed_at, $8::bigint) "
+      "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = $1::bigint) "
+      "AND (outcome = 'pending' OR ($10::int = 1 AND outcome IN ('submitted', 'unknown')))";
+  atomically("record outcomes", [&] {
+    for (const auto& o : outcomes) {
+      const auto state = to_string(o.state);
+      bool waits = o.state == message_state::retry || o.state == message_state::deferred;
+      query(*db_, update_sql)
+          .bind(1, o.message_id)
+          .bind(2, state)
+          .bind(3, o.provider)
+          .bind(4, o.carrier_id)
+          .bind(5, o.reason)
+          .bind(6, waits ? 1 : 0)
+          .bind(7, o.next_due.value_or(o.at))
+          .bind(8, o.at)
+          .bind(9, is_final(o.state) ? 1 : 0)
+          .bind(10, is_carrier_verdict(o.state) ? 1 : 0)
+          .run();
+      // The carrier says the recipient opted out with it: record it like a STOP.
+      if (o.recipient_opted_out) {
+        query q(*db_, "SELECT contact_id FROM messages WHERE id = $1::bigint");
+        q.bind(1, o.message_id);
+        if (q.step()) opt_out(q.get_int(0), "carrier: " + o.reason, o.at);
+      }
+    }
+  });
+}
+
+std::pair<std::size_t, std::size_t> postgres_store::recover_rows(
+    const std::string& owners, const std::string& param, time_point now,
+    std::chrono::milliseconds reconcile_grace) {
+  std::pair<std::size_t, std::size_t> counts{0, 0};
+  // Leased rows through messages_leased; submitting ones per campaign through messages_by_state
+  // (campaign, state): no pass over the whole queue.
+  const std::string submitting =
+      "m.id IN (SELECT s.id FROM campaign_heads h JOIN messages s ON s.campaign = h.name AND "
+      "s.state = 'submitting') AND m.state = 'submitting' AND " +
+      owners;
+  {
+    query q(*db_,
+            "UPDATE messages m SET state = 'scheduled', lease_owner = NULL, lease_until = NULL, "
+            "updated_at = $2::bigint WHERE m.state = 'leased' AND " +
+                owners);
+    q.bind(1, param).bind(2, now).run();
+    counts.first = static_cast<std::size_t>(q.changes());
+  }
+  query(*db_,
+        "UPDATE send_ledger SET outcome = 'unknown', reason = 'engine stopped mid-submit' "
+        "WHERE outcome = 'pending' AND message_id IN (SELECT m.id FROM messages m WHERE " +
+            submitting + ")")
+      .bind(1, param)
+      .run();
+  query q(*db_,
+          "UPDATE messages m SET state = 'retry', due_at = $3::bigint, maybe_duplicate = 1, "
+          "reason = 'outcome unknown: engine stopped mid-submit', lease_owner = NULL, "
+          "lease_until = NULL, updated_at = $2::bigint WHERE " +
+              submitting);
+  q.bind(1, param).bind(2, now).bind(3, now + reconcile_grace).run();
+  counts.second = static_cast<std::size_t>(q.changes());
+  return counts;
 }
 
 std::pair<std::size_t, std::size_t> postgres_store::recover_after_crash(
     time_point now, std::chrono::milliseconds reconcile_grace) {
-  throw store_error("PostgreSQL store: recover_after_crash is not built yet");
+  std::pair<std::size_t, std::size_t> counts{0, 0};
+  atomically("recover after crash", [&] {
+    // Not alive: no owner, or no heartbeat within node_alive_ms of real time, or stopped.
+    auto alive_since = postgres::wall_clock_ms() - node_alive_ms;
+    counts = recover_rows(
+        "(m.lease_owner IS NULL OR m.lease_owner NOT IN (SELECT owner FROM engine_heartbeat "
+        "WHERE stopped_at IS NULL AND at >= $1::bigint))",
+        std::to_string(alive_since), now, reconcile_grace);
+  });
+  return counts;
+}
+
+std::pair<std::size_t, std::size_t> postgres_store::recover_owner(
+    const std::string& owner, time_point now, std::chrono::milliseconds reconcile_grace) {
+  std::pair<std::size_t, std::size_t> counts{0, 0};
+  atomically("recover a node's messages", [&] {
+    counts = recover_rows("m.lease_owner = $1::text", owner, now, reconcile_grace);
+  });
+  return counts;
 }
 
 std::optional<time_point> postgres_store::next_due() {
-  throw store_error("PostgreSQL store: next_due is not built yet");
+  std::optional<time_point> due;
+  atomically("find next due", [&] {
+    // A leased message, expired or not, is not waiting to be claimed.
+    query q(*db_, std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
+                              "ON h.name = m.campaign WHERE ") +
+                      postgres::claimable_sql + " AND h.state = 'active'");
+    if (q.step()) due = q.get_opt_time(0);
+  });
+  return due;
 }
 
 std::int64_t postgres_store::count_pending() {
-  throw store_error("PostgreSQL store: count_pending is not built yet");
+  std::int64_t n = 0;
+  atomically("count pending", [&] {
+    n = db_->query_int(
+        "SELECT count(*) FROM messages WHERE state <> 'submitted' AND state NOT IN (" +
+        postgres::final_states_sql() + ")");
+  });
+  return n;
 }
 
 void postgres_store::heartbeat(const std::string& owner, time_point now) {
-  throw store_error("PostgreSQL store: heartbeat is not built yet");
+  atomically("heartbeat", [&] {
+    query(*db_,
+          "INSERT INTO engine_heartbeat (owner, pid, at) VALUES ($1::text, $2::bigint, "
+          "$3::bigint) ON CONFLICT (owner) DO UPDATE SET pid = excluded.pid, at = excluded.at, "
+          "stopped_at = NULL")
+        .bind(1, owner)
+        .bind(2, static_cast<std::int64_t>(::getpid()))
+        .bind(3, now)
+        .run();
+  });
 }
 
 void postgres_store::engine_stopped(const std::string& owner, time_point now) {
-  throw store_error("PostgreSQL store: engine_stopped is not built yet");
+  atomically("record engine stop", [&] {
+    query(*db_, "UPDATE engine_heartbeat SET stopped_at = $2::bigint WHERE owner = $1::text")
+        .bind(1, owner)
+        .bind(2, now)
+        .run();
+  });
 }
 
 std::size_t postgres_store::release_leases(const std::string& owner) {
-  throw store_error("PostgreSQL store: release_leases is not built yet");
+  std::size_t n = 0;
+  atomically("release leases", [&] {
+    // A clean stop: what `owner` claimed and never marked is claimable at once.
+    query q(*db_,
+            "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
+            "WHERE state = 'leased' AND lease_owner = $1::text");
+    q.bind(1, owner).run();
+    n = static_cast<std::size_t>(q.changes());
+  });
+  return n;
 }
 
 void postgres_store::heartbeat_detail(const std::string& owner, const std::string& detail) {
-  throw store_error("PostgreSQL store: heartbeat_detail is not built yet");
+  atomically("store heartbeat detail", [&] {
+    query(*db_, "UPDATE engine_heartbeat SET detail = $2::text WHERE owner = $1::text")
+        .bind(1, owner)
+        .bind(2, detail)
+        .run();
+  });
 }
 
 }  // namespace pigeon::engine

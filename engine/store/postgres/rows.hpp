@@ -21,21 +21,12 @@ using columns::strings_to_json;
 using columns::unstorable;
 using columns::wall_clock_ms;
 
-// A waiting message of alias `m`: the filter of the messages_claimable partial index.
-inline constexpr const char* claimable_sql =
-    "(m.state = 'scheduled' OR m.state = 'retry' OR m.state = 'deferred')";
-
-// The contact of alias `k` is not an erased one (a tombstone: store::erased_phone_prefix).
-inline constexpr const char* live_contact_sql = "substr(k.phone, 1, 7) <> 'erased:'";
-
-// The contact columns "id, phone, tags, attributes, tz" starting at column `first`.
-inline constexpr const char* contact_columns = "k.id, k.phone, k.tags, k.attributes, k.tz";
-contact read_contact(const query& q, int first);
-// The same into an existing contact, reusing its storage. Throws store_error naming the contact
-// (masked phone, id) when its tags or attributes do not decode.
-void read_contact_into(const query& q, int first, contact& c);
-// Steps `q` (contact_columns first) and calls `fn` per contact (one object reused from row to
-// row, valid during the call only). A row that does not decode is skipped and logged.
-void for_each_contact_row(query& q, const std::function<void(const contact&)>& fn);
+// Contacts read the same on every backend (engine/store/columns.hpp).
+using columns::claimable_sql;
+using columns::contact_columns;
+using columns::for_each_contact_row;
+using columns::live_contact_sql;
+using columns::read_contact;
+using columns::read_contact_into;
 
 }  // namespace pigeon::engine::postgres
