@@ -1,6 +1,10 @@
 #include "engine/store/postgres/node_watch.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include "engine/dispatch/dispatcher.hpp"
 #include "engine/store/postgres/connection.hpp"
+#include "engine/store/postgres/pg_rate_budget.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 
 namespace pigeon::engine {
@@ -37,6 +41,23 @@ std::vector<recovered_node> recover_silent_nodes(postgres_store& s, const std::s
     }
   });
   return found;
+}
+
+void join_nodes(dispatcher_options& options, const std::string& url,
+                std::chrono::milliseconds reconcile_grace) {
+  options.shared_rate =
+      std::make_shared<budget_thread>(std::make_unique<postgres_rate_budget>(url));
+  options.after_heartbeat = [self = options.owner, reconcile_grace](store& s, time_point now) {
+    auto* pg = dynamic_cast<postgres_store*>(&s);
+    if (!pg) return;
+    for (const auto& node : recover_silent_nodes(*pg, self, now, node_silent_for, reconcile_grace))
+      spdlog::warn(
+          "recovered node {}: no heartbeat since {}; {} leased messages claimable again, {} with "
+          "unknown outcome resent after {} s unless a delivery receipt comes (flagged as possible "
+          "duplicates)",
+          node.name, format_iso(node.last_heartbeat), node.released, node.unknown,
+          reconcile_grace.count() / 1000);
+  };
 }
 
 }  // namespace pigeon::engine

@@ -9,6 +9,7 @@
 namespace pigeon::engine {
 
 class postgres_store;
+struct dispatcher_options;
 
 // The survivors' watch over the other nodes of one PostgreSQL database. Every node runs it after
 // each of its heartbeats (dispatcher_options::after_heartbeat, every 5 s): a node whose last
@@ -35,5 +36,14 @@ std::vector<recovered_node> recover_silent_nodes(postgres_store& s, const std::s
                                                  time_point now,
                                                  std::chrono::milliseconds silent_for,
                                                  std::chrono::milliseconds reconcile_grace);
+
+// What makes a `pigeon serve` on PostgreSQL one node among several, set on its dispatcher's
+// options (owner already set to the node's name): each paced lane shares its provider's rate
+// with the other nodes (a postgres_rate_budget on a connection of its own, to `url`), and after
+// each heartbeat the node recovers the nodes silent for node_silent_for, logging each ("recovered
+// node N: ..."). Throws store_error when the budget's connection cannot be opened.
+inline constexpr std::chrono::seconds node_silent_for{15};
+void join_nodes(dispatcher_options& options, const std::string& url,
+                std::chrono::milliseconds reconcile_grace);
 
 }  // namespace pigeon::engine
