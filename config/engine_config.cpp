@@ -385,12 +385,24 @@ bool valid_time_zone(const std::string& name) {
   }
 }
 
+}  // namespace
+
+bool valid_node_name(const std::string& name) {
+  if (name.empty() || name.size() > 63) return false;
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return false;
+  return true;
+}
+
+namespace {
+
 void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& config, secrets mode) {
   if (!reader.expect_map(root, "")) return;
   reader.check_keys(root, "",
                     {"database", "listen", "public_url", "default_timezone", "default_region",
                      "reconcile_grace", "policy", "senders", "providers", "alerts", "admin_token",
-                     "admin_hosts", "drain_timeout", "log_format", "media_dir"});
+                     "admin_hosts", "drain_timeout", "log_format", "media_dir", "node"});
   if (std::string grace; reader.read(root, "", "reconcile_grace", grace)) {
     if (grace == "0" || grace == "0s") {
       config.reconcile_grace = std::chrono::seconds(0);
@@ -403,6 +415,12 @@ void read_engine(yaml_reader& reader, const YAML::Node& root, engine_config& con
   }
   if (reader.read(root, "", "database", config.database) && config.database.empty()) {
     reader.issue(root["database"], "database: expected a path, got an empty string");
+  }
+  if (reader.read(root, "", "node", config.node) && !valid_node_name(config.node)) {
+    reader.issue(root["node"],
+                 "node: expected a name of letters, digits, '.', '_' and '-' (at "
+                 "most 63), got '" +
+                     config.node + "'");
   }
   if (const YAML::Node listen = root["listen"]; listen.IsDefined()) {
     read_listen(reader, listen, config);

@@ -93,6 +93,9 @@ enum class log_format { text, json };
 struct engine_config {
   std::string path;  // the file it was loaded from
   std::string database = "var/pigeon.db";
+  // This engine's name among the nodes sharing a PostgreSQL database (`node:`, or `serve
+  // --node`); empty: the host name. Letters, digits, '.', '_' and '-', at most 63.
+  std::string node;
   std::string listen_webhooks = "127.0.0.1:8080";
   // Open connections per listener at most (`listen.max_connections`); 0: derived at start from
   // the process's file-descriptor limit, leaving room for the store and the carriers.
@@ -139,6 +142,9 @@ enum class secrets {
 // (unknown keys, wrong types, missing required keys, unset ${ENV} references, senders routing
 // to undefined providers), each with file:line:col.
 engine_config load_engine_config(const std::string& path, secrets mode = secrets::resolve);
+
+// Whether `name` can name a node (`node:`, `serve --node`): 1-63 letters, digits, '.', '_', '-'.
+bool valid_node_name(const std::string& name);
 
 // The same from YAML text; `name` stands for the file in locations.
 engine_config parse_engine_config(const std::string& yaml_text, const std::string& name,

@@ -21,7 +21,7 @@ namespace {
 
 // Whether the database exists yet (preview never creates it).
 bool database_exists(const context& ctx, const config::engine_config& cfg) {
-  return std::filesystem::exists(ctx.database(cfg));
+  return ctx.database_exists(cfg);
 }
 
 int apply_file(const context& ctx, const std::string& file, const std::string& clock) {
@@ -168,7 +168,7 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
     auto c = db ? db->find_contact(n.e164) : std::nullopt;
     if (!c) {
       std::cerr << "pigeon: no contact " << engine::mask_phone(n.e164) << " in "
-                << ctx.database(cfg) << "\n";
+                << ctx.database_label(cfg) << "\n";
       return 1;
     }
     samples.push_back({engine::mask_phone(c->phone), *c});

@@ -17,6 +17,7 @@ void register_status(CLI::App& app, context& ctx, int& exit_code);  // status, m
 void register_tools(CLI::App& app, context& ctx, int& exit_code);   // segments, simulate-carrier
 void register_replies(CLI::App& app, context& ctx, int& exit_code);
 void register_report(CLI::App& app, context& ctx, int& exit_code);
+void register_db(CLI::App& app, context& ctx, int& exit_code);  // db copy
 
 // validate_cmd.cpp: `campaign validate FILE` (every error and warning in one pass; returns the
 // exit code), and the load apply and preview share: the file's own issues and those that

@@ -5,6 +5,8 @@
 
 #include "config/source_location.hpp"
 #include "engine/model/model.hpp"
+#include "engine/store/postgres/connection.hpp"
+#include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
 namespace pigeon::cli {
@@ -23,10 +25,25 @@ std::string context::database(const config::engine_config& cfg) const {
   return db_path.empty() ? cfg.database : db_path;
 }
 
+bool context::is_postgres(const config::engine_config& cfg) const {
+  return engine::postgres_store::is_url(database(cfg));
+}
+
+bool context::database_exists(const config::engine_config& cfg) const {
+  return is_postgres(cfg) || std::filesystem::exists(database(cfg));
+}
+
+std::string context::database_label(const config::engine_config& cfg) const {
+  return is_postgres(cfg) ? engine::postgres::mask_password(database(cfg)) : database(cfg);
+}
+
 std::unique_ptr<engine::store> context::open_store(const config::engine_config& cfg,
                                                    store_open mode) const {
   using sqlite_mode = engine::sqlite_store::open_mode;
   auto path = database(cfg);
+  // A server's database is never created by pigeon (its administrator creates it); an empty one
+  // gets pigeon's schema on first open.
+  if (is_postgres(cfg)) return engine::postgres_store::open(path);
   if (mode == store_open::existing) return engine::sqlite_store::open(path, sqlite_mode::existing);
   bool fresh = path != ":memory:" && !path.starts_with("file:") && !std::filesystem::exists(path);
   auto db = engine::sqlite_store::open(path, sqlite_mode::create);
@@ -36,6 +53,8 @@ std::unique_ptr<engine::store> context::open_store(const config::engine_config& 
 
 std::unique_ptr<engine::store> context::open_reader(const config::engine_config& cfg) const {
   auto path = database(cfg);
+  // PostgreSQL: a connection of its own (read committed: a scan never blocks the engine).
+  if (is_postgres(cfg)) return engine::postgres_store::open(path);
   auto db = open_store(cfg);
   if (path == ":memory:" || path.starts_with("file:")) return db;
   db.reset();

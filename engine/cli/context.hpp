@@ -25,8 +25,10 @@ struct context {
   // Whether open_store may create the database. Reading commands never do: only `contacts
   // import`, `campaign apply` (and `serve`, the engine) create one, and say so on stderr.
   enum class store_open { existing, create };
-  // Opens the store at --db, else the config's `database`. Throws store_error; with
-  // store_open::existing, a missing file is one ("no database at PATH ...").
+  // Opens the store at --db, else the config's `database`: a SQLite file, or a PostgreSQL
+  // server's database. Throws store_error; with store_open::existing, a missing file is one
+  // ("no database at PATH ..."), and so is a server that does not answer ("cannot connect to
+  // URL (password masked): ...").
   std::unique_ptr<engine::store> open_store(const config::engine_config& cfg,
                                             store_open mode = store_open::existing) const;
   // For long reads beside a running engine (contacts list, show, export): a read-only
@@ -35,6 +37,13 @@ struct context {
   // an older schema is migrated), then reopened for reading (an in-memory database is not).
   std::unique_ptr<engine::store> open_reader(const config::engine_config& cfg) const;
   std::string database(const config::engine_config& cfg) const;
+  // Whether the database is a PostgreSQL server's (`database: postgresql://...`, --db URL).
+  bool is_postgres(const config::engine_config& cfg) const;
+  // Whether there is a database to read: a file that exists, or any PostgreSQL URL (whether the
+  // server answers is open_store's business).
+  bool database_exists(const config::engine_config& cfg) const;
+  // The database for messages: the path, or the URL with its password masked.
+  std::string database_label(const config::engine_config& cfg) const;
 };
 
 // The clock a command runs on: `system` (or empty) for real time, `sim:T` (an ISO time) for a

@@ -323,6 +323,7 @@ void engine_ops::reload() {
   }
   std::vector<std::string> restart;
   if (next.database != cfg_.database) restart.push_back("database");
+  if (next.node != cfg_.node) restart.push_back("node");
   if (next.listen_webhooks != cfg_.listen_webhooks) restart.push_back("listen.webhooks");
   if (next.listen_admin != cfg_.listen_admin) restart.push_back("listen.admin");
   if (next.admin_token != cfg_.admin_token) restart.push_back("admin_token");

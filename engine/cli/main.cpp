@@ -18,7 +18,8 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   auto* cfg =
       app.add_option("--config", ctx.config_path, "engine config YAML")->envname("PIGEON_CONFIG");
-  app.add_option("--db", ctx.db_path, "database file (overrides the config's `database`)")
+  app.add_option("--db", ctx.db_path,
+                 "database file or postgresql:// URL (overrides the config's `database`)")
       ->envname("PIGEON_DB");
   app.add_flag("--json", ctx.json, "machine-readable output");
   app.set_version_flag("--version", "pigeon " PIGEON_VERSION);
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   pigeon::cli::register_tools(app, ctx, exit_code);
   pigeon::cli::register_replies(app, ctx, exit_code);
   pigeon::cli::register_report(app, ctx, exit_code);
+  pigeon::cli::register_db(app, ctx, exit_code);
 
   try {
     app.parse_complete_callback([&] {

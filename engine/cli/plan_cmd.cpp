@@ -109,7 +109,7 @@ int plan(const context& ctx, const std::string& file, const std::string& from_te
     return 2;
   }
   // Never creates the database: a missing one means no contacts yet.
-  bool found = std::filesystem::exists(ctx.database(cfg));
+  bool found = ctx.database_exists(cfg);
   if (campaign.trigger) return plan_journey(ctx, cfg, campaign, found, from, days);
   engine::plan_report report;
   if (found) {
@@ -126,7 +126,8 @@ int plan(const context& ctx, const std::string& file, const std::string& from_te
     return 0;
   }
   if (!found)
-    std::cerr << "plan: database " << ctx.database(cfg) << " does not exist yet (no contacts)\n";
+    std::cerr << "plan: database " << ctx.database_label(cfg)
+              << " does not exist yet (no contacts)\n";
   std::cout << "plan for " << report.campaign << " from " << engine::format_iso(report.from) << ", "
             << report.days << " days (dates in " << report.timezone << "): " << report.recipients
             << " recipients";

@@ -1,5 +1,6 @@
-// pigeon serve: the engine. Wires the SQLite store, the curl HTTP client, the carrier codecs and
-// (for `kind: simulator` providers without a url) an embedded carrier simulator.
+// pigeon serve: the engine. Wires the store (a SQLite file, or a PostgreSQL database shared by
+// several nodes), the curl HTTP client, the carrier codecs and (for `kind: simulator` providers
+// without a url) an embedded carrier simulator.
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "engine/ops/io_fault.hpp"
 #include "engine/ops/log_format.hpp"
 #include "engine/store/async_store.hpp"
+#include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 #include "providers/registry.hpp"
 
@@ -41,6 +43,7 @@ struct serve_options {
   std::string clock;       // "" or "sim:T"
   bool admin = true;       // serve the admin API on listen.admin
   std::string log_format;  // "", json or text: overrides the config's log_format
+  std::string node;        // "" or the node name (PostgreSQL): overrides the config's `node`
 };
 
 // "host:port" (validated by the config loader) -> an endpoint; port 0 picks a free one.
@@ -101,6 +104,44 @@ std::string embedded_simulator_secret(const config::engine_config& cfg,
   return secret;
 }
 
+// The name this engine registers under on a PostgreSQL database: --node, else the config's
+// `node`, else the host name (its characters outside a node name's replaced by '-').
+std::string node_name(const config::engine_config& cfg, const serve_options& opts) {
+  if (!opts.node.empty()) return opts.node;
+  if (!cfg.node.empty()) return cfg.node;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') return "pigeon";
+  std::string name(host);
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
+  return name.substr(0, 63);
+}
+
+// A registered node's name, freed however serve() ends (a listener that cannot bind, a bad
+// --until, an engine error): its heartbeat row is marked stopped on a connection of its own, so
+// a restart under that name is not refused for the next 15 s. The dispatcher's clean stop marks
+// it too; a second mark only moves stopped_at.
+struct node_registration {
+  std::string url;
+  std::string name;
+  ~node_registration() {
+    try {
+      engine::postgres_store::open(url)->engine_stopped(name, engine::system_clock().now());
+    } catch (const std::exception& e) {
+      spdlog::warn("node {} not marked stopped: {}", name, e.what());
+    }
+  }
+};
+
+// The folder of a SQLite file and of its engine lock, which may not exist yet.
+void make_database_folder(const std::string& db_path) {
+  if (auto parent = std::filesystem::path(db_path).parent_path();
+      !parent.empty() && db_path != ":memory:" && !db_path.starts_with("file:")) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);  // a failure is reported by the lock
+  }
+}
+
 int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
   if (opts.log_format == "json") cfg.logs = config::log_format::json;
@@ -121,28 +162,59 @@ int serve(const context& ctx, const serve_options& opts) {
   if (rehearsal) refuse_real_carriers(cfg, used);
   for (const auto& warning : providers::config_warnings(cfg)) spdlog::warn("{}", warning);
   auto db_path = ctx.database(cfg);
-  // The lock first: a second engine on the same database is refused here, before it opens the
-  // database, so a newer pigeon never migrates the schema under a running one. The lock file
-  // sits beside the database, whose folder may not exist yet.
-  if (auto parent = std::filesystem::path(db_path).parent_path();
-      !parent.empty() && db_path != ":memory:" && !db_path.starts_with("file:")) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);  // a failure is reported by the lock
+  const bool shared = ctx.is_postgres(cfg);  // PostgreSQL: one node among several
+  if (shared && !opts.node.empty() && !config::valid_node_name(opts.node)) {
+    std::cerr << "pigeon serve: --node '" << opts.node
+              << "': expected a name of letters, digits, '.', '_' and '-' (at most 63)\n";
+    return 2;
   }
-  engine::engine_lock lock(db_path);
+  // A SQLite file is one engine's: the lock first, so a second engine on the same database is
+  // refused before it opens the database and a newer pigeon never migrates the schema under a
+  // running one. The lock file sits beside the database.
+  std::optional<engine::engine_lock> lock;
+  if (!shared) {
+    make_database_folder(db_path);
+    lock.emplace(db_path);
+  }
+  // PostgreSQL unreachable, or its schema newer than this binary: a store_error, exit 2.
   auto db = ctx.open_store(cfg, context::store_open::create);
-  // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
-  engine::clear_io_fault_reason(db_path);
-  engine::install_io_fault_handler(db_path);
-
-  // We hold the lock, so anything leased or submitting belongs to a run that died.
-  auto [released, unknown] = db->recover_after_crash(
-      clk->now(), std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace));
-  if (released + unknown > 0)
+  std::string owner = "pid-" + std::to_string(::getpid());
+  const auto grace = std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace);
+  std::pair<std::size_t, std::size_t> recovered;
+  std::optional<node_registration> registration;
+  if (shared) {
+    // A node: registered first, so a live node of its name refuses it before it touches the
+    // queue; then it recovers its own earlier self's leftovers (that self is dead: its name's
+    // heartbeat was stale or stopped) and those of every node without a live heartbeat.
+    owner = node_name(cfg, opts);
+    auto* pg = static_cast<engine::postgres_store*>(db.get());
+    if (auto refused = pg->register_node(owner, engine::system_clock().now())) {
+      std::cerr << "pigeon serve: " << *refused << "\n";
+      return 2;
+    }
+    registration.emplace(db_path, owner);
+    spdlog::info("node {} registered on {}", owner, pg->target());
+    recovered = pg->recover_owner(owner, clk->now(), grace);
+    auto others = pg->recover_after_crash(clk->now(), grace);
+    recovered.first += others.first;
+    recovered.second += others.second;
+  } else {
+    if (!opts.node.empty() || !cfg.node.empty())
+      spdlog::warn(
+          "a node name (--node, `node`) names an engine on a PostgreSQL database; on the "
+          "SQLite file {} the engine is {}",
+          db_path, owner);
+    // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
+    engine::clear_io_fault_reason(db_path);
+    engine::install_io_fault_handler(db_path);
+    // We hold the lock, so anything leased or submitting belongs to a run that died.
+    recovered = db->recover_after_crash(clk->now(), grace);
+  }
+  if (recovered.first + recovered.second > 0)
     spdlog::warn(
         "recovered a previous run: {} leased messages released, {} with unknown "
         "outcome scheduled for resend (counted as possible duplicates)",
-        released, unknown);
+        recovered.first, recovered.second);
 
   asio::io_context ioc(1);
   int connections = 0;
@@ -188,7 +260,7 @@ int serve(const context& ctx, const serve_options& opts) {
   if (rehearsal) db->mark_sends_simulated();
   engine::async_store store(std::move(db));
   engine::dispatcher_options dopts;
-  dopts.owner = "pid-" + std::to_string(::getpid());
+  dopts.owner = owner;
   dopts.until_idle = opts.until_idle;
   dopts.public_url = cfg.public_url;
   dopts.default_timezone = cfg.default_timezone;
@@ -224,9 +296,11 @@ int serve(const context& ctx, const serve_options& opts) {
   };
   // Status and metrics read on a connection of their own, beside the writer (a file database).
   std::unique_ptr<engine::async_store> reader;
-  if (sqlite_db && db_path != ":memory:" && !db_path.starts_with("file:"))
+  if (shared)
+    reader = std::make_unique<engine::async_store>(engine::postgres_store::open(db_path));
+  else if (sqlite_db && db_path != ":memory:" && !db_path.starts_with("file:"))
     reader = std::make_unique<engine::async_store>(engine::sqlite_store::open_reader(db_path));
-  engine_ops ops(ioc, cfg, db_path, store, dopts.owner,
+  engine_ops ops(ioc, cfg, ctx.database_label(cfg), store, dopts.owner,
                  reader.get());  // admin API, metrics, SIGHUP
   ops.instrument(dopts);
   engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
@@ -275,8 +349,8 @@ int serve(const context& ctx, const serve_options& opts) {
     dispatcher.stop();
   });
   int rc = 0;
-  spdlog::info("engine {} serving {} ({} lanes){}", dopts.owner, db_path, used.size(),
-               opts.until_idle ? ", until idle" : "");
+  spdlog::info("engine {} serving {} ({} lanes){}", dopts.owner, ctx.database_label(cfg),
+               used.size(), opts.until_idle ? ", until idle" : "");
   asio::co_spawn(ioc, dispatcher.run(), [&](std::exception_ptr e) {
     if (e) {
       try {
@@ -319,6 +393,9 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code) {
                         "sim:T runs on a simulated clock from T that jumps to the next due time");
   serve_cmd->add_option("--log-format", opts.log_format, "json or text (overrides log_format)")
       ->check(CLI::IsMember({"json", "text"}));
+  serve_cmd->add_option("--node", opts.node,
+                        "this node's name on a PostgreSQL database (overrides `node`; default: "
+                        "the host name)");
   serve_cmd->add_flag("!--no-admin", opts.admin, "do not serve the admin API (listen.admin)");
   serve_cmd->callback([&] { exit_code = serve(ctx, opts); });
 }

@@ -51,6 +51,19 @@ std::string scalar_text(const boost::json::value& v) {
   return boost::json::serialize(v);
 }
 
+// One line per lane of `lanes` (live_lanes()): its name, then every other field.
+void print_lanes(const boost::json::value& lanes, const char* indent) {
+  if (!lanes.is_array()) return;
+  for (const auto& lane : lanes.as_array()) {
+    if (!lane.is_object()) continue;
+    const auto& o = lane.as_object();
+    std::cout << indent << (o.contains("name") ? scalar_text(o.at("name")) : "?");
+    for (const auto& [k, v] : o)
+      if (k != "name") std::cout << "  " << std::string(k) << "=" << scalar_text(v);
+    std::cout << "\n";
+  }
+}
+
 // The terminal view: what is wrong first, then the figures that explain it.
 void render(const engine::status_report& r, bool color) {
   const auto& s = r.snapshot;
@@ -92,18 +105,25 @@ void render(const engine::status_report& r, bool color) {
                   p99);
     }
   }
-  // The running engine's lanes, as it last stored them (rate, circuit, backlog...).
-  auto lanes = r.engine_up ? engine::live_lanes(r.ops.lane_detail) : boost::json::value(nullptr);
-  if (lanes.is_array() && !lanes.as_array().empty()) {
-    std::cout << "\nLANES (live)\n";
-    for (const auto& lane : lanes.as_array()) {
-      if (!lane.is_object()) continue;
-      const auto& o = lane.as_object();
-      std::cout << "  " << (o.contains("name") ? scalar_text(o.at("name")) : "?");
-      for (const auto& [k, v] : o)
-        if (k != "name") std::cout << "  " << std::string(k) << "=" << scalar_text(v);
-      std::cout << "\n";
+  // The running engine's lanes, as it last stored them (rate, circuit, backlog...); with
+  // several nodes (PostgreSQL), each node's under it.
+  if (s.nodes.size() > 1) {
+    std::cout << "\nNODES\n";
+    for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+      const auto& n = s.nodes[i];
+      const bool up = i < r.nodes_up.size() && r.nodes_up[i];
+      std::printf("  %-24s pid %-8lld %-8s heartbeat %s\n", n.name.c_str(),
+                  static_cast<long long>(n.pid),
+                  up             ? "up"
+                  : n.stopped_at ? "stopped"
+                                 : "DOWN",
+                  ago(r.now, n.heartbeat).c_str());
+      if (up) print_lanes(engine::live_lanes(n.detail), "    ");
     }
+  } else if (r.engine_up) {
+    auto lanes = engine::live_lanes(r.ops.lane_detail);
+    if (lanes.is_array() && !lanes.as_array().empty()) std::cout << "\nLANES (live)\n";
+    print_lanes(lanes, "  ");
   }
 
   std::printf("\n%-24s %4s %-9s %9s %9s %9s %7s %7s\n", "CAMPAIGN", "VER", "STATE", "QUEUED",
@@ -150,7 +170,7 @@ void render(const engine::status_report& r, bool color) {
 
 int status(const context& ctx) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
-  auto path = ctx.database(cfg);
+  auto path = ctx.database_label(cfg);
   auto db = ctx.open_store(cfg);  // never creates one: a missing database is unknown (exit 3)
   auto report = engine::build_status_report(*db, engine::system_clock().now(), cfg.alerts, path);
   add_config_alerts(report, cfg);

@@ -54,7 +54,7 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
 
   // One pass over the stored contacts: the length budget, and the attribute names they have.
   // The budget needs a sender and an audience that compiles; without them only the names.
-  const bool exists = std::filesystem::exists(ctx.database(cfg));
+  const bool exists = ctx.database_exists(cfg);
   const bool budget = cfg.senders.contains(campaign.sender) &&
                       engine::audience_issues(campaign.audience, cfg).empty();
   engine::attribute_catalog catalog;

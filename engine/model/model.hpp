@@ -262,13 +262,27 @@ struct campaign_counts {
   std::map<std::string, std::int64_t> by_state;  // state name -> count
 };
 
+// One engine (a `pigeon serve` node) as its heartbeat row shows it.
+struct engine_node {
+  std::string name;  // the owner it beats as ("pid-1234", or the node's name)
+  std::int64_t pid = 0;
+  time_point heartbeat{};                // its latest beat; the age is `now` minus this
+  std::optional<time_point> stopped_at;  // set when it stopped cleanly (cleared by a new beat)
+  std::string detail;  // the JSON it stores with its beats (lanes...: live_lanes()), or empty
+};
+
 struct status_snapshot {
   std::map<std::string, std::int64_t> by_state;  // every state name, zero included
   std::vector<campaign_counts> campaigns;
   std::optional<time_point> oldest_due;  // of messages due and not yet claimed
+  // The engine the fields below describe: the running node with the latest beat, else the
+  // node that beat last (SQLite: its one engine).
   std::optional<time_point> engine_heartbeat;
-  std::optional<time_point> engine_stopped_at;  // set when the last engine stopped cleanly
+  std::optional<time_point> engine_stopped_at;  // set when that engine stopped cleanly
   std::string engine_owner;
+  // Every engine that shares the database, by name (byte order): SQLite lists its one engine
+  // (the latest to beat), PostgreSQL every node that ever registered, stopped ones included.
+  std::vector<engine_node> nodes;
   std::int64_t possible_duplicates = 0;  // resends after an unknown outcome
   std::int64_t contacts = 0;
 };

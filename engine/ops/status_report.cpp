@@ -153,6 +153,9 @@ void assess(status_report& r, const config::alert_thresholds& t) {
   }
   bool heartbeat_fresh = s.engine_heartbeat && age(*s.engine_heartbeat) < t.heartbeat_stale;
   r.engine_up = heartbeat_fresh && !s.engine_stopped_at;
+  r.nodes_up.clear();
+  for (const auto& n : s.nodes)
+    r.nodes_up.push_back(!n.stopped_at && age(n.heartbeat) < t.heartbeat_stale);
   if (auto fault = r.database.empty() ? std::nullopt : io_fault_reason(r.database)) {
     // The last engine stopped on an I/O fault of the database's files (engine/ops/io_fault.hpp),
     // and none started since (a start clears the reason).
@@ -327,6 +330,22 @@ boost::json::object to_json(const status_report& r) {
   out["providers"] = std::move(providers);
   // The running engine's own view of its lanes, as it stored it (see heartbeat_detail).
   out["lanes"] = live_lanes(r.ops.lane_detail);
+  // Every engine sharing the database (one for SQLite), each with its own lanes.
+  boost::json::array nodes;
+  for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+    const auto& n = s.nodes[i];
+    nodes.push_back(
+        {{"name", n.name},
+         {"pid", n.pid},
+         {"up", i < r.nodes_up.size() && r.nodes_up[i]},
+         {"heartbeat", format_iso(n.heartbeat)},
+         {"heartbeat_age_seconds",
+          std::chrono::duration_cast<std::chrono::milliseconds>(r.now - n.heartbeat).count() /
+              1000.0},
+         {"stopped_at", opt_time(n.stopped_at)},
+         {"lanes", n.stopped_at ? boost::json::value(nullptr) : live_lanes(n.detail)}});
+  }
+  out["nodes"] = std::move(nodes);
   boost::json::array campaigns;
   for (const auto& c : s.campaigns) {
     boost::json::object counts;

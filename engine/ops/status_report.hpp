@@ -32,6 +32,8 @@ struct status_report {
   // disk fails every write with "database or disk is full" (alerts disk_full, disk_low).
   std::optional<std::uint64_t> disk_available;
   bool engine_up = false;
+  // Whether each of snapshot.nodes is up: it beat within heartbeat_stale and has not stopped.
+  std::vector<bool> nodes_up;
   alert_level level = alert_level::ok;  // the worst alert; the exit code of `pigeon status`
   std::vector<alert> alerts;
   // The A/B test of each active campaign that has one, by campaign name (ab_report.hpp).
@@ -54,7 +56,7 @@ std::optional<std::uint64_t> disk_available(const std::string& database);
 status_report build_status_report(store& db, time_point now,
                                   const config::alert_thresholds& thresholds, std::string database);
 
-// Judges a snapshot (exposed for tests); fills engine_up, level and alerts of `report`.
+// Judges a snapshot (exposed for tests); fills engine_up, nodes_up, level and alerts of `report`.
 void assess(status_report& report, const config::alert_thresholds& thresholds);
 
 // The JSON of `pigeon status --json` and GET /status.

@@ -7,6 +7,8 @@
 #include <boost/json/serialize.hpp>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "engine/store/transactions.hpp"
 #include "templates/utf8.hpp"
@@ -107,6 +109,55 @@ std::optional<std::string> unstorable(const boost::json::object& object) {
   return std::nullopt;
 }
 
+std::string keywords_to_json(const std::vector<reply_keyword>& keywords) {
+  boost::json::array out;
+  for (const auto& k : keywords) {
+    out.push_back(boost::json::object{{"keyword", k.keyword},
+                                      {"normalized", k.normalized},
+                                      {"tag", k.tag},
+                                      {"respond", k.respond},
+                                      {"action", k.action},
+                                      {"step", k.step},
+                                      {"step_at", k.step_at},
+                                      {"step_variant", k.step_variant},
+                                      {"max", k.max},
+                                      {"per_seconds", k.per.count()}});
+  }
+  return boost::json::serialize(out);
+}
+
+std::vector<reply_keyword> keywords_from_json(std::string_view text) {
+  std::vector<reply_keyword> out;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(text, ec);
+  if (ec || !value.is_array()) throw store_error("stored campaign reply keywords are not JSON");
+  auto str = [](const boost::json::object& o, const char* key) {
+    auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto num = [](const boost::json::object& o, const char* key) {
+    auto* v = o.if_contains(key);
+    return v && v->is_int64() ? v->as_int64() : std::int64_t{0};
+  };
+  for (const auto& item : value.as_array()) {
+    if (!item.is_object()) continue;
+    const auto& o = item.as_object();
+    reply_keyword k;
+    k.keyword = str(o, "keyword");
+    k.normalized = str(o, "normalized");
+    k.tag = str(o, "tag");
+    k.respond = str(o, "respond");
+    k.action = str(o, "action");
+    k.step = str(o, "step");
+    k.step_at = str(o, "step_at");
+    k.step_variant = str(o, "step_variant");
+    k.max = static_cast<int>(num(o, "max"));
+    k.per = std::chrono::seconds(num(o, "per_seconds"));
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
 message_state read_state(const std::string& text) {
   auto s = parse_state(text);
   if (!s) throw store_error("stored message state '" + text + "' is unknown");
@@ -120,5 +171,27 @@ std::int64_t wall_clock_ms() {
 }
 
 void log_skipped_contact(const store_error& e) { spdlog::warn("skipped {}", e.what()); }
+
+void log_skipped_event(const contact_event& e, const store_error& error) {
+  spdlog::warn("skipped event {} ({}): {}", e.id, e.name, error.what());
+}
+
+std::optional<std::string> p_value_to_text(std::optional<double> p) {
+  if (!p) return std::nullopt;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", *p);
+  return std::string(buf);
+}
+
+double p_value_from_text(const std::string& text) { return std::strtod(text.c_str(), nullptr); }
+
+variant_stats& variant_entry(std::vector<variant_stats>& stats, const std::string& variant) {
+  for (auto& v : stats)
+    if (v.variant == variant) return v;
+  variant_stats fresh;
+  fresh.variant = variant;
+  stats.push_back(std::move(fresh));
+  return stats.back();
+}
 
 }  // namespace pigeon::engine::columns

@@ -38,6 +38,12 @@ boost::json::object json_to_object(std::string_view text, const char* what);
 std::optional<std::string> unstorable(const boost::json::value& value);
 std::optional<std::string> unstorable(const boost::json::object& object);
 
+// A campaign's reply keywords (campaign_replies.keywords) as a JSON array of objects, and back.
+// Reading throws store_error when `text` is not a JSON array; unknown or missing fields read as
+// empty, so rows written by an older pigeon still load.
+std::string keywords_to_json(const std::vector<reply_keyword>& keywords);
+std::vector<reply_keyword> keywords_from_json(std::string_view text);
+
 // Throws store_error when `text` is not a state name.
 message_state read_state(const std::string& text);
 
@@ -98,6 +104,79 @@ void for_each_contact_row(Query& q, const std::function<void(const contact&)>& f
     }
     fn(c);
   }
+}
+
+// The replies columns a reply_row reads, in this order (contact and message ids 0 when NULL).
+inline constexpr const char* reply_columns =
+    "id, provider, carrier_id, phone, COALESCE(contact_id, 0), to_number, text, normalized, "
+    "campaign, COALESCE(message_id, 0), keyword, action, nps_score, at";
+template <typename Query>
+reply_row read_reply(const Query& q) {
+  reply_row r;
+  r.id = q.get_int(0);
+  r.provider = q.get_text(1);
+  r.carrier_id = q.get_text(2);
+  r.phone = q.get_text(3);
+  r.contact_id = q.get_int(4);
+  r.to = q.get_text(5);
+  r.text = q.get_text(6);
+  r.normalized = q.get_text(7);
+  r.campaign = q.get_text(8);
+  r.message_id = q.get_int(9);
+  r.keyword = q.get_text(10);
+  r.action = q.get_text(11);
+  if (!q.is_null(12)) r.nps_score = static_cast<int>(q.get_int(12));
+  r.at = q.get_time(13);
+  return r;
+}
+
+// The events columns a contact_event reads, in this order.
+inline constexpr const char* event_columns = "id, name, contact_id, properties, at, received_at";
+// nullopt, logged, for properties that do not decode (NaN, Infinity stored by an older pigeon):
+// skipped by the reader, never fatal.
+void log_skipped_event(const contact_event& e, const store_error& error);
+template <typename Query>
+std::optional<contact_event> read_event(const Query& q) {
+  contact_event e;
+  e.id = q.get_int(0);
+  e.name = q.get_text(1);
+  e.contact_id = q.get_int(2);
+  try {
+    e.properties = json_to_object(q.get_view(3), "event properties");
+  } catch (const store_error& error) {
+    log_skipped_event(e, error);
+    return std::nullopt;
+  }
+  e.at = q.get_time(4);
+  e.received_at = q.get_time(5);
+  return e;
+}
+
+// The p_value column: text ("%.6g"), so both backends store the same digits.
+std::optional<std::string> p_value_to_text(std::optional<double> p);
+double p_value_from_text(const std::string& text);
+// The statistics of `variant` in `stats`, appended (empty) when not there yet.
+variant_stats& variant_entry(std::vector<variant_stats>& stats, const std::string& variant);
+// A/B tests (ab.cpp of each backend): the row of ab_tests as both select it: campaign, metric,
+// decide_after_ms, first_send_at, decided_at, winner, runner_up, p_value, reason, switched,
+// min_per_variant, sample_percent, next_check_at; `Query` is either backend's query.
+template <typename Query>
+ab_decision read_ab_row(const Query& q) {
+  ab_decision d;
+  d.campaign = q.get_text(0);
+  d.metric = q.get_text(1);
+  d.decide_after = std::chrono::milliseconds(q.get_int(2));
+  d.first_send = q.get_opt_time(3);
+  d.decided_at = q.get_opt_time(4);
+  d.winner = q.get_text(5);
+  d.runner_up = q.get_text(6);
+  if (auto p = q.get_opt_text(7)) d.p_value = p_value_from_text(*p);
+  d.reason = q.get_text(8);
+  d.switched = q.get_int(9);
+  d.min_per_variant = q.get_int(10);
+  d.sample_percent = static_cast<int>(q.get_int(11));
+  d.next_check = q.get_opt_time(12);
+  return d;
 }
 
 }  // namespace pigeon::engine::columns

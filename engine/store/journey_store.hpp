@@ -19,7 +19,7 @@ class journey_store : public virtual transactional_store {
   // Records that `contact_id` entered `campaign` at `occurrence` (its anchor) at `at` and
   // enqueues `messages` (each with that occurrence), in one transaction. Returns false, storing
   // nothing, when that occurrence was entered before: one occurrence per (campaign, recipient,
-  // anchor), whatever re-evaluates it.
+  // anchor), whatever re-evaluates it, also when two nodes enter it at once.
   virtual bool enter_journey(const std::string& campaign, std::int64_t contact_id,
                              const std::string& occurrence, time_point at,
                              const std::vector<new_message>& messages) = 0;
@@ -44,7 +44,8 @@ class journey_store : public virtual transactional_store {
   // the contact is valid during the call only.
   virtual void for_each_journey_contact(const journey_query& query,
                                         const std::function<void(const contact&)>& fn) = 0;
-  // How far the journey's time-driven evaluation got (nullopt: never ran), and its update.
+  // How far the journey's time-driven evaluation got (nullopt: never ran), and its update, which
+  // never moves it backwards (two nodes evaluating at once leave the later instant).
   virtual std::optional<time_point> journey_clock(const std::string& campaign) = 0;
   virtual void set_journey_clock(const std::string& campaign, time_point through) = 0;
   virtual journey_stats journey_statistics(const std::string& campaign, time_point now) = 0;

@@ -133,12 +133,21 @@ TEST_CASE("a provider without rate or concurrency gets unlimited rate and 16 in 
   CHECK(config.providers.at("sim").concurrency == 16);
 }
 
+TEST_CASE("a node name is read, and one that could not name a node is refused at its place") {
+  CHECK(parse_engine_config("database: x.db\n", "e.yaml").node.empty());
+  CHECK(parse_engine_config("node: sh-1.a_b\n", "e.yaml").node == "sh-1.a_b");
+  CHECK(engine_issues("node: \"a b\"\n") ==
+        strings{"engine.yaml:1:7: node: expected a name of letters, digits, '.', '_' and '-' "
+                "(at most 63), got 'a b'"});
+  CHECK(engine_issues("node: " + std::string(64, 'n') + "\n").size() == 1);
+}
+
 TEST_CASE("an unknown top-level key is reported with its line and column and the allowed keys") {
   CHECK(engine_issues("database: x.db\nrate_limit: 5\n") ==
         strings{"engine.yaml:2:1: unknown key 'rate_limit' at the top level; allowed keys: "
                 "database, listen, public_url, default_timezone, default_region, "
                 "reconcile_grace, policy, senders, providers, alerts, admin_token, "
-                "admin_hosts, drain_timeout, log_format, media_dir"});
+                "admin_hosts, drain_timeout, log_format, media_dir, node"});
 }
 
 TEST_CASE("a public_url with a query or a fragment is refused: receipts would be lost") {
@@ -397,13 +406,15 @@ TEST_CASE("config_error's message lists every issue, one per line") {
     FAIL("expected config_error");
   } catch (const config_error& error) {
     CHECK(error.issues().size() == 2);
-    CHECK(std::string(error.what()) ==
-          "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
-          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format, media_dir\n"
-          "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
-          "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
-          "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format, media_dir");
+    CHECK(
+        std::string(error.what()) ==
+        "engine.yaml:1:1: unknown key 'a' at the top level; allowed keys: database, listen, "
+        "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
+        "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format, media_dir, node\n"
+        "engine.yaml:2:1: unknown key 'b' at the top level; allowed keys: database, listen, "
+        "public_url, default_timezone, default_region, reconcile_grace, policy, senders, "
+        "providers, alerts, admin_token, admin_hosts, drain_timeout, log_format, media_dir, "
+        "node");
   }
 }
 

@@ -5,11 +5,14 @@
 
 #include <doctest/doctest.h>
 
+#include <barrier>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "engine/campaign/apply.hpp"
 #include "engine/ops/status_report.hpp"
+#include "engine/store/postgres/connection.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
@@ -414,4 +417,57 @@ STORE_TEST_CASE("apply infers the time zone from the phone number when the conta
   CHECK(due["+442079460000"] == *parse_iso("2030-01-10T10:00:00Z"));  // Europe/London
   CHECK(due["+12125550100"] == *parse_iso("2030-01-10T02:00:00Z"));   // US: many zones, default
   CHECK(due["+442079460001"] == *parse_iso("2030-01-10T01:00:00Z"));  // its own tz wins
+}
+
+// Several `pigeon serve` nodes on one PostgreSQL check the same A/B tests: two stores on one
+// database, from two threads, deciding one test at once (each read the statistics at its own
+// moment, so their winners differ).
+TEST_CASE(
+    "two nodes deciding one A/B test at once decide it once, and every message has its winner") {
+  auto conninfo = test::pg_cluster::shared().create_database();
+  auto a = postgres_store::open(conninfo);
+  auto b = postgres_store::open(conninfo);
+  constexpr int n = 1000;
+  std::vector<contact> people;
+  for (int i = 0; i < n; ++i)
+    people.push_back(test::make_contact("+86139" + std::to_string(10'000'000 + i)));
+  auto ids = a->upsert_contacts(people);
+  a->save_campaign(ab_campaign());
+  std::vector<new_message> batch;
+  for (int i = 0; i < n; ++i) {
+    std::string v = i % 2 == 0 ? "A" : "B";
+    batch.push_back({"ab", "first", v, ids[i], at_ms(t0), std::nullopt});
+    batch.push_back({"ab", "second", v, ids[i], at_ms(t0 + 3 * day_ms), std::nullopt});
+  }
+  a->enqueue(batch);
+  ab_decision test;
+  test.campaign = "ab";
+  test.metric = "reply:1";
+  test.decide_after = 24h;
+  a->register_ab_test(test, std::nullopt);
+  std::barrier start(2);
+  auto decide = [&](store& s, const std::string& winner, std::int64_t& switched) {
+    ab_decision d = test;
+    d.decided_at = at_ms(t0 + day_ms);
+    d.winner = winner;
+    d.runner_up = winner == "A" ? "B" : "A";
+    d.reason = winner + " wins";
+    start.arrive_and_wait();
+    switched = s.record_ab_decision(d);
+  };
+  std::int64_t switched_a = -1;
+  std::int64_t switched_b = -1;
+  std::thread other([&] { decide(*b, "B", switched_b); });
+  decide(*a, "A", switched_a);
+  other.join();
+  auto stored = a->find_ab_test("ab");
+  REQUIRE(stored);
+  REQUIRE((stored->winner == "A" || stored->winner == "B"));
+  // The node whose decision stands switched the other variant's messages; the other did nothing.
+  CHECK(stored->switched == n);
+  CHECK((stored->winner == "A" ? switched_a : switched_b) == n);
+  CHECK((stored->winner == "A" ? switched_b : switched_a) == 0);
+  CHECK(stored->reason == stored->winner + " wins");
+  CHECK(a->connection().query_int("SELECT count(*) FROM messages WHERE variant <> '" +
+                                  stored->winner + "'") == 0);
 }

@@ -1,8 +1,11 @@
-// The contacts management methods (engine/store/sqlite/contacts.cpp): summarize_contacts,
-// opt_out_state and erase_contact.
+// The contacts management methods (engine/store/{sqlite,postgres}/contacts.cpp):
+// summarize_contacts, opt_out_state and erase_contact.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include <functional>
+
+#include "engine/store/postgres/connection.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
@@ -12,6 +15,7 @@ using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
 using pigeon::engine::test::make_message;
+using pigeon::engine::test::pg_cluster;
 using pigeon::engine::test::temp_dir;
 
 namespace {
@@ -148,53 +152,72 @@ std::string raw_sql(const std::string& path, const std::string& sql) {
   return out;
 }
 
+// Erasing a journey's recipient, with the journey rows written and read back in SQL through
+// `sql` (the first column of the first row, "" for none): the journey store's own writers are
+// journey_store_test's subject.
+void check_journey_erasure(store& s, const std::function<std::string(const std::string&)>& sql) {
+  auto ids = seed(s);
+  for (auto id : ids) {
+    auto c = std::to_string(id);
+    sql("UPDATE messages SET occurrence = '2026-05-17', context = '{\"anchor\":\"2026-05-17\"}' "
+        "WHERE contact_id = " +
+        c +
+        ";"
+        "INSERT INTO journey_entries VALUES ('promo', " +
+        c +
+        ", '2025-05-17', 1);"
+        "INSERT INTO journey_entries VALUES ('promo', " +
+        c +
+        ", '2026-05-17', 2);"
+        "INSERT INTO journey_members VALUES ('promo', " +
+        c +
+        ", 1, 2);"
+        "INSERT INTO journey_exits VALUES ('promo', " +
+        c +
+        ", 'unreadable birthday_at: ''17.5.1990''', 3);"
+        "INSERT INTO journey_dates VALUES ('promo', " +
+        c + ", 'Asia/Shanghai', 5, 17, '2026-05-17', NULL);");
+  }
+  REQUIRE(s.erase_contact(phone_a, at_ms(2000)).refused.empty());
+  auto a = std::to_string(ids[0]), b = std::to_string(ids[1]);
+  auto count = [&](const std::string& table, const std::string& id) {
+    return sql("SELECT count(*) FROM " + table + " WHERE contact_id = " + id);
+  };
+  CHECK(count("journey_entries", a) == "2");  // the counts stay
+  CHECK(count("journey_exits", a) == "1");
+  CHECK(count("journey_dates", a) == "0");
+  CHECK(count("journey_members", a) == "0");
+  CHECK(sql("SELECT count(*) FROM journey_entries WHERE contact_id = " + a +
+            " AND occurrence LIKE 'erased:%'") == "2");
+  CHECK(sql("SELECT reason FROM journey_exits WHERE contact_id = " + a) ==
+        "unreadable birthday_at");
+  CHECK(sql("SELECT count(*) FROM messages WHERE contact_id = " + a +
+            " AND (occurrence LIKE '2026%' OR context IS NOT NULL)") == "0");
+  // The other recipient is untouched.
+  CHECK(count("journey_dates", b) == "1");
+  CHECK(sql("SELECT count(*) FROM messages WHERE contact_id = " + b +
+            " AND occurrence = '2026-05-17'") == "2");
+}
+
 }  // namespace
 
 TEST_CASE("erasing a journey's recipient keeps its counts and drops its dates and anchors") {
   temp_dir dir;
   auto path = dir.file("p.db");
   auto s = sqlite_store::open(path);
-  auto ids = seed(*s);
-  for (auto id : ids) {
-    auto c = std::to_string(id);
-    raw_sql(
-        path,
-        "UPDATE messages SET occurrence = '2026-05-17', context = '{\"anchor\":\"2026-05-17\"}' "
-        "WHERE contact_id = " +
-            c +
-            ";"
-            "INSERT INTO journey_entries VALUES ('promo', " +
-            c +
-            ", '2025-05-17', 1);"
-            "INSERT INTO journey_entries VALUES ('promo', " +
-            c +
-            ", '2026-05-17', 2);"
-            "INSERT INTO journey_members VALUES ('promo', " +
-            c +
-            ", 1, 2);"
-            "INSERT INTO journey_exits VALUES ('promo', " +
-            c +
-            ", 'unreadable birthday_at: ''17.5.1990''', 3);"
-            "INSERT INTO journey_dates VALUES ('promo', " +
-            c + ", 'Asia/Shanghai', 5, 17, '2026-05-17', NULL);");
-  }
-  REQUIRE(s->erase_contact(phone_a, at_ms(2000)).refused.empty());
-  auto a = std::to_string(ids[0]), b = std::to_string(ids[1]);
-  auto count = [&](const std::string& table, const std::string& id) {
-    return raw_sql(path, "SELECT count(*) FROM " + table + " WHERE contact_id = " + id);
-  };
-  CHECK(count("journey_entries", a) == "2");  // the counts stay
-  CHECK(count("journey_exits", a) == "1");
-  CHECK(count("journey_dates", a) == "0");
-  CHECK(count("journey_members", a) == "0");
-  CHECK(raw_sql(path, "SELECT count(*) FROM journey_entries WHERE contact_id = " + a +
-                          " AND occurrence LIKE 'erased:%'") == "2");
-  CHECK(raw_sql(path, "SELECT reason FROM journey_exits WHERE contact_id = " + a) ==
-        "unreadable birthday_at");
-  CHECK(raw_sql(path, "SELECT count(*) FROM messages WHERE contact_id = " + a +
-                          " AND (occurrence LIKE '2026%' OR context IS NOT NULL)") == "0");
-  // The other recipient is untouched.
-  CHECK(count("journey_dates", b) == "1");
-  CHECK(raw_sql(path, "SELECT count(*) FROM messages WHERE contact_id = " + b +
-                          " AND occurrence = '2026-05-17'") == "2");
+  check_journey_erasure(*s, [&](const std::string& sql) { return raw_sql(path, sql); });
+}
+
+TEST_CASE("on postgres, erasing a journey's recipient keeps its counts and drops its anchors") {
+  auto conninfo = pg_cluster::shared().create_database();
+  auto s = postgres_store::open(conninfo);
+  postgres::connection raw(conninfo);
+  check_journey_erasure(*s, [&](const std::string& sql) -> std::string {
+    if (!sql.starts_with("SELECT")) {
+      raw.exec(sql);
+      return "";
+    }
+    postgres::query q(raw, sql);
+    return q.step() ? q.get_text(0) : "";
+  });
 }

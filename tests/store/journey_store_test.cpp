@@ -2,8 +2,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <barrier>
+#include <chrono>
+#include <cstdlib>
 #include <set>
+#include <thread>
 
+#include "engine/campaign/apply.hpp"
+#include "engine/campaign/journeys.hpp"
+#include "engine/store/postgres/connection.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
@@ -157,4 +164,193 @@ STORE_TEST_CASE("contacts are read by id in id order and missing ids are skipped
   CHECK(found[0].id == ids[0]);
   CHECK(found[1].id == ids[2]);
   CHECK(found[1].phone == "+8613800000102");
+}
+
+STORE_TEST_CASE("a journey's clock never moves backwards") {
+  store_backend backend;
+  store* s = backend.open();
+  seed(*s, 0);
+  s->set_journey_clock("bday", at_ms(t0 + day_ms));
+  s->set_journey_clock("bday", at_ms(t0));  // a node that evaluated through an earlier instant
+  CHECK(s->journey_clock("bday") == at_ms(t0 + day_ms));
+}
+
+// Several `pigeon serve` nodes on one PostgreSQL evaluate the same journeys: two stores on one
+// database, from two threads, as two nodes would.
+TEST_CASE(
+    "two nodes entering the same journey occurrences enter each once, count each exit once and "
+    "keep the later clock") {
+  auto conninfo = pigeon::engine::test::pg_cluster::shared().create_database();
+  auto a = postgres_store::open(conninfo);
+  auto b = postgres_store::open(conninfo);
+  constexpr int n = 300;
+  auto ids = seed(*a, n);
+  std::barrier phase(2);
+  struct tally {
+    int entered = 0;
+    int clock_behind = 0;  // reads of the clock earlier than what this node had just set
+  };
+  // Each phase starts on both nodes at once. Entries one at a time, then in one transaction (as
+  // a rollover does, so a node's INSERT meets the other's uncommitted one); the same exits in
+  // one transaction; the clock moved forward in turns.
+  auto node = [&](store& s, int parity, tally& t) {
+    phase.arrive_and_wait();
+    for (int i = 0; i < n; ++i)
+      if (s.enter_journey("bday", ids[i], "2030-01-07", at_ms(t0), {})) ++t.entered;
+    phase.arrive_and_wait();
+    s.transaction([&] {
+      for (int i = 0; i < n; ++i)
+        if (s.enter_journey("bday", ids[i], "2031-01-07", at_ms(t0 + 365 * day_ms), {}))
+          ++t.entered;
+    });
+    phase.arrive_and_wait();
+    s.transaction([&] {
+      for (int i = 0; i < n; ++i)
+        s.record_journey_exit("bday", ids[i], "re-entry blocked", at_ms(t0));
+    });
+    phase.arrive_and_wait();
+    for (int k = 0; k < 100; ++k) {
+      auto through = at_ms(t0 + 2 * k + parity);
+      s.set_journey_clock("bday", through);
+      if (s.journey_clock("bday") < through) ++t.clock_behind;
+    }
+  };
+  tally ta;
+  tally tb;
+  std::thread other([&] { node(*b, 1, tb); });
+  node(*a, 0, ta);
+  other.join();
+  CHECK(ta.entered + tb.entered == 2 * n);
+  auto st = a->journey_statistics("bday", at_ms(t0));
+  CHECK(st.entries_total == 2 * n);
+  CHECK(st.exits.at("re-entry blocked") == n);
+  CHECK(ta.clock_behind + tb.clock_behind == 0);
+  CHECK(a->journey_clock("bday") == at_ms(t0 + 199));
+  CHECK(b->journey_clock("bday") == at_ms(t0 + 199));
+}
+
+// Not a test: the journey store's figures on PostgreSQL at 1,000,000 contacts (the size of
+// docs/BENCHMARKS.md "Lifecycle journeys"). Run with
+//   build/dev/tests/store/store_tests -tc='*journey benchmark*' --no-skip
+// PIGEON_BENCH_CONTACTS sets another size.
+TEST_CASE("journey benchmark: index, zones, one day's rollover on PostgreSQL" * doctest::skip()) {
+  using clock = std::chrono::steady_clock;
+  auto ms_since = [](clock::time_point from) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - from).count();
+  };
+  std::int64_t n = 1'000'000;
+  if (const char* size = std::getenv("PIGEON_BENCH_CONTACTS")) n = std::atoll(size);
+  auto s = postgres_store::open(pigeon::engine::test::pg_cluster::shared().create_database());
+  s->save_campaign(make_campaign("bday", "h1", {"s1", "s2"}));
+  auto started = clock::now();
+  s->connection().exec(
+      "INSERT INTO contacts (phone, attributes, tz, created_at, updated_at) SELECT '+86138' || "
+      "lpad(g::text, 8, '0'), '{\"first_name\":\"Li\"}', 'Asia/Shanghai', 0, 0 FROM "
+      "generate_series(1, " +
+      std::to_string(n) + ") g");
+  MESSAGE("contacts inserted (generate_series): " << ms_since(started) << " ms");
+  // The index as apply writes it: calls of 5,000 rows, a birthday spread over the year.
+  started = clock::now();
+  std::vector<journey_date> rows;
+  for (std::int64_t id = 1; id <= n; ++id) {
+    int month = static_cast<int>(id % 12) + 1;
+    int day = static_cast<int>((id / 12) % 28) + 1;
+    rows.push_back({id, "Asia/Shanghai", month, day, "1990-01-01", std::nullopt});
+    if (rows.size() == 5000 || id == n) {
+      s->set_journey_dates("bday", rows, {});
+      rows.clear();
+    }
+  }
+  MESSAGE("set_journey_dates, " << n << " rows in calls of 5,000: " << ms_since(started) << " ms");
+  // For comparison: the first 100,000 of those rows again as a statement per row (SQLite's
+  // shape) in one transaction.
+  started = clock::now();
+  std::int64_t compared = std::min<std::int64_t>(n, 100'000);
+  s->transaction([&] {
+    pigeon::engine::postgres::query q(
+        s->connection(),
+        "INSERT INTO journey_dates (campaign, contact_id, zone, month, day, date, next_check) "
+        "VALUES ('other', $1, $2, $3, $4, $5, $6)");
+    for (std::int64_t id = 1; id <= compared; ++id) {
+      q.bind(1, id).bind(2, "Asia/Shanghai").bind(3, static_cast<int>(id % 12) + 1);
+      q.bind(4, static_cast<int>((id / 12) % 28) + 1).bind(5, "1990-01-01").bind(6, std::nullopt);
+      q.run();
+      q.reset();
+    }
+  });
+  MESSAGE("the same, " << compared << " rows a statement each: " << ms_since(started) << " ms");
+  s->connection().exec("ANALYZE journey_dates");
+  started = clock::now();
+  auto zones = s->journey_zones("bday");
+  MESSAGE("journey_zones: " << zones.size() << " in " << ms_since(started) << " ms");
+  started = clock::now();
+  std::vector<std::int64_t> due;
+  s->for_each_journey_contact({"bday", "Asia/Shanghai", 3, {7}, "", std::nullopt},
+                              [&](const contact& c) { due.push_back(c.id); });
+  MESSAGE("one day's rollover read: " << due.size() << " contacts in " << ms_since(started)
+                                      << " ms");
+  started = clock::now();
+  s->transaction([&] {
+    for (auto id : due)
+      s->enter_journey("bday", id, "2030-03-07", at_ms(t0),
+                       occurrence_messages(id, "2030-03-07", t0));
+  });
+  MESSAGE("their entries with two messages each (one transaction, as tick): " << ms_since(started)
+                                                                              << " ms");
+  started = clock::now();
+  auto st = s->journey_statistics("bday", at_ms(t0));
+  MESSAGE("journey_statistics: " << ms_since(started) << " ms, indexed " << st.indexed);
+  CHECK(st.entries_total == static_cast<std::int64_t>(due.size()));
+}
+
+// The same through the journey engine: two nodes' rollovers of one birthday journey at once
+// (each its own journey_engine and store, as two `pigeon serve` would run them).
+TEST_CASE("two nodes rolling over one birthday journey at once greet each recipient once") {
+  auto conninfo = pigeon::engine::test::pg_cluster::shared().create_database();
+  auto a = postgres_store::open(conninfo);
+  auto b = postgres_store::open(conninfo);
+  auto engine = pigeon::config::parse_engine_config(R"(
+default_timezone: Asia/Shanghai
+senders:
+  shop: { route: [main] }
+providers:
+  main: { kind: simulator }
+)",
+                                                    "engine.yaml");
+  auto journey = pigeon::config::parse_campaign(R"(campaign: bday
+sender: shop
+trigger: { date: birthday_at, every: year }
+audience: { all_tags: [member] }
+steps:
+  - { id: greet, at: "0d 10:00", sms: { text: hi } }
+  - { id: later, at: "+1d 10:00", sms: { text: again } }
+)",
+                                                "bday.yaml");
+  constexpr int n = 200;
+  std::vector<contact> people;
+  for (int i = 0; i < n; ++i) {
+    auto c = make_contact("+86139" + std::to_string(10'000'000 + i));
+    c.attributes["birthday_at"] = "1990-01-08";  // the day after t0 in Asia/Shanghai
+    people.push_back(c);
+  }
+  a->upsert_contacts(people);
+  apply_campaign(journey, engine, *a, at_ms(t0));
+  REQUIRE(a->journey_statistics("bday", at_ms(t0)).entries_total == 0);
+  std::barrier start(2);
+  auto roll = [&](store& s, journey_result& r) {
+    journey_engine node(engine);
+    start.arrive_and_wait();
+    node.tick(s, at_ms(t0 + day_ms), &r);
+  };
+  journey_result ra;
+  journey_result rb;
+  std::thread other([&] { roll(*b, rb); });
+  roll(*a, ra);
+  other.join();
+  CHECK(ra.entered + rb.entered == n);
+  CHECK(ra.messages + rb.messages == 2 * n);
+  CHECK(a->journey_statistics("bday", at_ms(t0 + day_ms)).entries_total == n);
+  CHECK(a->connection().query_int("SELECT count(*) FROM messages WHERE campaign = 'bday'") ==
+        2 * n);
+  CHECK(a->journey_clock("bday") == at_ms(t0 + day_ms));
 }

@@ -4,14 +4,12 @@
 
 namespace pigeon::engine::test {
 
-// A throwaway PostgreSQL cluster for tests (Debian postgresql-15, installed by
-// scripts/bootstrap.sh): initdb into a temporary directory, a server listening on a Unix socket
-// in that directory only (no TCP port: nothing to collide with, nothing off the machine), fsync
-// off. Started on first use, stopped and removed when the test process exits.
-//
-// As root (CI), initdb and the server run as the `postgres` user, which refuses root.
-// PIGEON_PG_BIN overrides the directory of initdb and pg_ctl (default: the newest
-// /usr/lib/postgresql/*/bin).
+// The throwaway PostgreSQL cluster tests use (scripts/pg_test_cluster.sh: initdb into a
+// directory in /tmp, a server on a Unix socket there only, fsync off; as user postgres under
+// root). Under ctest, one cluster serves the whole run (tests/CMakeLists.txt starts and stops
+// it; its directory is compiled in as PIGEON_TEST_PG_DIR); PIGEON_TEST_PG names another running
+// one. Otherwise (a test binary run by hand) the process starts its own on first use and stops
+// it when it exits.
 class pg_cluster {
  public:
   // The process's cluster, started on the first call. Throws std::runtime_error with the
@@ -28,10 +26,9 @@ class pg_cluster {
 
  private:
   pg_cluster();
-  std::string run_as_server_user(const std::string& command) const;
 
-  std::string bin_;
-  std::string dir_;
+  std::string dir_;     // the server's socket directory
+  bool owned_ = false;  // started by this process, stopped at exit
   int databases_ = 0;
 };
 

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
+#include "engine/store/postgres/connection.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
@@ -124,22 +125,34 @@ STORE_TEST_CASE("a rehearsal's attempts stay out of the live rates but count for
   CHECK(ops.campaigns[0].variants.at(0).sent == 4);
 }
 
-TEST_CASE("replies per keyword and opt-outs after a send are counted per campaign") {
-  temp_dir dir;
-  auto path = dir.file("p.db");
-  auto s = seeded(path);
-  auto claimed = s->claim_due(at_ms(1000), 1, at_ms(600000), "me");
+STORE_TEST_CASE("replies per keyword and opt-outs after a send are counted per campaign") {
+  store_backend backend;
+  store* s = seed(backend.open());
+  auto claimed = s->claim_due(at_ms(1000), 4, at_ms(600000), "me");
+  REQUIRE(claimed.size() == 4);
   s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1100)}});
   s->record_outcomes(
       {{claimed[0].id, message_state::submitted, "main", "c0", "", {}, at_ms(1200)}});
-  exec(path,
-       "INSERT INTO replies (provider, phone, text, normalized, campaign, keyword, message_id, at) "
-       "VALUES ('main', '+8613800000000', 'stop', 'STOP', 'promo', 'STOP', " +
-           std::to_string(claimed[0].id) +
-           ", 4000), ('main', '+8613800000001', 'yes', 'YES', 'promo', 'YES', NULL, 4100), "
-           "('main', '+8613800000002', 'yes', 'YES', 'promo', 'YES', NULL, 4200);"
-           "UPDATE contacts SET opted_out_at = 5000 WHERE id = " +
-           std::to_string(claimed[0].recipient.id));
+  // A STOP attributed to the message sent, two YES matched to the campaign without one.
+  auto reply = [&](const claimed_message& to, const char* keyword, std::int64_t message,
+                   const char* carrier_id, std::int64_t at) {
+    reply_row r;
+    r.provider = "main";
+    r.carrier_id = carrier_id;
+    r.phone = to.recipient.phone;
+    r.contact_id = to.recipient.id;
+    r.text = r.normalized = keyword;
+    r.at = at_ms(at);
+    r.id = s->record_reply(r);
+    r.campaign = "promo";
+    r.keyword = keyword;
+    r.message_id = message;
+    s->update_reply(r);
+  };
+  reply(claimed[0], "STOP", claimed[0].id, "r1", 4000);
+  reply(claimed[1], "YES", 0, "r2", 4100);
+  reply(claimed[2], "YES", 0, "r3", 4200);
+  s->opt_out(claimed[0].recipient.id, "reply: STOP", at_ms(5000));
   auto ops = s->operations(at_ms(6000));
   CHECK(ops.replies_table);
   REQUIRE(ops.campaigns.size() == 1);
@@ -204,5 +217,40 @@ TEST_CASE("a provider's hour p99 comes from its latest ten thousand completed at
        "outcome, completed_at) SELECT 1, 1, 'promo', 1, 'main', " +
            std::to_string(now - 1000) + " + i, 'submitted', " + std::to_string(now - 1000) +
            " + i + 700 FROM n");
+  CHECK(*s->operations(at_ms(now)).providers[0].p99_latency_ms == doctest::Approx(700));
+}
+
+TEST_CASE("on PostgreSQL a provider's hour p99 comes from its latest ten thousand attempts") {
+  pigeon::engine::test::postgres_backend backend;
+  auto* s = dynamic_cast<postgres_store*>(backend.open());
+  REQUIRE(s);
+  s->save_campaign(make_campaign("promo", "h1"));
+  s->upsert_contacts({make_contact("+8613800000000")});
+  auto& db = s->connection();
+  const std::int64_t now = 10'000'000;
+  // As the SQLite case above: 2,000 slow attempts (900 ms) 40 minutes ago, then 10,000 at
+  // 100 ms in the last ten minutes; the ledger rows need a message to point at.
+  db.exec(
+      "INSERT INTO messages (campaign, step, variant, contact_id, state, due_at, created_at, "
+      "updated_at) SELECT 'promo', 'p99', 'A', min(id), 'submitted', 0, 0, 0 FROM contacts");
+  auto ledger = [&](int count, std::int64_t from, int latency) {
+    db.exec(
+        "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
+        "outcome, completed_at) SELECT (SELECT max(id) FROM messages), 1, 'promo', 1, 'main', " +
+        std::to_string(from) + " + i, 'submitted', " + std::to_string(from) + " + i + " +
+        std::to_string(latency) + " FROM generate_series(1, " + std::to_string(count) + ") i");
+  };
+  ledger(2000, now - 2'400'000, 900);
+  ledger(10000, now - 600'000, 100);
+  auto ops = s->operations(at_ms(now));
+  REQUIRE(ops.providers.size() == 1);
+  CHECK(ops.providers[0].last_hour.attempts == 12000);
+  REQUIRE(ops.providers[0].p99_latency_ms);
+  CHECK(*ops.providers[0].p99_latency_ms == doctest::Approx(100));
+  // 100 slow ones among the latest 10,000 are the top 1 %: the p99 (the 9,900th) is still a
+  // fast one; one more and it is theirs.
+  ledger(100, now - 1000, 700);
+  CHECK(*s->operations(at_ms(now)).providers[0].p99_latency_ms == doctest::Approx(100));
+  ledger(1, now - 500, 700);
   CHECK(*s->operations(at_ms(now)).providers[0].p99_latency_ms == doctest::Approx(700));
 }

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -431,6 +432,53 @@ STORE_TEST_CASE("status tells a cleanly stopped engine from a running one") {
   CHECK(s->status(at_ms(4000)).engine_stopped_at == at_ms(3000));
   s->heartbeat("pid-1", at_ms(5000));  // the same owner running again clears the stop
   CHECK_FALSE(s->status(at_ms(6000)).engine_stopped_at);
+}
+
+STORE_TEST_CASE("status lists the engine with its pid, heartbeat and lane detail") {
+  store_backend backend;
+  store* s = backend.open();
+  CHECK(s->status(at_ms(500)).nodes.empty());
+  s->heartbeat("pid-1", at_ms(1000));
+  s->heartbeat_detail("pid-1", R"([{"name":"main"}])");
+  auto st = s->status(at_ms(2000));
+  REQUIRE(st.nodes.size() == 1);
+  CHECK(st.nodes[0].name == "pid-1");
+  CHECK(st.nodes[0].pid == static_cast<std::int64_t>(::getpid()));
+  CHECK(st.nodes[0].heartbeat == at_ms(1000));
+  CHECK_FALSE(st.nodes[0].stopped_at);
+  CHECK(st.nodes[0].detail == R"([{"name":"main"}])");
+  s->engine_stopped("pid-1", at_ms(3000));
+  CHECK(s->status(at_ms(4000)).nodes.at(0).stopped_at == at_ms(3000));
+}
+
+TEST_CASE("status lists every node sharing a PostgreSQL database, with its heartbeat") {
+  pigeon::engine::test::postgres_backend backend;
+  store* s = backend.open();
+  s->heartbeat("node-b", at_ms(1000));
+  s->heartbeat_detail("node-b", R"([{"name":"bulk"}])");
+  s->heartbeat("node-a", at_ms(1200));
+  s->heartbeat_detail("node-a", R"([{"name":"main"}])");
+  auto st = s->status(at_ms(1500));
+  REQUIRE(st.nodes.size() == 2);
+  CHECK(st.nodes[0].name == "node-a");
+  CHECK(st.nodes[0].heartbeat == at_ms(1200));
+  CHECK(st.nodes[0].detail == R"([{"name":"main"}])");
+  CHECK(st.nodes[1].name == "node-b");
+  CHECK(st.nodes[1].heartbeat == at_ms(1000));
+  CHECK(st.nodes[1].detail == R"([{"name":"bulk"}])");
+  CHECK(st.engine_owner == "node-a");
+  // node-a stops cleanly after node-b's last beat: the engine shown is node-b, still running.
+  s->heartbeat("node-b", at_ms(2000));
+  s->heartbeat("node-a", at_ms(2100));
+  s->engine_stopped("node-a", at_ms(2200));
+  st = s->status(at_ms(2300));
+  CHECK(st.nodes.at(0).stopped_at == at_ms(2200));
+  CHECK_FALSE(st.nodes.at(1).stopped_at);
+  CHECK(st.engine_owner == "node-b");
+  CHECK(st.engine_heartbeat == at_ms(2000));
+  CHECK_FALSE(st.engine_stopped_at);
+  // A second store (another node's connection) sees both too.
+  CHECK(backend.reopen()->status(at_ms(2300)).nodes.size() == 2);
 }
 
 STORE_TEST_CASE("a message cancelled or paused after its claim is not marked for sending") {

@@ -10,8 +10,6 @@
 
 namespace pigeon::engine::postgres {
 
-namespace {
-
 // "postgresql://user:secret@host/db" -> "postgresql://user:***@host/db"; "password=x" -> "***".
 std::string mask_password(const std::string& conninfo) {
   static const std::regex uri(R"(^(postgres(?:ql)?://[^:/@]*:)[^@]*@)");
@@ -19,6 +17,8 @@ std::string mask_password(const std::string& conninfo) {
   auto masked = std::regex_replace(conninfo, uri, "$1***@");
   return std::regex_replace(masked, kv, "$1***");
 }
+
+namespace {
 
 std::string message_of(const PGconn* conn, const PGresult* result) {
   std::string text = result ? PQresultErrorMessage(result) : "";

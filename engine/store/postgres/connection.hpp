@@ -111,6 +111,10 @@ class query {
   int rows_ = 0;
 };
 
+// The connection string or URI with any password masked ("postgresql://u:***@h/db",
+// "password=***"): how a database is named in messages and `status`.
+std::string mask_password(const std::string& conninfo);
+
 inline std::int64_t to_ms(time_point t) { return t.time_since_epoch().count(); }
 inline time_point from_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
 

@@ -162,6 +162,14 @@ class postgres_store final : public store {
 
   void mark_sends_simulated() override { simulated_sends_ = true; }
 
+  // Registers this engine as node `name` at `now` (real time): its heartbeat row, marked
+  // running. Refused (the reason returned, nothing written) while a node of that name has a
+  // heartbeat younger than `live` and has not stopped: "another node named X is running ...
+  // (heartbeat Ns ago)". Nodes registering one name at once are serialised (advisory lock).
+  std::optional<std::string> register_node(
+      const std::string& name, time_point now,
+      std::chrono::milliseconds live = std::chrono::milliseconds(node_alive_ms));
+
   // The database as given, password masked: for messages and `status`.
   const std::string& target() const;
   // The connection, for the node registry and `db copy` (same thread rule as the store).

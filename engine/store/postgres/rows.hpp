@@ -14,6 +14,8 @@ namespace pigeon::engine::postgres {
 using columns::final_states_sql;
 using columns::json_to_object;
 using columns::json_to_strings;
+using columns::keywords_from_json;
+using columns::keywords_to_json;
 using columns::not_final_sql;
 using columns::object_to_json;
 using columns::read_state;

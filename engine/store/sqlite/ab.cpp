@@ -6,9 +6,7 @@
 // a due time of their step's time + decide_after (never before the test's next check), so the
 // claim never takes them: every check that leaves the test undecided moves those due before the
 // next check to it (or releases them all, see recheck_ab_test).
-#include <cstdio>
-#include <cstdlib>
-
+#include "engine/store/columns.hpp"
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
@@ -52,21 +50,13 @@ std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
   // `sample`, or not sent yet, who replies or buys anyway is no evidence for a variant.
   const std::string exposed_only = "AND (a.sent = 1 OR a.variant = 'holdout') ";
   atomically("read A/B statistics", [&] {
-    auto find = [&](const std::string& variant) -> variant_stats& {
-      for (auto& v : out)
-        if (v.variant == variant) return v;
-      variant_stats fresh;
-      fresh.variant = variant;
-      out.push_back(std::move(fresh));
-      return out.back();
-    };
     {
       query q(*db_, assign +
                         "SELECT variant, count(*), sum(sent), sum(delivered) FROM assign "
                         "GROUP BY variant ORDER BY variant");
       q.bind(1, campaign);
       while (q.step()) {
-        auto& v = find(q.get_text(0));
+        auto& v = columns::variant_entry(out, q.get_text(0));
         v.recipients = q.get_int(1);
         v.sent = q.get_int(2);
         v.delivered = q.get_int(3);
@@ -80,7 +70,8 @@ std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
                         "OR r.campaign = ?1) WHERE r.keyword IS NOT NULL " +
                         exposed_only + "GROUP BY 1, 2");
       q.bind(1, campaign);
-      while (q.step()) find(q.get_text(0)).replies[q.get_text(1)] = q.get_int(2);
+      while (q.step())
+        columns::variant_entry(out, q.get_text(0)).replies[q.get_text(1)] = q.get_int(2);
     }
     {
       query q(*db_, assign +
@@ -89,31 +80,14 @@ std::vector<variant_stats> sqlite_store::ab_stats(const std::string& campaign) {
                         "WHERE 1 " +
                         exposed_only + "GROUP BY 1, 2");
       q.bind(1, campaign);
-      while (q.step()) find(q.get_text(0)).events[q.get_text(1)] = q.get_int(2);
+      while (q.step())
+        columns::variant_entry(out, q.get_text(0)).events[q.get_text(1)] = q.get_int(2);
     }
   });
   return out;
 }
 
 namespace {
-
-ab_decision read_ab_row(query& q) {
-  ab_decision d;
-  d.campaign = q.get_text(0);
-  d.metric = q.get_text(1);
-  d.decide_after = std::chrono::milliseconds(q.get_int(2));
-  d.first_send = q.get_opt_time(3);
-  d.decided_at = q.get_opt_time(4);
-  d.winner = q.get_text(5);
-  d.runner_up = q.get_text(6);
-  if (auto p = q.get_opt_text(7)) d.p_value = std::strtod(p->c_str(), nullptr);
-  d.reason = q.get_text(8);
-  d.switched = q.get_int(9);
-  d.min_per_variant = q.get_int(10);
-  d.sample_percent = static_cast<int>(q.get_int(11));
-  d.next_check = q.get_opt_time(12);
-  return d;
-}
 
 const char* ab_columns =
     "SELECT a.campaign, a.metric, a.decide_after_ms, a.first_send_at, a.decided_at, a.winner, "
@@ -159,7 +133,7 @@ void sqlite_store::register_ab_test(const ab_decision& test, std::optional<time_
       {
         query q(*db_, std::string(ab_columns) + "WHERE a.campaign = ?1 AND a.decided_at IS NULL");
         q.bind(1, test.campaign);
-        if (q.step()) dropped = read_ab_row(q);
+        if (q.step()) dropped = columns::read_ab_row(q);
       }
       if (!dropped) return;
       auto now = sqlite::wall_clock_ms();
@@ -196,7 +170,7 @@ std::vector<ab_decision> sqlite_store::ab_tests_due(time_point now) {
       query q(*db_, std::string(ab_columns) +
                         "JOIN campaign_heads h ON h.name = a.campaign "
                         "WHERE a.decided_at IS NULL AND h.state = 'active'");
-      while (q.step()) open.push_back(read_ab_row(q));
+      while (q.step()) open.push_back(columns::read_ab_row(q));
     }
     for (auto& d : open) {
       if (!d.first_send) {
@@ -251,12 +225,6 @@ std::int64_t sqlite_store::record_ab_decision(const ab_decision& d) {
                  d.winner.empty() ? "ab sample: released at the decision (no winner: the split)"
                                   : "ab sample: released at the decision (winner " + d.winner + ")",
                  now);
-    std::optional<std::string> p;
-    if (d.p_value) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.6g", *d.p_value);
-      p = buf;
-    }
     query(*db_,
           "UPDATE ab_tests SET decided_at = ?2, winner = ?3, runner_up = ?4, p_value = ?5, "
           "reason = ?6, switched = ?7, first_send_at = coalesce(first_send_at, ?8), "
@@ -265,7 +233,7 @@ std::int64_t sqlite_store::record_ab_decision(const ab_decision& d) {
         .bind(2, at)
         .bind(3, d.winner)
         .bind(4, d.runner_up)
-        .bind(5, p)
+        .bind(5, columns::p_value_to_text(d.p_value))
         .bind(6, d.reason)
         .bind(7, switched)
         .bind(8, d.first_send)
@@ -326,7 +294,7 @@ std::optional<ab_decision> sqlite_store::find_ab_test(const std::string& campaig
     {
       query q(*db_, std::string(ab_columns) + "WHERE a.campaign = ?1");
       q.bind(1, campaign);
-      if (q.step()) out = read_ab_row(q);
+      if (q.step()) out = columns::read_ab_row(q);
     }
     if (!out) return;
     query q(*db_, std::string("SELECT count(*) FROM messages WHERE ") + held_sql);

@@ -1,12 +1,10 @@
 // sqlite_store: managing contacts one by one (`pigeon contacts show/export/delete`): opt-out
 // state, the export's summary, and erasure for privacy requests.
 #include <algorithm>
-#include <boost/json/parse.hpp>
-#include <functional>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
+#include "engine/store/json_keys.hpp"
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
@@ -27,54 +25,6 @@ std::optional<store::opt_out_record> sqlite_store::opt_out_state(std::int64_t co
   return out;
 }
 
-namespace {
-
-struct name_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-// Calls `fn` with each key of the JSON object `text` (as object_to_json writes them: no
-// whitespace needed, values of any kind). Keys with escapes, and text this scan does not
-// follow, are decoded by Boost.JSON instead (a key may then be passed twice).
-// Calls `fn` with each key of the JSON object `text` (as object_to_json writes them: no
-// whitespace needed, values of any kind). Keys with escapes, and text this scan does not
-// follow, are decoded by Boost.JSON instead; text that is no JSON object yields nothing (the
-// scan of the rows skips and names such a contact). `keys` is scratch space.
-template <typename Fn>
-void for_each_key(std::string_view text, std::vector<std::string_view>& keys, Fn&& fn) {
-  keys.clear();
-  if (text.find('\\') == std::string_view::npos && text.starts_with('{')) {
-    std::size_t depth = 0, i = 0;
-    bool ok = true;
-    while (ok && i < text.size()) {
-      char c = text[i];
-      if (c == '"') {
-        auto end = text.find('"', i + 1);
-        if (end == std::string_view::npos) break;
-        auto next = text.find_first_not_of(" \t\r\n", end + 1);
-        if (depth == 1 && next != std::string_view::npos && text[next] == ':')
-          keys.push_back(text.substr(i + 1, end - i - 1));
-        i = end + 1;
-        continue;
-      }
-      if (c == '{' || c == '[') ++depth;
-      if (c == '}' || c == ']') ok = depth-- > 0;
-      ++i;
-    }
-    if (ok && depth == 0 && i == text.size()) {
-      for (auto key : keys) fn(key);
-      return;
-    }
-  }
-  boost::system::error_code ec;
-  auto v = boost::json::parse(text, ec);
-  if (ec || !v.is_object()) return;
-  for (const auto& [key, value] : v.get_object()) fn(std::string_view(key));
-}
-
-}  // namespace
-
 static_assert(std::string_view(store::erased_phone_prefix) == "erased:",
               "rows.hpp live_contact_sql spells the prefix out");
 
@@ -90,15 +40,9 @@ store::contacts_summary sqlite_store::summarize_contacts() {
     query rows(*db_, std::string("SELECT k.attributes FROM contacts k WHERE k.attributes <> '{}' "
                                  "AND ") +
                          sqlite::live_contact_sql);
-    std::unordered_set<std::string, name_hash, std::equal_to<>> seen;
-    std::vector<std::string_view> keys;
-    while (rows.step()) {
-      for_each_key(rows.get_view(0), keys, [&](std::string_view name) {
-        if (!seen.contains(name)) seen.emplace(name);
-      });
-    }
-    out.attributes.assign(seen.begin(), seen.end());
-    std::sort(out.attributes.begin(), out.attributes.end());
+    json_keys::name_set names;
+    while (rows.step()) names.add_keys_of(rows.get_view(0));
+    out.attributes = names.sorted();
   });
   return out;
 }

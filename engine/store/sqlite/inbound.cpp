@@ -2,10 +2,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <cassert>
 
+#include "engine/store/receipts.hpp"
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
@@ -19,60 +18,6 @@ namespace {
 // The states a queued campaign message waits in; an opt-out suppresses them.
 constexpr const char* waiting_states = "('scheduled', 'deferred', 'retry', 'leased')";
 
-std::string keywords_to_json(const std::vector<reply_keyword>& keywords) {
-  boost::json::array out;
-  for (const auto& k : keywords) {
-    out.push_back(boost::json::object{{"keyword", k.keyword},
-                                      {"normalized", k.normalized},
-                                      {"tag", k.tag},
-                                      {"respond", k.respond},
-                                      {"action", k.action},
-                                      {"step", k.step},
-                                      {"step_at", k.step_at},
-                                      {"step_variant", k.step_variant},
-                                      {"max", k.max},
-                                      {"per_seconds", k.per.count()}});
-  }
-  return boost::json::serialize(out);
-}
-
-std::vector<reply_keyword> keywords_from_json(const std::string& text) {
-  std::vector<reply_keyword> out;
-  boost::system::error_code ec;
-  auto value = boost::json::parse(text, ec);
-  if (ec || !value.is_array()) throw store_error("stored campaign reply keywords are not JSON");
-  auto str = [](const boost::json::object& o, const char* key) {
-    auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
-  auto num = [](const boost::json::object& o, const char* key) {
-    auto* v = o.if_contains(key);
-    return v && v->is_int64() ? v->as_int64() : std::int64_t{0};
-  };
-  for (const auto& item : value.as_array()) {
-    if (!item.is_object()) continue;
-    const auto& o = item.as_object();
-    reply_keyword k;
-    k.keyword = str(o, "keyword");
-    k.normalized = str(o, "normalized");
-    k.tag = str(o, "tag");
-    k.respond = str(o, "respond");
-    k.action = str(o, "action");
-    k.step = str(o, "step");
-    k.step_at = str(o, "step_at");
-    k.step_variant = str(o, "step_variant");
-    k.max = static_cast<int>(num(o, "max"));
-    k.per = std::chrono::seconds(num(o, "per_seconds"));
-    out.push_back(std::move(k));
-  }
-  return out;
-}
-
-[[maybe_unused]] bool is_carrier_state(message_state s) {
-  return s == message_state::submitted || s == message_state::delivered ||
-         s == message_state::undelivered || s == message_state::failed;
-}
-
 }  // namespace
 
 void sqlite_store::save_replies(const std::string& campaign, int version,
@@ -83,7 +28,7 @@ void sqlite_store::save_replies(const std::string& campaign, int version,
       .bind(1, campaign)
       .bind(2, version)
       .bind(3, static_cast<std::int64_t>(replies.valid_for.count()))
-      .bind(4, keywords_to_json(replies.keywords))
+      .bind(4, sqlite::keywords_to_json(replies.keywords))
       .run();
 }
 
@@ -103,8 +48,8 @@ bool sqlite_store::suppress_opted_out(std::int64_t message_id, time_point now) {
 receipt_effect sqlite_store::record_receipt(const receipt& r) {
   receipt_effect effect = receipt_effect::unknown_message;
   atomically("record receipt", [&] {
-    assert(is_carrier_state(r.state));
-    std::string key = !r.carrier_id.empty() ? r.carrier_id : "id:" + std::to_string(r.message_id);
+    assert(receipts::is_carrier_state(r.state));
+    std::string key = receipts::dedupe_key(r);
     // Find the message: pigeon's id first, then the carrier's id for this provider.
     std::int64_t id = 0;
     std::optional<message_state> current;
@@ -133,20 +78,7 @@ receipt_effect sqlite_store::record_receipt(const receipt& r) {
                "ORDER BY id DESC LIMIT 1",
            r.provider, r.carrier_id);
     }
-    if (!current) {
-      effect = receipt_effect::unknown_message;
-    } else if (is_final(*current)) {
-      effect = receipt_effect::stale;
-    } else if (*current == message_state::submitted) {
-      effect =
-          r.state == message_state::submitted ? receipt_effect::stale : receipt_effect::applied;
-    } else if (*current == message_state::submitting || ever_submitted) {
-      // submitting, or waiting for a resend after an unknown or transient outcome: the carrier
-      // has it, so it must not go again.
-      effect = receipt_effect::reconciled;
-    } else {
-      effect = receipt_effect::stale;  // never submitted: nothing a carrier could report on
-    }
+    effect = receipts::effect_on(current, ever_submitted, r.state);
     query ins(*db_,
               "INSERT INTO receipts (provider, dedupe_key, carrier_id, message_id, status, state, "
               "error_code, error_text, at, received_at, effect) "
@@ -164,11 +96,7 @@ receipt_effect sqlite_store::record_receipt(const receipt& r) {
     }
     if (effect != receipt_effect::applied && effect != receipt_effect::reconciled) return;
     auto state = std::string(to_string(r.state));
-    std::string reason;
-    if (!r.error_code.empty() || !r.error_text.empty())
-      reason = r.status + " " + r.error_code + (r.error_text.empty() ? "" : ": " + r.error_text);
-    if (effect == receipt_effect::reconciled)
-      reason = "reconciled by delivery receipt" + (reason.empty() ? "" : " (" + reason + ")");
+    auto reason = receipts::reason(r, effect);
     query(*db_,
           "UPDATE messages SET state = ?2, "
           "carrier_id = CASE WHEN ?3 <> '' THEN ?3 ELSE carrier_id END, "
@@ -292,7 +220,7 @@ std::optional<reply_attribution> sqlite_store::attribute_reply(std::int64_t cont
     a.sender = q.get_text(3);
     a.sent_at = q.get_time(4);
     a.replies.valid_for = std::chrono::milliseconds(q.get_int(5));
-    a.replies.keywords = keywords_from_json(q.get_text(6));
+    a.replies.keywords = sqlite::keywords_from_json(q.get_text(6));
     a.occurrence = q.get_text(7);
     a.context = q.get_text(8);
     found = std::move(a);
@@ -416,31 +344,12 @@ void sqlite_store::update_reply(const reply_row& r) {
 std::vector<reply_row> sqlite_store::replies(const reply_filter& filter) {
   std::vector<reply_row> out;
   atomically("list replies", [&] {
-    query q(*db_,
-            "SELECT id, provider, carrier_id, phone, COALESCE(contact_id, 0), to_number, text, "
-            "normalized, campaign, COALESCE(message_id, 0), keyword, action, nps_score, at "
-            "FROM replies WHERE (?1 = '' OR campaign = ?1) AND (?2 IS NULL OR at >= ?2) "
-            "AND (?4 = 0 OR contact_id = ?4) ORDER BY at, id LIMIT ?3");
+    query q(*db_, std::string("SELECT ") + columns::reply_columns +
+                      " FROM replies WHERE (?1 = '' OR campaign = ?1) AND (?2 IS NULL OR at >= ?2) "
+                      "AND (?4 = 0 OR contact_id = ?4) ORDER BY at, id LIMIT ?3");
     q.bind(1, filter.campaign).bind(2, filter.since).bind(4, filter.contact_id);
     q.bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
-    while (q.step()) {
-      reply_row r;
-      r.id = q.get_int(0);
-      r.provider = q.get_text(1);
-      r.carrier_id = q.get_text(2);
-      r.phone = q.get_text(3);
-      r.contact_id = q.get_int(4);
-      r.to = q.get_text(5);
-      r.text = q.get_text(6);
-      r.normalized = q.get_text(7);
-      r.campaign = q.get_text(8);
-      r.message_id = q.get_int(9);
-      r.keyword = q.get_text(10);
-      r.action = q.get_text(11);
-      if (!q.is_null(12)) r.nps_score = static_cast<int>(q.get_int(12));
-      r.at = q.get_time(13);
-      out.push_back(std::move(r));
-    }
+    while (q.step()) out.push_back(columns::read_reply(q));
   });
   return out;
 }
@@ -465,24 +374,12 @@ std::vector<contact_event> sqlite_store::events(std::int64_t contact_id, const s
   std::vector<contact_event> out;
   atomically("list events", [&] {
     query q(*db_,
-            "SELECT id, name, contact_id, properties, at, received_at FROM events "
-            "WHERE contact_id = ?1 AND (?2 = '' OR name = ?2) AND at >= ?3 ORDER BY at, id");
+            std::string("SELECT ") + columns::event_columns +
+                " FROM events "
+                "WHERE contact_id = ?1 AND (?2 = '' OR name = ?2) AND at >= ?3 ORDER BY at, id");
     q.bind(1, contact_id).bind(2, name).bind(3, since);
     while (q.step()) {
-      contact_event e;
-      e.id = q.get_int(0);
-      e.name = q.get_text(1);
-      e.contact_id = q.get_int(2);
-      try {
-        e.properties = sqlite::json_to_object(q.get_text(3), "event properties");
-      } catch (const store_error& error) {
-        // Written by an older pigeon (NaN, Infinity, invalid UTF-8): skipped, never fatal.
-        spdlog::warn("skipped event {} ({}): {}", e.id, e.name, error.what());
-        continue;
-      }
-      e.at = q.get_time(4);
-      e.received_at = q.get_time(5);
-      out.push_back(std::move(e));
+      if (auto e = columns::read_event(q)) out.push_back(std::move(*e));
     }
   });
   return out;

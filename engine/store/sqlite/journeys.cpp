@@ -166,9 +166,11 @@ std::optional<time_point> sqlite_store::journey_clock(const std::string& campaig
 
 void sqlite_store::set_journey_clock(const std::string& campaign, time_point through) {
   atomically("set journey clock", [&] {
+    // Never backwards (journey_store): an evaluation through an earlier instant leaves it.
     query q(*db_,
             "INSERT INTO journey_clock (campaign, evaluated_through) VALUES (?1, ?2) "
-            "ON CONFLICT (campaign) DO UPDATE SET evaluated_through = ?2");
+            "ON CONFLICT (campaign) DO UPDATE SET evaluated_through = "
+            "max(evaluated_through, ?2)");
     q.bind(1, campaign).bind(2, through);
     q.run();
   });

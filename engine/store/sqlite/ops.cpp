@@ -4,6 +4,7 @@
 #include <chrono>
 #include <tuple>
 
+#include "engine/store/ops_figures.hpp"
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
@@ -11,30 +12,11 @@
 namespace pigeon::engine {
 
 using sqlite::query;
+using namespace ops_figures;
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// Adds one ledger row's outcome to `c`.
-void count_outcome(attempt_counts& c, const std::string& outcome, std::int64_t n) {
-  c.attempts += n;
-  if (outcome == "pending") {
-    c.pending += n;
-  } else if (outcome == "submitted") {
-    c.accepted += n;
-  } else if (outcome == "delivered") {
-    c.accepted += n;
-    c.delivered += n;
-  } else if (outcome == "failed" || outcome == "undelivered") {
-    c.failed += n;
-  } else if (outcome == "retry" || outcome == "unknown") {
-    c.retried += n;
-  } else {
-    // expired, suppressed, deferred: the attempt ended without a carrier verdict.
-    c.accepted += 0;
-  }
-}
 
 bool table_exists(sqlite::database& db, const std::string& name) {
   query q(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
@@ -46,13 +28,6 @@ bool column_exists(sqlite::database& db, const std::string& table, const std::st
   query q(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
   q.bind(1, table).bind(2, column);
   return q.step();
-}
-
-campaign_figures& campaign_named(ops_snapshot& s, const std::string& name) {
-  for (auto& c : s.campaigns)
-    if (c.name == name) return c;
-  s.campaigns.push_back({name, {}, {}, {}});
-  return s.campaigns.back();
 }
 
 }  // namespace
@@ -83,9 +58,6 @@ void sqlite_store::heartbeat_detail(const std::string& owner, const std::string&
   });
 }
 
-// The most recent completed attempts per provider that the hour's p99 is taken from.
-constexpr std::int64_t latency_sample_cap = 10000;
-
 ops_snapshot sqlite_store::operations(time_point now) {
   ops_snapshot s;
   atomically("read operations", [&] {
@@ -99,15 +71,9 @@ ops_snapshot sqlite_store::operations(time_point now) {
               "WHERE at >= ?1 AND simulated = 0 GROUP BY provider, outcome ORDER BY provider");
       q.bind(1, now - window);
       while (q.step()) {
-        auto provider = q.get_text(0);
-        auto it = std::find_if(s.providers.begin(), s.providers.end(),
-                               [&](const provider_figures& p) { return p.name == provider; });
-        if (it == s.providers.end()) {
-          s.providers.push_back({provider, {}, {}, {}});
-          it = std::prev(s.providers.end());
-        }
-        count_outcome(*all, q.get_text(1), q.get_int(2));
-        count_outcome((*it).*pick, q.get_text(1), q.get_int(2));
+        auto& provider = provider_named(s, q.get_text(0));
+        count_outcome(*all, q.get_view(1), q.get_int(2));
+        count_outcome(provider.*pick, q.get_view(1), q.get_int(2));
       }
     }
     // p99 of submit round trips per provider over the last hour, from its latest
@@ -120,11 +86,7 @@ ops_snapshot sqlite_store::operations(time_point now) {
               "AND completed_at IS NOT NULL AND simulated = 0 ORDER BY at DESC LIMIT ?3");
       q.bind(1, p.name).bind(2, now - 60min).bind(3, latency_sample_cap);
       while (q.step()) latencies.push_back(q.get_int(0));
-      if (latencies.empty()) continue;
-      const auto k = (latencies.size() * 99 - 1) / 100;
-      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k),
-                       latencies.end());
-      p.p99_latency_ms = static_cast<double>(latencies[k]);
+      p.p99_latency_ms = ops_figures::p99(latencies);
     }
     // Campaign progress by step and variant (A/B standing).
     {

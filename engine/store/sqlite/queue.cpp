@@ -471,11 +471,16 @@ status_snapshot sqlite_store::status(time_point now) {
       if (q.step()) s.oldest_due = q.get_opt_time(0);
     }
     {
-      query q(*db_, "SELECT owner, at, stopped_at FROM engine_heartbeat ORDER BY at DESC LIMIT 1");
+      // One engine per file (its lock): the latest to beat; older rows are earlier runs.
+      query q(*db_,
+              "SELECT owner, at, stopped_at, pid, detail FROM engine_heartbeat "
+              "ORDER BY at DESC LIMIT 1");
       if (q.step()) {
         s.engine_owner = q.get_text(0);
         s.engine_heartbeat = q.get_time(1);
         s.engine_stopped_at = q.get_opt_time(2);
+        s.nodes.push_back({s.engine_owner, q.get_int(3), *s.engine_heartbeat, s.engine_stopped_at,
+                           q.get_text(4)});
       }
     }
     // This store's own claims (held in memory, claim_table.hpp) count as `leased`; another

@@ -213,6 +213,37 @@ TEST_CASE("status verdicts: ok, warning past a threshold, critical when the engi
   CHECK(to_json(c).at("exit_code") == 2);
 }
 
+TEST_CASE("status lists every node with its heartbeat, state and own lanes") {
+  pigeon::config::alert_thresholds t;
+  auto now = time_point(std::chrono::hours(1000));
+  status_report r;
+  r.now = now;
+  r.snapshot.engine_heartbeat = now - std::chrono::seconds(1);
+  r.snapshot.engine_owner = "node-a";
+  r.snapshot.nodes = {
+      {"node-a", 11, now - std::chrono::seconds(1), std::nullopt, R"([{"name":"main"}])"},
+      {"node-b", 22, now - std::chrono::seconds(45), std::nullopt, R"([{"name":"bulk"}])"},
+      {"node-c", 33, now - std::chrono::minutes(5), now - std::chrono::minutes(5),
+       R"([{"name":"old"}])"}};
+  assess(r, t);
+  CHECK(r.engine_up);
+  CHECK(r.nodes_up == std::vector<bool>{true, false, false});
+  auto nodes = to_json(r).at("nodes").as_array();
+  REQUIRE(nodes.size() == 3);
+  CHECK(nodes[0].at("name") == "node-a");
+  CHECK(nodes[0].at("pid") == 11);
+  CHECK(nodes[0].at("up") == true);
+  CHECK(nodes[0].at("heartbeat").as_string() == format_iso(now - std::chrono::seconds(1)));
+  CHECK(nodes[0].at("heartbeat_age_seconds").as_double() == doctest::Approx(1.0));
+  CHECK(nodes[0].at("stopped_at").is_null());
+  CHECK(nodes[0].at("lanes").at(0).at("name") == "main");
+  CHECK(nodes[1].at("up") == false);  // stale: stopped beating without a clean stop
+  CHECK(nodes[1].at("heartbeat_age_seconds").as_double() == doctest::Approx(45.0));
+  CHECK(nodes[1].at("lanes").at(0).at("name") == "bulk");
+  CHECK(nodes[2].at("stopped_at").as_string() == format_iso(now - std::chrono::minutes(5)));
+  CHECK(nodes[2].at("lanes").is_null());  // a stopped node's lanes are history
+}
+
 TEST_CASE("a full disk under the database is critical and named in engine_down") {
   pigeon::config::alert_thresholds t;
   auto now = time_point(std::chrono::hours(1000));
