@@ -15,7 +15,7 @@ namespace {
 // migrations.cpp, as of its version 13) with PostgreSQL types: times BIGINT milliseconds since
 // the Unix epoch, flags INTEGER 0/1, lists and objects JSON text, ids identities that accept
 // given values (`db copy` keeps them).
-constexpr std::array<const char*, 2> migrations = {
+constexpr std::array<const char*, 3> migrations = {
     // 1: the whole schema of SQLite version 13.
     R"sql(
 CREATE TABLE contacts (
@@ -265,7 +265,15 @@ CREATE TABLE journey_clock (
   evaluated_through  BIGINT NOT NULL
 );
 )sql",
-    // 2: several nodes (engine/store/postgres/pg_rate_budget.hpp, node_watch.hpp). A provider's
+    // 2: the claimable index orders by (due_at, id) as claims do: on due_at alone, a broadcast's
+    // messages (one due time) were sorted whole at every claim. (SQLite's index carries the
+    // rowid.)
+    R"sql(
+DROP INDEX messages_claimable;
+CREATE INDEX messages_claimable ON messages (due_at, id)
+  WHERE state = 'scheduled' OR state = 'retry' OR state = 'deferred';
+)sql",
+    // 3: several nodes (engine/store/postgres/pg_rate_budget.hpp, node_watch.hpp). A provider's
     // rate shared by every node: a token bucket per provider, refilled on the server's clock
     // (at_us: its microseconds since the epoch); granted is the last take's, read back by the
     // statement that took it. A dead node's row records the survivor that recovered its work.

@@ -35,44 +35,46 @@ constexpr const char* not_direct =
 
 }  // namespace
 
-std::optional<postgres_store::submit_context> postgres_store::read_submit_context(
-    std::int64_t message_id) {
+std::unordered_map<std::int64_t, postgres_store::submit_context>
+postgres_store::read_submit_contexts(const std::string& id_array) {
   static const std::string sql =
       "SELECT m.state, h.state, h.version, m.attempts, m.contact_id, m.campaign, m.expires_at, "
       "c.category, c.priority, c.cap_max, c.cap_per, c.on_cap, c.stop_on, "
       "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.direct_text IS NOT NULL, m.step, "
-      "m.occurrence, m.lease_owner, m.lease_until "
+      "m.occurrence, m.lease_owner, m.lease_until, m.id "
       "FROM messages m "
       "JOIN campaign_heads h ON h.name = m.campaign "
       "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-      "JOIN contacts k ON k.id = m.contact_id WHERE m.id = $1::bigint";
+      "JOIN contacts k ON k.id = m.contact_id WHERE m.id = ANY($1::bigint[])";
   query q(*db_, sql);
-  q.bind(1, message_id);
-  if (!q.step()) return std::nullopt;
-  submit_context ctx;
-  ctx.state = q.get_text(0);
-  ctx.head_state = q.get_text(1);
-  ctx.head_version = static_cast<int>(q.get_int(2));
-  ctx.attempts = static_cast<int>(q.get_int(3));
-  ctx.contact_id = q.get_int(4);
-  ctx.campaign = q.get_text(5);
-  ctx.expires = q.get_opt_time(6);
-  ctx.category = q.get_text(7);
-  ctx.priority = static_cast<int>(q.get_int(8));
-  if (!q.is_null(9) && !q.is_null(10)) {
-    ctx.campaign_cap =
-        campaign_cap(static_cast<int>(q.get_int(9)), std::chrono::milliseconds(q.get_int(10)));
+  q.bind(1, id_array);
+  std::unordered_map<std::int64_t, submit_context> out;
+  while (q.step()) {
+    submit_context& ctx = out[q.get_int(19)];
+    ctx.state = q.get_text(0);
+    ctx.head_state = q.get_text(1);
+    ctx.head_version = static_cast<int>(q.get_int(2));
+    ctx.attempts = static_cast<int>(q.get_int(3));
+    ctx.contact_id = q.get_int(4);
+    ctx.campaign = q.get_text(5);
+    ctx.expires = q.get_opt_time(6);
+    ctx.category = q.get_text(7);
+    ctx.priority = static_cast<int>(q.get_int(8));
+    if (!q.is_null(9) && !q.is_null(10)) {
+      ctx.campaign_cap =
+          campaign_cap(static_cast<int>(q.get_int(9)), std::chrono::milliseconds(q.get_int(10)));
+    }
+    ctx.on_cap = q.get_text(11);
+    ctx.opted_out = q.get_int(13) != 0;
+    ctx.direct = q.get_int(14) != 0;
+    ctx.step = q.get_text(15);
+    ctx.occurrence = q.get_text(16);
+    if (!q.is_null(17)) ctx.lease_owner = q.get_text(17);
+    ctx.lease_until = q.get_opt_time(18);
+    if (auto stop_on = q.get_text(12); stop_on != "[]")
+      ctx.stop_on = postgres::json_to_strings(stop_on, "campaign stop_on");
   }
-  ctx.on_cap = q.get_text(11);
-  ctx.opted_out = q.get_int(13) != 0;
-  ctx.direct = q.get_int(14) != 0;
-  ctx.step = q.get_text(15);
-  ctx.occurrence = q.get_text(16);
-  if (!q.is_null(17)) ctx.lease_owner = q.get_text(17);
-  ctx.lease_until = q.get_opt_time(18);
-  if (auto stop_on = q.get_text(12); stop_on != "[]")
-    ctx.stop_on = postgres::json_to_strings(stop_on, "campaign stop_on");
-  return ctx;
+  return out;
 }
 
 std::optional<send_outcome> postgres_store::policy_verdict(const submit_intent& in,

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <unordered_map>
 
 #include "engine/store/store.hpp"
 
@@ -186,7 +187,7 @@ class postgres_store final : public store {
   void rollback(bool nested) noexcept;
 
   // What mark_submitting reads of a message, its campaign head and the head version's policy
-  // (engine/store/postgres/policy_facts.cpp); nullopt when there is no such message.
+  // (engine/store/postgres/policy_facts.cpp).
   struct submit_context {
     std::string state;
     std::string head_state;
@@ -207,7 +208,10 @@ class postgres_store final : public store {
     std::string lease_owner;  // the node holding the message (leased or submitting)
     std::optional<time_point> lease_until;
   };
-  std::optional<submit_context> read_submit_context(std::int64_t message_id);
+  // The contexts of the messages in `id_array` (an array literal, "{1,2}": one round trip for a
+  // flush), by id; a missing id has no such message.
+  std::unordered_map<std::int64_t, submit_context> read_submit_contexts(
+      const std::string& id_array);
   // Send policy inside mark_submitting (policy_facts.cpp): the contact's row is locked first,
   // so the facts are read and the intent recorded with no other node deciding for that contact
   // in between. Returns the outcome when the message must not go now, nullopt when it may.

@@ -4,6 +4,11 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <unordered_set>
+
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
@@ -14,25 +19,30 @@ using postgres::query;
 
 namespace {
 
+// Campaigns not active: few rows, read once per statement as a hashed filter, so the claim and
+// next_due walk the due-time index in order and stop early instead of joining every due row
+// (a join made PostgreSQL sort the whole due backlog at each claim).
+constexpr const char* active_campaign_sql =
+    "m.campaign NOT IN (SELECT name FROM campaign_heads WHERE state <> 'active')";
+
 // Due rows of active campaigns, oldest due first: waiting states due at $3, and leases that ran
 // out before $3 (a dead or stalled node's). Each arm walks its own partial index
-// (messages_claimable, messages_leased) and stops at $4 rows; FOR UPDATE OF m SKIP LOCKED passes
-// over rows another node is claiming or marking this instant, and re-checks a row that changed
-// since the statement's snapshot, so two nodes never lease the same message. The UPDATE leases
-// the first $4 of both arms (a row of the other arm stays as it was, its lock held until this
-// transaction ends: milliseconds).
+// (messages_claimable on (due_at, id), messages_leased) and stops at $4 rows; FOR UPDATE SKIP
+// LOCKED passes over rows another node is claiming or marking this instant, and re-checks a row
+// that changed since the statement's snapshot, so two nodes never lease the same message. The
+// UPDATE leases the first $4 of both arms (a row of the other arm stays as it was, its lock held
+// until this transaction ends: milliseconds).
 const std::string claim_sql =
     std::string(
         "WITH expired AS ("
-        "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
-        "  WHERE m.state = 'leased' AND m.lease_until < $3::bigint AND h.state = 'active' "
-        "  ORDER BY m.due_at, m.id LIMIT $4::bigint FOR UPDATE OF m SKIP LOCKED), "
-        "waiting AS ("
-        "  SELECT m.id, m.due_at FROM messages m JOIN campaign_heads h ON h.name = m.campaign "
-        "  WHERE ") +
-    postgres::claimable_sql +
-    " AND m.due_at <= $3::bigint AND h.state = 'active' "
-    "  ORDER BY m.due_at, m.id LIMIT $4::bigint FOR UPDATE OF m SKIP LOCKED), "
+        "  SELECT m.id, m.due_at FROM messages m "
+        "  WHERE m.state = 'leased' AND m.lease_until < $3::bigint AND ") +
+    active_campaign_sql +
+    "  ORDER BY m.due_at, m.id LIMIT $4::bigint FOR UPDATE SKIP LOCKED), "
+    "waiting AS ("
+    "  SELECT m.id, m.due_at FROM messages m WHERE " +
+    postgres::claimable_sql + " AND m.due_at <= $3::bigint AND " + active_campaign_sql +
+    "  ORDER BY m.due_at, m.id LIMIT $4::bigint FOR UPDATE SKIP LOCKED), "
     "picked AS (SELECT id FROM (SELECT * FROM expired UNION ALL SELECT * FROM waiting) d "
     "  ORDER BY due_at, id LIMIT $4::bigint) "
     "UPDATE messages SET state = 'leased', lease_owner = $1::text, lease_until = $2::bigint, "
@@ -94,6 +104,23 @@ std::string id_array(const std::vector<std::int64_t>& ids) {
   }
   return out + "}";
 }
+
+// mark_submitting's statement: the intents ($1, a JSON array; $2 their ids) and their ledger rows,
+// one statement per flush. Marked only while the message is still leased by this object's
+// claimer ($3; the lease's end is checked on the row read first: another node claiming it since
+// would have changed the owner). lease_owner stays on the `submitting` row: whose outcome it
+// awaits. Returns the ids marked.
+const std::string mark_sql =
+    "WITH i AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(id bigint, pv text, "
+    "  body text, seg int, at bigint, att int, ver int)), "
+    "marked AS (UPDATE messages SET state = 'submitting', attempts = i.att, provider = i.pv, "
+    "  body = i.body, segments = i.seg, updated_at = i.at, rendered_version = i.ver, "
+    "  lease_until = NULL FROM i WHERE messages.id = i.id AND messages.id = ANY($2::bigint[]) "
+    "  AND messages.state = 'leased' AND messages.lease_owner = $3::text "
+    "  RETURNING messages.id, messages.contact_id, messages.campaign, i.att, i.pv, i.at) "
+    "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, outcome, "
+    "simulated) SELECT id, contact_id, campaign, att, pv, at, 'pending', $4::int FROM marked "
+    "RETURNING message_id";
 
 }  // namespace
 
@@ -237,6 +264,10 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
     marked.clear();
     marked.reserve(intents.size());
     if (intents.empty()) return;
+    std::vector<std::int64_t> message_ids;
+    message_ids.reserve(intents.size());
+    for (const auto& in : intents) message_ids.push_back(in.message_id);
+    const auto ids = id_array(message_ids);
     {
       // The recipients whose send facts the policy reads (campaign messages of a marketing
       // campaign or one with stop_on): their contact rows are locked for this transaction, in id
@@ -244,9 +275,6 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
       // node deciding for one of them waits here until this intent is committed, then counts it.
       // FOR NO KEY UPDATE: it does not block inserts of messages for the contact (their foreign
       // key takes KEY SHARE), only another decision.
-      std::vector<std::int64_t> ids;
-      ids.reserve(intents.size());
-      for (const auto& in : intents) ids.push_back(in.message_id);
       query lock(*db_,
                  "SELECT k.id FROM contacts k WHERE k.id IN ("
                  "  SELECT m.contact_id FROM messages m "
@@ -255,32 +283,43 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
                  "  WHERE m.id = ANY($1::bigint[]) AND m.direct_text IS NULL "
                  "  AND (c.category = 'marketing' OR c.stop_on <> '[]')) "
                  "ORDER BY k.id FOR NO KEY UPDATE OF k");
-      lock.bind(1, id_array(ids)).run();
+      lock.bind(1, ids).run();
     }
-    // The intent and its ledger row in one statement: marked only while the message is still
-    // leased by this object's claimer and the lease has not run out (else another node may hold
-    // it now). lease_owner stays on the `submitting` row: whose outcome it awaits.
-    static const std::string mark =
-        "WITH marked AS (UPDATE messages SET state = 'submitting', attempts = $6::int, "
-        "provider = $2::text, body = $3::text, segments = $4::int, updated_at = $5::bigint, "
-        "rendered_version = $7::int, lease_until = NULL "
-        "WHERE id = $1::bigint AND state = 'leased' AND lease_owner = $8::text "
-        "AND lease_until >= $5::bigint RETURNING id, contact_id, campaign) "
-        "INSERT INTO send_ledger (message_id, contact_id, campaign, attempt, provider, at, "
-        "outcome, simulated) SELECT id, contact_id, campaign, $6::int, $2::text, $5::bigint, "
-        "'pending', $9::int FROM marked RETURNING message_id";
+    // One read for the checks and the policy of every message.
+    auto contexts = read_submit_contexts(ids);
+    // Intents that passed, marked together (mark_sql) when the batch ends or before the policy
+    // reads the facts of a recipient one of them is for (a later intent must count it).
+    std::vector<std::int64_t> pending_ids;
+    boost::json::array pending;
+    std::unordered_set<std::int64_t> pending_contacts;
+    auto flush = [&] {
+      if (pending.empty()) return;
+      query q(*db_, mark_sql);
+      q.bind(1, boost::json::serialize(pending)).bind(2, id_array(pending_ids));
+      q.bind(3, claimer_).bind(4, simulated_sends_ ? 1 : 0);
+      std::unordered_set<std::int64_t> done;
+      while (q.step()) done.insert(q.get_int(0));
+      for (auto id : pending_ids)
+        if (done.contains(id)) marked.push_back(id);
+      pending_ids.clear();
+      pending.clear();
+      pending_contacts.clear();
+    };
     for (const auto& in : intents) {
-      // One read for the checks and the policy; the statement above then binds what it read.
-      auto ctx = read_submit_context(in.message_id);
-      if (!ctx) continue;
+      auto found = contexts.find(in.message_id);
+      if (found == contexts.end()) continue;
+      // Each message once: a repeated intent marks nothing more (the context read for it is
+      // used up).
+      auto ctx = std::move(found->second);
+      contexts.erase(found);
       // Opted out since the claim: suppressed, never sent.
-      if (ctx->opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
+      if (ctx.opted_out && suppress_opted_out(in.message_id, intents.front().at)) continue;
       // Cancelled, suppressed or finished since the claim, or no longer this node's (its lease
-      // ran out and another node may hold it): leave it. A repeated intent finds it submitting.
-      if (ctx->state != "leased" || ctx->lease_owner != claimer_ || !ctx->lease_until ||
-          *ctx->lease_until < in.at)
+      // ran out and another node may hold it): leave it.
+      if (ctx.state != "leased" || ctx.lease_owner != claimer_ || !ctx.lease_until ||
+          *ctx.lease_until < in.at)
         continue;
-      if (ctx->head_state != "active") {
+      if (ctx.head_state != "active") {
         // Paused since the claim: back to the queue for when the campaign resumes.
         query(*db_,
               "UPDATE messages SET state = 'scheduled', lease_owner = NULL, lease_until = NULL "
@@ -289,67 +328,95 @@ std::vector<std::int64_t> postgres_store::mark_submitting(
             .run();
         continue;
       }
-      if (auto verdict = policy_verdict(in, *ctx)) {
+      const bool reads_facts = !ctx.direct && (ctx.category == "marketing" || !ctx.stop_on.empty());
+      if (reads_facts && pending_contacts.contains(ctx.contact_id)) flush();
+      if (auto verdict = policy_verdict(in, ctx)) {
         record_outcomes({*verdict});
         continue;
       }
-      query q(*db_, mark);
-      q.bind(1, in.message_id).bind(2, in.provider).bind(3, in.body).bind(4, in.segments);
-      q.bind(5, in.at).bind(6, ctx->attempts + 1).bind(7, ctx->head_version);
-      q.bind(8, claimer_).bind(9, simulated_sends_ ? 1 : 0);
-      if (q.step()) marked.push_back(in.message_id);
+      pending_ids.push_back(in.message_id);
+      pending_contacts.insert(ctx.contact_id);
+      pending.push_back({{"id", in.message_id},
+                         {"pv", in.provider},
+                         {"body", in.body},
+                         {"seg", in.segments},
+                         {"at", postgres::to_ms(in.at)},
+                         {"att", ctx.attempts + 1},
+                         {"ver", ctx.head_version}});
     }
+    flush();
   });
   return marked;
 }
 
+namespace {
+
+// record_outcomes' statement. may_apply() in SQL: final states never change; a submitted message
+// only moves forward (a DLR, or a repeated submitted carrying the carrier id). The ledger records
+// what happened to the attempt even when the message itself no longer changes (e.g. cancelled
+// while the request was in flight): caps count real sends. pending takes any outcome; submitted
+// and unknown (crash) only carrier verdicts. The attempt's row is the message's latest
+// (send_ledger_by_message). The outcomes come as one JSON array ($1): one statement for a whole
+// flush, no read first; the CTE's UPDATE runs whether or not the ledger rows change. $2 (their
+// ids) puts both tables' rows behind index conditions: joined to the JSON alone, PostgreSQL
+// scanned both tables whole.
+const std::string outcomes_sql =
+    "WITH o AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS o(id bigint, st text, pv text, "
+    "  cid text, why text, waits int, due bigint, at bigint, fin int, ver int)), "
+    "message AS (UPDATE messages SET state = o.st, "
+    "  provider = CASE WHEN o.pv <> '' THEN o.pv ELSE provider END, "
+    "  carrier_id = CASE WHEN o.cid <> '' THEN o.cid ELSE carrier_id END, reason = o.why, "
+    "  due_at = CASE WHEN o.waits = 1 THEN o.due ELSE due_at END, "
+    "  sent_at = CASE WHEN o.st = 'submitted' THEN o.at ELSE sent_at END, "
+    "  final_at = CASE WHEN o.fin = 1 THEN o.at ELSE final_at END, "
+    "  lease_owner = NULL, lease_until = NULL, updated_at = o.at "
+    "  FROM o WHERE messages.id = o.id AND messages.id = ANY($2::bigint[]) AND " +
+    postgres::not_final_sql() +
+    "  AND (state <> 'submitted' OR o.st = 'submitted' OR o.fin = 1) RETURNING messages.id) "
+    "UPDATE send_ledger l SET outcome = o.st, "
+    "carrier_id = CASE WHEN o.cid <> '' THEN o.cid ELSE l.carrier_id END, reason = o.why, "
+    "completed_at = coalesce(l.completed_at, o.at) FROM o "
+    "WHERE l.message_id = o.id AND l.id = ANY(ARRAY(SELECT max(x.id) FROM send_ledger x "
+    "  WHERE x.message_id = ANY($2::bigint[]) GROUP BY x.message_id)) "
+    "AND (l.outcome = 'pending' OR (o.ver = 1 AND l.outcome IN ('submitted', 'unknown')))";
+
+boost::json::object outcome_json(const send_outcome& o) {
+  const bool waits = o.state == message_state::retry || o.state == message_state::deferred;
+  return {{"id", o.message_id},
+          {"st", to_string(o.state)},
+          {"pv", o.provider},
+          {"cid", o.carrier_id},
+          {"why", o.reason},
+          {"waits", waits ? 1 : 0},
+          {"due", postgres::to_ms(o.next_due.value_or(o.at))},
+          {"at", postgres::to_ms(o.at)},
+          {"fin", is_final(o.state) ? 1 : 0},
+          {"ver", is_carrier_verdict(o.state) ? 1 : 0}};
+}
+
+}  // namespace
+
 void postgres_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
-  // may_apply() in SQL: final states never change; a submitted message only moves forward
-  // (a DLR, or a repeated submitted carrying the carrier id). The ledger records what happened
-  // to the attempt even when the message itself no longer changes (e.g. cancelled while the
-  // request was in flight): caps count real sends. pending takes any outcome; submitted and
-  // unknown (crash) only carrier verdicts. The attempt's row is the message's latest
-  // (send_ledger_by_message). Both in one statement per outcome, no read first: the CTE's
-  // UPDATE runs whether or not the ledger row changes.
-  static const std::string update_sql =
-      "WITH message AS (UPDATE messages SET state = $2::text, "
-      "provider = CASE WHEN $3::text <> '' THEN $3::text ELSE provider END, "
-      "carrier_id = CASE WHEN $4::text <> '' THEN $4::text ELSE carrier_id END, "
-      "reason = $5::text, "
-      "due_at = CASE WHEN $6::int = 1 THEN $7::bigint ELSE due_at END, "
-      "sent_at = CASE WHEN $2::text = 'submitted' THEN $8::bigint ELSE sent_at END, "
-      "final_at = CASE WHEN $9::int = 1 THEN $8::bigint ELSE final_at END, "
-      "lease_owner = NULL, lease_until = NULL, updated_at = $8::bigint "
-      "WHERE id = $1::bigint AND " +
-      postgres::not_final_sql() +
-      " AND (state <> 'submitted' OR $2::text = 'submitted' OR $9::int = 1) RETURNING id) "
-      "UPDATE send_ledger SET outcome = $2::text, "
-      "carrier_id = CASE WHEN $4::text <> '' THEN $4::text ELSE carrier_id END, "
-      "reason = $5::text, completed_at = coalesce(completed_at, $8::bigint) "
-      "WHERE id = (SELECT max(id) FROM send_ledger WHERE message_id = $1::bigint) "
-      "AND (outcome = 'pending' OR ($10::int = 1 AND outcome IN ('submitted', 'unknown')))";
   atomically("record outcomes", [&] {
-    for (const auto& o : outcomes) {
-      const auto state = to_string(o.state);
-      bool waits = o.state == message_state::retry || o.state == message_state::deferred;
-      query(*db_, update_sql)
-          .bind(1, o.message_id)
-          .bind(2, state)
-          .bind(3, o.provider)
-          .bind(4, o.carrier_id)
-          .bind(5, o.reason)
-          .bind(6, waits ? 1 : 0)
-          .bind(7, o.next_due.value_or(o.at))
-          .bind(8, o.at)
-          .bind(9, is_final(o.state) ? 1 : 0)
-          .bind(10, is_carrier_verdict(o.state) ? 1 : 0)
-          .run();
-      // The carrier says the recipient opted out with it: record it like a STOP.
-      if (o.recipient_opted_out) {
-        query q(*db_, "SELECT contact_id FROM messages WHERE id = $1::bigint");
-        q.bind(1, o.message_id);
-        if (q.step()) opt_out(q.get_int(0), "carrier: " + o.reason, o.at);
+    // Outcomes apply in order: a message named twice (e.g. submitted, then its DLR) starts a new
+    // statement, so each sees the one before.
+    std::size_t i = 0;
+    while (i < outcomes.size()) {
+      boost::json::array batch;
+      std::vector<std::int64_t> ids;
+      std::unordered_set<std::int64_t> in_batch;
+      for (; i < outcomes.size() && in_batch.insert(outcomes[i].message_id).second; ++i) {
+        batch.push_back(outcome_json(outcomes[i]));
+        ids.push_back(outcomes[i].message_id);
       }
+      query(*db_, outcomes_sql).bind(1, boost::json::serialize(batch)).bind(2, id_array(ids)).run();
+    }
+    for (const auto& o : outcomes) {
+      // The carrier says the recipient opted out with it: record it like a STOP.
+      if (!o.recipient_opted_out) continue;
+      query q(*db_, "SELECT contact_id FROM messages WHERE id = $1::bigint");
+      q.bind(1, o.message_id);
+      if (q.step()) opt_out(q.get_int(0), "carrier: " + o.reason, o.at);
     }
   });
 }
@@ -415,9 +482,8 @@ std::optional<time_point> postgres_store::next_due() {
   std::optional<time_point> due;
   atomically("find next due", [&] {
     // A leased message, expired or not, is not waiting to be claimed.
-    query q(*db_, std::string("SELECT min(m.due_at) FROM messages m JOIN campaign_heads h "
-                              "ON h.name = m.campaign WHERE ") +
-                      postgres::claimable_sql + " AND h.state = 'active'");
+    query q(*db_, std::string("SELECT min(m.due_at) FROM messages m WHERE ") +
+                      postgres::claimable_sql + " AND " + active_campaign_sql);
     if (q.step()) due = q.get_opt_time(0);
   });
   return due;

@@ -2,22 +2,28 @@
 // node runs what the dispatcher's store work is for each message (claim_due by 256,
 // mark_submitting and record_outcomes in groups, each group in one transaction) against a
 // throwaway cluster on a Unix socket (tests/store/pg_cluster.hpp; fsync off, synchronous_commit
-// on). Prints wall time and this process's CPU per message for each step: the difference is
-// PostgreSQL's share and the round trips.
+// on). Prints wall time, this process's CPU and its PostgreSQL backend's CPU (read from /proc:
+// same machine) per message for each step; on a loaded machine the wall time is mostly waiting
+// for a core, the CPU figures are what the work costs.
 //
 //   pg_queue_bench [messages=20000] [group=64] [marketing=0]
 //
 // marketing=1 makes the campaign marketing with an engine cap rule, so every intent locks its
 // contact and reads the policy facts (preferences, counted sends, waiting higher priority).
+// PIGEON_PG_BENCH_URL names an empty database to use instead of a throwaway cluster.
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "engine/store/postgres/connection.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 #include "tests/store/pg_cluster.hpp"
 
@@ -37,15 +43,33 @@ double wall_seconds() {
 
 time_point at_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
 
+// CPU seconds used so far by process `pid` (this node's PostgreSQL backend), from /proc: same
+// machine only, in clock ticks (10 ms), so summed over many calls.
+double process_cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto fields = text.substr(text.rfind(')') + 2);
+  std::istringstream rest(fields);
+  std::string skip;
+  for (int i = 3; i < 14; ++i) rest >> skip;  // state .. cmajflt: fields 3 to 13
+  double utime = 0, stime = 0;
+  rest >> utime >> stime;
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+int backend_pid = 0;
+
 struct cost {
-  double wall = 0, cpu = 0;
+  double wall = 0, cpu = 0, server = 0;
   template <class F>
   void time(F&& f) {
     auto w = wall_seconds();
     auto c = process_cpu_seconds();
+    auto b = process_cpu_seconds(backend_pid);
     f();
     wall += wall_seconds() - w;
     cpu += process_cpu_seconds() - c;
+    server += process_cpu_seconds(backend_pid) - b;
   }
 };
 
@@ -59,8 +83,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: pg_queue_bench [messages > 0] [group > 0] [marketing 0|1]\n");
     return 2;
   }
-  auto url = test::pg_cluster::shared().create_database();
+  // PIGEON_PG_BENCH_URL: an empty database to use instead (kept afterwards, for EXPLAIN).
+  const char* given = std::getenv("PIGEON_PG_BENCH_URL");
+  auto url = given ? std::string(given) : test::pg_cluster::shared().create_database();
   auto s = postgres_store::open(url);
+  backend_pid = static_cast<int>(s->connection().query_int("SELECT pg_backend_pid()"));
   stored_campaign c;
   c.name = "blast";
   c.content_hash = "h";
@@ -115,13 +142,24 @@ int main(int argc, char** argv) {
     ++now;
   }
   auto us = [&](double seconds) { return seconds / n * 1e6; };
-  std::printf("%d messages (%s), groups of %d, per message: wall / client CPU in us\n", done,
-              marketing ? "marketing, capped" : "transactional", group);
-  std::printf("  enqueue          %7.1f / %6.1f\n", us(enqueue.wall), us(enqueue.cpu));
-  std::printf("  claim_due        %7.1f / %6.1f\n", us(claim.wall), us(claim.cpu));
-  std::printf("  mark_submitting  %7.1f / %6.1f\n", us(mark.wall), us(mark.cpu));
-  std::printf("  record_outcomes  %7.1f / %6.1f\n", us(outcome.wall), us(outcome.cpu));
-  std::printf("  claim+mark+outcome %5.1f / %6.1f\n", us(claim.wall + mark.wall + outcome.wall),
-              us(claim.cpu + mark.cpu + outcome.cpu));
+  // The round trip alone, as a yardstick for the figures above (same connection, same load).
+  cost ping;
+  ping.time([&] {
+    for (int i = 0; i < n; ++i) s->connection().query_int("SELECT 1");
+  });
+  std::printf(
+      "%d messages (%s), groups of %d, per message in us: wall / client CPU / PostgreSQL CPU\n",
+      done, marketing ? "marketing, capped" : "transactional", group);
+  auto line = [&](const char* what, const cost& c) {
+    std::printf("  %-20s %7.1f / %6.1f / %6.1f\n", what, us(c.wall), us(c.cpu), us(c.server));
+  };
+  line("enqueue", enqueue);
+  line("claim_due", claim);
+  line("mark_submitting", mark);
+  line("record_outcomes", outcome);
+  line("claim+mark+outcome",
+       {claim.wall + mark.wall + outcome.wall, claim.cpu + mark.cpu + outcome.cpu,
+        claim.server + mark.server + outcome.server});
+  line("a round trip", ping);
   return done == n ? 0 : 1;
 }
