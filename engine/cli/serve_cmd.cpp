@@ -27,6 +27,7 @@
 #include "engine/ops/io_fault.hpp"
 #include "engine/ops/log_format.hpp"
 #include "engine/store/async_store.hpp"
+#include "engine/store/postgres/node_watch.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 #include "providers/registry.hpp"
@@ -268,6 +269,11 @@ int serve(const context& ctx, const serve_options& opts) {
   dopts.window_spread = cfg.policy.window_spread;
   dopts.caps = std::make_shared<const engine::cap_policy>(cfg);
   dopts.drain_timeout = cfg.drain_timeout;
+  // PostgreSQL: a provider's rate shared with the other nodes, and the watch over them
+  // (engine/store/postgres/node_watch.hpp).
+  if (shared)
+    engine::join_nodes(dopts, db_path,
+                       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace));
   if (!opts.until.empty()) {
     dopts.until = engine::parse_iso(opts.until);
     if (!dopts.until) {

@@ -101,7 +101,9 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
         2 * l.concurrency *
         static_cast<int>(std::clamp<std::size_t>(l.codec ? l.codec->max_batch() : 1, 1, 1000));
     auto name = l.name;
-    lanes_.emplace(name, std::make_unique<lane>(ex, std::move(l), options_.breaker));
+    auto made = std::make_unique<lane>(ex, std::move(l), options_.breaker);
+    if (options_.shared_rate && made->bucket().rate() > 0) made->share_rate(options_.shared_rate);
+    lanes_.emplace(name, std::move(made));
   }
   // Claim no more than the lanes can start soon, so nothing waits in memory near its lease.
   capacity_ = std::clamp(capacity_, 1, 4096);
@@ -263,6 +265,7 @@ asio::awaitable<void> dispatcher::run() {
     spdlog::warn("drain timeout: {} sends still in flight are abandoned (left submitting)",
                  in_flight_);
     for (auto* t : retry_timers_) t->cancel();  // outcomes waiting to be stored again give up
+    for (auto& [name, l] : lanes_) l->close();  // sends waiting for the shared rate give up
   }
   stopping_ = true;
   wake_.cancel();
@@ -290,6 +293,18 @@ asio::awaitable<void> dispatcher::heartbeat_loop() {
       } catch (const std::exception& e) {
         spdlog::warn("heartbeat not recorded: {}", e.what());
       }
+    if (options_.after_heartbeat && !stopping_) {
+      std::function<void(store&)> watch = [fn = options_.after_heartbeat, now](store& s) {
+        fn(s, now);
+      };
+      auto watching = store_.async_run<void>(std::move(watch), asio::as_tuple(use_awaitable));
+      auto [watch_error] = co_await std::move(watching);
+      if (watch_error) try {
+          std::rethrow_exception(watch_error);
+        } catch (const std::exception& e) {
+          spdlog::warn("watching the other nodes failed: {}", e.what());
+        }
+    }
     // Stopped while this beat was being stored: run() cancelled a timer nobody waited on, and
     // a new one would hold the executor (and the exit) for a whole interval.
     if (stopping_) break;

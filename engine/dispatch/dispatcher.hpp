@@ -78,6 +78,14 @@ struct dispatcher_options {
   // Stop claiming once the clock reaches this instant (`serve --until T`); a simulated clock
   // never jumps past it.
   std::optional<time_point> until;
+  // Several nodes on one database (PostgreSQL): every paced lane takes its segments from the
+  // provider's budget shared by all nodes (engine/dispatch/rate_budget.hpp), so a provider's
+  // rate holds across them. Null: each lane paces alone (SQLite: one engine per file).
+  std::shared_ptr<budget_thread> shared_rate;
+  // Run on the store's thread after each heartbeat, in a job of its own, with the real time:
+  // the survivors' watch over the other nodes (serve: a node silent for 15 s has its work
+  // recovered). Optional; a failure is logged and tried again at the next heartbeat.
+  std::function<void(store&, time_point now)> after_heartbeat;
 };
 
 struct dispatcher_stats {
@@ -180,8 +188,8 @@ class dispatcher {
   class recipient_turn;
 
   boost::asio::awaitable<void> submit_one(claimed_message m);
-  // Group commit (dispatcher_commit.cpp, engine/store/group_commit.hpp): the intents and outcomes of
-  // many messages go to the store in one job, sent when the previous job completed; each call
+  // Group commit (dispatcher_commit.cpp, engine/store/group_commit.hpp): the intents and outcomes
+  // of many messages go to the store in one job, sent when the previous job completed; each call
   // resumes once the job holding its items committed, and rethrows that job's failure (of its
   // own kind).
   struct committer;

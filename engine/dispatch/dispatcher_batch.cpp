@@ -127,8 +127,18 @@ asio::awaitable<void> dispatcher::send_batch(lane& l, const std::string& lane_na
   if (going.empty()) co_return;
   int going_segments = 0;
   for (auto* item : going) going_segments += item->segments;
-  // A 429 may have paused the lane while the intents were stored; the wire's ceiling.
-  co_await l.ready_to_send(going_segments);
+  // A 429 may have paused the lane while the intents were stored; the shared rate; the wire's
+  // ceiling. Not allowed to go: nothing left, each message is tried again later.
+  auto readying = l.ready_to_send(going_segments);
+  if (!co_await std::move(readying)) {
+    std::vector<send_outcome> later;
+    for (auto* item : going)
+      later.push_back(retry_or_fail(*item->m, lane_name, std::chrono::milliseconds(0),
+                                    "not sent: " + l.not_sent_reason()));
+    auto recording = record_many(std::move(later));
+    co_await std::move(recording);
+    co_return;
+  }
 
   std::optional<http_request> request;
   std::string cannot;

@@ -263,8 +263,15 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     if ((co_await std::move(intent_op)).empty()) co_return;
 
     // A 429 may have paused the lane while the intent was stored; sends held up together (a
-    // slow commit) leave under the wire's ceiling, not in the same instant.
-    co_await l.ready_to_send(segments);
+    // slow commit) leave under the wire's ceiling, not in the same instant; a shared rate's
+    // tokens are taken here. Not allowed to go (the shared budget out of reach, or the run
+    // abandoned): nothing left, the message is tried again later.
+    auto readying = l.ready_to_send(segments);
+    if (!co_await std::move(readying)) {
+      auto outcome = retry_or_fail(m, lane_name, 0ms, "not sent: " + l.not_sent_reason());
+      co_await record(std::move(outcome));
+      co_return;
+    }
     if (!options_.public_url.empty())
       out.status_callback_url = options_.public_url + "/webhooks/" + lane_name + "/status";
     out.now = clock_.now();  // codecs are clock-free: relative validity and signatures use this

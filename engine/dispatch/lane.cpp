@@ -8,6 +8,9 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <cmath>
+#include <optional>
+
+#include "engine/dispatch/rate_budget.hpp"
 
 namespace pigeon::engine {
 
@@ -239,8 +242,10 @@ lane::lane(asio::any_io_executor ex, lane_config config, breaker_config breaker)
       bucket_(config_.rate_per_second, config_.burst, std::chrono::steady_clock::now()),
       wire_(bucket_.rate() > 0 ? bucket_.rate() + bucket_.burst() : 0),
       breaker_(breaker),
-      slot_freed_(ex) {
+      slot_freed_(ex),
+      gate_turn_(ex) {
   slot_freed_.expires_at(asio::steady_timer::time_point::max());
+  gate_turn_.expires_at(asio::steady_timer::time_point::max());
 }
 
 asio::awaitable<void> lane::acquire_slot() {
@@ -267,9 +272,15 @@ asio::awaitable<void> lane::wait_out_pause() {
   }
 }
 
-asio::awaitable<void> lane::ready_to_send(int segments) {
+asio::awaitable<bool> lane::ready_to_send(int segments) {
   for (int rounds = 0; rounds < 1000; ++rounds) {  // bounded: each round ends at a later pause
     if (bucket_.paused_until() > std::chrono::steady_clock::now()) co_await wait_out_pause();
+    // The shared budget before the wire: its tokens are spent at once, and the wire (this
+    // node's own ceiling) does not hold back sends the budget already spaced.
+    if (shared_ && bucket_.rate() > 0) {
+      auto taking = take_shared(segments);
+      if (!co_await std::move(taking)) co_return false;
+    }
     auto now = std::chrono::steady_clock::now();
     const auto at = wire_.admit(segments, now);
     if (at > now) {
@@ -281,9 +292,83 @@ asio::awaitable<void> lane::ready_to_send(int segments) {
       now = std::chrono::steady_clock::now();
     }
     // A 429 that paused the lane while this send waited at the window holds it too (its place
-    // in the window stays taken: a later send waits a little longer, never the reverse).
-    if (bucket_.paused_until() <= now) co_return;
+    // in the window stays taken: a later send waits a little longer, never the reverse). Its
+    // shared tokens lapse: the next round takes new ones.
+    if (bucket_.paused_until() <= now) co_return true;
   }
+  co_return true;
+}
+
+// The gate: one send at a time, in the order they came, takes from the tokens leased for this
+// lane, leasing more from the shared budget when they do not cover it. A lease asks for what
+// every waiting send needs, so under load one database round trip serves many sends.
+asio::awaitable<bool> lane::take_shared(double segments) {
+  const auto ticket = next_ticket_++;
+  gate_segments_ += segments;
+  ++waiting_;
+  struct leave_gate {  // on every way out: the next ticket's turn
+    lane& l;
+    double segments;
+    ~leave_gate() {
+      l.gate_segments_ -= segments;
+      --l.waiting_;
+      ++l.serving_;
+      l.gate_turn_.cancel();
+    }
+  } leaving{*this, segments};
+  while (ticket != serving_ && !closed_)
+    (void)co_await gate_turn_.async_wait(asio::as_tuple(use_awaitable));
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  std::optional<steady_time> failing_since;
+  for (;;) {
+    if (closed_) {
+      not_sent_ = "the engine stopped before the shared rate allowed it";
+      co_return false;
+    }
+    auto now = std::chrono::steady_clock::now();
+    while (!leased_.empty() && leased_.front().first <= now) leased_.pop_front();  // lapsed
+    double held = 0;
+    for (const auto& [until, tokens] : leased_) held += tokens;
+    if (held + 1e-9 >= segments) {
+      for (double left = segments; left > 0 && !leased_.empty();) {
+        const double spent = std::min(left, leased_.front().second);
+        left -= spent;
+        if ((leased_.front().second -= spent) <= 1e-9) leased_.pop_front();
+      }
+      co_return true;
+    }
+    budget_request request{config_.name, bucket_.rate(), bucket_.burst(), segments - held,
+                           std::max(segments, gate_segments_) - held};
+    const auto asked = now;  // the slice is spent within spend_within of asking
+    const auto spend_by = asked + terms_for(request.rate, request.burst).spend_within;
+    std::chrono::steady_clock::duration pause{};
+    try {
+      auto taking = shared_->take(std::move(request));
+      auto grant = co_await std::move(taking);
+      failing_since.reset();
+      if (grant.tokens > 0) {
+        leased_.emplace_back(spend_by, grant.tokens);
+        continue;
+      }
+      pause = std::clamp<std::chrono::steady_clock::duration>(
+          grant.retry_after, std::chrono::microseconds(200), std::chrono::seconds(1));
+    } catch (const std::exception& e) {
+      // The database is out of reach: nothing may go past the shared rate. Wait and ask again;
+      // past budget_give_up the send is not made (the dispatcher reschedules it).
+      now = std::chrono::steady_clock::now();
+      if (!failing_since) failing_since = now;
+      not_sent_ = std::string("the shared rate budget cannot be reached: ") + e.what();
+      if (now - *failing_since >= budget_give_up) co_return false;
+      pause = std::chrono::seconds(1);
+    }
+    timer.expires_after(pause);
+    (void)co_await timer.async_wait(asio::as_tuple(use_awaitable));
+  }
+}
+
+void lane::close() {
+  closed_ = true;
+  gate_turn_.cancel();
 }
 
 void lane::set_rate(double rate, double burst) {
@@ -332,6 +417,7 @@ lane_snapshot lane::snapshot() const {
   s.latency_p99 = latency_.percentile(0.99);
   s.backlog = waiting_;
   s.last_error = last_error_;
+  s.rate_shared = shared_ != nullptr;
   return s;
 }
 
@@ -352,6 +438,7 @@ std::string lanes_json(const std::vector<lane_snapshot>& lanes) {
     o["retried"] = l.retried;
     o["error_rate"] = std::round(l.error_rate * 1000) / 1000;
     o["p99_ms"] = static_cast<double>(l.latency_p99.count()) / 1000.0;
+    if (l.rate_shared) o["rate_shared"] = true;
     if (!l.last_error.empty()) o["last_error"] = l.last_error;
     out.push_back(std::move(o));
   }

@@ -29,6 +29,8 @@
 
 namespace pigeon::engine {
 
+class budget_thread;
+
 using steady_time = std::chrono::steady_clock::time_point;
 
 // One carrier lane's configuration: a codec plus its pacing (segments per second), burst and
@@ -207,8 +209,9 @@ struct lane_snapshot {
   std::int64_t submitted = 0, failed = 0, retried = 0;
   double error_rate = 0;  // carrier faults / attempts over the breaker's window
   std::chrono::microseconds latency_p50{0}, latency_p99{0};
-  int backlog = 0;         // messages waiting for a slot or a token
-  std::string last_error;  // the last carrier fault, e.g. "carrier 503: busy"
+  int backlog = 0;           // messages waiting for a slot or a token
+  std::string last_error;    // the last carrier fault, e.g. "carrier 503: busy"
+  bool rate_shared = false;  // rate_limit is shared with the other nodes (rate_budget.hpp)
 };
 
 // The lanes as a JSON array of objects (name, rate_limit, circuit, in_flight, backlog, p99_ms,
@@ -247,9 +250,22 @@ class lane {
   // Waits while the lane is paused by a carrier's Retry-After (a 429 that arrived after this
   // send passed pace(), e.g. while its intent was being made durable).
   boost::asio::awaitable<void> wait_out_pause();
-  // Right before the request: waits out any pause, then for the wire window (paced lanes) to
-  // take `segments`, and again for a pause that began meanwhile.
-  boost::asio::awaitable<void> ready_to_send(int segments);
+  // Right before the request: waits out any pause, then for the shared budget's tokens (see
+  // share_rate), then for the wire window (paced lanes) to take `segments`, and again for a
+  // pause that began meanwhile. False: the send must not go (the lane was closed, or the shared
+  // budget could not be reached for budget_give_up; not_sent_reason() says why).
+  boost::asio::awaitable<bool> ready_to_send(int segments);
+  // This lane's rate is shared with the other nodes of its database (rate_budget.hpp): each
+  // send also takes its segments from `budget`, the sends of a lane in the order they asked.
+  // Null: the lane's own rate alone (SQLite, unpaced lanes).
+  void share_rate(std::shared_ptr<budget_thread> budget) { shared_ = std::move(budget); }
+  bool rate_shared() const { return shared_ != nullptr; }
+  // Sends waiting at the shared budget give up (ready_to_send returns false): the dispatcher
+  // abandoned its run.
+  void close();
+  const std::string& not_sent_reason() const { return not_sent_; }
+  // How long a send waits for a shared budget that cannot be reached before giving up.
+  static constexpr std::chrono::seconds budget_give_up{10};
   // A new rate and burst (SIGHUP), for the bucket and the wire window alike.
   void set_rate(double rate, double burst);
   // A 429: the whole lane pauses until `until` and then restarts slower.
@@ -265,6 +281,9 @@ class lane {
   lane_snapshot snapshot() const;
 
  private:
+  // The shared budget's gate (ready_to_send): true once `segments` tokens are this send's.
+  boost::asio::awaitable<bool> take_shared(double segments);
+
   lane_config config_;
   token_bucket bucket_;
   wire_window wire_;
@@ -275,6 +294,15 @@ class lane {
   boost::asio::steady_timer slot_freed_;
   std::int64_t submitted_ = 0, failed_ = 0, retried_ = 0;
   std::string last_error_;
+  // The shared budget (null: none), the tokens taken from it not yet spent (spend by, amount;
+  // in time order), and the gate's queue: tickets served in order, the segments waiting.
+  std::shared_ptr<budget_thread> shared_;
+  std::deque<std::pair<steady_time, double>> leased_;
+  std::uint64_t next_ticket_ = 0, serving_ = 0;
+  double gate_segments_ = 0;
+  boost::asio::steady_timer gate_turn_;
+  bool closed_ = false;
+  std::string not_sent_;
 };
 
 }  // namespace pigeon::engine

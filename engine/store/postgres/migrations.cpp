@@ -15,7 +15,7 @@ namespace {
 // migrations.cpp, as of its version 13) with PostgreSQL types: times BIGINT milliseconds since
 // the Unix epoch, flags INTEGER 0/1, lists and objects JSON text, ids identities that accept
 // given values (`db copy` keeps them).
-constexpr std::array<const char*, 2> migrations = {
+constexpr std::array<const char*, 3> migrations = {
     // 1: the whole schema of SQLite version 13.
     R"sql(
 CREATE TABLE contacts (
@@ -272,6 +272,20 @@ CREATE TABLE journey_clock (
 DROP INDEX messages_claimable;
 CREATE INDEX messages_claimable ON messages (due_at, id)
   WHERE state = 'scheduled' OR state = 'retry' OR state = 'deferred';
+)sql",
+    // 3: several nodes (engine/store/postgres/pg_rate_budget.hpp, node_watch.hpp). A provider's
+    // rate shared by every node: a token bucket per provider, refilled on the server's clock
+    // (at_us: its microseconds since the epoch); granted is the last take's, read back by the
+    // statement that took it. A dead node's row records the survivor that recovered its work.
+    R"sql(
+ALTER TABLE engine_heartbeat ADD COLUMN recovered_at BIGINT;
+ALTER TABLE engine_heartbeat ADD COLUMN recovered_by TEXT NOT NULL DEFAULT '';
+CREATE TABLE rate_budgets (
+  provider  TEXT PRIMARY KEY,
+  tokens    DOUBLE PRECISION NOT NULL,
+  granted   DOUBLE PRECISION NOT NULL DEFAULT 0,
+  at_us     BIGINT NOT NULL
+);
 )sql",
 };
 
