@@ -167,6 +167,19 @@ void assess(status_report& r, const config::alert_thresholds& t) {
               seconds_text(age(*s.engine_heartbeat)) + " ago without a clean stop (" +
               (disk_full ? "its disk is full: disk_full" : "crashed or hung") + ")");
   }
+  // Several nodes (PostgreSQL): one that stopped beating without a clean stop while others
+  // run. A survivor recovers its leases and unknown outcomes (node_watch); on-call still wants
+  // to know a node is gone. With no node running, engine_down above says it all.
+  if (r.engine_up) {
+    for (std::size_t i = 0; i < s.nodes.size(); ++i) {
+      const auto& n = s.nodes[i];
+      if (r.nodes_up[i] || n.stopped_at) continue;
+      raise(alert_level::warning, "node_down",
+            "node " + n.name + " stopped beating " + seconds_text(age(n.heartbeat)) +
+                " ago without a clean stop; the running nodes take over its messages (possible "
+                "duplicates are flagged maybe_duplicate)");
+    }
+  }
   if (s.oldest_due && age(*s.oldest_due) > t.oldest_due_warning) {
     bool critical = age(*s.oldest_due) > t.oldest_due_critical || !r.engine_up;
     raise(critical ? alert_level::critical : alert_level::warning, "oldest_due",

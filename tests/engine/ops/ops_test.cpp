@@ -242,6 +242,11 @@ TEST_CASE("status lists every node with its heartbeat, state and own lanes") {
   CHECK(nodes[1].at("lanes").at(0).at("name") == "bulk");
   CHECK(nodes[2].at("stopped_at").as_string() == format_iso(now - std::chrono::minutes(5)));
   CHECK(nodes[2].at("lanes").is_null());  // a stopped node's lanes are history
+  // node-b died while node-a runs: a warning naming it; node-c stopped cleanly: nothing.
+  CHECK(r.level == alert_level::warning);
+  REQUIRE(r.alerts.size() == 1);
+  CHECK(r.alerts[0].name == "node_down");
+  CHECK(r.alerts[0].text.find("node node-b stopped beating 45s ago") != std::string::npos);
 }
 
 TEST_CASE("a full disk under the database is critical and named in engine_down") {
