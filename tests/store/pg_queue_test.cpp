@@ -245,3 +245,19 @@ TEST_CASE("recovery after a crash takes the rows of owners that are not alive, b
   CHECK(n.row(ids[3]) == "retry||1");
   CHECK(n.count("state = 'scheduled'") == 1);
 }
+
+TEST_CASE(
+    "a node whose connection the server dropped reconnects at its next call, losing nothing") {
+  two_nodes n(5);
+  REQUIRE(n.a->count_pending() == 5);
+  // The server ends node a's session, as a restart or a failover would.
+  postgres::connection admin(n.url);
+  CHECK(admin.query_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                        "datname = current_database() AND pid <> pg_backend_pid()") >= 1);
+  // Node a's next call runs on a new connection, with what was stored before the drop; its
+  // prepared statements and session settings are made again.
+  CHECK(n.a->count_pending() == 5);
+  auto claimed = n.a->claim_due(at_ms(2000), 10, at_ms(62000), "a");
+  CHECK(claimed.size() == 5);
+  CHECK(n.b->count_pending() == 5);  // node b's connection was dropped too, and came back
+}

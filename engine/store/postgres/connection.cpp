@@ -82,6 +82,21 @@ bool connection::in_transaction() const {
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
 }
 
+void connection::set_session(const std::string& sql) {
+  exec(sql);
+  session_ += sql + ";";
+}
+
+bool connection::lost() const { return PQstatus(conn_) == CONNECTION_BAD; }
+
+void connection::reconnect() {
+  statements_.clear();
+  PQreset(conn_);
+  if (PQstatus(conn_) != CONNECTION_OK)
+    throw store_error("cannot reconnect to " + target_ + ": " + message_of(conn_, nullptr));
+  if (!session_.empty()) exec(session_);
+}
+
 const std::string& connection::prepared(const std::string& sql, int params) {
   auto found = statements_.find(sql);
   if (found != statements_.end()) return found->second;

@@ -39,6 +39,15 @@ class connection {
   std::int64_t query_int(const std::string& sql);
   // False when no transaction is open.
   bool in_transaction() const;
+  // Statements run on this connection now and again after every reconnect (session settings).
+  void set_session(const std::string& sql);
+  // True when the server dropped the connection (a restart, a failover, pg_terminate_backend):
+  // every statement fails until reconnect().
+  bool lost() const;
+  // Connects again (libpq's PQreset, same target), forgets the prepared statements (they lived in
+  // the old server session) and reruns the session settings. Throws store_error naming the
+  // target when the server is still unreachable; the caller retries later.
+  void reconnect();
   // The target as given, with any password masked: for messages.
   const std::string& target() const { return target_; }
 
@@ -52,6 +61,7 @@ class connection {
 
  private:
   std::string target_;
+  std::string session_;  // set_session()'s statements
   pg_conn* conn_ = nullptr;
   std::map<std::string, std::string, std::less<>> statements_;  // sql -> statement name
 };

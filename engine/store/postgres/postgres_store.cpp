@@ -29,8 +29,8 @@ std::unique_ptr<postgres_store> postgres_store::open(const std::string& url) {
   try {
     // Reads and writes in UTC milliseconds only; a statement that waits on a row lock longer
     // than 5 s fails like SQLite's busy timeout, as a store_error.
-    db.exec("SET lock_timeout = '5s'");
-    db.exec("SET synchronous_commit = on");
+    db.set_session("SET lock_timeout = '5s'");
+    db.set_session("SET synchronous_commit = on");
   } catch (const store_error& e) {
     throw store_error("cannot open database " + db.target() + ": " + e.what());
   }
@@ -43,7 +43,24 @@ std::unique_ptr<postgres_store> postgres_store::open(const std::string& url) {
 // Top level: BEGIN (read committed; decisions that count a recipient's sends lock the contact
 // row). Nested: a savepoint, so a failure undoes only the nested work; PostgreSQL allows
 // savepoints of one name to nest, ROLLBACK TO naming the innermost.
-void postgres_store::begin(bool nested) { db_->exec(nested ? "SAVEPOINT pigeon" : "BEGIN"); }
+void postgres_store::begin(bool nested) {
+  if (nested) {
+    db_->exec("SAVEPOINT pigeon");
+    return;
+  }
+  // A connection the server dropped (a restart, a failover) is reopened here, between
+  // transactions, where nothing is lost: the failed call before it rolled back, and its caller
+  // (the dispatcher's intents and outcomes, a webhook's 503) retries. A BEGIN that finds the
+  // connection gone retries once on a new one.
+  if (db_->lost()) db_->reconnect();
+  try {
+    db_->exec("BEGIN");
+  } catch (const store_error&) {
+    if (!db_->lost()) throw;
+    db_->reconnect();
+    db_->exec("BEGIN");
+  }
+}
 
 void postgres_store::commit(bool nested) {
   db_->exec(nested ? "RELEASE SAVEPOINT pigeon" : "COMMIT");
