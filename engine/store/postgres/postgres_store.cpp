@@ -1,11 +1,10 @@
 #include "engine/store/postgres/postgres_store.hpp"
 
-#include <set>
-
 #include "engine/model/phone.hpp"
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/postgres/migrations.hpp"
 #include "engine/store/postgres/rows.hpp"
+#include "engine/store/queue_rows.hpp"
 
 namespace pigeon::engine {
 
@@ -170,37 +169,6 @@ std::optional<contact> postgres_store::find_contact(const std::string& phone) {
 
 // --- campaigns ---------------------------------------------------------------------------------
 
-namespace {
-
-constexpr const char* campaign_columns =
-    "c.name, c.version, c.content_hash, c.sender, c.category, c.priority, h.state, "
-    "c.source_path, c.source_text, c.applied_at, c.stop_on";
-
-stored_campaign read_campaign(const query& q) {
-  stored_campaign c;
-  c.name = q.get_text(0);
-  c.version = static_cast<int>(q.get_int(1));
-  c.content_hash = q.get_text(2);
-  c.sender = q.get_text(3);
-  c.category = q.get_text(4);
-  c.priority = static_cast<int>(q.get_int(5));
-  c.state = q.get_text(6);
-  c.source_path = q.get_text(7);
-  c.source_text = q.get_text(8);
-  c.applied_at = q.get_time(9);
-  c.stop_on = postgres::json_to_strings(q.get_text(10), "campaign stop_on");
-  return c;
-}
-
-void check_campaign_state(const std::string& state) {
-  static const std::set<std::string> valid = {"active", "paused", "cancelled"};
-  if (!valid.contains(state)) {
-    throw store_error("campaign state '" + state + "' is not one of active, paused, cancelled");
-  }
-}
-
-}  // namespace
-
 int postgres_store::save_campaign(const stored_campaign& campaign) {
   int version = 0;
   atomically("save campaign", [&] {
@@ -214,7 +182,7 @@ int postgres_store::save_campaign(const stored_campaign& campaign) {
       return;
     }
     version = exists ? static_cast<int>(head.get_int(0)) + 1 : 1;
-    if (!exists) check_campaign_state(campaign.state);
+    if (!exists) columns::check_campaign_state(campaign.state);
     auto applied = campaign.applied_at == time_point{}
                        ? postgres::from_ms(postgres::wall_clock_ms())
                        : campaign.applied_at;
@@ -278,10 +246,10 @@ int postgres_store::save_campaign(const stored_campaign& campaign) {
 std::vector<stored_campaign> postgres_store::list_campaigns() {
   std::vector<stored_campaign> out;
   atomically("list campaigns", [&] {
-    query q(*db_, std::string("SELECT ") + campaign_columns +
+    query q(*db_, std::string("SELECT ") + columns::campaign_columns +
                       " FROM campaign_heads h JOIN campaigns c ON c.name = h.name AND "
                       "c.version = h.version ORDER BY c.name");
-    while (q.step()) out.push_back(read_campaign(q));
+    while (q.step()) out.push_back(columns::read_campaign_row(q));
   });
   return out;
 }
@@ -289,33 +257,17 @@ std::vector<stored_campaign> postgres_store::list_campaigns() {
 std::optional<stored_campaign> postgres_store::find_campaign(const std::string& name) {
   std::optional<stored_campaign> found;
   atomically("find campaign", [&] {
-    query q(*db_, std::string("SELECT ") + campaign_columns +
+    query q(*db_, std::string("SELECT ") + columns::campaign_columns +
                       " FROM campaign_heads h JOIN campaigns c ON c.name = h.name AND "
                       "c.version = h.version WHERE h.name = $1");
     q.bind(1, name);
     if (!q.step()) return;
-    found = read_campaign(q);
-    query t(*db_,
-            "SELECT step, variant, weight, kind, text, subject, media, window_days, window_between "
-            "FROM campaign_templates "
-            "WHERE campaign = $1 AND version = $2 ORDER BY position");
+    found = columns::read_campaign_row(q);
+    query t(*db_, std::string("SELECT ") + columns::template_columns +
+                      " FROM campaign_templates WHERE campaign = $1 AND version = $2 "
+                      "ORDER BY position");
     t.bind(1, name).bind(2, found->version);
-    while (t.step()) {
-      campaign_template tmpl;
-      tmpl.step = t.get_text(0);
-      tmpl.variant = t.get_text(1);
-      tmpl.weight = static_cast<int>(t.get_int(2));
-      tmpl.kind = t.get_text(3);
-      tmpl.text = t.get_text(4);
-      tmpl.subject = t.get_text(5);
-      tmpl.media = postgres::json_to_strings(t.get_text(6), "template media");
-      if (auto days = t.get_opt_text(7)) {
-        tmpl.has_window = true;
-        tmpl.window_days = postgres::json_to_strings(*days, "template window");
-        tmpl.window_between = t.get_text(8);
-      }
-      found->templates.push_back(std::move(tmpl));
-    }
+    while (t.step()) found->templates.push_back(columns::read_template_row(t));
     // The reply window (reports credit replies within it); the keywords are not read here.
     query r(*db_, "SELECT valid_for_ms FROM campaign_replies WHERE campaign = $1 AND version = $2");
     r.bind(1, name).bind(2, found->version);
@@ -329,7 +281,7 @@ std::optional<stored_campaign> postgres_store::find_campaign(const std::string& 
 
 bool postgres_store::set_campaign_state(const std::string& name, const std::string& state,
                                         time_point now) {
-  check_campaign_state(state);
+  columns::check_campaign_state(state);
   bool found = false;
   atomically("set campaign state", [&] {
     query q(*db_, "UPDATE campaign_heads SET state = $2, updated_at = $3 WHERE name = $1");

@@ -12,6 +12,7 @@
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
+#include "engine/store/queue_rows.hpp"
 
 namespace pigeon::engine {
 
@@ -52,25 +53,9 @@ const std::string claim_sql =
 // template comes from the campaign's current version (LEFT JOIN: it may have been removed since
 // enqueue).
 const std::string claimed_details_sql =
-    std::string("SELECT m.id, m.campaign, h.version, m.step, m.variant, c.sender, c.category, ") +
-    "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL OR m.direct_text IS NOT NULL, "
-    "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
-    "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
-    postgres::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL, " +
-    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.occurrence, m.context " +
-    "FROM messages m "
-    "JOIN campaign_heads h ON h.name = m.campaign "
-    "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-    "JOIN contacts k ON k.id = m.contact_id "
-    "LEFT JOIN campaign_templates t ON t.campaign = h.name AND t.version = h.version "
-    "  AND t.step = m.step AND t.variant = m.variant "
+    columns::claimed_select_sql() +
     "WHERE m.id = ANY($1::bigint[]) AND m.state = 'leased' AND m.lease_owner = $2::text "
     "ORDER BY m.due_at, m.id";
-
-bool is_carrier_verdict(message_state s) {
-  return s == message_state::submitted || s == message_state::delivered ||
-         s == message_state::undelivered || s == message_state::failed;
-}
 
 // One INSERT of `rows` messages: parameter $1 is the time stamp, then 9 per row (campaign, step,
 // variant, contact, due, expires, suppressed reason, occurrence, context). One statement per 256
@@ -168,46 +153,6 @@ std::size_t postgres_store::enqueue(const std::vector<new_message>& messages) {
   return added;
 }
 
-namespace {
-
-// A row of claimed_details_sql into a message; throws store_error when it does not decode.
-claimed_message read_claimed(const query& q) {
-  claimed_message m;
-  m.id = q.get_int(0);
-  m.campaign = q.get_text(1);
-  m.campaign_version = static_cast<int>(q.get_int(2));
-  m.step = q.get_text(3);
-  m.variant = q.get_text(4);
-  m.sender = q.get_text(5);
-  m.category = q.get_text(6);
-  m.attempts = static_cast<int>(q.get_int(7));
-  m.due = q.get_time(8);
-  m.expires = q.get_opt_time(9);
-  m.template_found = q.get_int(10) != 0;
-  if (m.template_found) {
-    m.tmpl.step = m.step;
-    m.tmpl.variant = m.variant;
-    m.tmpl.weight = static_cast<int>(q.get_int(11));
-    m.tmpl.kind = q.get_text(12);
-    m.tmpl.text = q.get_text(13);
-    m.tmpl.subject = q.get_text(14);
-    m.tmpl.media = postgres::json_to_strings(q.get_text(15), "template media");
-  }
-  m.recipient = postgres::read_contact(q, 16);
-  if (auto days = q.get_opt_text(21)) {
-    m.tmpl.has_window = true;
-    m.tmpl.window_days = postgres::json_to_strings(*days, "template window");
-    m.tmpl.window_between = q.get_text(22);
-  }
-  // A direct message (a reply) is transactional whatever its campaign's category.
-  if (q.get_int(23) != 0) m.category = "transactional";
-  m.occurrence = q.get_text(25);
-  if (auto context = q.get_opt_text(26)) m.context = postgres::json_to_object(*context, "context");
-  return m;
-}
-
-}  // namespace
-
 std::vector<claimed_message> postgres_store::claim_due(time_point now, int limit,
                                                        time_point lease_until,
                                                        const std::string& owner) {
@@ -236,7 +181,7 @@ std::vector<claimed_message> postgres_store::claim_due(time_point now, int limit
         continue;
       }
       try {
-        out.push_back(read_claimed(q));
+        out.push_back(columns::read_claimed_row(q));
       } catch (const store_error& e) {
         spdlog::warn("message {} failed: {}", q.get_int(0), e.what());
         unreadable.emplace_back(q.get_int(0), e.what());
@@ -391,7 +336,7 @@ boost::json::object outcome_json(const send_outcome& o) {
           {"due", postgres::to_ms(o.next_due.value_or(o.at))},
           {"at", postgres::to_ms(o.at)},
           {"fin", is_final(o.state) ? 1 : 0},
-          {"ver", is_carrier_verdict(o.state) ? 1 : 0}};
+          {"ver", columns::is_carrier_verdict(o.state) ? 1 : 0}};
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "engine/store/queue_rows.hpp"
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
@@ -30,28 +31,11 @@ const std::string claim_sql =
 
 // Everything the dispatcher needs for the claimed ids, in one statement: the template comes
 // from the campaign's current version (LEFT JOIN: it may have been removed since enqueue).
-const std::string claimed_details_sql =
-    std::string("SELECT m.id, m.campaign, h.version, m.step, m.variant, c.sender, c.category, ") +
-    "m.attempts, m.due_at, m.expires_at, t.step IS NOT NULL OR m.direct_text IS NOT NULL, "
-    "COALESCE(t.weight, 100), COALESCE(t.kind, 'sms'), COALESCE(m.direct_text, t.text), "
-    "COALESCE(t.subject, ''), COALESCE(t.media, '[]'), " +
-    sqlite::contact_columns + ", t.window_days, t.window_between, m.direct_text IS NOT NULL, " +
-    "k.opted_out_at IS NOT NULL AND m.direct_text IS NULL, m.occurrence, m.context " +
-    "FROM messages m "
-    "JOIN campaign_heads h ON h.name = m.campaign "
-    "JOIN campaigns c ON c.name = h.name AND c.version = h.version "
-    "JOIN contacts k ON k.id = m.contact_id "
-    "LEFT JOIN campaign_templates t ON t.campaign = h.name AND t.version = h.version "
-    "  AND t.step = m.step AND t.variant = m.variant "
-    "WHERE m.id IN (SELECT value FROM json_each(?1)) AND " +
-    sqlite::claimable_sql +
-    " "
-    "ORDER BY m.due_at, m.id";
-
-bool is_carrier_verdict(message_state s) {
-  return s == message_state::submitted || s == message_state::delivered ||
-         s == message_state::undelivered || s == message_state::failed;
-}
+const std::string claimed_details_sql = columns::claimed_select_sql() +
+                                        "WHERE m.id IN (SELECT value FROM json_each(?1)) AND " +
+                                        sqlite::claimable_sql +
+                                        " "
+                                        "ORDER BY m.due_at, m.id";
 
 // One INSERT of `rows` messages: parameter ?1 is the time stamp, then 9 per row (campaign, step,
 // variant, contact, due, expires, suppressed reason, occurrence, context). Several rows per
@@ -127,46 +111,6 @@ std::size_t sqlite_store::enqueue(const std::vector<new_message>& messages) {
   return added;
 }
 
-namespace {
-
-// A row of claimed_details_sql into a message; throws store_error when it does not decode.
-claimed_message read_claimed(const query& q) {
-  claimed_message m;
-  m.id = q.get_int(0);
-  m.campaign = q.get_text(1);
-  m.campaign_version = static_cast<int>(q.get_int(2));
-  m.step = q.get_text(3);
-  m.variant = q.get_text(4);
-  m.sender = q.get_text(5);
-  m.category = q.get_text(6);
-  m.attempts = static_cast<int>(q.get_int(7));
-  m.due = q.get_time(8);
-  m.expires = q.get_opt_time(9);
-  m.template_found = q.get_int(10) != 0;
-  if (m.template_found) {
-    m.tmpl.step = m.step;
-    m.tmpl.variant = m.variant;
-    m.tmpl.weight = static_cast<int>(q.get_int(11));
-    m.tmpl.kind = q.get_text(12);
-    m.tmpl.text = q.get_text(13);
-    m.tmpl.subject = q.get_text(14);
-    m.tmpl.media = sqlite::json_to_strings(q.get_text(15), "template media");
-  }
-  m.recipient = sqlite::read_contact(q, 16);
-  if (auto days = q.get_opt_text(21)) {
-    m.tmpl.has_window = true;
-    m.tmpl.window_days = sqlite::json_to_strings(*days, "template window");
-    m.tmpl.window_between = q.get_text(22);
-  }
-  // A direct message (a reply) is transactional whatever its campaign's category.
-  if (q.get_int(23) != 0) m.category = "transactional";
-  m.occurrence = q.get_text(25);
-  if (auto context = q.get_opt_text(26)) m.context = sqlite::json_to_object(*context, "context");
-  return m;
-}
-
-}  // namespace
-
 std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
                                                      time_point lease_until,
                                                      const std::string& owner) {
@@ -200,7 +144,7 @@ std::vector<claimed_message> sqlite_store::claim_due(time_point now, int limit,
         continue;
       }
       try {
-        out.push_back(read_claimed(q));
+        out.push_back(columns::read_claimed_row(q));
       } catch (const store_error& e) {
         spdlog::warn("message {} failed: {}", q.get_int(0), e.what());
         unreadable.emplace_back(q.get_int(0), e.what());
@@ -331,7 +275,7 @@ void sqlite_store::record_outcomes(const std::vector<send_outcome>& outcomes) {
       auto update_attempt = [&](std::optional<std::int64_t> row) {
         query q(*db_, row ? update_ledger_row : update_ledger);
         q.bind(1, o.message_id).bind(2, state).bind(3, o.carrier_id).bind(4, o.reason);
-        q.bind(5, is_carrier_verdict(o.state) ? 1 : 0).bind(6, o.at);
+        q.bind(5, columns::is_carrier_verdict(o.state) ? 1 : 0).bind(6, o.at);
         if (row) q.bind(7, *row);
         q.run();
         return db_->changes() > 0;
