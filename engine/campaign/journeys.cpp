@@ -100,11 +100,54 @@ struct entry_request {
   boost::json::object context;
 };
 
-// Queues one occurrence for `c`: its steps that are still ahead (a step whose validity has
-// passed is not queued). Returns the messages queued, 0 when the occurrence was entered before
-// or nothing is left of it.
-std::size_t enter(store& db, const journey& j, const contact& c, const std::string& zone,
-                  entry_request req, time_point now) {
+// A decided A/B test's winner, which later entries get, as a broadcast's later recipients do;
+// empty while undecided (or without a test).
+std::string ab_winner(store& db, const config::campaign_config& cfg) {
+  if (!cfg.ab_test) return {};
+  if (auto test = db.find_ab_test(cfg.name); test && test->decided_at) return test->winner;
+  return {};
+}
+
+// Entries of one journey, stored in batches (journey_store::enter_journeys): one transaction per
+// batch rather than one per contact. Counts what was entered into `r` as each batch is stored;
+// flush() stores the rest (nothing is stored by destruction).
+class entry_batch {
+ public:
+  entry_batch(store& db, const journey& j, time_point now, journey_result& r)
+      : db_(db), j_(j), now_(now), r_(r), winner_(ab_winner(db, j.campaign())) {}
+
+  const std::string& winner() const { return winner_; }
+
+  void add(journey_entry e) {
+    if (e.messages.empty()) return;  // nothing left of this occurrence
+    entries_.push_back(std::move(e));
+    if (entries_.size() >= 500) flush();
+  }
+
+  void flush() {
+    if (entries_.empty()) return;
+    auto entered = db_.enter_journeys(j_.name(), entries_, now_);
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      if (!entered[i]) continue;
+      r_.messages += entries_[i].messages.size();
+      ++r_.entered;
+    }
+    entries_.clear();
+  }
+
+ private:
+  store& db_;
+  const journey& j_;
+  time_point now_;
+  journey_result& r_;
+  std::string winner_;
+  std::vector<journey_entry> entries_;
+};
+
+// One occurrence for `c`: its steps that are still ahead (a step whose validity has passed is
+// not queued); no messages when nothing is left of it. `winner`: see ab_winner.
+journey_entry plan_entry(const journey& j, const contact& c, const std::string& zone,
+                         entry_request req, time_point now, const std::string& winner) {
   const auto& cfg = j.campaign();
   if (req.anchor_day)
     req.context["anchor"] = format_day(*req.anchor_day);
@@ -112,11 +155,7 @@ std::size_t enter(store& db, const journey& j, const contact& c, const std::stri
     req.context["anchor"] = format_day(local_day(req.moment, zone));
   const std::string context = boost::json::serialize(req.context);
   const bool held_out = in_holdout(cfg.holdout, cfg.name, c.phone);
-  // A decided A/B test: later entries get the winner, as a broadcast's later recipients do.
-  std::string winner;
-  if (cfg.ab_test)
-    if (auto test = db.find_ab_test(cfg.name); test && test->decided_at) winner = test->winner;
-  std::vector<new_message> messages;
+  journey_entry out{c.id, req.occurrence, {}};
   for (const auto& step : cfg.steps) {
     if (config::follow_up_of(cfg, step.id)) continue;  // queued by a reply
     std::optional<time_point> due = req.anchor_day
@@ -138,10 +177,9 @@ std::size_t enter(store& db, const journey& j, const contact& c, const std::stri
     }
     m.occurrence = req.occurrence;
     m.context = context;
-    messages.push_back(std::move(m));
+    out.messages.push_back(std::move(m));
   }
-  if (messages.empty()) return 0;
-  return db.enter_journey(cfg.name, c.id, req.occurrence, now, messages) ? messages.size() : 0;
+  return out;
 }
 
 // The recurrences of a date trigger that fall on local day `d` (entered `lead` days ahead).
@@ -222,7 +260,8 @@ void evaluate_contact(store& db, const journey& j, const contact& c, time_point 
                       const config::engine_config& engine,
                       const std::vector<std::int64_t>* matching, std::vector<journey_date>& rows,
                       std::vector<std::int64_t>& removed,
-                      std::vector<std::pair<std::int64_t, bool>>& flags, journey_result& r) {
+                      std::vector<std::pair<std::int64_t, bool>>& flags, entry_batch& batch,
+                      journey_result& r) {
   const auto& t = j.trigger();
   if (t.type == trigger_config::kind::event) return;  // events enter, not contacts
   std::string zone(recipient_timezone(c.tz, c.phone, engine.default_timezone));
@@ -253,9 +292,7 @@ void evaluate_contact(store& db, const journey& j, const contact& c, time_point 
     for (int k = 0; k <= j.lead(); ++k) {
       civil_day d{today + days(k)};
       if (!recurs_on(t, *date, d)) continue;
-      auto queued = enter(db, j, c, zone, {format_day(d), d, {}, {}}, now);
-      r.messages += queued;
-      r.entered += queued > 0 ? 1 : 0;
+      batch.add(plan_entry(j, c, zone, {format_day(d), d, {}, {}}, now, batch.winner()));
     }
     return;
   }
@@ -278,9 +315,8 @@ void evaluate_contact(store& db, const journey& j, const contact& c, time_point 
     }
   }
   auto day = local_day(now, zone);
-  auto queued = enter(db, j, c, zone, {"enters:" + format_day(day), std::nullopt, now, {}}, now);
-  r.messages += queued;
-  r.entered += queued > 0 ? 1 : 0;
+  batch.add(plan_entry(j, c, zone, {"enters:" + format_day(day), std::nullopt, now, {}}, now,
+                       batch.winner()));
 }
 
 void add(journey_result& to, const journey_result& r) {
@@ -303,7 +339,9 @@ journey_result evaluate_all(
   std::vector<journey_date> rows;
   std::vector<std::int64_t> removed;
   std::vector<std::pair<std::int64_t, bool>> flags;
+  entry_batch batch(db, j, now, r);
   auto flush = [&] {
+    batch.flush();
     if (index) db.set_journey_dates(j.name(), rows, removed);
     db.set_journey_matching(j.name(), flags);
     rows.clear();
@@ -311,7 +349,8 @@ journey_result evaluate_all(
     flags.clear();
   };
   each_contact([&](const contact& c) {
-    evaluate_contact(db, j, c, now, engine, enters ? &matching : nullptr, rows, removed, flags, r);
+    evaluate_contact(db, j, c, now, engine, enters ? &matching : nullptr, rows, removed, flags,
+                     batch, r);
     if (rows.size() + removed.size() >= 5000) flush();
   });
   flush();
@@ -383,11 +422,11 @@ journey_result journey_engine::event_recorded(store& db, const contact_event& ev
     std::string zone(recipient_timezone(c->tz, c->phone, engine_.default_timezone));
     boost::json::object context;
     context["event"] = event.properties;
-    auto queued =
-        enter(db, *j, *c, zone,
-              {"event:" + std::to_string(event.id), std::nullopt, event.at, context}, now);
-    r.messages += queued;
-    r.entered += queued > 0 ? 1 : 0;
+    entry_batch batch(db, *j, now, r);
+    batch.add(plan_entry(*j, *c, zone,
+                         {"event:" + std::to_string(event.id), std::nullopt, event.at, context},
+                         now, batch.winner()));
+    batch.flush();
   }
   return r;
 }
@@ -430,6 +469,7 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
             for (const auto& c : due) fn(c);
           });
         } else {
+          entry_batch batch(db, *j, now, r);
           for (auto day = first; day <= last; day += days(1)) {
             civil_day d{day + days(j->lead())};
             journey_query q{name, zone, 0, {}, "", std::nullopt};
@@ -454,11 +494,10 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
               auto date = attribute_day(it->value().get_string(), z);
               if (!date || !recurs_on(t, *date, d) || !j->audience().matches(c, now)) continue;
               // Entered on the day the rollover reached, even when the engine caught up late.
-              auto queued = enter(db, *j, c, z, {format_day(d), d, {}, {}}, now);
-              r.messages += queued;
-              r.entered += queued > 0 ? 1 : 0;
+              batch.add(plan_entry(*j, c, z, {format_day(d), d, {}, {}}, now, batch.winner()));
             }
           }
+          batch.flush();
         }
         if (out) add(*out, r);
         if (r.entered + r.blocked > 0 || steady_clock::now() - started > milliseconds(100))

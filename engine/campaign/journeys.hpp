@@ -16,7 +16,7 @@
 //           reads the event's properties; `reentry`, when set, is the least time between entries.
 //
 // Each entry is stored with its occurrence (the anchor day, "enters:<day>" or "event:<id>") in
-// the same transaction as its messages (store::enter_journey): re-evaluation, restarts and
+// the same transaction as its messages (store::enter_journeys): re-evaluation, restarts and
 // re-imports never queue an occurrence twice, and a crash loses nothing that was committed.
 // The rollover reads only the contacts whose trigger date falls on the day (journey_dates).
 //

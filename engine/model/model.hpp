@@ -380,6 +380,14 @@ struct journey_date {
   std::optional<time_point> next_check{};
 };
 
+// One occurrence of a journey for one contact, and the messages it queues (each carrying the
+// occurrence): what journey_store::enter_journeys stores.
+struct journey_entry {
+  std::int64_t contact_id = 0;
+  std::string occurrence;  // the anchor: a local date, "event:<id>", "enters:<date>"
+  std::vector<new_message> messages;
+};
+
 // Which contacts of a journey a rollover reads: those in `zone` whose trigger date falls on
 // `month` (0: any month) and one of `days` (empty: every contact of the zone), or whose date is
 // `date` (when set: `every: once`), or whose next_check is due by `due_by` (`enters`).

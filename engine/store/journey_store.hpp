@@ -16,13 +16,21 @@ namespace pigeon::engine {
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class journey_store : public virtual transactional_store {
  public:
-  // Records that `contact_id` entered `campaign` at `occurrence` (its anchor) at `at` and
-  // enqueues `messages` (each with that occurrence), in one transaction. Returns false, storing
-  // nothing, when that occurrence was entered before: one occurrence per (campaign, recipient,
-  // anchor), whatever re-evaluates it, also when two nodes enter it at once.
-  virtual bool enter_journey(const std::string& campaign, std::int64_t contact_id,
-                             const std::string& occurrence, time_point at,
-                             const std::vector<new_message>& messages) = 0;
+  // Records that each entry's contact entered `campaign` at its occurrence (its anchor) at `at`
+  // and enqueues the entry's messages, all in one transaction. Returns, entry by entry, whether
+  // it was entered: false, storing nothing for it, when that occurrence was entered before (or
+  // earlier in `entries`): one occurrence per (campaign, recipient, anchor), whatever
+  // re-evaluates it, also when two nodes enter it at once. A rollover enters its contacts in
+  // batches through this: one transaction each, not one per contact.
+  virtual std::vector<bool> enter_journeys(const std::string& campaign,
+                                           const std::vector<journey_entry>& entries,
+                                           time_point at) = 0;
+  // One entry (enter_journeys of one).
+  bool enter_journey(const std::string& campaign, std::int64_t contact_id,
+                     const std::string& occurrence, time_point at,
+                     const std::vector<new_message>& messages) {
+    return enter_journeys(campaign, {{contact_id, occurrence, messages}}, at).front();
+  }
   // When the contact last entered `campaign`, or nullopt.
   virtual std::optional<time_point> last_journey_entry(const std::string& campaign,
                                                        std::int64_t contact_id) = 0;

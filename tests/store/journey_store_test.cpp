@@ -71,6 +71,27 @@ STORE_TEST_CASE(
   CHECK(s->last_journey_entry("bday", ids[0]) == at_ms(t0 + 365 * day_ms));
 }
 
+STORE_TEST_CASE("a batch of entries says which were entered and queues only their messages") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s, 3);
+  CHECK(s->enter_journey("bday", ids[1], "2030-01-07", at_ms(t0),
+                         occurrence_messages(ids[1], "2030-01-07", t0)));
+  // ids[1] entered before; ids[2] twice in the batch: its first entry is the one stored.
+  auto entered =
+      s->enter_journeys("bday",
+                        {{ids[0], "2030-01-07", occurrence_messages(ids[0], "2030-01-07", t0)},
+                         {ids[1], "2030-01-07", occurrence_messages(ids[1], "2030-01-07", t0)},
+                         {ids[2], "2030-01-07", occurrence_messages(ids[2], "2030-01-07", t0)},
+                         {ids[2], "2030-01-07", occurrence_messages(ids[2], "2030-01-07", t0)},
+                         {ids[2], "2031-01-07", {}}},
+                        at_ms(t0 + 1000));
+  CHECK(entered == std::vector<bool>{true, false, true, false, true});
+  CHECK(s->messages({"bday", std::nullopt, 0}).size() == 6);
+  CHECK(s->last_journey_entry("bday", ids[2]) == at_ms(t0 + 1000));
+  CHECK(s->last_journey_entry("bday", ids[1]) == at_ms(t0));
+}
+
 STORE_TEST_CASE("a rollover reads only the zone's contacts whose trigger date is due") {
   store_backend backend;
   store* s = backend.open();

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <set>
 
 #include "engine/model/phone.hpp"
 #include "engine/store/postgres/arrays.hpp"
@@ -34,19 +35,37 @@ std::string utc_day_sql(const std::string& column) {
 
 }  // namespace
 
-bool postgres_store::enter_journey(const std::string& campaign, std::int64_t contact_id,
-                                   const std::string& occurrence, time_point at,
-                                   const std::vector<new_message>& messages) {
-  bool entered = false;
+std::vector<bool> postgres_store::enter_journeys(const std::string& campaign,
+                                                 const std::vector<journey_entry>& entries,
+                                                 time_point at) {
+  std::vector<bool> entered;
   atomically("enter journey", [&] {
+    entered.assign(entries.size(), false);
+    // One statement for the batch; ON CONFLICT skips an occurrence entered before, by another
+    // node too (its row is waited for, then skipped), and a repeat within the batch.
     query q(*db_,
             "INSERT INTO journey_entries (campaign, contact_id, occurrence, entered_at) "
-            "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING");
-    q.bind(1, campaign).bind(2, contact_id).bind(3, occurrence).bind(4, at);
-    q.run();
-    entered = q.changes() > 0;
+            "SELECT $1::text, e.contact_id, e.occurrence, $4 FROM unnest($2::bigint[], "
+            "$3::text[]) WITH ORDINALITY AS e(contact_id, occurrence, n) ORDER BY e.n "
+            "ON CONFLICT DO NOTHING RETURNING contact_id, occurrence");
+    q.bind(1, campaign)
+        .bind(2,
+              postgres::array_literal(entries, [](const journey_entry& e) { return e.contact_id; }))
+        .bind(3, postgres::array_literal(
+                     entries,
+                     [](const journey_entry& e) -> const std::string& { return e.occurrence; }))
+        .bind(4, at);
+    std::set<std::pair<std::int64_t, std::string>> stored;
+    while (q.step()) stored.emplace(q.get_int(0), q.get_text(1));
+    std::vector<new_message> messages;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      // The first of repeated entries in the batch is the one entered.
+      if (stored.erase({entries[i].contact_id, entries[i].occurrence}) == 0) continue;
+      entered[i] = true;
+      messages.insert(messages.end(), entries[i].messages.begin(), entries[i].messages.end());
+    }
     // The last entry is read from journey_entries (last_journey_entry): nothing else to note.
-    if (entered && !messages.empty()) enqueue(messages);
+    if (!messages.empty()) enqueue(messages);
   });
   return entered;
 }

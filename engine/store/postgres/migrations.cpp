@@ -15,7 +15,7 @@ namespace {
 // migrations.cpp, as of its version 13) with PostgreSQL types: times BIGINT milliseconds since
 // the Unix epoch, flags INTEGER 0/1, lists and objects JSON text, ids identities that accept
 // given values (`db copy` keeps them).
-constexpr std::array<const char*, 3> migrations = {
+constexpr std::array<const char*, 4> migrations = {
     // 1: the whole schema of SQLite version 13.
     R"sql(
 CREATE TABLE contacts (
@@ -286,6 +286,11 @@ CREATE TABLE rate_budgets (
   granted   DOUBLE PRECISION NOT NULL DEFAULT 0,
   at_us     BIGINT NOT NULL
 );
+)sql",
+    // 4: a recipient's exits (SQLite's migration 14): the duplicate check before an exit is
+    // added.
+    R"sql(
+CREATE INDEX journey_exits_by_contact ON journey_exits (campaign, contact_id, reason);
 )sql",
 };
 

@@ -140,9 +140,9 @@ class postgres_store final : public store {
   contacts_summary summarize_contacts() override;
   erase_result erase_contact(const std::string& phone, time_point now) override;
 
-  bool enter_journey(const std::string& campaign, std::int64_t contact_id,
-                     const std::string& occurrence, time_point at,
-                     const std::vector<new_message>& messages) override;
+  std::vector<bool> enter_journeys(const std::string& campaign,
+                                   const std::vector<journey_entry>& entries,
+                                   time_point at) override;
   std::optional<time_point> last_journey_entry(const std::string& campaign,
                                                std::int64_t contact_id) override;
   std::vector<std::int64_t> journey_matching(const std::string& campaign) override;

@@ -11,7 +11,7 @@ namespace {
 
 // Migrations in order; element i takes the schema from version i to i + 1. Never edit a
 // released migration: append a new one. Times are INTEGER milliseconds since the Unix epoch.
-constexpr std::array<const char*, 13> migrations = {
+constexpr std::array<const char*, 14> migrations = {
     // 1: contacts, versioned campaigns, the message queue, the send ledger, the heartbeat.
     R"sql(
 CREATE TABLE contacts (
@@ -390,6 +390,11 @@ CREATE TABLE journey_clock (     -- time-driven evaluation has run up to evaluat
   campaign            TEXT PRIMARY KEY,
   evaluated_through   INTEGER NOT NULL
 );
+)sql",
+    // 14: a recipient's exits: record_journey_exit looks for the same exit before adding one
+    // (through journey_exits_by_campaign that read every exit of the campaign with the reason).
+    R"sql(
+CREATE INDEX journey_exits_by_contact ON journey_exits (campaign, contact_id, reason);
 )sql",
 };
 
