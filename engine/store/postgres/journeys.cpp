@@ -42,11 +42,13 @@ std::vector<bool> postgres_store::enter_journeys(const std::string& campaign,
   atomically("enter journey", [&] {
     entered.assign(entries.size(), false);
     // One statement for the batch; ON CONFLICT skips an occurrence entered before, by another
-    // node too (its row is waited for, then skipped), and a repeat within the batch.
+    // node too (its uncommitted row is waited for, then skipped), and a repeat within the batch.
+    // Rows go in key order, so two nodes entering the same contacts wait on each other in one
+    // order and never deadlock.
     query q(*db_,
             "INSERT INTO journey_entries (campaign, contact_id, occurrence, entered_at) "
             "SELECT $1::text, e.contact_id, e.occurrence, $4 FROM unnest($2::bigint[], "
-            "$3::text[]) WITH ORDINALITY AS e(contact_id, occurrence, n) ORDER BY e.n "
+            "$3::text[]) AS e(contact_id, occurrence) ORDER BY e.contact_id, e.occurrence "
             "ON CONFLICT DO NOTHING RETURNING contact_id, occurrence");
     q.bind(1, campaign)
         .bind(2,
