@@ -446,11 +446,28 @@ int set_state(const context& ctx, const std::string& name, const std::string& st
               << (c->source_path.empty() ? std::string("FILE.yaml") : c->source_path) << "`\n";
     return 1;
   }
-  if (!db->set_campaign_state(name, state, engine::system_clock().now())) {
+  const auto now = engine::system_clock().now();
+  if (!db->set_campaign_state(name, state, now)) {
     std::cerr << "pigeon: no campaign named " << name << "\n";
     return 1;
   }
   std::cout << "campaign " << name << " is now " << state << "\n";
+  // A journey did not listen while paused (imports and the API skip it): its index is rebuilt
+  // as apply builds it, so who joined or changed meanwhile is placed, and what is open for them
+  // now is entered (exactly once, whatever ran before). The days it slept are caught up by the
+  // engine's next rollover, from the journey's clock; a step already over is never sent late.
+  if (state == "active") {
+    auto c = db->find_campaign(name);
+    if (c && c->source_text.find("trigger") != std::string::npos) {
+      auto parsed = config::parse_campaign(c->source_text, c->source_path);
+      if (parsed.trigger) {
+        auto r = engine::journey_engine(cfg).apply(*db, parsed, c->version, now);
+        std::cout << "journey " << name << ": " << r.indexed
+                  << " contacts indexed for its trigger again, entered " << r.entered
+                  << " occurrences\n";
+      }
+    }
+  }
   return 0;
 }
 

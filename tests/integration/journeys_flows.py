@@ -183,6 +183,36 @@ def a_kill_9_in_the_middle_of_a_year_of_birthdays_loses_and_repeats_nothing(env)
     assert dup == 0
 
 
+def a_paused_journey_sends_nothing_and_once_resumed_greets_who_joined_while_paused(env):
+    # Paused, a journey neither sends nor listens to imports; `campaign resume` indexes the
+    # contacts again, so one imported during the pause is greeted on their next birthday. A
+    # birthday that fell in the pause is not greeted late.
+    setup(env, ["+8613900000001,Ann,1990-03-10,Asia/Shanghai,member"],
+          "phone,first_name,birthday_at,tz,tags")
+    path = write(env, "birthday.yaml", """campaign: birthday
+sender: shop
+category: marketing
+trigger: { date: birthday_at, every: year }
+audience: { all_tags: [member] }
+steps:
+  - { id: greet, at: "0d 10:00", sms: { text: "Happy birthday {{first_name}}!" } }
+""")
+    env.run("campaign", "apply", "--clock", "sim:2027-03-01T00:00:00Z", path)
+    env.run("campaign", "pause", "birthday")
+    late = write(env, "late.csv", "phone,first_name,birthday_at,tz,tags\n"
+                 "+8613900000002,Bo,1991-03-25,Asia/Shanghai,member\n")
+    env.run("contacts", "import", "--clock", "sim:2027-03-05T00:00:00Z", late)
+    env.run("serve", "--until-idle", "--clock", "sim:2027-03-05T00:00:00Z", "--until",
+            "2027-03-20T00:00:00Z")
+    assert sent(env, "birthday") == []
+    out = env.run("campaign", "resume", "birthday").stdout
+    assert "now active" in out, out
+    env.run("serve", "--until-idle", "--clock", "sim:2027-03-20T00:00:00Z", "--until",
+            "2027-04-01T00:00:00Z")
+    got = [(p, o) for p, _, o, _, _, _ in sent(env, "birthday")]
+    assert got == [("+8613900000002", "2027-03-25")], got
+
+
 def post(port, path, body):
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
                                  headers={"Content-Type": "application/json"}, method="POST")
