@@ -45,6 +45,8 @@
 # Everything runs on 127.0.0.1 in a temp dir.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib/nginx_carrier.sh
+source "$root/scripts/lib/nginx_carrier.sh"
 n="${1:-100000}"
 concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
 paced_concurrency="${PIGEON_BENCH_PACED_CONCURRENCY:-256}"
@@ -110,42 +112,18 @@ echo "pigeon: $("$pigeon" --version 2> /dev/null || echo pigeon) ($rev)"
 
 # --- the carrier: nginx, one worker, keep-alive without a request limit --------------------
 port="$(free_port)"
-mkdir -p "$tmp/nginx"
 echo_module=/usr/lib/nginx/modules/ngx_http_echo_module.so
 fixed_batch="[$(python3 -c "print(','.join(['{\"ref\":\"x\"}'] * $batch))")]"
 if [ -f "$echo_module" ]; then
   load_echo="load_module $echo_module;"
-  batch_location="location /batch { default_type application/json; echo_read_request_body; echo_request_body; }"
+  batch_location="client_body_buffer_size 1m; location /batch { default_type application/json; echo_read_request_body; echo_request_body; }"
 else
   load_echo=""
-  batch_location="location /batch { default_type application/json; return 200 '$fixed_batch'; }"
+  batch_location="client_body_buffer_size 1m; location /batch { default_type application/json; return 200 '$fixed_batch'; }"
 fi
 # pigeon POSTs JSON to /send, Kannel's generic HTTP SMSC GETs /send?from=..&to=..: one answer
 # for both, with a fresh carrier id per message.
-cat > "$tmp/nginx.conf" << EOF
-$load_echo
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx; fastcgi_temp_path $tmp/nginx;
-  uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
-  log_format t '\$msec \$status \$request_uri';
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$port backlog=4096;
-    access_log $tmp/access.log t buffer=256k flush=1s;
-    client_body_buffer_size 1m;
-    $batch_location
-    location / { default_type application/json;
-                 return 200 '{"status":"ok","message_id":"\$request_id"}'; }
-  }
-}
-EOF
-nginx -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log"
-sleep 0.3
+nginx_carrier_start "$tmp" "$port" ' $request_uri' "$load_echo" "$batch_location"
 echo "carrier: nginx $(nginx -v 2>&1 | sed 's/.*nginx\///') on 127.0.0.1:$port, one worker$([ -n "$load_echo" ] && echo ', echo module')"
 reset_log() {  # nginx flushes its buffer and reopens the log, then the log is emptied
   kill -USR1 "$(cat "$tmp/nginx.pid")"

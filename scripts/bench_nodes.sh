@@ -22,6 +22,8 @@
 # Everything runs on 127.0.0.1 and a socket in a temp dir.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=scripts/lib/nginx_carrier.sh
+source "$root/scripts/lib/nginx_carrier.sh"
 n="${1:-30000}"
 node_counts="${PIGEON_BENCH_NODES:-1 2 3}"
 concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
@@ -73,28 +75,7 @@ echo "postgresql: $("$pg_bin/postgres" --version | sed 's/.*) //'), fsync on, so
 
 # --- the carrier: nginx, one worker ----------------------------------------------------------
 port="$(free_port)"
-mkdir -p "$tmp/nginx"
-cat > "$tmp/nginx.conf" << EOF
-worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  client_body_temp_path $tmp/nginx; proxy_temp_path $tmp/nginx; fastcgi_temp_path $tmp/nginx;
-  uwsgi_temp_path $tmp/nginx; scgi_temp_path $tmp/nginx;
-  log_format t '\$msec \$status';
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
-  server {
-    listen 127.0.0.1:$port backlog=4096;
-    access_log $tmp/access.log t buffer=256k flush=1s;
-    location / { default_type application/json;
-                 return 200 '{"status":"ok","message_id":"\$request_id"}'; }
-  }
-}
-EOF
-nginx -c "$tmp/nginx.conf" -e "$tmp/nginx/error.log"
-sleep 0.3
+nginx_carrier_start "$tmp" "$port" ""
 echo "carrier: nginx on 127.0.0.1:$port, one worker"
 
 python3 - "$tmp/contacts.csv" "$n" << 'EOF'
