@@ -11,6 +11,8 @@ commits:
 
   today    intent: UPDATE messages to 'submitting' + INSERT send_ledger ('pending');
            outcome: UPDATE messages to 'submitted' + UPDATE send_ledger
+  lean     as today, but the intent's UPDATE sets the state only (the payload waits on the
+           ledger row and goes to the message row with the outcome)
   journal  intent: INSERT send_ledger only (the row also carries body and segments);
            outcome: UPDATE send_ledger; every FOLD outcomes one UPDATE brings the messages'
            rows up to date from their ledger rows (scheduled -> submitted in one rewrite)
@@ -76,7 +78,7 @@ def run(mode, base, tmp, group, fold):
     c = sqlite3.connect(path, isolation_level=None)
     for p in ("journal_mode=WAL", "synchronous=FULL", "cache_size=-65536", "temp_store=MEMORY"):
         c.execute("PRAGMA " + p)
-    if mode == "journal":
+    if mode in ("journal", "lean"):
         c.execute("ALTER TABLE send_ledger ADD COLUMN body TEXT")
         c.execute("ALTER TABLE send_ledger ADD COLUMN segments INTEGER")
     rows = c.execute("SELECT id, contact_id, state, due_at, variant FROM messages "
@@ -96,7 +98,14 @@ def run(mode, base, tmp, group, fold):
         c.execute("BEGIN IMMEDIATE")
         attempts = []
         for mid, contact, state, due, variant in rows[i:i + group]:
-            if mode == "today":
+            if mode == "lean":  # the row's state only; the payload waits on the ledger row
+                c.execute("UPDATE messages SET state = 'submitting' WHERE id = ?1 AND state = ?2 "
+                          "AND due_at = ?3 AND variant = ?4", (mid, state, due, variant))
+                cur = c.execute("INSERT INTO send_ledger (message_id, contact_id, campaign, "
+                                "attempt, provider, at, outcome, simulated, body, segments) VALUES "
+                                "(?, ?, 'blast', 1, 'sandbox', ?, 'pending', 0, ?, 1)",
+                                (mid, contact, now, body))
+            elif mode == "today":
                 c.execute("UPDATE messages SET state = 'submitting', attempts = 1, provider = "
                           "'sandbox', body = ?2, segments = 1, updated_at = ?3, rendered_version = "
                           "1 WHERE id = ?1 AND state = ?4 AND due_at = ?5 AND variant = ?6",
@@ -115,6 +124,11 @@ def run(mode, base, tmp, group, fold):
         c.execute("BEGIN IMMEDIATE")
         for mid, ledger_id in attempts:
             carrier_id = "SM%08d" % mid
+            if mode == "lean":
+                c.execute("UPDATE messages SET state = 'submitted', attempts = 1, provider = "
+                          "'sandbox', body = ?4, segments = 1, rendered_version = 1, carrier_id = "
+                          "?2, reason = '', sent_at = ?3, updated_at = ?3 WHERE id = ?1 AND "
+                          "state = 'submitting'", (mid, carrier_id, now, body))
             if mode == "today":
                 c.execute("UPDATE messages SET state = 'submitted', provider = 'sandbox', "
                           "carrier_id = ?2, reason = '', sent_at = ?3, lease_owner = NULL, "
@@ -146,7 +160,7 @@ def main():
     fold = int(sys.argv[4]) if len(sys.argv) > 4 else 1024
     with tempfile.TemporaryDirectory(prefix="pigeon-journal-") as tmp:
         base = make_base(pigeon, tmp, n)
-        for mode in ("today", "journal", "today", "journal"):
+        for mode in ("today", "lean", "journal", "today", "lean", "journal"):
             run(mode, base, tmp, group, fold)
 
 
