@@ -135,7 +135,7 @@ campaign_load collect_campaign(const std::string& path);
 
 // The keyword whose `action: follow_up` names this step, or nullptr. Such a step is follow-up
 // only: apply queues it for nobody; a reply with that keyword queues it for its sender, its `at`
-// counted from the reply (engine::follow_up_due).
+// counted from the reply (engine::campaign::follow_up_due).
 const keyword_config* follow_up_of(const campaign_config& campaign, std::string_view step_id);
 
 // Checks what needs the engine config: the sender is defined, each `respond` text fits the

@@ -86,7 +86,7 @@ CATEGORIES = [
     ("JSON", lambda ob, fn: "boost_json" in ob or "boost::json" in fn),
     ("templates", lambda ob, fn: "pigeon::templates" in fn),
     ("logging, metrics", lambda ob, fn: any(
-        w in fn for w in ("spdlog", "fmt::", "pigeon::engine::metrics", "log_format"))),
+        w in fn for w in ("spdlog", "fmt::", "pigeon::engine::ops::metrics", "log_format"))),
     ("Asio (event loop)", lambda ob, fn: "boost::asio" in fn),
     ("libc (other)", lambda ob, fn: "libc.so" in ob),
     ("pigeon (other)", lambda ob, fn: "pigeon" in ob.rsplit("/", 1)[-1]),

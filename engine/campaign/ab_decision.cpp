@@ -10,7 +10,7 @@
 
 #include "engine/policy/caps.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 std::optional<double> two_proportion_p_value(std::int64_t x1, std::int64_t n1, std::int64_t x2,
                                              std::int64_t n2) {
@@ -206,7 +206,7 @@ std::string describe_ab_decision(const ab_decision& d) {
     out += "decides at " + format_iso(*d.first_send + d.decide_after) +
            " at the earliest (first send of the A/B step + decide_after), " + evidence;
   else
-    out += "decides " + format_period(d.decide_after) +
+    out += "decides " + policy::format_period(d.decide_after) +
            " after the first send of the A/B step at the earliest, " + evidence;
   if (!d.reason.empty()) out += "; " + d.reason;
   if (d.next_check) out += "; next check " + format_iso(*d.next_check);
@@ -240,4 +240,4 @@ boost::json::value ab_decision_json(const std::optional<ab_decision>& d) {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -10,7 +10,7 @@
 #include "engine/model/model.hpp"
 #include "engine/store/ab_store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // A/B comparison for `campaign show`: each variant's conversion on the campaign's metric
 // (`delivered`, `reply:K` or `event:NAME`, from ab_test) and a two-proportion z-test between the
@@ -71,4 +71,4 @@ std::string describe_ab_decision(const ab_decision& d);
 // `status --json`); null without a test.
 boost::json::value ab_decision_json(const std::optional<ab_decision>& d);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

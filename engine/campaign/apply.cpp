@@ -20,7 +20,7 @@
 #include "engine/policy/send_window.hpp"
 #include "templates/template.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 namespace {
 
 std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL) {
@@ -32,7 +32,7 @@ std::uint64_t fnv1a(std::string_view s, std::uint64_t h = 1469598103934665603ULL
 }
 
 time_point from_local(date::local_time<std::chrono::minutes> local, const std::string& tz) {
-  return local_to_utc(local, find_zone(tz));
+  return policy::local_to_utc(local, policy::find_zone(tz));
 }
 
 // The location of a template error inside a YAML scalar: same line moves the column.
@@ -55,7 +55,7 @@ std::vector<config::config_issue> validate_campaign(const config::campaign_confi
   auto issues = config::check_campaign_against(campaign, engine);
   auto audience = audience_issues(campaign.audience, engine);
   issues.insert(issues.end(), audience.begin(), audience.end());
-  auto frequency = frequency_issues(engine);
+  auto frequency = policy::frequency_issues(engine);
   issues.insert(issues.end(), frequency.begin(), frequency.end());
   auto trigger = trigger_issues(campaign, engine);
   issues.insert(issues.end(), trigger.begin(), trigger.end());
@@ -116,7 +116,7 @@ stored_campaign to_stored(const config::campaign_config& campaign) {
     for (const auto& k : campaign.keywords) {
       reply_keyword rk;
       rk.keyword = k.keyword;
-      rk.normalized = normalize_reply(k.keyword);
+      rk.normalized = inbound::normalize_reply(k.keyword);
       rk.tag = k.tag;
       rk.respond = k.respond;
       rk.action = k.action;
@@ -169,7 +169,7 @@ std::optional<time_point> step_due(const config::step_config& step, const std::s
 }
 
 time_point end_of_local_day(time_point t, const std::string& tz) {
-  auto zone = find_zone(tz);
+  auto zone = policy::find_zone(tz);
   auto local = zone->to_local(t);
   auto next_day = date::floor<date::days>(local) + date::days(1);
   return from_local(std::chrono::time_point_cast<std::chrono::minutes>(next_day), tz);
@@ -188,7 +188,7 @@ std::optional<time_point> follow_up_due(const std::string& at, time_point reply,
       if (parsed->day_offset < 0) return std::nullopt;
       if (!parsed->time_of_day) return reply + date::days(parsed->day_offset);
       // The recipient's local date of the reply, N days on, at HH:MM; never before the reply.
-      auto local_day = date::floor<date::days>(find_zone(tz)->to_local(reply));
+      auto local_day = date::floor<date::days>(policy::find_zone(tz)->to_local(reply));
       auto due = from_local(std::chrono::time_point_cast<std::chrono::minutes>(
                                 local_day + date::days(parsed->day_offset) + *parsed->time_of_day),
                             tz);
@@ -335,7 +335,7 @@ std::vector<std::int64_t> spread_ms_per_step(const config::campaign_config& camp
   for (const auto& step : campaign.steps) {
     std::int64_t ms = 0;
     const auto& w = step.window ? step.window : campaign.window;
-    auto cw = w ? parse_window(w->days, w->between) : std::nullopt;
+    auto cw = w ? policy::parse_window(w->days, w->between) : std::nullopt;
     // The step's wall-clock time: its due time computed as if local time were UTC.
     auto local = step.at == "now" || config::follow_up_of(campaign, step.id)
                      ? std::nullopt
@@ -366,9 +366,9 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
 
   const bool marketing = campaign.category == "marketing";
   audience_filter audience(campaign.audience, engine);
-  cap_policy caps(engine);
+  policy::cap_policy caps(engine);
   std::optional<cap_rule> campaign_rule;
-  if (campaign.caps) campaign_rule = campaign_cap(campaign.caps->max, campaign.caps->per);
+  if (campaign.caps) campaign_rule = policy::campaign_cap(campaign.caps->max, campaign.caps->per);
   const auto spread_ms = spread_ms_per_step(campaign, engine, now);
 
   // One pass over the contacts inside one transaction: the length budget check and the enqueue
@@ -379,7 +379,8 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
     auto before = db.find_campaign(campaign.name);
     auto stored = to_stored(campaign);
     const auto base = std::filesystem::path(campaign.path).parent_path().string();
-    for (auto& t : stored.templates) t.media = stored_media(t.media, base, engine.media_dir);
+    for (auto& t : stored.templates)
+      t.media = dispatch::stored_media(t.media, base, engine.media_dir);
     summary.version = db.save_campaign(stored);
     summary.new_version = !before || before->version != summary.version;
     if (before && before->state == "cancelled") {
@@ -540,9 +541,9 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
           // The policy at dispatch, on the ledger as it stands (no preferences, priorities or
           // stop_on: the queue is being written).
           auto at = std::max(due, now);
-          auto v = policy::decide(simulated_send(campaign, campaign_rule,
-                                                 caps.rules_for(c, std::string(tz), at),
-                                                 sent_before->second, at, times[i].second));
+          auto v = policy::decide(policy::simulated_send(campaign, campaign_rule,
+                                                         caps.rules_for(c, std::string(tz), at),
+                                                         sent_before->second, at, times[i].second));
           if (v.what == policy::decision::suppressed) {
             m.suppressed_reason = v.rule + " (at apply)";
             ++summary.capped_dropped;
@@ -585,4 +586,4 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
   return summary;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -14,7 +14,7 @@
 #include "engine/model/model.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // Turns a campaign file into stored versions and queued messages ("materialize steps").
 // Pure planning functions plus apply_campaign, which writes through a store. Called from the
@@ -133,4 +133,4 @@ apply_summary apply_campaign(const config::campaign_config& campaign,
                              const media_probe& url_probe = {},
                              const apply_progress& progress = {});
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -13,7 +13,7 @@
 #include "engine/campaign/audience_impl.hpp"
 #include "engine/campaign/calendar.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 using namespace segment_detail;
 
@@ -244,4 +244,4 @@ std::vector<audience_expr::name_use> audience_expr::names() const {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

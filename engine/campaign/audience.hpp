@@ -50,7 +50,7 @@
 
 #include "engine/model/model.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 class audience_expr_error : public std::runtime_error {
  public:
@@ -99,4 +99,4 @@ class audience_expr {
   std::shared_ptr<const impl> impl_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

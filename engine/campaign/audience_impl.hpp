@@ -12,7 +12,7 @@
 
 #include "engine/campaign/audience.hpp"
 
-namespace pigeon::engine::segment_detail {
+namespace pigeon::engine::campaign::segment_detail {
 
 enum class op { eq, ne, lt, le, gt, ge };
 enum class value_kind { number, quoted, word, boolean, date };
@@ -98,9 +98,9 @@ using impl_getter = std::shared_ptr<const audience_expr::impl> (*)(const audienc
 void parse_expression(std::string_view text, const audience_expr::tier_map* tiers,
                       impl_getter impl_of, audience_expr::impl& out);
 
-}  // namespace pigeon::engine::segment_detail
+}  // namespace pigeon::engine::campaign::segment_detail
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 struct audience_expr::impl {
   std::string text;
@@ -113,4 +113,4 @@ struct audience_expr::impl {
                                 time_point now) const;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

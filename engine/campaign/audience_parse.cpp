@@ -6,7 +6,7 @@
 
 #include "engine/campaign/audience_impl.hpp"
 
-namespace pigeon::engine::segment_detail {
+namespace pigeon::engine::campaign::segment_detail {
 
 namespace {
 
@@ -290,4 +290,4 @@ void parse_expression(std::string_view text, const audience_expr::tier_map* tier
   parser(text, tiers, impl_of, out).run();
 }
 
-}  // namespace pigeon::engine::segment_detail
+}  // namespace pigeon::engine::campaign::segment_detail

@@ -6,7 +6,7 @@
 
 #include "engine/policy/send_window.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 using namespace std::chrono;
 
@@ -71,9 +71,9 @@ std::optional<civil_day> parse_day_text(std::string_view s) {
 }
 
 civil_day local_day(time_point t, const std::string& tz) {
-  auto local = find_zone(tz)->to_local(t);
+  auto local = policy::find_zone(tz)->to_local(t);
   auto d = date::floor<date::days>(local);
   return civil_day{sys_days{days{d.time_since_epoch().count()}}};
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

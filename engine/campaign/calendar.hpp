@@ -9,7 +9,7 @@
 
 #include "engine/model/model.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 using civil_day = std::chrono::year_month_day;
 
@@ -36,4 +36,4 @@ std::optional<civil_day> parse_day_text(std::string_view text);
 // The local calendar day of `t` in `tz`.
 civil_day local_day(time_point t, const std::string& tz);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

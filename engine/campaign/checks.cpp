@@ -10,7 +10,7 @@
 #include "engine/policy/send_window.hpp"
 #include "templates/template.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 namespace {
 
 // Optimal string alignment distance: insertions, deletions, substitutions and swaps of two
@@ -253,12 +253,12 @@ std::vector<config::config_issue> window_warnings(const config::campaign_config&
     auto at = config::parse_step_at(step.at);
     // `now`, and an absolute time with a zone, have no local time of their own.
     if (!w || !at || at->kind == config::step_time_kind::now || at->utc_offset) continue;
-    auto window = parse_window(w->days, w->between);
+    auto window = policy::parse_window(w->days, w->between);
     if (!window) continue;
     // The step's wall-clock time, computed as if local time were UTC.
     auto local = step_due(step, campaign.anchor, "UTC", time_point{});
     if (!local) continue;
-    auto decision = check_window(*local, "UTC", window, std::nullopt);
+    auto decision = policy::check_window(*local, "UTC", window, std::nullopt);
     if (decision.open) continue;
     std::string range = w->between.empty() ? "all day" : w->between;
     std::string days;
@@ -287,4 +287,4 @@ std::vector<config::config_issue> empty_audience_warnings(const config::campaign
            config::severity::warning}};
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

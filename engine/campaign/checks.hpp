@@ -16,7 +16,7 @@
 #include "config/source_location.hpp"
 #include "engine/model/model.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // The attribute names present on the stored contacts, gathered in the pass validate makes over
 // them anyway (the length budget).
@@ -53,4 +53,4 @@ std::vector<config::config_issue> empty_audience_warnings(const config::campaign
 // most a quarter of the name's length, and at least 1, edits); else empty.
 std::string closest_name(std::string_view name, const std::vector<std::string>& candidates);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

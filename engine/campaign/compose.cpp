@@ -6,7 +6,7 @@
 #include "engine/campaign/calendar.hpp"
 #include "templates/segments.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 std::optional<std::string_view> contact_variables::text_of(const boost::json::value& v) const {
   if (v.is_string()) return std::string_view(v.get_string());
@@ -79,4 +79,4 @@ void apply_smart_encoding(std::string& text) {
     text = std::move(mapped);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -9,7 +9,7 @@
 #include "engine/model/model.hpp"
 #include "templates/template.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // Template variables drawn from a contact: `phone`, every attribute by name (also as
 // `contact.<name>`), numbers and booleans as text; for a date attribute `<x>_at`, the derived
@@ -43,4 +43,4 @@ std::string compose_text(std::string_view signature, std::string_view opt_out_hi
 // (templates::smart_encode) only when that needs fewer segments; otherwise leaves it as written.
 void apply_smart_encoding(std::string& text);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -13,7 +13,7 @@
 #include "engine/policy/send_policy.hpp"
 #include "engine/policy/send_window.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 using namespace std::chrono_literals;
 
@@ -39,16 +39,16 @@ plan_report plan_campaign(const config::campaign_config& campaign,
   report.timezone = engine.default_timezone;
 
   const bool marketing = campaign.category == "marketing";
-  cap_policy caps(engine);
+  policy::cap_policy caps(engine);
   std::optional<cap_rule> campaign_rule;
-  if (campaign.caps) campaign_rule = campaign_cap(campaign.caps->max, campaign.caps->per);
-  std::optional<clock_window> quiet;
+  if (campaign.caps) campaign_rule = policy::campaign_cap(campaign.caps->max, campaign.caps->per);
+  std::optional<policy::clock_window> quiet;
   if (marketing && !engine.policy.quiet_hours.empty())
-    quiet = parse_window({}, engine.policy.quiet_hours);
-  std::vector<std::optional<clock_window>> windows;
+    quiet = policy::parse_window({}, engine.policy.quiet_hours);
+  std::vector<std::optional<policy::clock_window>> windows;
   for (const auto& step : campaign.steps) {
     const auto& w = step.window ? step.window : campaign.window;
-    windows.push_back(w ? parse_window(w->days, w->between) : std::nullopt);
+    windows.push_back(w ? policy::parse_window(w->days, w->between) : std::nullopt);
   }
   std::string provider;
   if (auto s = engine.senders.find(campaign.sender);
@@ -68,7 +68,7 @@ plan_report plan_campaign(const config::campaign_config& campaign,
                             });
   }
 
-  const auto* zone = find_zone(engine.default_timezone);
+  const auto* zone = policy::find_zone(engine.default_timezone);
   auto horizon_end = from + std::chrono::days(days);
   std::map<std::pair<std::string, std::string>, plan_bucket> buckets;
   auto bucket = [&](time_point t) -> plan_bucket* {
@@ -149,7 +149,7 @@ plan_report plan_campaign(const config::campaign_config& campaign,
           break;
         }
         // As in the dispatcher: a message whose next chance is past its validity expires now.
-        auto d = check_window(t, tz, windows[i], quiet);
+        auto d = policy::check_window(t, tz, windows[i], quiet);
         if (!d.open) {
           last_reason = general_reason(d.reason);
           if (d.next_open >= expires) {
@@ -162,8 +162,8 @@ plan_report plan_campaign(const config::campaign_config& campaign,
         }
         if (marketing) {
           // The policy at dispatch, on the sends made by then (the ledger's and this plan's).
-          auto v = policy::decide(
-              simulated_send(campaign, campaign_rule, caps.rules_for(c, tz, t), sends, t, expires));
+          auto v = policy::decide(policy::simulated_send(
+              campaign, campaign_rule, caps.rules_for(c, tz, t), sends, t, expires));
           if (v.what == policy::decision::suppressed) {
             suppress(t, v.reason);
             break;
@@ -198,4 +198,4 @@ plan_report plan_campaign(const config::campaign_config& campaign,
   return report;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -9,7 +9,7 @@
 #include "engine/model/model.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // `pigeon campaign plan`: what applying a campaign now would send, per day and provider, without
 // writing anything. For every stored contact in the audience and every step it simulates what
@@ -53,4 +53,4 @@ plan_report plan_campaign(const config::campaign_config& campaign,
                           const config::engine_config& engine, store& db, time_point from,
                           int days);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

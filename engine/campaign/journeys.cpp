@@ -13,7 +13,7 @@
 #include "engine/policy/send_window.hpp"
 #include "templates/template.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 using namespace std::chrono;
 using config::trigger_config;
@@ -449,9 +449,9 @@ std::optional<time_point> journey_engine::tick(store& db, time_point now, journe
       for (const auto& zone : db.journey_zones(name)) {
         // Local midnight after `now`: when this zone next rolls over.
         auto tomorrow = sys_days{local_day(now, zone)} + days(1);
-        auto wake = local_to_utc(
+        auto wake = policy::local_to_utc(
             date::local_time<minutes>(minutes(duration_cast<minutes>(tomorrow.time_since_epoch()))),
-            find_zone(zone));
+            policy::find_zone(zone));
         next = next ? std::min(*next, wake) : wake;
         if (*through >= now) continue;
         auto first = sys_days{local_day(*through, zone)} + days(1);
@@ -580,4 +580,4 @@ std::string describe_journey(const journey_stats& j, std::string_view indent) {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -36,7 +36,7 @@
 #include "engine/model/model.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // Issues of a campaign's trigger that need the engine config: the `enters` and `where`
 // expressions compile (file:line:col), the date attribute and the steps fit a journey.
@@ -111,4 +111,4 @@ class journey_engine {
   bool refreshed_ = false;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

@@ -15,7 +15,7 @@
 #include "engine/model/phone.hpp"
 #include "templates/template.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 namespace {
 
 constexpr std::string_view allowed_types[] = {
@@ -186,7 +186,7 @@ void evaluate(slot& s, const config::sender_config& sender, const contact& c, bo
 media_info probe_local(const std::string& entry, const std::string& base,
                        const config::engine_config& engine) {
   media_info info;
-  auto local = resolve_local_media(entry, base, engine.media_dir);
+  auto local = dispatch::resolve_local_media(entry, base, engine.media_dir);
   if (!local.error.empty()) {
     info.error = std::move(local.error);
   } else if (engine.public_url.empty()) {
@@ -209,7 +209,7 @@ void probe_media(slot& s, const config::campaign_config& campaign,
     auto it = cache.find(entry);
     if (it == cache.end()) {
       media_info info;
-      if (!is_media_url(entry)) {
+      if (!dispatch::is_media_url(entry)) {
         info = probe_local(entry, base, engine);
       } else if (url_probe) {
         try {
@@ -220,7 +220,8 @@ void probe_media(slot& s, const config::campaign_config& campaign,
       } else {
         info.error = "URL media cannot be checked here (no prober)";
       }
-      if (info.content_type.empty() && info.ok) info.content_type = media_type_for_extension(entry);
+      if (info.content_type.empty() && info.ok)
+        info.content_type = dispatch::media_type_for_extension(entry);
       it = cache.emplace(entry, std::move(info)).first;
     }
     const media_info& info = it->second;
@@ -446,4 +447,4 @@ rendered_sample render_sample(const config::campaign_config& campaign,
   return r;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

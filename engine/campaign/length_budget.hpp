@@ -25,7 +25,7 @@
 #include "engine/model/model.hpp"
 #include "templates/segments.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
 
 // What a media probe learns about one media entry.
 struct media_info {
@@ -149,4 +149,4 @@ rendered_sample render_sample(const config::campaign_config& campaign,
 // The worst-case stand-in: no tags, no attributes, a 16-character phone.
 contact worst_case_contact();
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::campaign

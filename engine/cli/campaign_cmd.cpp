@@ -15,7 +15,7 @@
 #include "engine/model/phone.hpp"
 #include "engine/net/media_probe.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -31,7 +31,7 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
   auto db = ctx.open_store(cfg, context::store_open::create);
   // One pass over the contacts (length budget and enqueue together): a bar on a TTY only.
   std::optional<progress_bar> checking(std::in_place, "checked", 0, !ctx.json);
-  auto s = engine::apply_campaign(
+  auto s = campaign::apply_campaign(
       campaign, cfg, *db, now, net::make_url_media_probe(),
       [&](std::string_view, std::int64_t done, std::int64_t) { checking->update(done); });
   checking.reset();
@@ -87,22 +87,22 @@ int apply_file(const context& ctx, const std::string& file, const std::string& c
                 << " was cancelled: started anew (state active; what was already sent is not "
                    "sent again)\n";
   }
-  if (auto w = engine::ab_evidence_warning(campaign, s.recipients - s.opted_out))
+  if (auto w = campaign::ab_evidence_warning(campaign, s.recipients - s.opted_out))
     std::cerr << w->to_string() << "\n";
   return 0;
 }
 
 std::string engine_enc(templates::encoding e) { return std::string(templates::to_string(e)); }
 
-const char* problem_name(engine::budget_problem p) {
+const char* problem_name(campaign::budget_problem p) {
   switch (p) {
-    case engine::budget_problem::sms_overflow:
+    case campaign::budget_problem::sms_overflow:
       return "sms_overflow";
-    case engine::budget_problem::mms_overflow:
+    case campaign::budget_problem::mms_overflow:
       return "mms_overflow";
-    case engine::budget_problem::missing_attributes:
+    case campaign::budget_problem::missing_attributes:
       return "missing_attributes";
-    case engine::budget_problem::bad_media:
+    case campaign::budget_problem::bad_media:
       return "bad_media";
   }
   return "unknown";
@@ -120,7 +120,7 @@ boost::json::array string_array(const std::vector<std::string>& v) {
   return out;
 }
 
-boost::json::object problem_json(const engine::budget_finding& f) {
+boost::json::object problem_json(const campaign::budget_finding& f) {
   boost::json::array examples;
   for (const auto& e : f.examples) {
     boost::json::object values;
@@ -173,8 +173,8 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
     }
     samples.push_back({engine::mask_phone(c->phone), *c});
   }
-  engine::contact_source source;
-  engine::audience_filter audience(campaign.audience, cfg);
+  campaign::contact_source source;
+  campaign::audience_filter audience(campaign.audience, cfg);
   auto now = engine::system_clock().now();
   if (db)
     source = [&](const auto& fn) {
@@ -184,8 +184,8 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
         fn(c);
       });
     };
-  auto report = engine::check_budget(campaign, cfg, source, net::make_url_media_probe());
-  if (samples.empty()) samples.push_back({"(no attributes)", engine::worst_case_contact()});
+  auto report = campaign::check_budget(campaign, cfg, source, net::make_url_media_probe());
+  if (samples.empty()) samples.push_back({"(no attributes)", campaign::worst_case_contact()});
   bool fits = report.ok();
   boost::json::array steps_json;
   std::size_t index = 0;
@@ -223,7 +223,7 @@ int preview(const context& ctx, const std::string& file, const std::string& phon
                     << " bytes" << (m.info.ok ? "" : "  " + m.info.error) << "\n";
       }
       for (const auto& s : samples) {
-        auto r = engine::render_sample(campaign, cfg, step, variant, s.c);
+        auto r = campaign::render_sample(campaign, cfg, step, variant, s.c);
         long long total = r.text_bytes + vb.media_bytes;
         bool ok = r.missing.empty() && (mms ? total <= sender.mms_max_bytes
                                             : r.info.segments <= sender.sms_max_segments);
@@ -323,7 +323,7 @@ std::string ab_metric(const engine::stored_campaign& c) {
 }
 
 boost::json::object ab_json(const std::vector<engine::variant_stats>& stats,
-                            const engine::ab_comparison& cmp) {
+                            const campaign::ab_comparison& cmp) {
   boost::json::array variants;
   for (const auto& v : stats) {
     boost::json::object replies, events;
@@ -367,7 +367,7 @@ int show(const context& ctx, const std::string& name) {
   auto st = db->status(engine::system_clock().now());
   auto stats = db->ab_stats(name);
   auto metric = ab_metric(*c);
-  auto cmp = engine::compare_variants(stats, metric);
+  auto cmp = campaign::compare_variants(stats, metric);
   auto decision = db->find_ab_test(name);
   std::optional<engine::journey_stats> journey;
   if (is_journey(*c)) journey = db->journey_statistics(name, engine::system_clock().now());
@@ -394,8 +394,8 @@ int show(const context& ctx, const std::string& name) {
                      {"templates", std::move(templates)},
                      {"messages", std::move(counts)},
                      {"ab", ab_json(stats, cmp)},
-                     {"ab_decision", engine::ab_decision_json(decision)},
-                     {"journey", journey ? boost::json::value(engine::journey_json(*journey))
+                     {"ab_decision", campaign::ab_decision_json(decision)},
+                     {"journey", journey ? boost::json::value(campaign::journey_json(*journey))
                                          : boost::json::value(nullptr)}})
               << "\n";
     return 0;
@@ -429,8 +429,8 @@ int show(const context& ctx, const std::string& name) {
       std::cout << "\n";
     }
   }
-  if (decision) std::cout << engine::describe_ab_decision(*decision) << "\n";
-  if (journey) std::cout << engine::describe_journey(*journey);
+  if (decision) std::cout << campaign::describe_ab_decision(*decision) << "\n";
+  if (journey) std::cout << campaign::describe_journey(*journey);
   return 0;
 }
 
@@ -461,7 +461,7 @@ int set_state(const context& ctx, const std::string& name, const std::string& st
     if (c && c->source_text.find("trigger") != std::string::npos) {
       auto parsed = config::parse_campaign(c->source_text, c->source_path);
       if (parsed.trigger) {
-        auto r = engine::journey_engine(cfg).apply(*db, parsed, c->version, now);
+        auto r = campaign::journey_engine(cfg).apply(*db, parsed, c->version, now);
         std::cout << "journey " << name << ": " << r.indexed
                   << " contacts indexed for its trigger again, entered " << r.entered
                   << " occurrences\n";
@@ -514,4 +514,4 @@ void register_campaign(CLI::App& app, context& ctx, int& exit_code) {
   }
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -6,7 +6,7 @@
 #include "config/campaign.hpp"
 #include "engine/cli/context.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 // Each register_* adds its subcommands to the app; the callbacks set `exit_code`.
 void register_contacts(CLI::App& app, context& ctx, int& exit_code);
@@ -27,4 +27,4 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
 config::campaign_config load_checked_campaign(const context& ctx, const std::string& file,
                                               config::engine_config& cfg);
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

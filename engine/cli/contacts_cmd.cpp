@@ -14,7 +14,7 @@
 #include "engine/cli/progress.hpp"
 #include "engine/contacts/contacts_csv.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -29,7 +29,7 @@ int import_contacts(const context& ctx, const std::string& file, const std::stri
   std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
   if (!encoding.empty()) {
     std::string error;
-    auto converted = engine::to_utf8(text, encoding, error);
+    auto converted = contacts::to_utf8(text, encoding, error);
     if (!converted) {
       std::cerr << file << ": " << error << "\n";
       return 1;
@@ -37,7 +37,7 @@ int import_contacts(const context& ctx, const std::string& file, const std::stri
     text = std::move(*converted);
   }
   std::optional<progress_bar> reading(std::in_place, "read", 0, !ctx.json);
-  auto parsed = engine::read_contacts_csv(
+  auto parsed = contacts::read_contacts_csv(
       std::string_view(text), cfg.default_region,
       [&](std::size_t n) { reading->update(static_cast<std::int64_t>(n)); });
   reading.reset();
@@ -49,7 +49,7 @@ int import_contacts(const context& ctx, const std::string& file, const std::stri
   // One transaction per chunk keeps memory flat and makes every stored chunk durable.
   std::size_t stored = 0, entered = 0;
   constexpr std::size_t chunk = 5000;
-  engine::journey_engine journeys(cfg);
+  campaign::journey_engine journeys(cfg);
   auto clk = make_clock(clock);
   progress_bar storing("stored", static_cast<std::int64_t>(parsed.contacts.size()), !ctx.json);
   for (std::size_t i = 0; i < parsed.contacts.size(); i += chunk) {
@@ -146,6 +146,6 @@ del->add_option("phone", phone, "the phone, in any format")->required();
 del->add_flag("--yes", yes, "do not ask (it asks when stdin is a terminal)");
 del->add_flag("--json", ctx.json, "JSON output (docs/CLI_JSON.md)");
 del->callback([&] { exit_code = delete_contact(ctx, phone, yes); });
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -8,7 +8,7 @@
 #include "engine/cli/contacts_verbs.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -117,7 +117,7 @@ int delete_contact(const context& ctx, const std::string& text, bool yes) {
   }
   // PostgreSQL's write-ahead log is the server's: its old segments are recycled by its own
   // checkpoints, so wal_cleared is always false there and says nothing about other readers.
-  if (!r.wal_cleared && engine::postgres_store::is_url(ctx.database(cfg)))
+  if (!r.wal_cleared && postgres::postgres_store::is_url(ctx.database(cfg)))
     std::cerr << "pigeon: the table pages and indexes no longer hold the number; the server's "
                  "write-ahead log keeps it until its checkpoints recycle the log\n";
   else if (!r.wal_cleared)
@@ -126,4 +126,4 @@ int delete_contact(const context& ctx, const std::string& text, bool yes) {
   return 0;
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -12,7 +12,7 @@
 #include "engine/cli/progress.hpp"
 #include "engine/contacts/contacts_csv.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -83,11 +83,11 @@ int export_contacts(const context& ctx, const std::string& file) {
   db->transaction([&] {
     summary = db->summarize_contacts();
     bar.set_total(summary.count);
-    buffer = engine::contacts_csv_header(summary.attributes);
+    buffer = contacts::contacts_csv_header(summary.attributes);
     buffer.reserve(1 << 21);
     db->for_each_contact([&](const engine::contact& c) {
-      engine::append_contact_csv_row(buffer, c, summary.attributes);
-      if (auto why = engine::contact_csv_problem(c); !why.empty()) {
+      contacts::append_contact_csv_row(buffer, c, summary.attributes);
+      if (auto why = contacts::contact_csv_problem(c); !why.empty()) {
         if (problems.size() < 20) problems.emplace_back(c.phone, std::move(why));
         ++problem_count;
       }
@@ -127,4 +127,4 @@ int export_contacts(const context& ctx, const std::string& file) {
   return problem_count == 0 && unreadable <= 0 ? 0 : 1;
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -9,7 +9,7 @@
 
 #include "engine/cli/context.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 // contacts_view_cmd.cpp
 struct contact_list_options {
@@ -34,4 +34,4 @@ int delete_contact(const context& ctx, const std::string& phone, bool yes);
 std::optional<std::string> phone_argument(const std::string& text,
                                           const std::string& default_region);
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

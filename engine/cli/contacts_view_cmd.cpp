@@ -12,7 +12,7 @@
 #include "engine/contacts/contacts_csv.hpp"
 #include "engine/model/phone.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -29,16 +29,17 @@ std::string tags_text(const std::vector<std::string>& tags) {
 // An attribute for people: numbers and booleans as the CSV has them; text as it is, or quoted
 // JSON when it could be mistaken (looks like a number, spaces, line breaks, empty).
 std::string value_text(const boost::json::value& v) {
-  if (!v.is_string()) return engine::csv_value_text(v);
+  if (!v.is_string()) return contacts::csv_value_text(v);
   std::string_view s = v.get_string();
-  if (engine::csv_text_needs_mark(s) || s.find_first_of(" \t\r\n\"=") != std::string_view::npos)
+  if (contacts::csv_text_needs_mark(s) || s.find_first_of(" \t\r\n\"=") != std::string_view::npos)
     return boost::json::serialize(v);
   return std::string(s);
 }
 
 // The expression's attribute names no contact has (a typo, most likely): warned, not refused,
 // as `where` filters on what is there.
-void warn_unknown_names(const engine::audience_expr& expr, const std::vector<std::string>& names) {
+void warn_unknown_names(const campaign::audience_expr& expr,
+                        const std::vector<std::string>& names) {
   auto known = [&](const std::string& n) {
     return std::binary_search(names.begin(), names.end(), n);
   };
@@ -69,20 +70,20 @@ std::optional<std::string> phone_argument(const std::string& text,
 
 int list_contacts(const context& ctx, const contact_list_options& o) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
-  std::optional<engine::audience_expr> where;
+  std::optional<campaign::audience_expr> where;
   if (!o.where.empty()) {
     // The engine's tiers, as a campaign's `where` has them (a tier that does not compile is
     // left out here: the config's own check names it; a reference to it is then an error).
-    engine::audience_expr::tier_map tiers;
+    campaign::audience_expr::tier_map tiers;
     for (const auto& [name, text] : cfg.policy.tiers) {
       try {
-        tiers.emplace(name, engine::audience_expr::compile(text));
-      } catch (const engine::audience_expr_error&) {
+        tiers.emplace(name, campaign::audience_expr::compile(text));
+      } catch (const campaign::audience_expr_error&) {
       }
     }
     try {
-      where = engine::audience_expr::compile(o.where, &tiers);
-    } catch (const engine::audience_expr_error& e) {
+      where = campaign::audience_expr::compile(o.where, &tiers);
+    } catch (const campaign::audience_expr_error& e) {
       std::cerr << "pigeon: --where:" << e.column() << ": " << e.what() << "\n  " << o.where
                 << "\n  " << std::string(static_cast<std::size_t>(e.column() - 1), ' ') << "^\n";
       return 2;
@@ -95,7 +96,7 @@ int list_contacts(const context& ctx, const contact_list_options& o) {
     if (where) warn_unknown_names(*where, summary.attributes);
     auto now = wall_now();
     boost::json::array json;
-    std::string csv = o.csv ? engine::contacts_csv_header(summary.attributes) : "";
+    std::string csv = o.csv ? contacts::contacts_csv_header(summary.attributes) : "";
     if (!o.csv && !ctx.json)
       std::printf("%-16s %-24s %-24s %s\n", "PHONE", "TZ", "TAGS", "ATTRIBUTES");
     std::size_t shown = 0;
@@ -104,7 +105,7 @@ int list_contacts(const context& ctx, const contact_list_options& o) {
       if (where && !where->matches(c, now)) return;
       ++shown;
       if (o.csv) {
-        engine::append_contact_csv_row(csv, c, summary.attributes);
+        contacts::append_contact_csv_row(csv, c, summary.attributes);
         if (csv.size() > (1 << 20)) std::cout << csv, csv.clear();
       } else if (ctx.json) {
         boost::json::array tags(c.tags.begin(), c.tags.end());
@@ -205,4 +206,4 @@ int show_contact(const context& ctx, const std::string& text) {
   return 0;
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

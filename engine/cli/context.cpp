@@ -9,7 +9,7 @@
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 config::engine_config context::engine_config(bool required, config::secrets secrets) const {
   if (!config_given && !required && !std::filesystem::exists(config_path))
@@ -26,7 +26,7 @@ std::string context::database(const config::engine_config& cfg) const {
 }
 
 bool context::is_postgres(const config::engine_config& cfg) const {
-  return engine::postgres_store::is_url(database(cfg));
+  return postgres::postgres_store::is_url(database(cfg));
 }
 
 bool context::database_exists(const config::engine_config& cfg) const {
@@ -39,14 +39,14 @@ std::string context::database_label(const config::engine_config& cfg) const {
 
 std::unique_ptr<engine::store> context::open_store(const config::engine_config& cfg,
                                                    store_open mode) const {
-  using sqlite_mode = engine::sqlite_store::open_mode;
+  using sqlite_mode = sqlite::sqlite_store::open_mode;
   auto path = database(cfg);
   // A server's database is never created by pigeon (its administrator creates it); an empty one
   // gets pigeon's schema on first open.
-  if (is_postgres(cfg)) return engine::postgres_store::open(path);
-  if (mode == store_open::existing) return engine::sqlite_store::open(path, sqlite_mode::existing);
+  if (is_postgres(cfg)) return postgres::postgres_store::open(path);
+  if (mode == store_open::existing) return sqlite::sqlite_store::open(path, sqlite_mode::existing);
   bool fresh = path != ":memory:" && !path.starts_with("file:") && !std::filesystem::exists(path);
-  auto db = engine::sqlite_store::open(path, sqlite_mode::create);
+  auto db = sqlite::sqlite_store::open(path, sqlite_mode::create);
   if (fresh) std::cerr << "pigeon: created database " << path << "\n";
   return db;
 }
@@ -54,11 +54,11 @@ std::unique_ptr<engine::store> context::open_store(const config::engine_config& 
 std::unique_ptr<engine::store> context::open_reader(const config::engine_config& cfg) const {
   auto path = database(cfg);
   // PostgreSQL: a connection of its own (read committed: a scan never blocks the engine).
-  if (is_postgres(cfg)) return engine::postgres_store::open(path);
+  if (is_postgres(cfg)) return postgres::postgres_store::open(path);
   auto db = open_store(cfg);
   if (path == ":memory:" || path.starts_with("file:")) return db;
   db.reset();
-  return engine::sqlite_store::open_reader(path);
+  return sqlite::sqlite_store::open_reader(path);
 }
 
 std::unique_ptr<engine::clock> make_clock(const std::string& spec) {
@@ -80,4 +80,4 @@ void print_issues(const std::exception& e) {
   }
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -8,7 +8,7 @@
 #include "engine/model/clock.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 // Options every subcommand takes, and the shared ways to turn them into config and a store.
 struct context {
@@ -54,4 +54,4 @@ std::unique_ptr<engine::clock> make_clock(const std::string& spec);
 // Prints config issues one per line (file:line:col: message) to stderr.
 void print_issues(const std::exception& e);
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

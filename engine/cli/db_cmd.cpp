@@ -9,11 +9,11 @@
 #include "engine/store/copy/db_copy.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
-boost::json::object to_json(const engine::copy_result& r) {
+boost::json::object to_json(const copy::copy_result& r) {
   boost::json::array tables;
   for (const auto& t : r.tables)
     tables.push_back({{"table", t.table}, {"source", t.source}, {"target", t.target}});
@@ -26,12 +26,12 @@ boost::json::object to_json(const engine::copy_result& r) {
 }
 
 int copy(const context& ctx, const std::string& from, const std::string& to) {
-  if (!engine::postgres_store::is_url(to)) {
+  if (!postgres::postgres_store::is_url(to)) {
     std::cerr << "pigeon db copy: --to '" << to
               << "' is not a PostgreSQL database (expected postgresql://user@host:port/db)\n";
     return 2;
   }
-  if (engine::postgres_store::is_url(from)) {
+  if (postgres::postgres_store::is_url(from)) {
     std::cerr << "pigeon db copy: --from must be a SQLite file, got a PostgreSQL URL\n";
     return 2;
   }
@@ -41,8 +41,8 @@ int copy(const context& ctx, const std::string& from, const std::string& to) {
   }
   // No engine may send from the file while it is copied: what it sent after the snapshot would
   // be missing from the copy. The engine lock refuses while one runs (and keeps one out).
-  engine::engine_lock lock(from);
-  auto result = engine::copy_database(from, to, [&](const std::string& table, std::int64_t rows) {
+  ops::engine_lock lock(from);
+  auto result = copy::copy_database(from, to, [&](const std::string& table, std::int64_t rows) {
     if (!ctx.json && rows > 0) std::cerr << "  copied " << rows << " " << table << "\n";
   });
   if (ctx.json) {
@@ -84,4 +84,4 @@ void register_db(CLI::App& app, context& ctx, int& exit_code) {
   c->callback([&] { exit_code = copy(ctx, from, to); });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

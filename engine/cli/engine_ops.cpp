@@ -18,7 +18,7 @@
 #include "engine/ops/status_report.hpp"
 #include "engine/report/report.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -57,14 +57,14 @@ engine_ops::~engine_ops() {
   stop();
 }
 
-void engine_ops::instrument(engine::dispatcher_options& options) {
+void engine_ops::instrument(dispatch::dispatcher_options& options) {
   // Called once per carrier answer: the lane's series are looked up in the registry (label
   // strings built, maps searched) the first time only, then kept by lane name. Lanes are a
   // fixed set from the config, and the registry's references stay valid for its lifetime.
   struct lane_series {
-    engine::metric_histogram* latency = nullptr;
-    engine::metric_counter* ok = nullptr;      // made on the first such answer, as before
-    engine::metric_counter* failed = nullptr;  // (no ok="false" series until a failure)
+    ops::metric_histogram* latency = nullptr;
+    ops::metric_counter* ok = nullptr;      // made on the first such answer, as before
+    ops::metric_counter* failed = nullptr;  // (no ok="false" series until a failure)
   };
   auto by_lane = std::make_shared<std::unordered_map<std::string, lane_series>>();
   options.on_response = [this, by_lane](const std::string& lane, std::chrono::milliseconds latency,
@@ -78,7 +78,7 @@ void engine_ops::instrument(engine::dispatcher_options& options) {
       it = by_lane->emplace(lane, s).first;
     }
     it->second.latency->observe(static_cast<double>(latency.count()) / 1000.0);
-    engine::metric_counter*& responses = ok ? it->second.ok : it->second.failed;
+    ops::metric_counter*& responses = ok ? it->second.ok : it->second.failed;
     if (!responses)
       responses =
           &metrics_.counter("pigeon_carrier_responses_total",
@@ -88,13 +88,13 @@ void engine_ops::instrument(engine::dispatcher_options& options) {
   };
 }
 
-std::uint16_t engine_ops::start(engine::dispatcher& d) {
+std::uint16_t engine_ops::start(dispatch::dispatcher& d) {
   dispatcher_ = &d;
   running_ = true;
   if (!config::is_loopback_address(cfg_.listen_admin) && cfg_.admin_token.empty())
     throw std::runtime_error("refusing to serve the admin API on " + cfg_.listen_admin +
                              " (not loopback) without admin_token");
-  engine::admin_sources sources;
+  ops::admin_sources sources;
   sources.token = cfg_.admin_token;
   sources.metrics = [this] { return metrics_.render(); };
   sources.healthy = [this] { return running_; };
@@ -107,9 +107,9 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
   sources.status = [this]() -> asio::awaitable<boost::json::object> {
     std::function<boost::json::object(engine::store&)> job = [cfg = cfg_,
                                                               db = database_](engine::store& s) {
-      auto report = engine::build_status_report(s, engine::system_clock().now(), cfg.alerts, db);
+      auto report = ops::build_status_report(s, engine::system_clock().now(), cfg.alerts, db);
       add_config_alerts(report, cfg);  // as `pigeon status` shows them
-      return engine::to_json(report);
+      return ops::to_json(report);
     };
     auto op = reader_.async_run<boost::json::object>(std::move(job), asio::use_awaitable);
     co_return co_await std::move(op);
@@ -117,13 +117,13 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
   sources.pages =
       [this](std::optional<std::string> campaign) -> asio::awaitable<std::pair<int, std::string>> {
     std::function<std::pair<int, std::string>(engine::store&)> job =
-        [prices = engine::prices_from(cfg_), campaign](engine::store& s) {
-          return engine::report_page(s, campaign, prices, engine::system_clock().now());
+        [prices = report::prices_from(cfg_), campaign](engine::store& s) {
+          return report::report_page(s, campaign, prices, engine::system_clock().now());
         };
     auto op = reader_.async_run<std::pair<int, std::string>>(std::move(job), asio::use_awaitable);
     co_return co_await std::move(op);
   };
-  auto shared = std::make_shared<engine::admin_sources>(std::move(sources));
+  auto shared = std::make_shared<ops::admin_sources>(std::move(sources));
   // Filled once the listener is bound (its port may be 0 in the config); requests are served on
   // this thread's loop, which runs only after start() returns.
   auto hosts = std::make_shared<std::vector<std::string>>();
@@ -137,15 +137,15 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
         std::string_view target(req.target().data(), req.target().size());
         const unsigned version = req.version();
         const bool keep_alive = req.keep_alive();
-        if (auto refused = engine::refuse_cross_site(req, *hosts)) co_return std::move(*refused);
+        if (auto refused = ops::refuse_cross_site(req, *hosts)) co_return std::move(*refused);
         if (api && target.starts_with("/v1/")) {
-          if (auto refused = engine::refuse_unauthorized(req, shared->token))
+          if (auto refused = ops::refuse_unauthorized(req, shared->token))
             co_return std::move(*refused);
           auto op = api(std::move(req));
           auto res = co_await std::move(op);
           if (res) co_return std::move(*res);
         } else {
-          auto op = engine::handle_admin(std::move(req), *shared);
+          auto op = ops::handle_admin(std::move(req), *shared);
           auto res = co_await std::move(op);
           if (res) co_return std::move(*res);
         }
@@ -165,7 +165,7 @@ std::uint16_t engine_ops::start(engine::dispatcher& d) {
                              e.what());
   }
   auto host = cfg_.listen_admin.substr(0, cfg_.listen_admin.rfind(':'));
-  *hosts = engine::admin_host_names(host, port, cfg_.admin_hosts);
+  *hosts = ops::admin_host_names(host, port, cfg_.admin_hosts);
   spdlog::info("admin listening on {}:{} (/, /reports, /metrics, /healthz, /status{})", host, port,
                api_routes ? ", /v1/contacts, /v1/events" : "");
   if (!lane_detail) {
@@ -220,7 +220,7 @@ void engine_ops::refresh() {
         {{"provider", r.provider}, {"status", std::to_string(r.status)}});
     c.inc(static_cast<double>(r.total) - c.value());
   }
-  std::vector<engine::listener_connections> listeners;
+  std::vector<ops::listener_connections> listeners;
   auto add_listener = [&](const char* name, const net::connection_stats& c) {
     bool recently = c.refused > 0 &&
                     std::chrono::steady_clock::now() - c.last_refused < std::chrono::minutes(1);
@@ -228,10 +228,9 @@ void engine_ops::refresh() {
   };
   if (webhook_connections) add_listener("webhooks", webhook_connections());
   if (admin_) add_listener("admin", admin_->connections());
-  auto detail =
-      engine::with_webhook_refusals(lane_detail ? lane_detail() : std::string(), refusals);
+  auto detail = ops::with_webhook_refusals(lane_detail ? lane_detail() : std::string(), refusals);
   if (std::any_of(listeners.begin(), listeners.end(), [](const auto& l) { return l.refused > 0; }))
-    detail = engine::with_connections(detail, listeners);
+    detail = ops::with_connections(detail, listeners);
   if (!detail.empty()) {
     std::function<void(engine::store&)> write = [owner = owner_, detail](engine::store& s) {
       s.heartbeat_detail(owner, detail);
@@ -353,8 +352,8 @@ void engine_ops::reload() {
   cfg_.alerts = next.alerts;
   if (next.logs != cfg_.logs) {
     cfg_.logs = next.logs;
-    engine::use_log_style(next.logs == config::log_format::json ? engine::log_style::json
-                                                                : engine::log_style::text);
+    ops::use_log_style(next.logs == config::log_format::json ? ops::log_style::json
+                                                             : ops::log_style::text);
   }
   std::string pending, done;
   for (const auto& r : restart) pending += (pending.empty() ? "" : ", ") + r;
@@ -363,4 +362,4 @@ void engine_ops::reload() {
                pending.empty() ? "" : "; changed but needing a restart: " + pending);
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

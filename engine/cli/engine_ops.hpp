@@ -23,7 +23,7 @@
 #include "engine/ops/metrics.hpp"
 #include "engine/store/async_store.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 class engine_ops {
  public:
@@ -35,10 +35,10 @@ class engine_ops {
   ~engine_ops();
 
   // Hooks the dispatcher into the metrics; call before constructing the dispatcher.
-  void instrument(engine::dispatcher_options& options);
+  void instrument(dispatch::dispatcher_options& options);
   // Starts the admin listener, the refresh loop and the SIGHUP handler; `d` is the running
   // dispatcher. Returns the admin port bound.
-  std::uint16_t start(engine::dispatcher& d);
+  std::uint16_t start(dispatch::dispatcher& d);
   // Stops them (idempotent); /healthz turns 503 first.
   void stop();
 
@@ -61,7 +61,7 @@ class engine_ops {
   std::function<boost::asio::awaitable<std::optional<net::http_response_t>>(net::http_request_t)>
       api_routes;
 
-  engine::metrics_registry& metrics() { return metrics_; }
+  ops::metrics_registry& metrics() { return metrics_; }
 
  private:
   void refresh();
@@ -74,9 +74,9 @@ class engine_ops {
   engine::async_store& store_;
   engine::async_store& reader_;  // store_ when no reader was given
   std::string owner_;
-  engine::dispatcher* dispatcher_ = nullptr;
-  engine::metrics_registry metrics_;
-  engine::dispatcher_stats last_stats_;
+  dispatch::dispatcher* dispatcher_ = nullptr;
+  ops::metrics_registry metrics_;
+  dispatch::dispatcher_stats last_stats_;
   std::unique_ptr<net::http_server> admin_;
   boost::asio::steady_timer refresh_timer_;
   boost::asio::signal_set hup_;
@@ -84,4 +84,4 @@ class engine_ops {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

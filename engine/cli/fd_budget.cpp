@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 std::size_t raise_open_files_limit() {
   rlimit limit{};
@@ -26,4 +26,4 @@ std::size_t listener_connection_cap(const config::engine_config& cfg, std::size_
   return std::clamp<std::size_t>(left / 2, 16, 1000000);
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -9,7 +9,7 @@
 
 #include "config/engine_config.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 // Raises the soft limit on open files to the hard limit; returns the soft limit now in force.
 std::size_t raise_open_files_limit();
@@ -19,4 +19,4 @@ std::size_t raise_open_files_limit();
 // (their connections), at least 16.
 std::size_t listener_connection_cap(const config::engine_config& cfg, std::size_t open_files);
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -10,7 +10,7 @@
 #include "engine/store/store.hpp"
 
 int main(int argc, char** argv) {
-  pigeon::cli::context ctx;
+  pigeon::engine::cli::context ctx;
   int exit_code = 0;
   CLI::App app{"pigeon: SMS/MMS campaign dispatch engine"};
   app.require_subcommand(1);
@@ -26,14 +26,14 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::info);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
 
-  pigeon::cli::register_contacts(app, ctx, exit_code);
-  pigeon::cli::register_campaign(app, ctx, exit_code);
-  pigeon::cli::register_serve(app, ctx, exit_code);
-  pigeon::cli::register_status(app, ctx, exit_code);
-  pigeon::cli::register_tools(app, ctx, exit_code);
-  pigeon::cli::register_replies(app, ctx, exit_code);
-  pigeon::cli::register_report(app, ctx, exit_code);
-  pigeon::cli::register_db(app, ctx, exit_code);
+  pigeon::engine::cli::register_contacts(app, ctx, exit_code);
+  pigeon::engine::cli::register_campaign(app, ctx, exit_code);
+  pigeon::engine::cli::register_serve(app, ctx, exit_code);
+  pigeon::engine::cli::register_status(app, ctx, exit_code);
+  pigeon::engine::cli::register_tools(app, ctx, exit_code);
+  pigeon::engine::cli::register_replies(app, ctx, exit_code);
+  pigeon::engine::cli::register_report(app, ctx, exit_code);
+  pigeon::engine::cli::register_db(app, ctx, exit_code);
 
   try {
     app.parse_complete_callback([&] {
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const pigeon::config::config_error& e) {
-    pigeon::cli::print_issues(e);
+    pigeon::engine::cli::print_issues(e);
     return 1;
   } catch (const pigeon::engine::store_error& e) {
     std::cerr << "pigeon: database: " << e.what() << "\n";

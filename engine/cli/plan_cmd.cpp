@@ -10,11 +10,11 @@
 #include "engine/cli/commands.hpp"
 #include "engine/model/clock.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
-boost::json::object to_json(const engine::plan_report& r, bool database_found) {
+boost::json::object to_json(const campaign::plan_report& r, bool database_found) {
   boost::json::array days;
   for (const auto& b : r.buckets) {
     boost::json::object reasons;
@@ -46,10 +46,10 @@ boost::json::object to_json(const engine::plan_report& r, bool database_found) {
 int plan_journey(const context& ctx, const config::engine_config& cfg,
                  const config::campaign_config& campaign, bool found, engine::time_point from,
                  int days) {
-  engine::journey_forecast f;
+  campaign::journey_forecast f;
   if (found) {
     auto db = ctx.open_store(cfg);
-    f = engine::forecast_journey(campaign, cfg, *db, from, days);
+    f = campaign::forecast_journey(campaign, cfg, *db, from, days);
   } else {
     f.depends_on_events = campaign.trigger->type != config::trigger_config::kind::date;
   }
@@ -111,10 +111,10 @@ int plan(const context& ctx, const std::string& file, const std::string& from_te
   // Never creates the database: a missing one means no contacts yet.
   bool found = ctx.database_exists(cfg);
   if (campaign.trigger) return plan_journey(ctx, cfg, campaign, found, from, days);
-  engine::plan_report report;
+  campaign::plan_report report;
   if (found) {
     auto db = ctx.open_store(cfg);
-    report = engine::plan_campaign(campaign, cfg, *db, from, days);
+    report = campaign::plan_campaign(campaign, cfg, *db, from, days);
   } else {
     report.campaign = campaign.name;
     report.from = from;
@@ -166,4 +166,4 @@ void register_campaign_plan(CLI::App& campaign, context& ctx, int& exit_code) {
   p->callback([&] { exit_code = plan(ctx, file, from, days); });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -4,7 +4,7 @@
 
 #include <cstdio>
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 progress_bar::progress_bar(std::string label, std::int64_t total, bool enabled)
     : label_(std::move(label)),
@@ -53,4 +53,4 @@ void progress_bar::finish() {
   std::fflush(stderr);
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

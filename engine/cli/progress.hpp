@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 class progress_bar {
  public:
@@ -38,4 +38,4 @@ class progress_bar {
   std::chrono::steady_clock::time_point start_, last_draw_{};
 };
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

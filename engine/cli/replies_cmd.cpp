@@ -6,7 +6,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/cli/rows_json.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -54,4 +54,4 @@ void register_replies(CLI::App& app, context& ctx, int& exit_code) {
   r->callback([&] { exit_code = replies(ctx, campaign, since, limit); });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

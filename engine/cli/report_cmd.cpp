@@ -12,7 +12,7 @@
 #include "engine/cli/commands.hpp"
 #include "engine/report/report.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -43,15 +43,15 @@ int report(const context& ctx, const std::string& name, const std::string& csv,
            const std::string& html) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto db = ctx.open_store(cfg);
-  auto r = engine::build_report(*db, name, engine::prices_from(cfg), engine::system_clock().now());
+  auto r = report::build_report(*db, name, report::prices_from(cfg), engine::system_clock().now());
   if (!r) {
     std::cerr << "pigeon: no campaign named '" << name
-              << "'; campaigns: " << engine::campaign_names(*db) << "\n";
+              << "'; campaigns: " << report::campaign_names(*db) << "\n";
     return 2;
   }
   int status = 0;
   for (const auto& [path, render] :
-       {std::pair{csv, &engine::render_csv}, std::pair{html, &engine::render_html}}) {
+       {std::pair{csv, &report::render_csv}, std::pair{html, &report::render_html}}) {
     if (path.empty()) continue;
     if (auto why = write_whole(path, render(*r)); !why.empty()) {
       std::cerr << "pigeon: cannot write the report to " << path << ": " << why
@@ -62,9 +62,9 @@ int report(const context& ctx, const std::string& name, const std::string& csv,
     }
   }
   if (ctx.json)
-    std::cout << boost::json::serialize(engine::to_json(*r)) << "\n";
+    std::cout << boost::json::serialize(report::to_json(*r)) << "\n";
   else if (csv.empty() && html.empty())
-    std::cout << engine::render_text(*r);
+    std::cout << report::render_text(*r);
   return status;
 }
 
@@ -81,4 +81,4 @@ void register_report(CLI::App& app, context& ctx, int& exit_code) {
   r->callback([&] { exit_code = report(ctx, name, csv, html); });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

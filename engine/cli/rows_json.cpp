@@ -1,6 +1,6 @@
 #include "engine/cli/rows_json.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 boost::json::object message_json(const engine::message_row& r) {
   return {{"id", r.id},
@@ -31,4 +31,4 @@ boost::json::object reply_json(const engine::reply_row& r) {
           {"text", r.text}};
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -7,9 +7,9 @@
 
 #include "engine/model/model.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 boost::json::object message_json(const engine::message_row& r);
 boost::json::object reply_json(const engine::reply_row& r);
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

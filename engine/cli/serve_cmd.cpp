@@ -32,7 +32,7 @@
 #include "engine/store/sqlite/sqlite_store.hpp"
 #include "providers/registry.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -127,7 +127,7 @@ struct node_registration {
   std::string name;
   ~node_registration() {
     try {
-      engine::postgres_store::open(url)->engine_stopped(name, engine::system_clock().now());
+      postgres::postgres_store::open(url)->engine_stopped(name, engine::system_clock().now());
     } catch (const std::exception& e) {
       spdlog::warn("node {} not marked stopped: {}", name, e.what());
     }
@@ -147,8 +147,8 @@ int serve(const context& ctx, const serve_options& opts) {
   auto cfg = ctx.engine_config(true);
   if (opts.log_format == "json") cfg.logs = config::log_format::json;
   if (opts.log_format == "text") cfg.logs = config::log_format::text;
-  engine::use_log_style(cfg.logs == config::log_format::json ? engine::log_style::json
-                                                             : engine::log_style::text);
+  ops::use_log_style(cfg.logs == config::log_format::json ? ops::log_style::json
+                                                          : ops::log_style::text);
   auto clk = make_clock(opts.clock);
   // Descriptors: the soft limit raised to the hard one, and a cap per listener that leaves the
   // store and the carriers theirs.
@@ -172,7 +172,7 @@ int serve(const context& ctx, const serve_options& opts) {
   // A SQLite file is one engine's: the lock first, so a second engine on the same database is
   // refused before it opens the database and a newer pigeon never migrates the schema under a
   // running one. The lock file sits beside the database.
-  std::optional<engine::engine_lock> lock;
+  std::optional<ops::engine_lock> lock;
   if (!shared) {
     make_database_folder(db_path);
     lock.emplace(db_path);
@@ -188,7 +188,7 @@ int serve(const context& ctx, const serve_options& opts) {
     // queue; then it recovers its own earlier self's leftovers (that self is dead: its name's
     // heartbeat was stale or stopped) and those of every node without a live heartbeat.
     owner = node_name(cfg, opts);
-    auto* pg = static_cast<engine::postgres_store*>(db.get());
+    auto* pg = static_cast<postgres::postgres_store*>(db.get());
     if (auto refused = pg->register_node(owner, engine::system_clock().now())) {
       std::cerr << "pigeon serve: " << *refused << "\n";
       return 2;
@@ -206,8 +206,8 @@ int serve(const context& ctx, const serve_options& opts) {
           "SQLite file {} the engine is {}",
           db_path, owner);
     // From here the database's files failing under us is a logged stop, not a silent SIGBUS.
-    engine::clear_io_fault_reason(db_path);
-    engine::install_io_fault_handler(db_path);
+    ops::clear_io_fault_reason(db_path);
+    ops::install_io_fault_handler(db_path);
     // We hold the lock, so anything leased or submitting belongs to a run that died.
     recovered = db->recover_after_crash(clk->now(), grace);
   }
@@ -225,7 +225,7 @@ int serve(const context& ctx, const serve_options& opts) {
   net::threaded_http_client http(ioc.get_executor(), std::max(4, connections));
 
   std::unique_ptr<net::carrier_simulator> simulator;
-  std::vector<engine::lane_config> lanes;
+  std::vector<dispatch::lane_config> lanes;
   providers::codec_context embedded;  // the embedded simulator's address and signing secret
   for (const auto& name : used) {
     const auto& p = cfg.providers.at(name);
@@ -248,32 +248,32 @@ int serve(const context& ctx, const serve_options& opts) {
                      p.rate_per_second, p.concurrency, p.burst});
   }
   // Webhooks reach the codec of the provider named in their path.
-  engine::webhook_handler::codec_map codecs;
+  inbound::webhook_handler::codec_map codecs;
   for (const auto& lane : lanes) codecs[lane.name] = lane.codec;
-  std::map<std::string, engine::sender_profile> senders;
+  std::map<std::string, dispatch::sender_profile> senders;
   for (const auto& [name, s] : cfg.senders)
     senders[name] = {s.signature, s.opt_out_hint, s.sms_max_segments, s.smart_encoding, s.route};
 
   // The writer thread never stops for a WAL checkpoint: a thread of its own runs them.
-  auto* sqlite_db = dynamic_cast<engine::sqlite_store*>(db.get());
+  auto* sqlite_db = dynamic_cast<sqlite::sqlite_store*>(db.get());
   if (sqlite_db) sqlite_db->checkpoint_in_background();
   // A rehearsal's attempts carry simulated times: kept out of status's live rates.
   if (rehearsal) db->mark_sends_simulated();
   engine::async_store store(std::move(db));
-  engine::dispatcher_options dopts;
+  dispatch::dispatcher_options dopts;
   dopts.owner = owner;
   dopts.until_idle = opts.until_idle;
   dopts.public_url = cfg.public_url;
   dopts.default_timezone = cfg.default_timezone;
   dopts.quiet_hours = cfg.policy.quiet_hours;
   dopts.window_spread = cfg.policy.window_spread;
-  dopts.caps = std::make_shared<const engine::cap_policy>(cfg);
+  dopts.caps = std::make_shared<const policy::cap_policy>(cfg);
   dopts.drain_timeout = cfg.drain_timeout;
   // PostgreSQL: a provider's rate shared with the other nodes, and the watch over them
   // (engine/store/postgres/node_watch.hpp).
   if (shared)
-    engine::join_nodes(dopts, db_path,
-                       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace));
+    postgres::join_nodes(
+        dopts, db_path, std::chrono::duration_cast<std::chrono::milliseconds>(cfg.reconcile_grace));
   if (!opts.until.empty()) {
     dopts.until = engine::parse_iso(opts.until);
     if (!dopts.until) {
@@ -285,7 +285,7 @@ int serve(const context& ctx, const serve_options& opts) {
   // Lifecycle journeys: used on the store's thread only (the rollover before claims, contacts
   // and events from the integrator API). The rollover runs when a zone's next midnight comes,
   // and every 5 s of real time to notice journeys applied meanwhile.
-  auto journeys = std::make_shared<engine::journey_engine>(cfg);
+  auto journeys = std::make_shared<campaign::journey_engine>(cfg);
   struct tick_state {
     std::optional<engine::time_point> next;
     std::chrono::steady_clock::time_point last{};
@@ -296,29 +296,29 @@ int serve(const context& ctx, const serve_options& opts) {
     bool due = state->next && now >= *state->next;
     if (!due && real - state->last < std::chrono::seconds(5)) return state->next;
     state->last = real;
-    engine::journey_result r;
+    campaign::journey_result r;
     state->next = journeys->tick(s, now, &r);
     return state->next;
   };
   // Status and metrics read on a connection of their own, beside the writer (a file database).
   std::unique_ptr<engine::async_store> reader;
   if (shared)
-    reader = std::make_unique<engine::async_store>(engine::postgres_store::open(db_path));
+    reader = std::make_unique<engine::async_store>(postgres::postgres_store::open(db_path));
   else if (sqlite_db && db_path != ":memory:" && !db_path.starts_with("file:"))
-    reader = std::make_unique<engine::async_store>(engine::sqlite_store::open_reader(db_path));
+    reader = std::make_unique<engine::async_store>(sqlite::sqlite_store::open_reader(db_path));
   engine_ops ops(ioc, cfg, ctx.database_label(cfg), store, dopts.owner,
                  reader.get());  // admin API, metrics, SIGHUP
   ops.instrument(dopts);
-  engine::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
-                                std::move(senders), dopts);
+  dispatch::dispatcher dispatcher(ioc.get_executor(), store, http, *clk, std::move(lanes),
+                                  std::move(senders), dopts);
 
   // The webhooks listener (carriers) and the admin listener (metrics, health, status and the
   // integrator API). Their bound ports are logged ("webhooks listening on 127.0.0.1:PORT",
   // "admin listening on ..."): with port 0, tests read them.
-  engine::webhook_handler webhooks(store, *clk, std::move(codecs), cfg.public_url,
-                                   engine::default_recorder(engine::make_reply_policy(cfg)),
-                                   cfg.default_region);
-  engine::integrator_api api(store, *clk, cfg.default_region, journeys.get());
+  inbound::webhook_handler webhooks(store, *clk, std::move(codecs), cfg.public_url,
+                                    inbound::default_recorder(inbound::make_reply_policy(cfg)),
+                                    cfg.default_region);
+  inbound::integrator_api api(store, *clk, cfg.default_region, journeys.get());
   ops.api_routes = [&api](net::http_request_t r) { return api.handle(std::move(r)); };
   ops.lane_detail = [&dispatcher] { return dispatcher.heartbeat_detail(); };
   ops.webhook_refusals = [&webhooks] { return webhooks.refusals(); };
@@ -331,13 +331,13 @@ int serve(const context& ctx, const serve_options& opts) {
   wopts.idle_timeout = std::chrono::seconds(30);
   wopts.read_timeout = std::chrono::seconds(10);
   // Carriers fetch MMS media from the same listener: GET {public_url}/media/<path>.
-  engine::media_handler media(cfg.media_dir);
+  inbound::media_handler media(cfg.media_dir);
   if (!cfg.media_dir.empty() && !std::filesystem::is_directory(cfg.media_dir))
     spdlog::warn("media_dir {} is not a folder: carriers fetching media get 404", cfg.media_dir);
   net::http_server webhook_server(
       ioc.get_executor(),
       [&webhooks, &media](net::http_request_t r) {
-        if (engine::media_handler::handles(r.target())) return media(std::move(r));
+        if (inbound::media_handler::handles(r.target())) return media(std::move(r));
         return webhooks(std::move(r));
       },
       wopts);
@@ -406,4 +406,4 @@ void register_serve(CLI::App& app, context& ctx, int& exit_code) {
   serve_cmd->callback([&] { exit_code = serve(ctx, opts); });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

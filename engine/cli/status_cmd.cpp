@@ -14,7 +14,7 @@
 #include "engine/model/phone.hpp"
 #include "engine/ops/status_report.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -65,7 +65,7 @@ void print_lanes(const boost::json::value& lanes, const char* indent) {
 }
 
 // The terminal view: what is wrong first, then the figures that explain it.
-void render(const engine::status_report& r, bool color) {
+void render(const ops::status_report& r, bool color) {
   const auto& s = r.snapshot;
   int code = static_cast<int>(r.level);
   const char* tag[] = {"OK", "WARNING", "CRITICAL"};
@@ -118,10 +118,10 @@ void render(const engine::status_report& r, bool color) {
                   : n.stopped_at ? "stopped"
                                  : "DOWN",
                   ago(r.now, n.heartbeat).c_str());
-      if (up) print_lanes(engine::live_lanes(n.detail), "    ");
+      if (up) print_lanes(ops::live_lanes(n.detail), "    ");
     }
   } else if (r.engine_up) {
-    auto lanes = engine::live_lanes(r.ops.lane_detail);
+    auto lanes = ops::live_lanes(r.ops.lane_detail);
     if (lanes.is_array() && !lanes.as_array().empty()) std::cout << "\nLANES (live)\n";
     print_lanes(lanes, "  ");
   }
@@ -156,9 +156,9 @@ void render(const engine::status_report& r, bool color) {
       if (f.opt_outs) std::cout << "  opt-outs: " << *f.opt_outs << "\n";
     }
     if (auto d = r.ab_decisions.find(c.name); d != r.ab_decisions.end())
-      std::cout << "  " << engine::describe_ab_decision(d->second) << "\n";
+      std::cout << "  " << campaign::describe_ab_decision(d->second) << "\n";
     if (auto j = r.journeys.find(c.name); j != r.journeys.end())
-      std::cout << engine::describe_journey(j->second, "  ");
+      std::cout << campaign::describe_journey(j->second, "  ");
   }
   for (auto [title, m] : {std::pair{"deferred", &r.ops.deferred_by_reason},
                           std::pair{"suppressed", &r.ops.suppressed_by_reason}}) {
@@ -172,10 +172,10 @@ int status(const context& ctx) {
   auto cfg = ctx.engine_config(false, config::secrets::leave_unset);
   auto path = ctx.database_label(cfg);
   auto db = ctx.open_store(cfg);  // never creates one: a missing database is unknown (exit 3)
-  auto report = engine::build_status_report(*db, engine::system_clock().now(), cfg.alerts, path);
+  auto report = ops::build_status_report(*db, engine::system_clock().now(), cfg.alerts, path);
   add_config_alerts(report, cfg);
   if (ctx.json) {
-    std::cout << boost::json::serialize(engine::to_json(report)) << "\n";
+    std::cout << boost::json::serialize(ops::to_json(report)) << "\n";
   } else {
     render(report, ::isatty(STDOUT_FILENO));
   }
@@ -277,4 +277,4 @@ void register_status(CLI::App& app, context& ctx, int& exit_code) {
   m->callback([&] { exit_code = messages(ctx, opts); });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -7,7 +7,7 @@
 #include "engine/net/carrier_simulator.hpp"
 #include "templates/segments.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -104,4 +104,4 @@ void register_tools(CLI::App& app, context& ctx, int& exit_code) {
   });
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

@@ -13,7 +13,7 @@
 #include "engine/model/clock.hpp"
 #include "engine/net/media_probe.hpp"
 
-namespace pigeon::cli {
+namespace pigeon::engine::cli {
 
 namespace {
 
@@ -26,7 +26,7 @@ std::vector<config::config_issue> load_with_issues(const context& ctx, const std
   cfg = ctx.engine_config(true);
   auto load = config::collect_campaign(file);
   campaign = std::move(load.campaign);
-  auto more = engine::validate_campaign(campaign, cfg);
+  auto more = campaign::validate_campaign(campaign, cfg);
   load.issues.insert(load.issues.end(), more.begin(), more.end());
   return std::move(load.issues);
 }
@@ -49,20 +49,20 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
   config::engine_config cfg;
   config::campaign_config campaign;
   auto issues = load_with_issues(ctx, file, cfg, campaign);
-  append(issues, engine::past_step_issues(campaign, make_clock(clock)->now()));
-  append(issues, engine::window_warnings(campaign));
+  append(issues, campaign::past_step_issues(campaign, make_clock(clock)->now()));
+  append(issues, campaign::window_warnings(campaign));
 
   // One pass over the stored contacts: the length budget, and the attribute names they have.
   // The budget needs a sender and an audience that compiles; without them only the names.
   const bool exists = ctx.database_exists(cfg);
   const bool budget = cfg.senders.contains(campaign.sender) &&
-                      engine::audience_issues(campaign.audience, cfg).empty();
-  engine::attribute_catalog catalog;
-  engine::budget_report report;
+                      campaign::audience_issues(campaign.audience, cfg).empty();
+  campaign::attribute_catalog catalog;
+  campaign::budget_report report;
   if (exists) {
     auto db = ctx.open_store(cfg);
     if (budget) {
-      report = engine::check_budget(
+      report = campaign::check_budget(
           campaign, cfg,
           [&](const auto& fn) {
             db->for_each_contact([&](const engine::contact& c) {
@@ -75,13 +75,13 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
       db->for_each_contact([&](const engine::contact& c) { catalog.add(c); });
     }
   } else if (budget) {
-    report = engine::check_budget(campaign, cfg, {}, net::make_url_media_probe());
+    report = campaign::check_budget(campaign, cfg, {}, net::make_url_media_probe());
   }
   append(issues, report.issues());
-  append(issues, engine::attribute_name_issues(campaign, cfg, catalog));
+  append(issues, campaign::attribute_name_issues(campaign, cfg, catalog));
   if (report.audience_checked) {
-    append(issues, engine::empty_audience_warnings(campaign, catalog.contacts, report.audience));
-    if (auto w = engine::ab_evidence_warning(campaign, report.audience)) issues.push_back(*w);
+    append(issues, campaign::empty_audience_warnings(campaign, catalog.contacts, report.audience));
+    if (auto w = campaign::ab_evidence_warning(campaign, report.audience)) issues.push_back(*w);
   }
 
   // In file order (the engine config's issues, if any, after the campaign's).
@@ -123,4 +123,4 @@ int validate_campaign_file(const context& ctx, const std::string& file, const st
   return 0;
 }
 
-}  // namespace pigeon::cli
+}  // namespace pigeon::engine::cli

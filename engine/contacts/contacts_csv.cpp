@@ -14,7 +14,7 @@
 #include "engine/model/phone.hpp"
 #include "templates/utf8.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::contacts {
 namespace {
 
 // One CSV record of the text: its fields, its byte span and physical lines.
@@ -369,4 +369,4 @@ std::optional<std::string> to_utf8(std::string_view bytes, const std::string& en
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::contacts

@@ -10,7 +10,7 @@
 
 #include "engine/model/model.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::contacts {
 
 // Reads the contacts CSV of DESIGN.md: a header row; `phone` required (any format
 // libphonenumber parses, stored as E.164); `tags` split on ';'; `tz` an IANA zone; every other
@@ -78,4 +78,4 @@ std::string contact_csv_problem(const contact& c);
 std::optional<std::string> to_utf8(std::string_view bytes, const std::string& encoding,
                                    std::string& error);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::contacts

@@ -8,7 +8,7 @@
 
 #include "engine/contacts/contacts_csv.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::contacts {
 
 namespace {
 
@@ -155,4 +155,4 @@ std::string contact_csv_problem(const contact& c) {
   return "";
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::contacts

@@ -21,10 +21,11 @@
 #include "templates/segments.hpp"
 #include "templates/template.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 namespace asio = boost::asio;
 using asio::use_awaitable;
+using campaign::decide_ab_tests;
 using namespace std::chrono_literals;
 
 // A recipient's turn: tickets taken in claim order (before the task's first suspension), served
@@ -78,7 +79,7 @@ struct dispatcher::compiled_step {
   bool ok = false;
   std::string error;
   std::optional<templates::compiled_template> text, subject;
-  std::optional<clock_window> window;  // the step's send window, parsed once
+  std::optional<policy::clock_window> window;  // the step's send window, parsed once
 };
 
 dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client& http, clock& clk,
@@ -92,7 +93,7 @@ dispatcher::dispatcher(asio::any_io_executor ex, async_store& store, http_client
       options_(std::move(options)),
       wake_(ex),
       heartbeat_timer_(ex) {
-  if (!options_.quiet_hours.empty()) quiet_hours_ = parse_window({}, options_.quiet_hours);
+  if (!options_.quiet_hours.empty()) quiet_hours_ = policy::parse_window({}, options_.quiet_hours);
   jitter_.seed(options_.jitter_seed ? options_.jitter_seed : std::random_device{}());
   for (auto& l : lanes) {
     // A batch lane keeps up to concurrency × max_batch messages busy; twice that, so slots stay
@@ -127,8 +128,8 @@ void dispatcher::notify_change() { wake_.cancel(); }
 
 void dispatcher::reload(const std::string& quiet_hours,
                         const std::map<std::string, std::pair<double, double>>& lane_rates) {
-  std::optional<clock_window> parsed;
-  if (!quiet_hours.empty()) parsed = parse_window({}, quiet_hours);
+  std::optional<policy::clock_window> parsed;
+  if (!quiet_hours.empty()) parsed = policy::parse_window({}, quiet_hours);
   quiet_hours_ = parsed;
   options_.quiet_hours = quiet_hours;
   for (const auto& [name, rate] : lane_rates)
@@ -355,7 +356,8 @@ const dispatcher::compiled_step& dispatcher::compiled(const claimed_message& m) 
     try {
       slot->text = templates::compiled_template::compile(m.tmpl.text);
       slot->subject = templates::compiled_template::compile(m.tmpl.subject);
-      if (m.tmpl.has_window) slot->window = parse_window(m.tmpl.window_days, m.tmpl.window_between);
+      if (m.tmpl.has_window)
+        slot->window = policy::parse_window(m.tmpl.window_days, m.tmpl.window_between);
       slot->ok = true;
     } catch (const std::exception& e) {
       slot->error = std::string("template: ") + e.what();
@@ -412,8 +414,8 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   {
     const std::string tz(
         recipient_timezone(m.recipient.tz, m.recipient.phone, options_.default_timezone));
-    auto decision =
-        check_window(now, tz, step.window, m.category == "marketing" ? quiet_hours_ : std::nullopt);
+    auto decision = policy::check_window(now, tz, step.window,
+                                         m.category == "marketing" ? quiet_hours_ : std::nullopt);
     if (!decision.open) {
       auto spread_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(options_.window_spread).count();
@@ -438,9 +440,9 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   // Derived `<x>_years`/`_months` count to a journey's anchor day, else to today (UTC).
   std::optional<std::chrono::year_month_day> as_of;
   if (auto* anchor = m.context.if_contains("anchor"); anchor && anchor->is_string())
-    as_of = parse_day_text(anchor->get_string());
+    as_of = campaign::parse_day_text(anchor->get_string());
   if (!as_of) as_of = std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(now)};
-  contact_variables vars(m.recipient, &m.context, as_of);
+  campaign::contact_variables vars(m.recipient, &m.context, as_of);
   std::string rendered, subject;
   auto missing = step.text->render(vars, rendered);
   auto missing_subject = step.subject->render(vars, subject);
@@ -455,9 +457,9 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
     co_return;
   }
   bool marketing_sms = m.category == "marketing" && m.tmpl.kind == "sms";
-  std::string text =
-      compose_text(sender->second.signature, sender->second.opt_out_hint, marketing_sms, rendered);
-  if (sender->second.smart_encoding && m.tmpl.kind == "sms") apply_smart_encoding(text);
+  std::string text = campaign::compose_text(sender->second.signature, sender->second.opt_out_hint,
+                                            marketing_sms, rendered);
+  if (sender->second.smart_encoding && m.tmpl.kind == "sms") campaign::apply_smart_encoding(text);
   int segments = m.tmpl.kind == "sms" ? std::max(1, templates::count_segments(text).segments) : 1;
   if (m.tmpl.kind == "sms" && segments > sender->second.sms_max_segments) {
     send_outcome early{m.id,
@@ -492,4 +494,4 @@ asio::awaitable<void> dispatcher::submit_one(claimed_message m) {
   co_await attempt(m, sender->second, std::move(out), segments);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

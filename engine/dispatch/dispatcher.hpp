@@ -23,7 +23,7 @@
 #include "engine/policy/send_window.hpp"
 #include "engine/store/async_store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 struct sender_profile {
   std::string signature;
@@ -69,7 +69,7 @@ struct dispatcher_options {
   std::function<void(const std::string& lane, std::chrono::milliseconds latency, bool ok)>
       on_response;
   // The engine's frequency rules (tiers, calendars); null = none. Marketing only.
-  std::shared_ptr<const cap_policy> caps;
+  std::shared_ptr<const policy::cap_policy> caps;
   // Time-driven work run on the store's thread before each claim (lifecycle journeys' daily
   // rollover): returns when it next has work, or nullopt. Optional. On a simulated clock that
   // is a time to jump to like a due message, except that with until_idle alone (no `until`) it
@@ -265,8 +265,8 @@ class dispatcher {
   bool abandoned_ = false;  // drain timed out: late answers are not recorded
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer heartbeat_timer_;
-  std::optional<clock_window> quiet_hours_;  // parsed once from options_.quiet_hours
+  std::optional<policy::clock_window> quiet_hours_;  // parsed once from options_.quiet_hours
   std::shared_ptr<committer> commits_;       // created on first use
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

@@ -19,7 +19,7 @@
 
 #include "engine/dispatch/dispatcher.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 namespace asio = boost::asio;
 using asio::use_awaitable;
@@ -175,4 +175,4 @@ asio::awaitable<void> dispatcher::send_batch(lane& l, const std::string& lane_na
   co_await std::move(recording);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

@@ -21,7 +21,7 @@
 #include "engine/dispatch/dispatcher.hpp"
 #include "engine/store/group_commit.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 namespace asio = boost::asio;
 using asio::use_awaitable;
@@ -140,4 +140,4 @@ asio::awaitable<void> dispatcher::store_outcomes(std::vector<send_outcome> outco
   if (r.first_of_kind) ++stats_.outcome_flushes;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

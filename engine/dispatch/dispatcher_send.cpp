@@ -15,7 +15,7 @@
 #include "engine/dispatch/dispatcher.hpp"
 #include "engine/model/phone.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 namespace asio = boost::asio;
 using asio::use_awaitable;
@@ -315,4 +315,4 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
   co_await record(std::move(outcome));
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

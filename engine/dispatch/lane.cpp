@@ -12,7 +12,7 @@
 
 #include "engine/dispatch/rate_budget.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 namespace asio = boost::asio;
 using asio::use_awaitable;
@@ -445,4 +445,4 @@ std::string lanes_json(const std::vector<lane_snapshot>& lanes) {
   return boost::json::serialize(out);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

@@ -27,7 +27,7 @@
 
 #include "engine/model/carrier.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 class budget_thread;
 
@@ -305,4 +305,4 @@ class lane {
   std::string not_sent_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

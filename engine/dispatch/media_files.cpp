@@ -15,7 +15,7 @@
 
 #include "templates/utf8.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 namespace {
 
 namespace fs = std::filesystem;
@@ -353,4 +353,4 @@ std::optional<std::vector<std::string>> media_for_sending(const std::vector<std:
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

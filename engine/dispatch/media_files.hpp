@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 // How a local media entry is stored in a campaign template: "media:coupons/book.png".
 inline constexpr std::string_view stored_media_prefix = "media:";
@@ -80,4 +80,4 @@ std::optional<std::vector<std::string>> media_for_sending(const std::vector<std:
                                                           std::string_view public_url,
                                                           std::string& error);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

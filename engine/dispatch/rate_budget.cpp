@@ -4,7 +4,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 namespace asio = boost::asio;
 
@@ -58,4 +58,4 @@ asio::awaitable<budget_grant> budget_thread::take(budget_request request) {
   co_return co_await std::move(op);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

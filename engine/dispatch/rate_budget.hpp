@@ -29,7 +29,7 @@
 #include <memory>
 #include <string>
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 
 // How a rate and burst split into the shared bucket's capacity and the time a slice may be
 // spent in: spend_within = min(100 ms, burst / (2 * rate)), capacity = burst - rate *
@@ -93,4 +93,4 @@ class budget_thread {
   boost::asio::thread_pool thread_{1};
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

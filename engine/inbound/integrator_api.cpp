@@ -13,7 +13,7 @@
 #include "engine/campaign/journeys.hpp"
 #include "engine/model/phone.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -205,7 +205,7 @@ std::variant<parsed_event, api_error> parse_event_body(std::string_view body,
 }
 
 integrator_api::integrator_api(async_store& store, const clock& clk, std::string default_region,
-                               journey_engine* journeys)
+                               campaign::journey_engine* journeys)
     : store_(store), clock_(clk), region_(std::move(default_region)), journeys_(journeys) {}
 
 asio::awaitable<std::optional<net::http_response_t>> integrator_api::handle(
@@ -263,4 +263,4 @@ asio::awaitable<std::optional<net::http_response_t>> integrator_api::handle(
   co_return net::make_response(request, 200, json::serialize(*result));
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

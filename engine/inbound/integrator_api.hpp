@@ -29,7 +29,11 @@
 #include "engine/net/http_server.hpp"
 #include "engine/store/async_store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::campaign {
+class journey_engine;
+}  // namespace pigeon::engine::campaign
+
+namespace pigeon::engine::inbound {
 
 struct api_error {
   std::string field;  // e.g. "[2].phone", "name"
@@ -46,14 +50,12 @@ struct parsed_event {
 std::variant<parsed_event, api_error> parse_event_body(std::string_view body,
                                                        std::string_view region, time_point now);
 
-class journey_engine;
-
 class integrator_api {
  public:
   // `journeys`, when set, sees every upserted contact and recorded event on the store's thread
   // (lifecycle journeys); it must outlive the API.
   integrator_api(async_store& store, const clock& clk, std::string default_region,
-                 journey_engine* journeys = nullptr);
+                 campaign::journey_engine* journeys = nullptr);
 
   // A response for the /v1/* paths this API owns, nullopt for any other path (so the admin
   // listener can chain handlers).
@@ -63,7 +65,7 @@ class integrator_api {
   async_store& store_;
   const clock& clock_;
   std::string region_;
-  journey_engine* journeys_;
+  campaign::journey_engine* journeys_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

@@ -6,7 +6,7 @@
 
 #include "engine/dispatch/media_files.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 namespace http = boost::beast::http;
 
@@ -30,7 +30,7 @@ net::http_response_t media_handler::respond(const net::http_request_t& request) 
   std::string_view target = request.target();
   target = target.substr(0, target.find('?'));
   auto path = target.starts_with(prefix) ? target.substr(prefix.size()) : std::string_view();
-  auto media = read_served_media(media_dir_, path);
+  auto media = dispatch::read_served_media(media_dir_, path);
   if (media.status != 200) {
     spdlog::debug("media {}: not served: {}", target, media.reason);
     return net::make_response(request, 404, R"({"error":"no such media"})");
@@ -46,4 +46,4 @@ boost::asio::awaitable<net::http_response_t> media_handler::operator()(
   co_return respond(request);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

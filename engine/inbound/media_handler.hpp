@@ -19,7 +19,7 @@
 
 #include "engine/net/http_server.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 class media_handler {
  public:
@@ -38,4 +38,4 @@ class media_handler {
   std::string media_dir_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

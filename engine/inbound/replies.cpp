@@ -9,7 +9,7 @@
 #include "engine/campaign/apply.hpp"
 #include "engine/model/phone.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 namespace {
 
@@ -121,14 +121,15 @@ void enqueue_follow_up(store& s, const reply_policy& policy, const reply_keyword
   const std::string tz(recipient_timezone(found ? std::string_view(found->tz) : std::string_view(),
                                           row.phone, policy.default_timezone));
   // Versions stored before follow-ups had their `at` went at once, as they did then.
-  auto due = k.step_at.empty() ? std::optional<time_point>(now) : follow_up_due(k.step_at, now, tz);
+  auto due = k.step_at.empty() ? std::optional<time_point>(now)
+                               : campaign::follow_up_due(k.step_at, now, tz);
   if (!due) {
     spdlog::warn("reply {}: follow-up step {} has an unreadable `at: {}`; not queued", row.id,
                  k.step, k.step_at);
     return;
   }
   new_message m{replied_to.campaign, k.step, k.step_variant.empty() ? "A" : k.step_variant,
-                row.contact_id,      *due,   end_of_local_day(*due, tz)};
+                row.contact_id,      *due,   campaign::end_of_local_day(*due, tz)};
   // In a journey the follow-up belongs to the occurrence replied to: one per occurrence.
   m.occurrence = replied_to.occurrence;
   m.context = replied_to.context;
@@ -293,4 +294,4 @@ inbound_outcome handle_inbound(store& s, const reply_policy& policy, const std::
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

@@ -28,7 +28,7 @@
 #include "engine/model/carrier.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 // Trims, maps full-width ASCII (U+FF01..U+FF5E) and the ideographic space (U+3000) to ASCII,
 // upper-cases ASCII letters, turns punctuation (ASCII and CJK) into spaces and collapses runs of
@@ -75,4 +75,4 @@ void prepare_inbound_phone(const std::string& from);
 // The same when the caller already has the E.164 form of `from` (no second parse).
 void remember_inbound_phone(const std::string& from, std::string e164);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

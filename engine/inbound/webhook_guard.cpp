@@ -3,7 +3,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 namespace {
 
@@ -76,4 +76,4 @@ bool replay_guard::first_time(std::string_view signed_request, time_point now) {
   return true;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

@@ -20,7 +20,7 @@
 #include "engine/model/model.hpp"
 #include "engine/model/ops_snapshot.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 class refusal_log {
  public:
@@ -63,4 +63,4 @@ class replay_guard {
   std::unordered_set<std::string> seen_;  // digests in order_ (a forgotten one stays there)
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

@@ -19,7 +19,7 @@
 #include "engine/model/phone.hpp"
 #include "templates/utf8.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -265,4 +265,4 @@ asio::awaitable<net::http_response_t> webhook_handler::operator()(net::http_requ
                                reply_content_type.empty() ? "text/plain" : reply_content_type);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

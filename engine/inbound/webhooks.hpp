@@ -37,7 +37,7 @@
 #include "engine/net/http_server.hpp"
 #include "engine/store/async_store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::inbound {
 
 // Counters for /metrics (the lead exposes them).
 struct webhook_stats {
@@ -104,4 +104,4 @@ class webhook_handler {
   replay_guard replays_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::inbound

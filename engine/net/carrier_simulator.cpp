@@ -27,7 +27,7 @@
 #include "engine/net/http_server.hpp"
 #include "engine/net/simulator_media.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -542,4 +542,4 @@ int run_simulate_carrier_main(simulator_options options, std::uint16_t port) {
   }
 }
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

@@ -53,7 +53,7 @@
 #include <string_view>
 #include <vector>
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 enum class simulator_fault { http_5xx, http_429, timeout, reset };
 
@@ -134,4 +134,4 @@ class carrier_simulator {
 // (1 if it cannot bind or open the record file).
 int run_simulate_carrier_main(simulator_options options, std::uint16_t port);
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string_view>
 
-namespace pigeon::net::curl {
+namespace pigeon::engine::net::curl {
 
 using engine::http_errc;
 
@@ -111,4 +111,4 @@ size_t on_header(char* data, size_t size, size_t count, void* response) {
   return size * count;
 }
 
-}  // namespace pigeon::net::curl
+}  // namespace pigeon::engine::net::curl

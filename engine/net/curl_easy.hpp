@@ -12,7 +12,7 @@
 
 #include "engine/model/http.hpp"
 
-namespace pigeon::net::curl {
+namespace pigeon::engine::net::curl {
 
 // curl_global_init, once per process; throws std::runtime_error when libcurl cannot start.
 void global_init_once();
@@ -75,4 +75,4 @@ inline constexpr std::size_t max_response_body = 64 * 1024 * 1024;
 size_t on_body(char* data, size_t size, size_t count, void* response);
 size_t on_header(char* data, size_t size, size_t count, void* response);
 
-}  // namespace pigeon::net::curl
+}  // namespace pigeon::engine::net::curl

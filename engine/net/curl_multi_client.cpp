@@ -23,7 +23,7 @@
 
 #include "engine/net/curl_easy.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -485,4 +485,4 @@ void curl_multi_client::perform_impl(http_request request, handler_type handler)
   impl_->start(std::move(request), std::move(handler));
 }
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

@@ -26,7 +26,7 @@
 
 #include "engine/model/http.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 class curl_multi_client final : public engine::http_client {
  public:
@@ -54,4 +54,4 @@ class curl_multi_client final : public engine::http_client {
   std::shared_ptr<impl> impl_;
 };
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

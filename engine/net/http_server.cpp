@@ -22,7 +22,7 @@
 #include <optional>
 #include <stdexcept>
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -346,4 +346,4 @@ void http_server::stop() {
 
 std::size_t http_server::session_count() const { return impl_->sessions.size(); }
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

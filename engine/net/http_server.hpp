@@ -33,7 +33,7 @@
 #include <string>
 #include <string_view>
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 using http_request_t = boost::beast::http::request<boost::beast::http::string_body>;
 using http_response_t = boost::beast::http::response<boost::beast::http::string_body>;
@@ -100,4 +100,4 @@ http_response_t make_response(const http_request_t& request, unsigned status, st
 // logged. Use it in co_spawn completion handlers instead of `detached`.
 void log_coroutine_exception(std::string_view what, const std::exception_ptr& e);
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

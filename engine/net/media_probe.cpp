@@ -7,7 +7,7 @@
 #include <memory>
 #include <mutex>
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 namespace {
 
 struct response {
@@ -97,8 +97,8 @@ response request(const std::string& url, bool head, std::chrono::milliseconds ti
 
 }  // namespace
 
-engine::media_info probe_media_url(const std::string& url, std::chrono::milliseconds timeout) {
-  engine::media_info info;
+campaign::media_info probe_media_url(const std::string& url, std::chrono::milliseconds timeout) {
+  campaign::media_info info;
   response r = request(url, true, timeout);
   bool head_ok = r.error.empty() && r.status >= 200 && r.status < 300;
   if (!head_ok || r.length < 0) {
@@ -117,12 +117,12 @@ engine::media_info probe_media_url(const std::string& url, std::chrono::millisec
   info.ok = true;
   info.bytes = r.length;
   info.content_type =
-      r.content_type.empty() ? engine::media_type_for_extension(url) : r.content_type;
+      r.content_type.empty() ? dispatch::media_type_for_extension(url) : r.content_type;
   return info;
 }
 
-engine::media_probe make_url_media_probe(std::chrono::milliseconds timeout) {
+campaign::media_probe make_url_media_probe(std::chrono::milliseconds timeout) {
   return [timeout](const std::string& url) { return probe_media_url(url, timeout); };
 }
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

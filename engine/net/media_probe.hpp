@@ -11,13 +11,13 @@
 
 #include "engine/campaign/length_budget.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
-engine::media_info probe_media_url(const std::string& url,
-                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+campaign::media_info probe_media_url(const std::string& url,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // A media_probe for check_budget / apply_campaign.
-engine::media_probe make_url_media_probe(
+campaign::media_probe make_url_media_probe(
     std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

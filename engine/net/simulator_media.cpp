@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 namespace {
 
@@ -106,4 +106,4 @@ boost::json::object to_json(const simulator_media& m) {
           {"error", m.error}};
 }
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

@@ -10,7 +10,7 @@
 #include "engine/model/http.hpp"
 #include "engine/net/carrier_simulator.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 // At most this many media URLs of one submission are fetched.
 inline constexpr std::size_t max_simulator_media = 10;
@@ -32,4 +32,4 @@ simulator_media fetched_media(std::string url, const boost::system::error_code& 
 
 boost::json::object to_json(const simulator_media& m);
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

@@ -12,7 +12,7 @@
 
 #include "engine/net/curl_multi_client.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 namespace asio = boost::asio;
 using engine::http_errc;
@@ -106,4 +106,4 @@ void threaded_http_client::perform_impl(http_request request, handler_type handl
   });
 }
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

@@ -25,7 +25,7 @@
 
 #include "engine/model/http.hpp"
 
-namespace pigeon::net {
+namespace pigeon::engine::net {
 
 class curl_multi_client;
 
@@ -63,4 +63,4 @@ class threaded_http_client final : public engine::http_client {
   std::thread thread_;
 };
 
-}  // namespace pigeon::net
+}  // namespace pigeon::engine::net

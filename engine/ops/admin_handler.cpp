@@ -6,7 +6,7 @@
 #include <boost/json/serialize.hpp>
 #include <cctype>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 namespace {
 
@@ -212,4 +212,4 @@ boost::asio::awaitable<std::optional<admin_response>> handle_admin(admin_request
                     "application/json");
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 using admin_request = boost::beast::http::request<boost::beast::http::string_body>;
 using admin_response = boost::beast::http::response<boost::beast::http::string_body>;
@@ -72,4 +72,4 @@ std::vector<std::string> admin_host_names(const std::string& listen_host, std::u
 std::optional<admin_response> refuse_cross_site(const admin_request& request,
                                                 const std::vector<std::string>& hosts);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <string>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 engine_lock::engine_lock(const std::string& database_path) {
   std::string path = database_path + ".lock";
@@ -34,4 +34,4 @@ engine_lock::~engine_lock() {
   if (fd_ >= 0) ::close(fd_);  // closing releases the flock
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -2,7 +2,7 @@
 
 #include <string>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 // Exclusive right to run the engine on one database: an flock on "<database>.lock", released
 // by the kernel when the process dies (SIGKILL included), so a restart after a crash takes it at
@@ -19,4 +19,4 @@ class engine_lock {
   int fd_ = -1;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

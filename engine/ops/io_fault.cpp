@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 namespace {
 
@@ -63,4 +63,4 @@ void clear_io_fault_reason(const std::string& database_path) {
   std::filesystem::remove(reason_path(database_path), ec);
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -13,7 +13,7 @@
 #include <optional>
 #include <string>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 void install_io_fault_handler(const std::string& database_path);
 
@@ -23,4 +23,4 @@ std::optional<std::string> io_fault_reason(const std::string& database_path);
 // Removes `<database>.stopped` (a clean start).
 void clear_io_fault_reason(const std::string& database_path);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -11,7 +11,7 @@
 
 #include "engine/model/phone.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 namespace {
 
@@ -80,4 +80,4 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(log_style style) {
 
 void use_log_style(log_style style) { spdlog::set_formatter(make_log_formatter(style)); }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -11,7 +11,7 @@
 #include <memory>
 #include <string>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 enum class log_style { text, json };
 
@@ -24,4 +24,4 @@ std::unique_ptr<spdlog::formatter> make_log_formatter(log_style style);
 // Masks every "+" followed by 8 to 15 digits in `text`.
 std::string mask_phones_in(std::string_view text);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

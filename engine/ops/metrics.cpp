@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 namespace {
 
@@ -167,4 +167,4 @@ std::string metrics_registry::render() const {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

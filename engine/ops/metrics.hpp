@@ -20,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 using metric_labels = std::vector<std::pair<std::string, std::string>>;  // name -> value
 
@@ -106,4 +106,4 @@ std::string format_metric_value(double v);
 // A label value with \, " and newline escaped.
 std::string escape_label_value(const std::string& v);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -10,7 +10,7 @@
 #include "engine/campaign/journeys.hpp"
 #include "engine/ops/io_fault.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 namespace {
 
@@ -368,10 +368,11 @@ boost::json::object to_json(const status_report& r) {
                               {"state", c.state},
                               {"messages", std::move(counts)}};
     auto decision = r.ab_decisions.find(c.name);
-    entry["ab_decision"] = decision == r.ab_decisions.end() ? boost::json::value(nullptr)
-                                                            : ab_decision_json(decision->second);
+    entry["ab_decision"] = decision == r.ab_decisions.end()
+                               ? boost::json::value(nullptr)
+                               : campaign::ab_decision_json(decision->second);
     if (auto j = r.journeys.find(c.name); j != r.journeys.end())
-      entry["journey"] = journey_json(j->second);
+      entry["journey"] = campaign::journey_json(j->second);
     for (const auto& f : r.ops.campaigns) {
       if (f.name != c.name) continue;
       boost::json::array variants;
@@ -409,4 +410,4 @@ boost::json::object to_json(const status_report& r) {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

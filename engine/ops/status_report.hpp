@@ -13,7 +13,7 @@
 #include "config/engine_config.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::ops {
 
 enum class alert_level { ok = 0, warning = 1, critical = 2 };
 
@@ -87,4 +87,4 @@ struct listener_connections {
 std::string with_connections(const std::string& detail,
                              const std::vector<listener_connections>& listeners);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::ops

@@ -5,7 +5,7 @@
 
 #include "engine/policy/send_window.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::policy {
 
 std::string format_period(std::chrono::milliseconds per) {
   auto ms = per.count();
@@ -59,8 +59,8 @@ cap_policy::cap_policy(const config::engine_config& engine) {
         continue;
       }
       try {
-        r.tier = audience_expr::compile(it->second);
-      } catch (const audience_expr_error& e) {
+        r.tier = campaign::audience_expr::compile(it->second);
+      } catch (const campaign::audience_expr_error& e) {
         issues.push_back({f.where, "policy.tiers." + f.tier + ": " + e.what()});
         continue;
       }
@@ -124,4 +124,4 @@ std::vector<config::config_issue> frequency_issues(const config::engine_config& 
   return issues;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::policy

@@ -11,7 +11,7 @@
 #include "engine/policy/send_policy.hpp"
 #include "engine/campaign/audience.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::policy {
 
 // Frequency caps: per recipient, sliding windows over the durable send ledger.
 //
@@ -44,7 +44,7 @@ class cap_policy {
 
  private:
   struct rule {
-    std::optional<audience_expr> tier;  // tier rules
+    std::optional<campaign::audience_expr> tier;  // tier rules
     std::set<std::string> dates;        // calendar rules: ISO dates
     cap_rule cap;
   };
@@ -71,4 +71,4 @@ policy::send_facts simulated_send(const config::campaign_config& campaign,
 // bind). Each issue names the rule's place (file:line:col).
 std::vector<config::config_issue> frequency_issues(const config::engine_config& engine);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::policy

@@ -7,7 +7,7 @@
 #include <array>
 #include <cstdio>
 
-namespace pigeon::engine {
+namespace pigeon::engine::policy {
 namespace {
 
 using std::chrono::minutes;
@@ -138,4 +138,4 @@ window_decision check_window(time_point now, const std::string& tz,
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::policy

@@ -10,7 +10,7 @@
 
 #include "engine/model/model.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::policy {
 
 // When a message may go out, in the recipient's local time: the step's (else the campaign's)
 // window, minus the engine's quiet hours for marketing. Pure functions; thread-safe.
@@ -56,4 +56,4 @@ window_decision check_window(time_point now, const std::string& tz,
                              const std::optional<clock_window>& allowed,
                              const std::optional<clock_window>& quiet);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::policy

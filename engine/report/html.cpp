@@ -9,7 +9,7 @@
 #include "engine/report/report.hpp"
 #include "engine/report/svg.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::report {
 
 namespace {
 
@@ -117,7 +117,8 @@ std::string ab_panel(const campaign_report& r) {
        (c.leader.empty() ? std::string("Fewer than two variants sent yet.")
                          : esc(c.leader) + " leads " + esc(c.runner_up) + ", " + p +
                                (c.significant ? " (significant at 95%)." : " (not significant).")) +
-       "</p><p class=\"meta\">" + esc(describe_ab_decision(*r.ab->decision)) + "</p></div>";
+       "</p><p class=\"meta\">" + esc(campaign::describe_ab_decision(*r.ab->decision)) +
+       "</p></div>";
   return h;
 }
 
@@ -264,4 +265,4 @@ std::pair<int, std::string> report_page(store& db, const std::optional<std::stri
   return {200, render_index_html(all)};
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::report

@@ -6,7 +6,7 @@
 #include "engine/policy/caps.hpp"
 #include "engine/report/report.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::report {
 
 namespace {
 
@@ -62,7 +62,7 @@ json::value ab_json(const std::optional<ab_section>& ab) {
                       {"runner_up", c.runner_up},
                       {"p_value", c.p_value ? json::value(*c.p_value) : nullptr},
                       {"significant", c.significant},
-                      {"decision", ab_decision_json(ab->decision)}};
+                      {"decision", campaign::ab_decision_json(ab->decision)}};
 }
 
 std::string pct(const proportion& p) {
@@ -156,14 +156,14 @@ json::object to_json(const campaign_report& r) {
           {"carrier_errors", std::move(errors)},
           {"segments", r.total.counts.segments},
           {"cost", {{"by_provider", std::move(cost)}, {"total", std::move(cost_total)}}},
-          {"journey",
-           r.journey ? boost::json::value(journey_json(*r.journey)) : boost::json::value(nullptr)}};
+          {"journey", r.journey ? boost::json::value(campaign::journey_json(*r.journey))
+                                : boost::json::value(nullptr)}};
 }
 
 std::string render_text(const campaign_report& r) {
   std::string out = "Report: " + r.campaign + " (version " + std::to_string(r.version) + ", " +
                     r.state + ", " + r.category + ") as of " + format_iso(r.generated_at) + "\n";
-  out += "Replies, opt-outs and conversions count within " + format_period(r.window) +
+  out += "Replies, opt-outs and conversions count within " + policy::format_period(r.window) +
          " of a send; rates with 95% intervals (Wilson).\n";
   if (!r.conversion_goals.empty()) {
     out += "Conversion:";
@@ -213,7 +213,7 @@ std::string render_text(const campaign_report& r) {
         "\n  " + (c.leader.empty() ? std::string("fewer than two variants sent")
                                    : c.leader + " leads " + c.runner_up + ", " + p +
                                          (c.significant ? " (significant)" : " (not significant)"));
-    out += "\n  " + describe_ab_decision(*r.ab->decision) + "\n";
+    out += "\n  " + campaign::describe_ab_decision(*r.ab->decision) + "\n";
   }
   if (r.latency.count > 0)
     out += "\nDelivery latency (submit to receipt, " + std::to_string(r.latency.count) +
@@ -244,7 +244,7 @@ std::string render_text(const campaign_report& r) {
     }
   }
   if (r.journey) {
-    out += "\n" + describe_journey(*r.journey);
+    out += "\n" + campaign::describe_journey(*r.journey);
     out += "Entries / exits per day (UTC):\n";
     std::map<std::string, std::pair<std::int64_t, std::int64_t>> days;
     for (const auto& [day, n] : r.journey->entries_by_day) days[day].first = n;
@@ -271,4 +271,4 @@ std::string render_csv(const campaign_report& r) {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::report

@@ -7,7 +7,7 @@
 #include "engine/inbound/replies.hpp"
 #include "engine/policy/caps.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::report {
 
 proportion wilson(std::int64_t count, std::int64_t base) {
   proportion p{count, base, 0, 0, 0};
@@ -101,7 +101,7 @@ void add_goal(const std::string& trigger, report_query& q, std::vector<std::stri
   if (trigger.starts_with("event:")) {
     goal = trigger;
   } else if (trigger.starts_with("reply:")) {
-    goal = "reply:" + normalize_reply(trigger.substr(6));
+    goal = "reply:" + inbound::normalize_reply(trigger.substr(6));
   } else {
     return;
   }
@@ -135,7 +135,7 @@ ab_section ab_from_funnel(const stored_campaign& c, const std::vector<funnel_row
       if (goal.starts_with("event:")) v.events[goal.substr(6)] += n;
     }
   }
-  ab.comparison = compare_variants(ab.variants, test.metric);
+  ab.comparison = campaign::compare_variants(ab.variants, test.metric);
   for (std::size_t i = 0; i < ab.variants.size(); ++i) {
     const auto& v = ab.variants[i];
     ab.rates.push_back(wilson(ab.comparison.conversions[i].second,
@@ -231,4 +231,4 @@ std::optional<campaign_report> build_report(store& db, const std::string& campai
   return r;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::report

@@ -17,7 +17,7 @@
 #include "engine/model/report_data.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::report {
 
 // count / base with its 95% Wilson score interval (0, 0, 0 when base is 0).
 struct proportion {
@@ -67,7 +67,7 @@ struct provider_cost {
 };
 
 struct ab_section {
-  ab_comparison comparison;             // the live z-test on the metric
+  campaign::ab_comparison comparison;   // the live z-test on the metric
   std::vector<variant_stats> variants;  // as `campaign show` counts them
   std::vector<proportion> rates;        // parallel to variants: conversions / exposed
   std::optional<ab_decision> decision;  // the stored test (decided or not)
@@ -125,4 +125,4 @@ std::string render_index_html(const std::vector<campaign_report>& reports);
 std::pair<int, std::string> report_page(store& db, const std::optional<std::string>& campaign,
                                         const price_list& prices, time_point now);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::report

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace pigeon::engine::svg {
+namespace pigeon::engine::report::svg {
 
 namespace {
 
@@ -222,4 +222,4 @@ std::string interval_chart(const std::string& name, const std::vector<interval>&
   return out + "</svg>" + legend(labels);
 }
 
-}  // namespace pigeon::engine::svg
+}  // namespace pigeon::engine::report::svg

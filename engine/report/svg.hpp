@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace pigeon::engine::svg {
+namespace pigeon::engine::report::svg {
 
 // Text for HTML/SVG content and attribute values: & < > " ' escaped.
 std::string esc(const std::string& text);
@@ -39,4 +39,4 @@ struct interval {
 // One row per label: the rate as a dot, its interval as a whisker.
 std::string interval_chart(const std::string& name, const std::vector<interval>& points);
 
-}  // namespace pigeon::engine::svg
+}  // namespace pigeon::engine::report::svg

@@ -20,7 +20,8 @@ bool storable(const boost::json::value& v) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   std::size_t progress = 0;
-  auto r = pigeon::engine::read_contacts_csv(text, "CN", [&](std::size_t n) { progress = n; });
+  auto r =
+      pigeon::engine::contacts::read_contacts_csv(text, "CN", [&](std::size_t n) { progress = n; });
   assert(progress == r.rows);
   if (!r.fatal.empty()) {
     assert(r.contacts.empty() && r.rejected.empty());

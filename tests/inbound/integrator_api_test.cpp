@@ -6,6 +6,8 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::inbound;
+using namespace pigeon::engine::sqlite;
 using namespace pigeon::engine::test;
 namespace asio = boost::asio;
 namespace http = boost::beast::http;

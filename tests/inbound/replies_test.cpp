@@ -4,6 +4,7 @@
 #include "tests/store/backends.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::inbound;
 using namespace pigeon::engine::test;
 
 namespace {

@@ -17,7 +17,7 @@ inline reply_keyword keyword(std::string k, std::string tag, std::string respond
                              std::string action = "", std::string step = "") {
   reply_keyword r;
   r.keyword = k;
-  r.normalized = normalize_reply(k);
+  r.normalized = inbound::normalize_reply(k);
   r.tag = std::move(tag);
   r.respond = std::move(respond);
   r.action = std::move(action);

@@ -19,11 +19,11 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using pigeon::engine::http_errc;
 using pigeon::engine::make_error_code;
-using pigeon::net::carrier_simulator;
-using pigeon::net::curl_multi_client;
-using pigeon::net::simulator_fault;
-using pigeon::net::simulator_options;
-using namespace pigeon::net::test;
+using pigeon::engine::net::carrier_simulator;
+using pigeon::engine::net::curl_multi_client;
+using pigeon::engine::net::simulator_fault;
+using pigeon::engine::net::simulator_options;
+using namespace pigeon::engine::net::test;
 
 namespace {
 
@@ -254,17 +254,18 @@ namespace {
 // A stand-in for pigeon's webhook listener: records what the simulator posts to it.
 struct receiver {
   explicit receiver(asio::io_context& io)
-      : server(io.get_executor(),
-               [this](pigeon::net::http_request_t req) { return record(this, std::move(req)); }) {
+      : server(io.get_executor(), [this](pigeon::engine::net::http_request_t req) {
+          return record(this, std::move(req));
+        }) {
     port = server.start(loopback);
   }
-  static asio::awaitable<pigeon::net::http_response_t> record(receiver* self,
-                                                              pigeon::net::http_request_t req) {
+  static asio::awaitable<pigeon::engine::net::http_response_t> record(
+      receiver* self, pigeon::engine::net::http_request_t req) {
     self->requests.push_back(req);
-    co_return pigeon::net::make_response(req, 200, "", "text/plain");
+    co_return pigeon::engine::net::make_response(req, 200, "", "text/plain");
   }
-  pigeon::net::http_server server;
-  std::vector<pigeon::net::http_request_t> requests;
+  pigeon::engine::net::http_server server;
+  std::vector<pigeon::engine::net::http_request_t> requests;
   std::uint16_t port = 0;
 };
 

@@ -22,12 +22,12 @@ namespace http = boost::beast::http;
 using namespace std::chrono_literals;
 using pigeon::engine::http_errc;
 using pigeon::engine::make_error_code;
-using pigeon::net::curl_multi_client;
-using pigeon::net::http_request_t;
-using pigeon::net::http_response_t;
-using pigeon::net::http_server;
-using pigeon::net::make_response;
-using namespace pigeon::net::test;
+using pigeon::engine::net::curl_multi_client;
+using pigeon::engine::net::http_request_t;
+using pigeon::engine::net::http_response_t;
+using pigeon::engine::net::http_server;
+using pigeon::engine::net::make_response;
+using namespace pigeon::engine::net::test;
 
 namespace {
 
@@ -67,7 +67,7 @@ asio::awaitable<http_response_t> answer_late(http_request_t req) {
 }
 
 asio::awaitable<http_response_t> reset_connection(http_request_t) {
-  throw pigeon::net::drop_connection();
+  throw pigeon::engine::net::drop_connection();
   co_return http_response_t{};
 }
 

@@ -21,12 +21,12 @@
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
-using pigeon::net::curl_multi_client;
-using pigeon::net::http_request_t;
-using pigeon::net::http_response_t;
-using pigeon::net::http_server;
-using pigeon::net::make_response;
-using namespace pigeon::net::test;
+using pigeon::engine::net::curl_multi_client;
+using pigeon::engine::net::http_request_t;
+using pigeon::engine::net::http_response_t;
+using pigeon::engine::net::http_server;
+using pigeon::engine::net::make_response;
+using namespace pigeon::engine::net::test;
 
 namespace {
 
@@ -76,7 +76,7 @@ TEST_CASE("server answers 413 to a body over the limit") {
 
 TEST_CASE("server honours a configured body limit") {
   asio::io_context io;
-  pigeon::net::server_options options;
+  pigeon::engine::net::server_options options;
   options.body_limit = 100;
   http_server server(io.get_executor(), size_of_body, options);
   const auto port = server.start(loopback);
@@ -159,7 +159,7 @@ TEST_CASE("a HEAD request gets the GET's headers, its Content-Length included, a
 
 TEST_CASE("connections beyond the cap are closed at once and counted; freed places are reused") {
   asio::io_context io;
-  pigeon::net::server_options options;
+  pigeon::engine::net::server_options options;
   options.max_connections = 2;
   http_server server(io.get_executor(), never_answer, options);
   const auto port = server.start(loopback);
@@ -172,7 +172,7 @@ TEST_CASE("connections beyond the cap are closed at once and counted; freed plac
     return socket;
   };
   auto open_now = [&] {
-    std::promise<pigeon::net::connection_stats> p;
+    std::promise<pigeon::engine::net::connection_stats> p;
     asio::post(io, [&] { p.set_value(server.connections()); });
     return p.get_future().get();
   };

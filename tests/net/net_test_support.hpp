@@ -10,7 +10,7 @@
 
 #include "engine/model/http.hpp"
 
-namespace pigeon::net::test {
+namespace pigeon::engine::net::test {
 
 // Runs the io_context until pred() holds or `limit` passes; returns pred().
 template <typename Pred>
@@ -64,4 +64,4 @@ inline engine::http_request make_request(
   return r;
 }
 
-}  // namespace pigeon::net::test
+}  // namespace pigeon::engine::net::test

@@ -12,7 +12,7 @@
 
 #include "engine/net/http_server.hpp"
 
-namespace pigeon::net::test {
+namespace pigeon::engine::net::test {
 
 // 127.0.0.1 on a port the system picks.
 inline const boost::asio::ip::tcp::endpoint loopback{boost::asio::ip::address_v4::loopback(), 0};
@@ -25,4 +25,4 @@ inline boost::asio::awaitable<http_response_t> never_answer(http_request_t req) 
   co_return make_response(req, 200, "late");
 }
 
-}  // namespace pigeon::net::test
+}  // namespace pigeon::engine::net::test

@@ -21,12 +21,12 @@ using namespace std::chrono_literals;
 using pigeon::engine::http_errc;
 using pigeon::engine::http_response;
 using pigeon::engine::make_error_code;
-using pigeon::net::http_request_t;
-using pigeon::net::http_response_t;
-using pigeon::net::http_server;
-using pigeon::net::make_response;
-using pigeon::net::threaded_http_client;
-using namespace pigeon::net::test;
+using pigeon::engine::net::http_request_t;
+using pigeon::engine::net::http_response_t;
+using pigeon::engine::net::http_server;
+using pigeon::engine::net::make_response;
+using pigeon::engine::net::threaded_http_client;
+using namespace pigeon::engine::net::test;
 
 namespace {
 

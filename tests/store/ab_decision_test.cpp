@@ -18,6 +18,9 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
+using namespace pigeon::engine::ops;
+using namespace pigeon::engine::postgres;
 using namespace std::chrono_literals;
 using pigeon::engine::test::at_ms;
 using pigeon::engine::test::record_matched_reply;

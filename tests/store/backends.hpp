@@ -26,7 +26,7 @@ class sqlite_backend {
  public:
   static constexpr const char* name = "sqlite";
   store* open() {
-    store_ = sqlite_store::open(dir_.file("conformance.db"));
+    store_ = sqlite::sqlite_store::open(dir_.file("conformance.db"));
     return store_.get();
   }
   store* reopen() {
@@ -36,7 +36,7 @@ class sqlite_backend {
 
  private:
   temp_dir dir_;
-  std::unique_ptr<sqlite_store> store_;
+  std::unique_ptr<sqlite::sqlite_store> store_;
 };
 
 // A fresh database in the test process's throwaway PostgreSQL cluster (tests/store/pg_cluster.hpp).
@@ -46,14 +46,14 @@ class postgres_backend {
   store* open() {
     if (conninfo_.empty()) conninfo_ = pg_cluster::shared().create_database();
     store_.reset();
-    store_ = postgres_store::open(conninfo_);
+    store_ = postgres::postgres_store::open(conninfo_);
     return store_.get();
   }
   store* reopen() { return open(); }
 
  private:
   std::string conninfo_;
-  std::unique_ptr<postgres_store> store_;
+  std::unique_ptr<postgres::postgres_store> store_;
 };
 
 }  // namespace pigeon::engine::test

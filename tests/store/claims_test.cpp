@@ -7,6 +7,7 @@
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::sqlite;
 using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;

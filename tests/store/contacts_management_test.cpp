@@ -11,6 +11,8 @@
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::postgres;
+using namespace pigeon::engine::sqlite;
 using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;

@@ -13,6 +13,7 @@
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::sqlite;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::temp_dir;
 namespace asio = boost::asio;

@@ -15,6 +15,8 @@
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
+using namespace pigeon::engine::postgres;
 using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;

@@ -17,6 +17,7 @@
 #include "tests/store/pg_cluster.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::postgres;
 using namespace std::chrono_literals;
 using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;

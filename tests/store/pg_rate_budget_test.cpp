@@ -13,6 +13,8 @@
 #include "tests/store/pg_cluster.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::dispatch;
+using namespace pigeon::engine::postgres;
 using namespace pigeon::engine::test;
 using namespace std::chrono_literals;
 

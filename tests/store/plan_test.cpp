@@ -8,6 +8,7 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
 using pigeon::engine::test::temp_dir;
 
 namespace {

@@ -12,7 +12,7 @@
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::copy {
 
 namespace {
 
@@ -199,10 +199,10 @@ copy_result copy_database(const std::string& sqlite_path, const std::string& pos
   result.source = sqlite_path;
   // The source as any reading command opens it (missing: an error; older: migrated), then a
   // read-only connection for the copy.
-  sqlite_store::open(sqlite_path, sqlite_store::open_mode::existing).reset();
+  sqlite::sqlite_store::open(sqlite_path, sqlite::sqlite_store::open_mode::existing).reset();
   sqlite::database src(sqlite_path, /*read_only=*/true, /*create=*/false);
   src.exec("PRAGMA busy_timeout = 5000");
-  auto target = postgres_store::open(postgres_url);  // connects, and brings the schema
+  auto target = postgres::postgres_store::open(postgres_url);  // connects, and brings the schema
   auto& dst = target->connection();
   result.target = dst.target();
 
@@ -285,4 +285,4 @@ copy_result copy_database(const std::string& sqlite_path, const std::string& pos
   return result;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::copy

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace pigeon::engine {
+namespace pigeon::engine::copy {
 
 // One table of a copy: its rows in the source, and in the target after the copy.
 struct table_count {
@@ -42,4 +42,4 @@ copy_result copy_database(
     const std::string& sqlite_path, const std::string& postgres_url,
     const std::function<void(const std::string&, std::int64_t)>& progress = nullptr);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::copy

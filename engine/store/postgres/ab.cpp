@@ -9,9 +9,7 @@
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 namespace {
 
@@ -310,4 +308,4 @@ std::optional<ab_decision> postgres_store::find_ab_test(const std::string& campa
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -10,9 +10,7 @@
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 std::optional<postgres_store::opt_out_record> postgres_store::opt_out_state(
     std::int64_t contact_id) {
@@ -139,4 +137,4 @@ postgres_store::erase_result postgres_store::erase_contact(const std::string& ph
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -15,9 +15,7 @@
 #include "engine/store/postgres/rows.hpp"
 #include "engine/store/receipts.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 namespace {
 
@@ -420,4 +418,4 @@ std::vector<contact_event> postgres_store::events(std::int64_t contact_id, const
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

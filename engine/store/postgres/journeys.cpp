@@ -19,9 +19,7 @@
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 namespace {
 
@@ -167,7 +165,6 @@ void postgres_store::set_journey_dates(const std::string& campaign,
       std::vector<const journey_date*> chunk(
           sorted.begin() + static_cast<long>(at),
           sorted.begin() + static_cast<long>(std::min(sorted.size(), at + batch_rows)));
-      using postgres::array_literal;
       query(*db_,
             "INSERT INTO journey_dates (campaign, contact_id, zone, month, day, date, "
             "next_check) SELECT $1::text, r.* FROM unnest($2::bigint[], $3::text[], $4::int[], "
@@ -369,4 +366,4 @@ std::vector<contact> postgres_store::contacts_by_id(const std::vector<std::int64
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -7,9 +7,7 @@
 #include "engine/store/postgres/pg_rate_budget.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 std::vector<recovered_node> recover_silent_nodes(postgres_store& s, const std::string& self,
                                                  time_point now,
@@ -43,10 +41,10 @@ std::vector<recovered_node> recover_silent_nodes(postgres_store& s, const std::s
   return found;
 }
 
-void join_nodes(dispatcher_options& options, const std::string& url,
+void join_nodes(dispatch::dispatcher_options& options, const std::string& url,
                 std::chrono::milliseconds reconcile_grace) {
   options.shared_rate =
-      std::make_shared<budget_thread>(std::make_unique<postgres_rate_budget>(url));
+      std::make_shared<dispatch::budget_thread>(std::make_unique<postgres_rate_budget>(url));
   options.after_heartbeat = [self = options.owner, reconcile_grace](store& s, time_point now) {
     auto* pg = dynamic_cast<postgres_store*>(&s);
     if (!pg) return;
@@ -60,4 +58,4 @@ void join_nodes(dispatcher_options& options, const std::string& url,
   };
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -6,10 +6,13 @@
 
 #include "engine/model/model.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
+struct dispatcher_options;
+}  // namespace pigeon::engine::dispatch
+
+namespace pigeon::engine::postgres {
 
 class postgres_store;
-struct dispatcher_options;
 
 // The survivors' watch over the other nodes of one PostgreSQL database. Every node runs it after
 // each of its heartbeats (dispatcher_options::after_heartbeat, every 5 s): a node whose last
@@ -43,7 +46,7 @@ std::vector<recovered_node> recover_silent_nodes(postgres_store& s, const std::s
 // each heartbeat the node recovers the nodes silent for node_silent_for, logging each ("recovered
 // node N: ..."). Throws store_error when the budget's connection cannot be opened.
 inline constexpr std::chrono::seconds node_silent_for{15};
-void join_nodes(dispatcher_options& options, const std::string& url,
+void join_nodes(dispatch::dispatcher_options& options, const std::string& url,
                 std::chrono::milliseconds reconcile_grace);
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

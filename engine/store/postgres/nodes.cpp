@@ -5,9 +5,7 @@
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 std::optional<std::string> postgres_store::register_node(const std::string& name, time_point now,
                                                          std::chrono::milliseconds live) {
@@ -43,4 +41,4 @@ std::optional<std::string> postgres_store::register_node(const std::string& name
   return refused;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -6,9 +6,7 @@
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/transactions.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 namespace {
 
@@ -53,7 +51,7 @@ void postgres_rate_budget::connect() {
   db_ = std::move(db);
 }
 
-budget_grant postgres_rate_budget::take(const budget_request& r) {
+dispatch::budget_grant postgres_rate_budget::take(const dispatch::budget_request& r) {
   try {
     if (!db_) connect();
     if (!rows_.count(r.provider)) {
@@ -65,7 +63,7 @@ budget_grant postgres_rate_budget::take(const budget_request& r) {
       rows_.insert(r.provider);
     }
     static const std::string sql = take_sql();
-    const auto terms = terms_for(r.rate, r.burst);
+    const auto terms = dispatch::terms_for(r.rate, r.burst);
     query q(*db_, sql);
     q.bind(1, r.provider)
         .bind(2, number(terms.capacity))
@@ -77,11 +75,11 @@ budget_grant postgres_rate_budget::take(const budget_request& r) {
     const double granted = q.get_double(0);
     if (granted > 0) return {granted, {}};
     // Nothing: when to ask again, from the bucket as this take left it.
-    return take_from(q.get_double(1), {}, r).grant;
+    return dispatch::take_from(q.get_double(1), {}, r).grant;
   } catch (const store_error& e) {
     db_.reset();  // the next take connects again
     throw store_error("shared rate budget of provider " + r.provider + ": " + e.what());
   }
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

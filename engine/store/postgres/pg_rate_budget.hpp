@@ -6,11 +6,9 @@
 
 #include "engine/dispatch/rate_budget.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::postgres {
 
-namespace postgres {
 class connection;
-}  // namespace postgres
 
 // The shared rate budget of the nodes on one PostgreSQL database (engine/dispatch/rate_budget.hpp
 // says what it guarantees): table rate_budgets, one row per provider, a token bucket refilled on
@@ -22,14 +20,14 @@ class connection;
 // Threading: one thread at a time (budget_thread's). Holds a connection of its own, not the
 // store's, so takes never wait behind the store's commits; a lost connection is opened again at
 // the next take.
-class postgres_rate_budget final : public rate_budget {
+class postgres_rate_budget final : public dispatch::rate_budget {
  public:
   // Connects to `url` (as postgres_store::open; the schema must already be migrated by the
   // node's store). Throws store_error when the server cannot be reached.
   explicit postgres_rate_budget(std::string url);
   ~postgres_rate_budget() override;
 
-  budget_grant take(const budget_request& request) override;
+  dispatch::budget_grant take(const dispatch::budget_request& request) override;
 
  private:
   void connect();
@@ -39,4 +37,4 @@ class postgres_rate_budget final : public rate_budget {
   std::set<std::string> rows_;  // providers whose row exists
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -17,9 +17,7 @@
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 namespace {
 
@@ -61,8 +59,8 @@ postgres_store::read_submit_contexts(const std::string& id_array) {
     ctx.category = q.get_text(7);
     ctx.priority = static_cast<int>(q.get_int(8));
     if (!q.is_null(9) && !q.is_null(10)) {
-      ctx.campaign_cap =
-          campaign_cap(static_cast<int>(q.get_int(9)), std::chrono::milliseconds(q.get_int(10)));
+      ctx.campaign_cap = policy::campaign_cap(static_cast<int>(q.get_int(9)),
+                                              std::chrono::milliseconds(q.get_int(10)));
     }
     ctx.on_cap = q.get_text(11);
     ctx.opted_out = q.get_int(13) != 0;
@@ -140,8 +138,8 @@ std::optional<send_outcome> postgres_store::policy_verdict(const submit_intent& 
               "SELECT max, per_seconds FROM contact_preferences WHERE contact_id = $1::bigint");
       q.bind(1, ctx.contact_id);
       if (q.step() && !q.is_null(0) && !q.is_null(1) && q.get_int(1) > 0)
-        f.preference =
-            preference_cap(static_cast<int>(q.get_int(0)), std::chrono::seconds(q.get_int(1)));
+        f.preference = policy::preference_cap(static_cast<int>(q.get_int(0)),
+                                              std::chrono::seconds(q.get_int(1)));
     }
     const auto reach = policy::cap_reach(f);
     if (reach.sends.count() > 0) {
@@ -235,4 +233,4 @@ std::size_t postgres_store::defer_at_apply(const std::string& campaign,
   return changed;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -6,9 +6,7 @@
 #include "engine/store/postgres/rows.hpp"
 #include "engine/store/queue_rows.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 bool postgres_store::is_url(const std::string& database) {
   return database.starts_with("postgresql://") || database.starts_with("postgres://") ||
@@ -339,4 +337,4 @@ std::size_t postgres_store::restart_cancelled(const std::string& campaign, time_
   return removed;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

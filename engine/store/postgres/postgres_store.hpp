@@ -6,11 +6,9 @@
 
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::postgres {
 
-namespace postgres {
 class connection;
-}  // namespace postgres
 
 // The shared store: one PostgreSQL database that any number of `pigeon serve` nodes and CLI
 // commands use at once (docs/ARCHITECTURE.md "Several nodes"). Every method is one transaction
@@ -234,4 +232,4 @@ class postgres_store final : public store {
   std::unique_ptr<postgres::connection> db_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -14,9 +14,7 @@
 #include "engine/store/postgres/rows.hpp"
 #include "engine/store/queue_rows.hpp"
 
-namespace pigeon::engine {
-
-using postgres::query;
+namespace pigeon::engine::postgres {
 
 namespace {
 
@@ -488,4 +486,4 @@ void postgres_store::heartbeat_detail(const std::string& owner, const std::strin
   });
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

@@ -16,9 +16,8 @@
 #include "engine/store/postgres/rows.hpp"
 #include "engine/store/report_tally.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::postgres {
 
-using postgres::query;
 using namespace ops_figures;
 using namespace std::chrono_literals;
 
@@ -394,4 +393,4 @@ postgres_store::contacts_summary postgres_store::summarize_contacts() {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::postgres

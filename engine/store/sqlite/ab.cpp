@@ -11,9 +11,7 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 namespace {
 
@@ -304,4 +302,4 @@ std::optional<ab_decision> sqlite_store::find_ab_test(const std::string& campaig
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

@@ -9,9 +9,7 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 std::optional<store::opt_out_record> sqlite_store::opt_out_state(std::int64_t contact_id) {
   std::optional<opt_out_record> out;
@@ -164,4 +162,4 @@ store::erase_result sqlite_store::erase_contact(const std::string& phone, time_p
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

@@ -9,9 +9,7 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 namespace {
 
@@ -385,4 +383,4 @@ std::vector<contact_event> sqlite_store::events(std::int64_t contact_id, const s
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

@@ -9,9 +9,7 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 std::vector<bool> sqlite_store::enter_journeys(const std::string& campaign,
                                                const std::vector<journey_entry>& entries,
@@ -287,4 +285,4 @@ std::vector<contact> sqlite_store::contacts_by_id(const std::vector<std::int64_t
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

@@ -9,9 +9,8 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::sqlite {
 
-using sqlite::query;
 using namespace ops_figures;
 
 namespace {
@@ -155,4 +154,4 @@ ops_snapshot sqlite_store::operations(time_point now) {
   return s;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

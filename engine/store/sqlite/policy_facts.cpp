@@ -16,9 +16,7 @@
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 namespace {
 
@@ -60,8 +58,8 @@ std::optional<sqlite_store::submit_context> sqlite_store::read_submit_context(
   ctx.category = q.get_text(7);
   ctx.priority = static_cast<int>(q.get_int(8));
   if (!q.is_null(9) && !q.is_null(10)) {
-    ctx.campaign_cap =
-        campaign_cap(static_cast<int>(q.get_int(9)), std::chrono::milliseconds(q.get_int(10)));
+    ctx.campaign_cap = policy::campaign_cap(static_cast<int>(q.get_int(9)),
+                                            std::chrono::milliseconds(q.get_int(10)));
   }
   ctx.on_cap = q.get_text(11);
   ctx.opted_out = q.get_int(13) != 0;
@@ -133,8 +131,8 @@ std::optional<send_outcome> sqlite_store::policy_verdict(const submit_intent& in
       query q(*db_, "SELECT max, per_seconds FROM contact_preferences WHERE contact_id = ?1");
       q.bind(1, ctx.contact_id);
       if (q.step() && !q.is_null(0) && !q.is_null(1) && q.get_int(1) > 0)
-        f.preference =
-            preference_cap(static_cast<int>(q.get_int(0)), std::chrono::seconds(q.get_int(1)));
+        f.preference = policy::preference_cap(static_cast<int>(q.get_int(0)),
+                                              std::chrono::seconds(q.get_int(1)));
     }
     const auto reach = policy::cap_reach(f);
     if (reach.sends.count() > 0) {
@@ -231,4 +229,4 @@ std::size_t sqlite_store::defer_at_apply(const std::string& campaign,
   return changed;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

@@ -11,9 +11,7 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 namespace {
 
@@ -469,4 +467,4 @@ std::vector<message_row> sqlite_store::messages(const message_filter& filter) {
   return out;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

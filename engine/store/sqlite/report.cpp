@@ -9,9 +9,7 @@
 #include "engine/store/sqlite/database.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 report_facts sqlite_store::collect_report(const report_query& rq) {
   report_tally t(rq);
@@ -110,4 +108,4 @@ report_facts sqlite_store::collect_report(const report_query& rq) {
   return t.finish();
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

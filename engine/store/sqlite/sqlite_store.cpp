@@ -12,9 +12,7 @@
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/wal_checkpointer.hpp"
 
-namespace pigeon::engine {
-
-using sqlite::query;
+namespace pigeon::engine::sqlite {
 
 sqlite_store::sqlite_store(std::string path) : path_(std::move(path)) {}
 
@@ -417,4 +415,4 @@ std::size_t sqlite_store::restart_cancelled(const std::string& campaign, time_po
   return removed;
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

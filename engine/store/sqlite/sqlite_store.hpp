@@ -7,12 +7,10 @@
 #include "engine/store/sqlite/claim_table.hpp"
 #include "engine/store/store.hpp"
 
-namespace pigeon::engine {
+namespace pigeon::engine::sqlite {
 
-namespace sqlite {
 class database;
 class wal_checkpointer;
-}  // namespace sqlite
 
 // The embedded store: one SQLite file in WAL mode with synchronous=FULL, so a method that
 // returned has reached the disk (group commit through transaction() amortises the fsync).
@@ -226,4 +224,4 @@ class sqlite_store final : public store {
   std::unique_ptr<sqlite::wal_checkpointer> checkpointer_;
 };
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::sqlite

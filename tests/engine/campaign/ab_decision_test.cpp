@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
 
 TEST_CASE("the two-proportion z-test gives the textbook p-value") {
   // 12% of 1000 vs 9% of 1000: z = 2.188, two-sided p = 0.0287.

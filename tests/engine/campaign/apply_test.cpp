@@ -8,6 +8,7 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
 
 namespace {
 config::step_config step_at(std::string at) {

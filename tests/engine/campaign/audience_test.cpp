@@ -6,6 +6,7 @@
 #include <string>
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
 
 namespace {
 

@@ -6,6 +6,7 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
 
 namespace {
 

@@ -12,6 +12,8 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::campaign;
+using namespace pigeon::engine::sqlite;
 
 namespace {
 

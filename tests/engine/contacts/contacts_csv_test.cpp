@@ -9,6 +9,7 @@
 #include "engine/model/phone.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::contacts;
 
 TEST_CASE("phone numbers in national or international format are stored as E.164") {
   CHECK(normalize_phone("+86 139 1000 8411", "").e164 == "+8613910008411");

@@ -23,6 +23,8 @@
 #include "tests/engine/dispatch/dispatcher_harness.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::dispatch;
+using namespace pigeon::engine::sqlite;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using pigeon::engine::testing::sql_text;

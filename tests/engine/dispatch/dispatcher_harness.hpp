@@ -20,7 +20,7 @@ namespace pigeon::engine::testing {
 
 // Runs `d` (built with until_idle) on `ioc` until run() returns; fails the test if it has not
 // returned within `bound`, and rethrows what run() threw.
-inline void run_to_idle(boost::asio::io_context& ioc, dispatcher& d,
+inline void run_to_idle(boost::asio::io_context& ioc, dispatch::dispatcher& d,
                         std::chrono::seconds bound = std::chrono::seconds(60)) {
   bool done = false;
   boost::asio::co_spawn(ioc, d.run(), [&](std::exception_ptr e) {

@@ -12,6 +12,8 @@
 #include "tests/engine/dispatch/dispatcher_harness.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::dispatch;
+using namespace pigeon::engine::sqlite;
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::dispatch;
 using namespace std::chrono_literals;
 
 namespace {

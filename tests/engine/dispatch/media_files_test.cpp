@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace pigeon::engine {
+namespace pigeon::engine::dispatch {
 namespace {
 
 namespace fs = std::filesystem;
@@ -149,4 +149,4 @@ TEST_CASE("stored media become URLs under public_url with each segment encoded")
         std::vector<std::string>{"media:a.png", "https://cdn/x.png", "../outside.png"});
 }
 
-}  // namespace pigeon::engine
+}  // namespace pigeon::engine::dispatch

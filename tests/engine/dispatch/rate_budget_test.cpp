@@ -12,6 +12,7 @@
 #include "tests/engine/dispatch/shared_rate.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::dispatch;
 using namespace pigeon::engine::test;
 using namespace std::chrono_literals;
 

@@ -16,8 +16,8 @@
 
 namespace pigeon::engine::test {
 
-inline lane_config shared_rate_config(double rate) {
-  lane_config config;
+inline dispatch::lane_config shared_rate_config(double rate) {
+  dispatch::lane_config config;
   config.name = "carrier";
   config.rate_per_second = rate;  // burst: the default, 50 ms of rate
   config.concurrency = 1000;
@@ -27,16 +27,18 @@ inline lane_config shared_rate_config(double rate) {
 // Each lane sends `per_lane` one-segment messages as the dispatcher does (its own pacing, then
 // the shared budget and the wire right before the request), all queued at once; a null budget
 // leaves the lane alone. Returns when every send went: the times they went, both lanes together.
-inline std::vector<steady_time> run_two_lanes(double rate, std::shared_ptr<budget_thread> a,
-                                              std::shared_ptr<budget_thread> b, int per_lane) {
+inline std::vector<dispatch::steady_time> run_two_lanes(double rate,
+                                                        std::shared_ptr<dispatch::budget_thread> a,
+                                                        std::shared_ptr<dispatch::budget_thread> b,
+                                                        int per_lane) {
   boost::asio::io_context io;
-  std::vector<steady_time> sent;
+  std::vector<dispatch::steady_time> sent;
   {
-    lane first(io.get_executor(), shared_rate_config(rate));
-    lane second(io.get_executor(), shared_rate_config(rate));
+    dispatch::lane first(io.get_executor(), shared_rate_config(rate));
+    dispatch::lane second(io.get_executor(), shared_rate_config(rate));
     if (a) first.share_rate(a);
     if (b) second.share_rate(b);
-    for (lane* l : {&first, &second}) {
+    for (dispatch::lane* l : {&first, &second}) {
       for (int i = 0; i < per_lane; ++i) {
         boost::asio::co_spawn(
             io,
@@ -56,7 +58,7 @@ inline std::vector<steady_time> run_two_lanes(double rate, std::shared_ptr<budge
 }
 
 // The most sends inside any window of one second (sliding).
-inline std::size_t max_in_any_second(const std::vector<steady_time>& sorted) {
+inline std::size_t max_in_any_second(const std::vector<dispatch::steady_time>& sorted) {
   std::size_t best = 0, first = 0;
   for (std::size_t i = 0; i < sorted.size(); ++i) {
     while (sorted[i] - sorted[first] >= std::chrono::seconds(1)) ++first;

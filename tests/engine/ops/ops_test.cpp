@@ -15,6 +15,7 @@
 #include "engine/ops/status_report.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::ops;
 namespace http = boost::beast::http;
 
 namespace {
@@ -284,7 +285,7 @@ TEST_CASE("a full disk under the database is critical and named in engine_down")
 }
 
 TEST_CASE("the progress line shows count, rate and ETA, or count and rate without a total") {
-  using pigeon::cli::progress_bar;
+  using pigeon::engine::cli::progress_bar;
   CHECK(progress_bar::render("stored", 250, 1000, std::chrono::seconds(5)) ==
         "stored [######..................] 250/1000  50/s  ETA 15s");
   CHECK(progress_bar::render("read", 30000, 0, std::chrono::seconds(2)) == "read 30000  15000/s");

@@ -4,6 +4,7 @@
 
 using namespace pigeon;
 using namespace pigeon::engine;
+using namespace pigeon::engine::policy;
 
 namespace {
 

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::policy;
 
 namespace {
 time_point at(const char* iso) { return *parse_iso(iso); }

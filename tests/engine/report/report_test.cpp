@@ -5,6 +5,7 @@
 #include "engine/report/svg.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::report;
 
 TEST_CASE("the Wilson interval matches the textbook values and stays inside 0..1") {
   // 8 of 20: 95% Wilson interval 0.2188-0.6134.

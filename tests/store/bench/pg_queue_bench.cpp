@@ -28,6 +28,7 @@
 #include "tests/store/pg_cluster.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::postgres;
 
 namespace {
 

@@ -23,6 +23,7 @@
 #include "engine/store/sqlite/sqlite_store.hpp"
 
 using namespace pigeon::engine;
+using namespace pigeon::engine::sqlite;
 
 namespace {
 
