@@ -53,8 +53,9 @@ struct contact {
 };
 
 // A frequency cap: at most `max` marketing messages to one recipient in any sliding window of
-// `per`. `label` names the rule in reasons ("active 2 per 7d"). Evaluated by the store at
-// mark_submitting against the send ledger (see engine/policy/caps.hpp for what counts).
+// `per`. `label` names the rule in reasons ("active 2 per 7d"). Decided by policy::decide
+// (engine/policy/send_policy.hpp) from the facts the store reads at mark_submitting, in the
+// transaction of the intent (see engine/policy/caps.hpp for what counts).
 struct cap_rule {
   std::string label;
   int max = 0;
@@ -115,7 +116,8 @@ struct stored_campaign {
   std::vector<std::string> stop_on{};
 };
 
-// A message to enqueue. The unique key (campaign, step, contact) makes enqueue idempotent.
+// A message to enqueue. The unique key (campaign, step, contact, occurrence) makes enqueue
+// idempotent.
 struct new_message {
   std::string campaign;
   std::string step;
@@ -161,8 +163,9 @@ struct submit_intent {
   int segments = 1;
   time_point at{};
   // The engine's frequency rules that apply to this recipient now (tier and calendar rules,
-  // computed by cap_policy); the store adds the campaign's own cap and the recipient's
-  // preference, and counts them all against the ledger atomically with the mark.
+  // computed by cap_policy); with the campaign's own cap and the recipient's preference,
+  // policy::decide counts them against the ledger facts the store reads in the mark's
+  // transaction.
   std::vector<cap_rule> caps{};
 };
 
