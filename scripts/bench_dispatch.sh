@@ -47,6 +47,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/lib/nginx_carrier.sh
 source "$root/scripts/lib/nginx_carrier.sh"
+# shellcheck source=scripts/lib/bench_blast.sh
+source "$root/scripts/lib/bench_blast.sh"
 n="${1:-100000}"
 concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
 paced_concurrency="${PIGEON_BENCH_PACED_CONCURRENCY:-256}"
@@ -132,23 +134,7 @@ reset_log() {  # nginx flushes its buffer and reopens the log, then the log is e
 }
 
 # --- contacts and a campaign ----------------------------------------------------------------
-python3 - "$tmp/contacts.csv" "$n" << 'EOF'
-import sys
-with open(sys.argv[1], "w") as f:
-    f.write("phone,first_name,tags\n")
-    for i in range(int(sys.argv[2])):
-        f.write(f"+86139{i:08d},U{i},member\n")
-EOF
-cat > "$tmp/blast.yaml" << 'EOF'
-campaign: blast
-sender: shop
-category: transactional
-audience: { all_tags: [member] }
-steps:
-  - id: hello
-    at: now
-    sms: { text: "Hi {{first_name}}, your order shipped" }
-EOF
+bench_blast_files "$tmp" "$n"
 
 # free ports for serve's listeners, so two benchmarks can run side by side
 webhook_port="$(free_port)"; admin_port="$(free_port)"

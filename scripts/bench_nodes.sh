@@ -24,6 +24,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=scripts/lib/nginx_carrier.sh
 source "$root/scripts/lib/nginx_carrier.sh"
+# shellcheck source=scripts/lib/bench_blast.sh
+source "$root/scripts/lib/bench_blast.sh"
 n="${1:-30000}"
 node_counts="${PIGEON_BENCH_NODES:-1 2 3}"
 concurrency="${PIGEON_BENCH_CONCURRENCY:-64}"
@@ -78,23 +80,7 @@ port="$(free_port)"
 nginx_carrier_start "$tmp" "$port" ""
 echo "carrier: nginx on 127.0.0.1:$port, one worker"
 
-python3 - "$tmp/contacts.csv" "$n" << 'EOF'
-import sys
-with open(sys.argv[1], "w") as f:
-    f.write("phone,first_name,tags\n")
-    for i in range(int(sys.argv[2])):
-        f.write(f"+86139{i:08d},U{i},member\n")
-EOF
-cat > "$tmp/blast.yaml" << 'EOF'
-campaign: blast
-sender: shop
-category: transactional
-audience: { all_tags: [member] }
-steps:
-  - id: hello
-    at: now
-    sms: { text: "Hi {{first_name}}, your order shipped" }
-EOF
+bench_blast_files "$tmp" "$n"
 
 summary=()
 for nodes in $node_counts; do
