@@ -216,10 +216,15 @@ class dispatcher {
   // whatever this threw.
   boost::asio::awaitable<void> send_batch(lane& l, const std::string& lane_name,
                                           std::vector<batch_item*>& batch);
+  // No `verdict` without a transport error: the reply could not be read (`unread` says why);
+  // like a timeout, the message is retried and the ledger keeps both attempts.
   send_outcome classify(lane& l, const claimed_message& m, const std::string& lane_name,
                         const boost::system::error_code& ec, const http_response& response,
                         const submit_verdict* verdict, circuit_breaker::permit permit,
-                        steady_time finished);
+                        steady_time finished, const std::string& unread = {});
+  // Why a reply the codec could not read (its parse threw) gets no verdict; logged once.
+  static std::string unreadable_reply(lane& l, const http_response& response,
+                                      const std::string& why);
   // The failed outcome of a message whose request the codec could not build (it threw).
   send_outcome unencodable(lane& l, const claimed_message& m, const std::string& why);
   boost::asio::awaitable<void> heartbeat_loop();
@@ -266,7 +271,7 @@ class dispatcher {
   boost::asio::steady_timer wake_;
   boost::asio::steady_timer heartbeat_timer_;
   std::optional<policy::clock_window> quiet_hours_;  // parsed once from options_.quiet_hours
-  std::shared_ptr<committer> commits_;       // created on first use
+  std::shared_ptr<committer> commits_;               // created on first use
 };
 
 }  // namespace pigeon::engine::dispatch

@@ -159,16 +159,25 @@ asio::awaitable<void> dispatcher::send_batch(lane& l, const std::string& lane_na
   if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
 
   std::vector<submit_verdict> verdicts;
-  if (!ec) verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());
-  if (!ec && verdicts.size() != going.size())
-    spdlog::error("{}: batch reply has {} verdicts for {} messages", lane_name, verdicts.size(),
-                  going.size());
+  std::string unread;
+  if (!ec) {
+    try {
+      verdicts = l.config().codec->parse_submit_batch_reply(response, going.size());
+      if (verdicts.size() != going.size()) {
+        spdlog::error("{}: batch reply has {} verdicts for {} messages", lane_name, verdicts.size(),
+                      going.size());
+        unread = "reply does not match the batch";
+      }
+    } catch (const std::exception& e) {
+      unread = unreadable_reply(l, response, e.what());
+    }
+  }
   std::vector<send_outcome> outcomes;
   outcomes.reserve(going.size());
   for (std::size_t i = 0; i < going.size(); ++i) {
-    const submit_verdict* v = (!ec && verdicts.size() == going.size()) ? &verdicts[i] : nullptr;
+    const submit_verdict* v = (!ec && unread.empty()) ? &verdicts[i] : nullptr;
     outcomes.push_back(
-        classify(l, *going[i]->m, lane_name, ec, response, v, going[i]->permit, finished));
+        classify(l, *going[i]->m, lane_name, ec, response, v, going[i]->permit, finished, unread));
     going[i]->settled = true;
   }
   auto recording = record_many(std::move(outcomes));

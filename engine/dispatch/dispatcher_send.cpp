@@ -53,14 +53,16 @@ asio::awaitable<dispatcher::carrier_answer> dispatcher::exchange(lane& l, http_r
 send_outcome dispatcher::classify(lane& l, const claimed_message& m, const std::string& lane_name,
                                   const boost::system::error_code& ec,
                                   const http_response& response, const submit_verdict* verdict,
-                                  circuit_breaker::permit permit, steady_time finished) {
+                                  circuit_breaker::permit permit, steady_time finished,
+                                  const std::string& unread) {
   send_outcome outcome;
   bool carrier_fault = true;
   if (ec || !verdict) {
-    // Connect failures never reached the carrier; timeouts and resets may have: the message
-    // is retried and the ledger keeps both attempts, so a duplicate is traceable.
-    auto what = ec ? ec.message() : std::string("reply does not match the batch");
-    outcome = retry_or_fail(m, lane_name, 0ms, "transport: " + what);
+    // Connect failures never reached the carrier; timeouts and resets may have, and so may a
+    // request whose reply could not be read: the message is retried and the ledger keeps both
+    // attempts, so a duplicate is traceable.
+    auto what = ec ? "transport: " + ec.message() : unread;
+    outcome = retry_or_fail(m, lane_name, 0ms, what);
     spdlog::warn("send {} to {} via {}: {}", m.id, mask_phone(m.recipient.phone), lane_name, what);
   } else if (auto* a = std::get_if<accepted>(verdict)) {
     carrier_fault = false;
@@ -141,6 +143,16 @@ send_outcome dispatcher::unencodable(lane& l, const claimed_message& m, const st
           "provider " + l.config().name + " cannot encode the message: " + why,
           {},
           clock_.now()};
+}
+
+// The reason of a reply the codec could not read (its parse threw), logged with the reply's
+// status; the attempt is retried like a timeout (classify).
+std::string dispatcher::unreadable_reply(lane& l, const http_response& response,
+                                         const std::string& why) {
+  spdlog::error("provider {}: the codec could not read a reply (HTTP {}): {}", l.config().name,
+                response.status, why);
+  return "provider " + l.config().name + " could not read the carrier's reply (HTTP " +
+         std::to_string(response.status) + "): " + why;
 }
 
 // A flush that failed (a locked or full database, a write the store refused) does not leave a
@@ -292,9 +304,18 @@ asio::awaitable<void> dispatcher::attempt(const claimed_message& m, const sender
     if (abandoned_) co_return;  // past the drain deadline: left `submitting` (see run())
 
     std::optional<submit_verdict> verdict;
-    if (!ec) verdict = l.config().codec->parse_submit_reply_for(out, response);
-    auto outcome =
-        classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit, finished);
+    std::string unread;
+    if (!ec) {
+      // A codec MUST classify every reply; one that throws instead (a bug) must not leave the
+      // message `submitting` until the next start.
+      try {
+        verdict = l.config().codec->parse_submit_reply_for(out, response);
+      } catch (const std::exception& e) {
+        unread = unreadable_reply(l, response, e.what());
+      }
+    }
+    auto outcome = classify(l, m, lane_name, ec, response, verdict ? &*verdict : nullptr, permit,
+                            finished, unread);
     held.settled();  // classify recorded the trial's result
     // The slot is held until the outcome is durable: a message answered but not yet recorded is
     // still `submitting` and would be resent after a crash, so the lane's concurrency bounds

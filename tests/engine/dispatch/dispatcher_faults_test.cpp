@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <filesystem>
@@ -63,11 +64,14 @@ class fake_carrier final : public http_client {
 };
 
 // One message per request, or up to `batch` (numbers ','-joined in the URL); build_submit
-// throws for `throw_for`.
+// throws for `throw_for`; the first `unreadable` replies naming `unreadable_for` throw when
+// parsed (a codec bug: a codec MUST classify every reply).
 class fault_codec final : public carrier_codec {
  public:
   std::string throw_for;
   std::size_t batch = 1;
+  std::string unreadable_for;
+  mutable int unreadable = 0;
 
   std::string_view kind() const override { return "test"; }
   http_request build_submit(const outbound_message& m) const override {
@@ -75,6 +79,7 @@ class fault_codec final : public carrier_codec {
     return {"POST", "http://c/send?to=" + m.to, {}, m.text};
   }
   submit_verdict parse_submit_reply(const http_response& r) const override {
+    read(r);
     return accepted{r.body};
   }
   std::size_t max_batch() const override { return batch; }
@@ -85,7 +90,17 @@ class fault_codec final : public carrier_codec {
   }
   std::vector<submit_verdict> parse_submit_batch_reply(const http_response& r,
                                                        std::size_t count) const override {
+    read(r);
     return std::vector<submit_verdict>(count, accepted{r.body});
+  }
+
+ private:
+  void read(const http_response& r) const {
+    if (unreadable > 0 && !unreadable_for.empty() &&
+        r.body.find(unreadable_for) != std::string::npos) {
+      --unreadable;
+      throw std::runtime_error("unexpected token in reply");
+    }
   }
 };
 
@@ -253,6 +268,41 @@ TEST_CASE(
   auto r0 = f.row(0);
   CHECK(r0.state == message_state::submitting);  // reconciled at the next start
   CHECK(r0.attempts == 1);
+}
+
+TEST_CASE("a reply the codec cannot read is retried like a timeout, not left submitting") {
+  fixture f({{0min}, {0min}});
+  auto codec = std::make_shared<fault_codec>();
+  codec->unreadable_for = phone(0);
+  codec->unreadable = 1;
+  fake_carrier http;
+  auto stats = f.run(http, codec, 1, {});
+  CHECK(stats.submitted == 2);
+  auto r0 = f.row(0);
+  CHECK(r0.state == message_state::submitted);
+  CHECK(r0.attempts == 2);  // both attempts in the ledger: a duplicate is traceable
+  CHECK(f.row(1).attempts == 1);
+  CHECK(std::count(http.requests.begin(), http.requests.end(), phone(0)) == 2);
+}
+
+TEST_CASE("a batch reply the codec cannot read retries the batch's messages and pumps on") {
+  fixture f({{0min}, {0min}, {0min}, {1min}});
+  auto codec = std::make_shared<fault_codec>();
+  codec->batch = 10;
+  codec->unreadable_for = phone(0);
+  codec->unreadable = 1;
+  fake_carrier http;
+  auto stats = f.run(http, codec, 1, {});
+  CHECK(stats.submitted == 4);
+  // Every message of the request whose reply could not be read was sent once more; the others
+  // once.
+  REQUIRE(!http.requests.empty());
+  const auto& unread = http.requests.front();
+  CHECK(unread.find(phone(0)) != std::string::npos);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(f.row(i).state == message_state::submitted);
+    CHECK(f.row(i).attempts == (unread.find(phone(i)) != std::string::npos ? 2 : 1));
+  }
 }
 
 TEST_CASE("an outcome the store refused for a while is recorded once the store takes it") {
