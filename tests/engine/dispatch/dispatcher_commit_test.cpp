@@ -49,17 +49,6 @@ class checking_carrier final : public http_client {
   }
 };
 
-class test_codec final : public carrier_codec {
- public:
-  std::string_view kind() const override { return "test"; }
-  http_request build_submit(const outbound_message& m) const override {
-    return {"POST", "http://carrier.test/send?to=" + m.to, {}, m.text};
-  }
-  submit_verdict parse_submit_reply(const http_response& r) const override {
-    return accepted{r.body};
-  }
-};
-
 struct fixture {
   std::filesystem::path dir, db;
   std::unique_ptr<async_store> queue;
@@ -86,7 +75,8 @@ struct fixture {
 
   dispatcher_stats run(checking_carrier& http, int concurrency) {
     asio::io_context ioc;
-    std::vector<lane_config> lanes{{"main", std::make_shared<test_codec>(), 0, concurrency}};
+    std::vector<lane_config> lanes{
+        {"main", std::make_shared<testing::accepting_codec>(), 0, concurrency}};
     std::map<std::string, sender_profile> senders{{"shop", {"", "", 1, false, {"main"}}}};
     dispatcher_options opts;
     opts.owner = "test";

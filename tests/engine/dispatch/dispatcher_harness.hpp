@@ -18,6 +18,19 @@
 
 namespace pigeon::engine::testing {
 
+// A carrier dialect that asks carrier.test to send each message on its own and takes every reply
+// as accepted, its body the carrier id: for tests about the engine, not about verdicts.
+class accepting_codec final : public carrier_codec {
+ public:
+  std::string_view kind() const override { return "test"; }
+  http_request build_submit(const outbound_message& m) const override {
+    return {"POST", "http://carrier.test/send?to=" + m.to, {}, m.text};
+  }
+  submit_verdict parse_submit_reply(const http_response& r) const override {
+    return accepted{r.body};
+  }
+};
+
 // Runs `d` (built with until_idle) on `ioc` until run() returns; fails the test if it has not
 // returned within `bound`, and rethrows what run() threw.
 inline void run_to_idle(boost::asio::io_context& ioc, dispatch::dispatcher& d,

@@ -35,17 +35,6 @@ class accepting_http final : public http_client {
   }
 };
 
-class accepting_codec final : public carrier_codec {
- public:
-  std::string_view kind() const override { return "test"; }
-  http_request build_submit(const outbound_message& m) const override {
-    return {"POST", "http://carrier.test/send?to=" + m.to, {}, m.text};
-  }
-  submit_verdict parse_submit_reply(const http_response& r) const override {
-    return accepted{r.body};
-  }
-};
-
 }  // namespace
 
 TEST_CASE("sending many direct replies keeps one compiled template per distinct reply text") {
@@ -75,7 +64,7 @@ TEST_CASE("sending many direct replies keeps one compiled template per distinct 
     asio::io_context ioc;
     accepting_http http;
     http.executor = ioc.get_executor();
-    std::vector<lane_config> lanes{{"main", std::make_shared<accepting_codec>(), 0, 4}};
+    std::vector<lane_config> lanes{{"main", std::make_shared<testing::accepting_codec>(), 0, 4}};
     std::map<std::string, sender_profile> senders{{"shop", {"", "", 1, false, {"main"}}}};
     dispatcher_options opts;
     opts.owner = "test";
