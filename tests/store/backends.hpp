@@ -3,8 +3,9 @@
 // The store backends every conformance test runs against. A conformance test is written against
 // the store interfaces (engine/store/*_store.hpp) only, and declared with STORE_TEST_CASE: doctest
 // runs it once per backend listed in PIGEON_STORE_BACKENDS, and its body opens a fresh, empty
-// store of that backend with `backend.open()`. A new backend plugs in by adding its type here
-// and passing every suite.
+// store of that backend with `backend.open()`. Each interface's suite is one file in
+// tests/store/conformance/ (queue_test.cpp pins queue_store.hpp, and so on; transactions_test.cpp
+// pins transactions.hpp). A new backend plugs in by adding its type here and passing every suite.
 //
 // A backend type has: `name` (shown in test output), `store* open()` (a fresh, empty store the
 // backend object owns until it is destroyed), `store* reopen()` (the same data through a new

@@ -10,7 +10,6 @@
 #include "engine/store/sqlite/migrations.hpp"
 #include "engine/store/sqlite/rows.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
-#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 
 using namespace pigeon::engine;
@@ -19,17 +18,10 @@ using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
 using pigeon::engine::test::make_message;
+using pigeon::engine::test::seed;
 using pigeon::engine::test::temp_dir;
 
 namespace {
-
-std::vector<std::int64_t> seed(store& s, int contacts) {
-  s.save_campaign(make_campaign("promo", "h1", {"s1"}));
-  std::vector<contact> cs;
-  for (int i = 0; i < contacts; ++i)
-    cs.push_back(make_contact("+861380000000" + std::to_string(i)));
-  return s.upsert_contacts(cs);
-}
 
 // A second connection on the file, as `sqlite3` or another process would have.
 class raw_db {
@@ -235,24 +227,6 @@ TEST_CASE("status counts possible duplicates through their own index, not a scan
   raw_db raw(path);
   CHECK(plan_uses(raw, "SELECT count(*) FROM messages WHERE maybe_duplicate = 1",
                   "messages_maybe_duplicate"));
-}
-
-STORE_TEST_CASE("status totals by state equal the sum of every campaign's counts") {
-  store_backend backend;
-  store* s = backend.open();
-  auto ids = seed(*s, 3);
-  s->save_campaign(make_campaign("other", "h2", {"s1"}));
-  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
-              make_message("other", "s1", ids[2], 1000)});
-  auto claimed = s->claim_due(at_ms(2000), 1, at_ms(60000), "a");
-  REQUIRE(claimed.size() == 1);
-  auto st = s->status(at_ms(2000));
-  CHECK(st.by_state.at("scheduled") == 2);
-  CHECK(st.by_state.at("leased") == 1);
-  CHECK(st.by_state.at("submitted") == 0);  // every state is listed, zero or not
-  std::int64_t scheduled = 0;
-  for (const auto& c : st.campaigns) scheduled += c.by_state.at("scheduled");
-  CHECK(scheduled == 2);
 }
 
 TEST_CASE("a reader sees what the writer committed, never blocks it, and refuses to write") {

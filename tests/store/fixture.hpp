@@ -1,5 +1,6 @@
 #pragma once
 
+#include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
@@ -49,6 +50,9 @@ inline std::string run_sqlite(const std::string& path, const std::string& sql) {
 
 inline time_point at_ms(std::int64_t ms) { return time_point(std::chrono::milliseconds(ms)); }
 
+constexpr std::int64_t day_ms = 86'400'000;
+constexpr std::int64_t t0 = 1'893'974'400'000;  // 2030-01-07T00:00:00Z
+
 inline stored_campaign make_campaign(const std::string& name, const std::string& hash,
                                      std::vector<std::string> steps = {"s1"}) {
   stored_campaign c;
@@ -78,6 +82,45 @@ inline contact make_contact(const std::string& phone) {
 inline new_message make_message(const std::string& campaign, const std::string& step,
                                 std::int64_t contact_id, std::int64_t due_ms) {
   return {campaign, step, "A", contact_id, at_ms(due_ms), std::nullopt};
+}
+
+// A store with campaign "promo" (steps s1, s2) and `contacts` contacts; returns their ids.
+inline std::vector<std::int64_t> seed(store& s, int contacts = 2) {
+  s.save_campaign(make_campaign("promo", "h1", {"s1", "s2"}));
+  std::vector<contact> cs;
+  for (int i = 0; i < contacts; ++i)
+    cs.push_back(make_contact("+861380000000" + std::to_string(i)));
+  return s.upsert_contacts(cs);
+}
+
+// Four messages of campaign "promo" (step s1), due at 1 s; returns `s`.
+inline store* seed(store* s) {
+  s->save_campaign(make_campaign("promo", "h1"));
+  std::vector<contact> cs;
+  for (int i = 0; i < 4; ++i) cs.push_back(make_contact("+861380000000" + std::to_string(i)));
+  auto ids = s->upsert_contacts(cs);
+  std::vector<new_message> ms;
+  for (auto id : ids) ms.push_back(make_message("promo", "s1", id, 1000));
+  s->enqueue(ms);
+  return s;
+}
+
+// The one message in the store (a test failure when there are none or several).
+inline message_row only_message(store& s) {
+  auto rows = s.messages({});
+  REQUIRE(rows.size() == 1);
+  return rows.front();
+}
+
+// `n` contacts with attribute n = first, first + 1, ...; returns their ids.
+inline std::vector<std::int64_t> add_contacts(store& s, int n, int first = 0) {
+  std::vector<contact> cs;
+  for (int i = first; i < first + n; ++i) {
+    auto c = make_contact("+86139" + std::to_string(10000000 + i));
+    c.attributes["n"] = i;
+    cs.push_back(c);
+  }
+  return s.upsert_contacts(cs);
 }
 
 // Stores a reply from `contact_id` and matches it to `campaign` ('' when not attributed) with

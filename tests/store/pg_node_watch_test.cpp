@@ -6,6 +6,7 @@
 #include "engine/store/postgres/node_watch.hpp"
 #include "engine/store/postgres/postgres_store.hpp"
 #include "engine/store/postgres/rows.hpp"
+#include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
 #include "tests/store/pg_cluster.hpp"
 
@@ -105,4 +106,34 @@ TEST_CASE("two survivors watching at once recover a dead node once") {
   CHECK(first[0].name == "b");
   CHECK(second.empty());
   CHECK(recover_silent_nodes(*c, "c", now, 15s, 2s).empty());  // a committed: recovered
+}
+
+TEST_CASE("status lists every node sharing a PostgreSQL database, with its heartbeat") {
+  pigeon::engine::test::postgres_backend backend;
+  store* s = backend.open();
+  s->heartbeat("node-b", at_ms(1000));
+  s->heartbeat_detail("node-b", R"([{"name":"bulk"}])");
+  s->heartbeat("node-a", at_ms(1200));
+  s->heartbeat_detail("node-a", R"([{"name":"main"}])");
+  auto st = s->status(at_ms(1500));
+  REQUIRE(st.nodes.size() == 2);
+  CHECK(st.nodes[0].name == "node-a");
+  CHECK(st.nodes[0].heartbeat == at_ms(1200));
+  CHECK(st.nodes[0].detail == R"([{"name":"main"}])");
+  CHECK(st.nodes[1].name == "node-b");
+  CHECK(st.nodes[1].heartbeat == at_ms(1000));
+  CHECK(st.nodes[1].detail == R"([{"name":"bulk"}])");
+  CHECK(st.engine_owner == "node-a");
+  // node-a stops cleanly after node-b's last beat: the engine shown is node-b, still running.
+  s->heartbeat("node-b", at_ms(2000));
+  s->heartbeat("node-a", at_ms(2100));
+  s->engine_stopped("node-a", at_ms(2200));
+  st = s->status(at_ms(2300));
+  CHECK(st.nodes.at(0).stopped_at == at_ms(2200));
+  CHECK_FALSE(st.nodes.at(1).stopped_at);
+  CHECK(st.engine_owner == "node-b");
+  CHECK(st.engine_heartbeat == at_ms(2000));
+  CHECK_FALSE(st.engine_stopped_at);
+  // A second store (another node's connection) sees both too.
+  CHECK(backend.reopen()->status(at_ms(2300)).nodes.size() == 2);
 }

@@ -1,6 +1,6 @@
 // policy::decide on hand-built facts: each rule of the send policy, its window edges and its
 // reasons. What counts as a send (outcomes, a retried message once, transactional exempt) is the
-// store's side: tests/store/policy_test.cpp.
+// store's side: tests/store/conformance/policy_test.cpp.
 #include <doctest/doctest.h>
 
 #include "engine/policy/send_policy.hpp"

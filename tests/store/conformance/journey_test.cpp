@@ -1,4 +1,5 @@
-// Conformance suite of journey_store (engine/store/journey_store.hpp), run on every backend.
+// Conformance suite of journey_store (engine/store/journey_store.hpp), run on every backend, and
+// its races on PostgreSQL: two nodes entering and rolling over one journey at once.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -18,13 +19,12 @@ using namespace pigeon::engine;
 using namespace pigeon::engine::campaign;
 using namespace pigeon::engine::postgres;
 using pigeon::engine::test::at_ms;
+using pigeon::engine::test::day_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
+using pigeon::engine::test::t0;
 
 namespace {
-
-constexpr std::int64_t day_ms = 86'400'000;
-constexpr std::int64_t t0 = 1'893'974'400'000;  // 2030-01-07T00:00:00Z
 
 // Campaign "bday" (steps s1, s2) and `n` contacts; returns their ids.
 std::vector<std::int64_t> seed(store& s, int n) {

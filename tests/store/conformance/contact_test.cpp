@@ -1,9 +1,14 @@
-// The contacts management methods (engine/store/{sqlite,postgres}/contacts.cpp):
-// summarize_contacts, opt_out_state and erase_contact.
+// Conformance suite of contact_store (engine/store/contact_store.hpp), run on every backend, and
+// what erasing and the summary leave in each backend's own tables.
+//
+// upsert_contacts and find_contact; for_each_contact: every contact the caller's connection sees
+// (its own uncommitted writes included), in id order, and a caller that throws half-way leaves
+// the store usable; summarize_contacts, opt_out_state and erase_contact.
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 
 #include <functional>
+#include <stdexcept>
 
 #include "engine/store/postgres/connection.hpp"
 #include "engine/store/sqlite/sqlite_store.hpp"
@@ -13,6 +18,7 @@
 using namespace pigeon::engine;
 using namespace pigeon::engine::postgres;
 using namespace pigeon::engine::sqlite;
+using pigeon::engine::test::add_contacts;
 using pigeon::engine::test::at_ms;
 using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
@@ -59,6 +65,66 @@ std::vector<std::int64_t> seed(store& s) {
 }
 
 }  // namespace
+
+STORE_TEST_CASE("upserting a contact by phone updates it and keeps its id") {
+  store_backend backend;
+  store* s = backend.open();
+  auto first = s->upsert_contacts({make_contact("+8613800000000")});
+  auto changed = make_contact("+8613800000000");
+  changed.tags = {"staff"};
+  auto second = s->upsert_contacts({changed, make_contact("+8613800000001")});
+  CHECK(second[0] == first[0]);
+  CHECK(second[1] != first[0]);
+  CHECK(s->find_contact("+8613800000000")->tags == std::vector<std::string>{"staff"});
+  int n = 0;
+  s->for_each_contact([&](const contact&) { ++n; });
+  CHECK(n == 2);
+}
+
+STORE_TEST_CASE("every contact is visited once, in id order, with its tags and attributes") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = add_contacts(*s, 1300);
+  std::vector<std::int64_t> seen;
+  s->for_each_contact([&](const contact& c) {
+    seen.push_back(c.id);
+    CHECK(c.tags == std::vector<std::string>{"member"});
+    CHECK(c.attributes.at("n").as_int64() == static_cast<std::int64_t>(seen.size() - 1));
+  });
+  CHECK(seen == ids);
+}
+
+STORE_TEST_CASE("contacts written earlier in the same transaction are visited too") {
+  store_backend backend;
+  store* s = backend.open();
+  add_contacts(*s, 10);
+  int before = 0, inside = 0, after = 0;
+  s->transaction([&] {
+    s->for_each_contact([&](const contact&) { ++before; });
+    add_contacts(*s, 5, 10);  // not committed yet: only this connection sees them
+    s->for_each_contact([&](const contact&) { ++inside; });
+  });
+  s->for_each_contact([&](const contact&) { ++after; });
+  CHECK(before == 10);
+  CHECK(inside == 15);
+  CHECK(after == 15);
+}
+
+STORE_TEST_CASE(
+    "a caller that throws half-way through the scan gets its error and the store goes on") {
+  store_backend backend;
+  store* s = backend.open();
+  add_contacts(*s, 3000);
+  int visited = 0;
+  CHECK_THROWS_WITH_AS(s->for_each_contact([&](const contact&) {
+    if (++visited == 700) throw std::runtime_error("budget exceeded");
+  }),
+                       "budget exceeded", std::runtime_error);
+  CHECK(visited == 700);
+  int all = 0;
+  s->for_each_contact([&](const contact&) { ++all; });
+  CHECK(all == 3000);
+}
 
 STORE_TEST_CASE("the contacts summary counts contacts and sorts every attribute name in use") {
   store_backend backend;
@@ -134,6 +200,28 @@ STORE_TEST_CASE("an erased contact leaves a tombstone that keeps the counts and 
   CHECK(s->messages(f).empty());
 }
 
+TEST_CASE("on PostgreSQL the contacts summary reads names past a row that is not JSON") {
+  pigeon::engine::test::postgres_backend backend;
+  auto* s = dynamic_cast<postgres_store*>(backend.open());
+  REQUIRE(s);
+  auto a = make_contact("+8613900000001");
+  a.attributes["say \"hi\""] = "x";
+  auto b = make_contact("+8613900000002");
+  b.attributes["zip"] = "00123";
+  auto c = make_contact("+8613900000003");
+  auto ids = s->upsert_contacts({a, b, c});
+  auto summary = s->summarize_contacts();
+  CHECK(summary.count == 3);
+  CHECK(summary.attributes == std::vector<std::string>{"first_name", "say \"hi\"", "zip"});
+  // A damaged row (written by hand) fails the server's JSON reading: the names are read here
+  // instead, the damaged row naming none.
+  s->connection().exec("UPDATE contacts SET attributes = '{\"broken' WHERE id = " +
+                       std::to_string(ids[0]));
+  summary = s->summarize_contacts();
+  CHECK(summary.count == 3);
+  CHECK(summary.attributes == std::vector<std::string>{"first_name", "zip"});
+}
+
 namespace {
 
 // Runs `sql` on its own connection; returns the first column of the first row ("" for none).
@@ -156,7 +244,7 @@ std::string raw_sql(const std::string& path, const std::string& sql) {
 
 // Erasing a journey's recipient, with the journey rows written and read back in SQL through
 // `sql` (the first column of the first row, "" for none): the journey store's own writers are
-// journey_store_test's subject.
+// conformance/journey_test.cpp's subject.
 void check_journey_erasure(store& s, const std::function<std::string(const std::string&)>& sql) {
   auto ids = seed(s);
   for (auto id : ids) {

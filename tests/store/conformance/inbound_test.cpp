@@ -1,4 +1,6 @@
-// The inbound store's contract (engine/store/inbound_store.hpp) where it needs no queue:
+// Conformance suite of inbound_store (engine/store/inbound_store.hpp), run on every backend.
+//
+// The inbound store's contract where it needs no queue:
 // contacts made from an inbound number, opt-out and opt-in, preferences, stored replies and
 // events, receipts for no known message. Runs on every backend (tests/store/backends.hpp); the
 // reply engine's use of it is tests/inbound/replies_test.cpp.

@@ -1,5 +1,6 @@
-// The report side of the store (engine/store/report_store.hpp): collect_report's figures, the
-// same on every backend.
+// Conformance suite of report_store (engine/store/report_store.hpp), run on every backend:
+// status, the message log, operations, and collect_report's figures, the same on every backend
+// (also checked row for row against PostgreSQL, with its cost there).
 #include <doctest/doctest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -206,27 +207,181 @@ STORE_TEST_CASE("a report of a campaign without messages is empty") {
   CHECK(f.errors.empty());
 }
 
-TEST_CASE("on PostgreSQL the contacts summary reads names past a row that is not JSON") {
-  pigeon::engine::test::postgres_backend backend;
-  auto* s = dynamic_cast<postgres_store*>(backend.open());
-  REQUIRE(s);
-  auto a = make_contact("+8613900000001");
-  a.attributes["say \"hi\""] = "x";
-  auto b = make_contact("+8613900000002");
-  b.attributes["zip"] = "00123";
-  auto c = make_contact("+8613900000003");
-  auto ids = s->upsert_contacts({a, b, c});
-  auto summary = s->summarize_contacts();
-  CHECK(summary.count == 3);
-  CHECK(summary.attributes == std::vector<std::string>{"first_name", "say \"hi\"", "zip"});
-  // A damaged row (written by hand) fails the server's JSON reading: the names are read here
-  // instead, the damaged row naming none.
-  s->connection().exec("UPDATE contacts SET attributes = '{\"broken' WHERE id = " +
-                       std::to_string(ids[0]));
-  summary = s->summarize_contacts();
-  CHECK(summary.count == 3);
-  CHECK(summary.attributes == std::vector<std::string>{"first_name", "zip"});
+// status, messages and operations, on tests/store/fixture.hpp's queue fixture (its seed, not
+// the report fixture's above).
+namespace queue_fixture {
+
+using pigeon::engine::test::seed;
+
+STORE_TEST_CASE("status counts every state, per campaign, and reports heartbeat and contacts") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s);
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s2", ids[0], 9000)});
+  s->heartbeat("engine-a", at_ms(1500));
+  auto st = s->status(at_ms(2000));
+  CHECK(st.by_state.size() == std::size(all_states));
+  CHECK(st.by_state.at("scheduled") == 2);
+  CHECK(st.by_state.at("expired") == 0);
+  REQUIRE(st.campaigns.size() == 1);
+  CHECK(st.campaigns[0].name == "promo");
+  CHECK(st.campaigns[0].version == 1);
+  CHECK(st.campaigns[0].state == "active");
+  CHECK(st.campaigns[0].by_state.at("scheduled") == 2);
+  CHECK(st.oldest_due == at_ms(1000));
+  CHECK(st.engine_heartbeat == at_ms(1500));
+  CHECK(st.engine_owner == "engine-a");
+  CHECK(st.contacts == 2);
+  CHECK(s->messages({"", std::nullopt, 1}).size() == 1);
 }
+
+STORE_TEST_CASE("the message log can leave out paused and cancelled campaigns") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000)});
+  message_filter active{
+      .campaign = {}, .state = std::nullopt, .limit = 0, .active_campaigns_only = true};
+  CHECK(s->messages(active).size() == 1);
+  REQUIRE(s->set_campaign_state("promo", "paused", at_ms(1100)));
+  CHECK(s->messages(active).empty());
+  CHECK(s->messages({}).size() == 1);
+}
+
+STORE_TEST_CASE("the message log can be narrowed to one recipient") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s);
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
+  message_filter one;
+  one.phone = "+8613800000001";
+  auto rows = s->messages(one);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].phone == "+8613800000001");
+  one.phone = "+8613800000009";
+  CHECK(s->messages(one).empty());
+}
+
+STORE_TEST_CASE("status totals by state equal the sum of every campaign's counts") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s, 3);
+  s->save_campaign(make_campaign("other", "h2", {"s1"}));
+  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
+              make_message("other", "s1", ids[2], 1000)});
+  auto claimed = s->claim_due(at_ms(2000), 1, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 1);
+  auto st = s->status(at_ms(2000));
+  CHECK(st.by_state.at("scheduled") == 2);
+  CHECK(st.by_state.at("leased") == 1);
+  CHECK(st.by_state.at("submitted") == 0);  // every state is listed, zero or not
+  std::int64_t scheduled = 0;
+  for (const auto& c : st.campaigns) scheduled += c.by_state.at("scheduled");
+  CHECK(scheduled == 2);
+}
+
+STORE_TEST_CASE("operations count attempts per provider and window, with latency and error rate") {
+  store_backend backend;
+  store* s = seed(backend.open());
+  auto now = at_ms(10'000'000);
+  auto claimed = s->claim_due(now, 4, now + std::chrono::minutes(5), "me");
+  REQUIRE(claimed.size() == 4);
+  // Four attempts 30 s ago: three on main, one on backup.
+  for (int i = 0; i < 4; ++i) {
+    s->mark_submitting(
+        {{claimed[i].id, i < 3 ? "main" : "backup", "x", 1, now - std::chrono::seconds(30)}});
+  }
+  auto done = now - std::chrono::seconds(30) + std::chrono::milliseconds(250);
+  s->record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "c0", "", {}, done},
+       {claimed[1].id, message_state::failed, "main", "", "rejected 21211", {}, done},
+       {claimed[2].id, message_state::retry, "main", "", "carrier 503", now, done}});
+  auto ops = s->operations(now);
+  CHECK(ops.last_minute.attempts == 4);
+  CHECK(ops.last_minute.pending == 1);
+  CHECK(ops.last_minute.accepted == 1);
+  CHECK(ops.last_minute.failed == 1);
+  CHECK(ops.last_minute.retried == 1);
+  CHECK(ops.last_minute.error_rate() == doctest::Approx(2.0 / 3));
+  REQUIRE(ops.providers.size() == 2);
+  CHECK(ops.providers[0].name == "backup");
+  CHECK(!ops.providers[0].p99_latency_ms);
+  CHECK(ops.providers[1].name == "main");
+  CHECK(ops.providers[1].last_hour.attempts == 3);
+  REQUIRE(ops.providers[1].p99_latency_ms);
+  CHECK(*ops.providers[1].p99_latency_ms == doctest::Approx(250));
+  CHECK(ops.retry_backlog == 1);
+  // An hour later, nothing is recent.
+  auto later = s->operations(now + std::chrono::hours(2));
+  CHECK(later.last_hour.attempts == 0);
+  REQUIRE(ops.campaigns.size() == 1);
+  CHECK(ops.campaigns[0].variants.at(0).total == 4);
+  CHECK(ops.campaigns[0].variants.at(0).sent == 1);
+  CHECK(ops.campaigns[0].variants.at(0).failed == 1);
+  CHECK(ops.replies_table);
+  CHECK(ops.campaigns[0].opt_outs == 0);
+}
+
+STORE_TEST_CASE("a rehearsal's attempts stay out of the live rates but count for the campaign") {
+  store_backend backend;
+  store* s = seed(backend.open());
+  auto now = at_ms(10'000'000);
+  auto claimed = s->claim_due(now, 4, now + std::chrono::minutes(5), "me");
+  REQUIRE(claimed.size() == 4);
+  s->mark_submitting({{claimed[0].id, "main", "x", 1, now - std::chrono::seconds(30)}});
+  s->mark_sends_simulated();
+  for (int i = 1; i < 4; ++i)
+    s->mark_submitting({{claimed[i].id, "main", "x", 1, now - std::chrono::seconds(30)}});
+  for (int i = 0; i < 4; ++i)
+    s->record_outcomes({{claimed[i].id, message_state::submitted, "main", "c", "", {}, now}});
+  auto ops = s->operations(now);
+  CHECK(ops.last_minute.attempts == 1);
+  CHECK(ops.last_hour.attempts == 1);
+  REQUIRE(ops.providers.size() == 1);
+  CHECK(ops.providers[0].last_minute.attempts == 1);
+  REQUIRE(ops.campaigns.size() == 1);
+  CHECK(ops.campaigns[0].variants.at(0).sent == 4);
+}
+
+STORE_TEST_CASE("replies per keyword and opt-outs after a send are counted per campaign") {
+  store_backend backend;
+  store* s = seed(backend.open());
+  auto claimed = s->claim_due(at_ms(1000), 4, at_ms(600000), "me");
+  REQUIRE(claimed.size() == 4);
+  s->mark_submitting({{claimed[0].id, "main", "x", 1, at_ms(1100)}});
+  s->record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "c0", "", {}, at_ms(1200)}});
+  // A STOP attributed to the message sent, two YES matched to the campaign without one.
+  auto reply = [&](const claimed_message& to, const char* keyword, std::int64_t message,
+                   const char* carrier_id, std::int64_t at) {
+    reply_row r;
+    r.provider = "main";
+    r.carrier_id = carrier_id;
+    r.phone = to.recipient.phone;
+    r.contact_id = to.recipient.id;
+    r.text = r.normalized = keyword;
+    r.at = at_ms(at);
+    r.id = s->record_reply(r);
+    r.campaign = "promo";
+    r.keyword = keyword;
+    r.message_id = message;
+    s->update_reply(r);
+  };
+  reply(claimed[0], "STOP", claimed[0].id, "r1", 4000);
+  reply(claimed[1], "YES", 0, "r2", 4100);
+  reply(claimed[2], "YES", 0, "r3", 4200);
+  s->opt_out(claimed[0].recipient.id, "reply: STOP", at_ms(5000));
+  auto ops = s->operations(at_ms(6000));
+  CHECK(ops.replies_table);
+  REQUIRE(ops.campaigns.size() == 1);
+  CHECK(ops.campaigns[0].replies == std::map<std::string, std::int64_t>{{"STOP", 1}, {"YES", 2}});
+  CHECK(ops.campaigns[0].variants.at(0).replies == 1);
+  CHECK(ops.campaigns[0].opt_outs == 1);
+}
+
+}  // namespace queue_fixture
 
 namespace {
 
