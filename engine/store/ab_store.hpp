@@ -13,6 +13,8 @@ namespace pigeon::engine {
 // (engine/campaign/ab_decision.cpp): registration, the tests due for a decision, the decision and
 // its effect on waiting messages.
 //
+// Contract for every backend: tests/store/conformance/ab_test.cpp pins it.
+//
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class ab_store : public virtual transactional_store {
  public:

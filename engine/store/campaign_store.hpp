@@ -13,6 +13,8 @@ namespace pigeon::engine {
 // definitions, their lifecycle state, and the reads apply's pre-checks need (opt-outs, the sends
 // that count against caps).
 //
+// Contract for every backend: tests/store/conformance/campaign_test.cpp pins it.
+//
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class campaign_store : public virtual transactional_store {
  public:

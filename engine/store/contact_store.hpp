@@ -11,6 +11,8 @@ namespace pigeon::engine {
 
 // Contacts as `contacts import/list/show/export/delete` and apply consume them.
 //
+// Contract for every backend: tests/store/conformance/contact_test.cpp pins it.
+//
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class contact_store : public virtual transactional_store {
  public:

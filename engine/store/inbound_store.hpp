@@ -13,6 +13,9 @@ namespace pigeon::engine {
 // integrator API consume it: delivery receipts, replies and what they trigger (opt-out/in, tags,
 // preferences, direct responses), and integrator events.
 //
+// Contract for every backend: tests/store/conformance/inbound_test.cpp pins it (the reply
+// engine's use of it: tests/inbound/replies_test.cpp).
+//
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class inbound_store : public virtual transactional_store {
  public:

@@ -13,6 +13,8 @@ namespace pigeon::engine {
 // entries, the per-contact date index, membership of `enters` journeys, exits and the evaluation
 // clock.
 //
+// Contract for every backend: tests/store/conformance/journey_test.cpp pins it.
+//
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class journey_store : public virtual transactional_store {
  public:

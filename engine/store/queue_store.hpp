@@ -13,7 +13,8 @@ namespace pigeon::engine {
 // before a request leaves and its outcome after, and recover after a crash. Also the engine's
 // liveness (heartbeats), which recovery and `status` read.
 //
-// Contract for every backend (tests/store/conformance/queue_test.cpp pins it):
+// Contract for every backend (tests/store/conformance/queue_test.cpp pins it; the send policy
+// mark_submitting applies: tests/store/conformance/policy_test.cpp):
 // - mark_submitting is the durable intent: when it returns, the attempt is on disk; a message it
 //   did not return MUST NOT be sent.
 // - A message in a final state never changes; an outcome never lands on another attempt's row.

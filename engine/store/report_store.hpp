@@ -14,6 +14,8 @@ namespace pigeon::engine {
 // What `status`, `messages`, `replies`, `report` and the admin pages read. Read-only: every
 // method here may run on a reader connection beside the engine's writer.
 //
+// Contract for every backend: tests/store/conformance/report_test.cpp pins it.
+//
 // Threading and failure: as transactional_store (engine/store/transactions.hpp).
 class report_store : public virtual transactional_store {
  public:

@@ -17,8 +17,8 @@ namespace pigeon::engine {
 // code that genuinely spans parts (apply writes campaigns, contacts and the queue in one
 // transaction).
 //
-// Each interface's contract is pinned by its conformance suite (tests/store/conformance/), which
-// every backend passes.
+// Each interface's contract is pinned by its conformance suite (tests/store/conformance/, one
+// <interface>_test.cpp per interface), which every backend passes.
 class store : public queue_store,
               public campaign_store,
               public ab_store,

@@ -33,7 +33,7 @@ class transactional_store {
   // Runs `body` in one transaction; the store's own methods called inside join it (group
   // commit). If `body` throws, the transaction is rolled back and the exception propagates.
   // Nested calls MUST act as savepoints: async_store relies on a failing job undoing only its
-  // own work.
+  // own work. Pinned by tests/store/conformance/transactions_test.cpp.
   virtual void transaction(const std::function<void()>& body) = 0;
 };
 

@@ -214,3 +214,51 @@ STORE_TEST_CASE("apply infers the time zone from the phone number when the conta
   CHECK(due["+12125550100"] == *parse_iso("2030-01-10T02:00:00Z"));   // US: many zones, default
   CHECK(due["+442079460001"] == *parse_iso("2030-01-10T01:00:00Z"));  // its own tz wins
 }
+
+STORE_TEST_CASE("a re-apply without a step suppresses only that step's waiting messages") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s2", ids[0], 1000),
+              make_message("promo", "s2", ids[1], 500)});
+  // ids[1]'s s2 message was sent before the re-apply (the only one due at 500).
+  auto sent = s->claim_due(at_ms(500), 10, at_ms(60000), "a");
+  REQUIRE(sent.size() == 1);
+  REQUIRE(s->mark_submitting({{sent[0].id, "main", "hi", 1, at_ms(600), {}}}).size() == 1);
+  s->record_outcomes(
+      {{sent[0].id, message_state::submitted, "main", "C-1", "", std::nullopt, at_ms(700)}});
+  CHECK(s->suppress_removed_steps("promo", {"s1"}, "step s2 removed", at_ms(2000)) == 1);
+  std::map<std::pair<std::string, std::string>, message_row> rows;  // (phone, step)
+  for (const auto& m : s->messages({})) rows[{m.phone, m.step}] = m;
+  CHECK(rows[{"+8613800000000", "s1"}].state == message_state::scheduled);
+  CHECK(rows[{"+8613800000000", "s2"}].state == message_state::suppressed);
+  CHECK(rows[{"+8613800000000", "s2"}].reason == "step s2 removed");
+  CHECK(rows[{"+8613800000001", "s2"}].state == message_state::submitted);
+}
+
+STORE_TEST_CASE(
+    "applying a cancelled campaign again queues anew only what the cancel stopped before any "
+    "attempt") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s);
+  s->enqueue(
+      {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
+  auto claimed = s->claim_due(at_ms(1000), 1, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 1);
+  REQUIRE(s->mark_submitting({{claimed[0].id, "main", "hi", 1, at_ms(1100), {}}}).size() == 1);
+  s->record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "C-0", "", std::nullopt, at_ms(1200)}});
+  CHECK(s->restart_cancelled("promo", at_ms(1500)) == 0);  // not cancelled: nothing changes
+  CHECK(s->messages({}).size() == 2);
+  REQUIRE(s->set_campaign_state("promo", "cancelled", at_ms(2000)));
+  CHECK(s->restart_cancelled("promo", at_ms(3000)) == 1);
+  CHECK(s->find_campaign("promo")->state == "active");
+  auto rows = s->messages({});
+  REQUIRE(rows.size() == 1);  // the sent one stays as it is
+  CHECK(rows[0].id == claimed[0].id);
+  CHECK(rows[0].state == message_state::submitted);
+  // The apply queues the other again; the sent one is not queued twice.
+  CHECK(s->enqueue({make_message("promo", "s1", ids[0], 4000),
+                    make_message("promo", "s1", ids[1], 4000)}) == 1);
+}

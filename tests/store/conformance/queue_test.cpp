@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <map>
 
 #include "tests/store/backends.hpp"
 #include "tests/store/fixture.hpp"
@@ -255,4 +256,42 @@ STORE_TEST_CASE("lane detail stored with the heartbeat is read back while the en
   CHECK(s->operations(at_ms(1000)).lane_detail == R"([{"name":"main"}])");
   s->engine_stopped("pid-1", at_ms(2000));
   CHECK(s->operations(at_ms(2000)).lane_detail.empty());
+}
+
+STORE_TEST_CASE(
+    "after a crash claimed messages are claimable at once and a send without an outcome waits "
+    "the grace, flagged") {
+  store_backend backend;
+  store* s = backend.open();
+  auto ids = seed(*s, 3);
+  s->enqueue({make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000),
+              make_message("promo", "s1", ids[2], 1000)});
+  auto claimed = s->claim_due(at_ms(1000), 10, at_ms(60000), "a");
+  REQUIRE(claimed.size() == 3);
+  std::sort(claimed.begin(), claimed.end(), [](auto& a, auto& b) { return a.id < b.id; });
+  REQUIRE(s->mark_submitting({{claimed[0].id, "main", "hello", 1, at_ms(1100), {}},
+                              {claimed[1].id, "main", "hello", 1, at_ms(1100), {}}})
+              .size() == 2);
+  s->record_outcomes(
+      {{claimed[0].id, message_state::submitted, "main", "C-0", "", std::nullopt, at_ms(1200)}});
+  // Engine "a" dies: claimed[1]'s request may have reached the carrier; claimed[2] was never
+  // sent.
+  s = backend.reopen();
+  CHECK(s->recover_after_crash(at_ms(2000), std::chrono::seconds(30)).second == 1);
+  auto now = s->claim_due(at_ms(2000), 10, at_ms(90000), "b");
+  REQUIRE(now.size() == 1);
+  CHECK(now[0].id == claimed[2].id);
+  CHECK(now[0].attempts == 0);
+  CHECK(s->status(at_ms(2000)).possible_duplicates == 1);
+  std::map<std::int64_t, message_row> rows;
+  for (const auto& m : s->messages({})) rows[m.id] = m;
+  CHECK(rows[claimed[0].id].state == message_state::submitted);
+  CHECK(rows[claimed[1].id].state == message_state::retry);
+  CHECK(rows[claimed[1].id].due == at_ms(32000));
+  // Not before the grace, then once, with its attempt counted.
+  CHECK(s->claim_due(at_ms(31999), 10, at_ms(90000), "b").empty());
+  auto later = s->claim_due(at_ms(32000), 10, at_ms(90000), "b");
+  REQUIRE(later.size() == 1);
+  CHECK(later[0].id == claimed[1].id);
+  CHECK(later[0].attempts == 1);
 }
