@@ -222,7 +222,8 @@ class dispatcher {
                         const boost::system::error_code& ec, const http_response& response,
                         const submit_verdict* verdict, circuit_breaker::permit permit,
                         steady_time finished, const std::string& unread = {});
-  // Why a reply the codec could not read (its parse threw) gets no verdict; logged once.
+  // The outcome's reason for a reply the codec could not read (its parse threw), logged once
+  // per reply as an error (classify then warns per message, as for a transport error).
   static std::string unreadable_reply(lane& l, const http_response& response,
                                       const std::string& why);
   // The failed outcome of a message whose request the codec could not build (it threw).

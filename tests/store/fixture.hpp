@@ -112,6 +112,15 @@ inline message_row only_message(store& s) {
   return rows.front();
 }
 
+// Sends claimed message `id` as the dispatcher would: its intent at `at_ms` (body "hi" via
+// "main"), then its `submitted` outcome with `carrier_id` 100 ms later.
+inline void send_claimed(store& s, std::int64_t id, const std::string& carrier_id,
+                         std::int64_t at_ms_) {
+  REQUIRE(s.mark_submitting({{id, "main", "hi", 1, at_ms(at_ms_), {}}}).size() == 1);
+  s.record_outcomes(
+      {{id, message_state::submitted, "main", carrier_id, "", std::nullopt, at_ms(at_ms_ + 100)}});
+}
+
 // `n` contacts with attribute n = first, first + 1, ...; returns their ids.
 inline std::vector<std::int64_t> add_contacts(store& s, int n, int first = 0) {
   std::vector<contact> cs;

@@ -19,6 +19,7 @@ using pigeon::engine::test::make_campaign;
 using pigeon::engine::test::make_contact;
 using pigeon::engine::test::make_message;
 using pigeon::engine::test::seed;
+using pigeon::engine::test::send_claimed;
 using pigeon::engine::test::t0;
 
 STORE_TEST_CASE("campaign versions follow the content hash and claims use the current templates") {
@@ -224,9 +225,7 @@ STORE_TEST_CASE("a re-apply without a step suppresses only that step's waiting m
   // ids[1]'s s2 message was sent before the re-apply (the only one due at 500).
   auto sent = s->claim_due(at_ms(500), 10, at_ms(60000), "a");
   REQUIRE(sent.size() == 1);
-  REQUIRE(s->mark_submitting({{sent[0].id, "main", "hi", 1, at_ms(600), {}}}).size() == 1);
-  s->record_outcomes(
-      {{sent[0].id, message_state::submitted, "main", "C-1", "", std::nullopt, at_ms(700)}});
+  send_claimed(*s, sent[0].id, "C-1", 600);
   CHECK(s->suppress_removed_steps("promo", {"s1"}, "step s2 removed", at_ms(2000)) == 1);
   std::map<std::pair<std::string, std::string>, message_row> rows;  // (phone, step)
   for (const auto& m : s->messages({})) rows[{m.phone, m.step}] = m;
@@ -246,9 +245,7 @@ STORE_TEST_CASE(
       {make_message("promo", "s1", ids[0], 1000), make_message("promo", "s1", ids[1], 1000)});
   auto claimed = s->claim_due(at_ms(1000), 1, at_ms(60000), "a");
   REQUIRE(claimed.size() == 1);
-  REQUIRE(s->mark_submitting({{claimed[0].id, "main", "hi", 1, at_ms(1100), {}}}).size() == 1);
-  s->record_outcomes(
-      {{claimed[0].id, message_state::submitted, "main", "C-0", "", std::nullopt, at_ms(1200)}});
+  send_claimed(*s, claimed[0].id, "C-0", 1100);
   CHECK(s->restart_cancelled("promo", at_ms(1500)) == 0);  // not cancelled: nothing changes
   CHECK(s->messages({}).size() == 2);
   REQUIRE(s->set_campaign_state("promo", "cancelled", at_ms(2000)));
